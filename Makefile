@@ -1,0 +1,41 @@
+# Tally's build. Every target installs what it needs by itself (Go modules come through the
+# module proxy on first use).
+GO      ?= go
+FUZZTIME ?= 30s
+
+.PHONY: all build test unit lint fmt fuzz bench run clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# test is what CI runs: formatting, vet, staticcheck, then every test with the race detector,
+# then a short fuzz run of the parser.
+test: lint unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout=15m ./...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+fmt:
+	gofmt -w .
+
+fuzz:
+	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParseStoreQuery$$' -fuzztime $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./engine/...
+
+# run replays the sample trade app and answers the seed query: a first look at the engine.
+run: build
+	./bin/tally replay --app testdata/replay/trades.siddhi --events testdata/replay/trades.ndjson \
+		--query 'from TradeAggregation within 1514764800000L, 1514851200000L per "hours" select AGG_TIMESTAMP, symbol, total, avgPrice'
+
+clean:
+	rm -rf bin

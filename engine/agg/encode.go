@@ -1,0 +1,135 @@
+package agg
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/internal/wire"
+)
+
+const stateVersion = 1
+
+// Encode appends the state to w deterministically: groups in key order, rows in arrival
+// order, set members sorted.
+func (s *State) Encode(w *wire.Writer) {
+	w.Byte(stateVersion)
+	w.Varint(s.now)
+	w.Uvarint(uint64(len(s.open)))
+	for _, o := range s.open {
+		w.Varint(o)
+	}
+	keys := slices.Sorted(maps.Keys(s.groups))
+	w.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		g := s.groups[k]
+		w.Uvarint(uint64(len(g.values)))
+		for _, v := range g.values {
+			v.Encode(w)
+		}
+		for _, rows := range g.rows {
+			w.Uvarint(uint64(len(rows)))
+			for _, r := range rows {
+				encodeRow(w, r)
+			}
+		}
+	}
+}
+
+func encodeRow(w *wire.Writer, r *Row) {
+	w.Varint(r.AggTimestamp)
+	w.Varint(r.EventTimestamp)
+	w.Uvarint(r.Index)
+	w.Varint(r.LastEventTimestamp)
+	for _, v := range r.Latest {
+		v.Encode(w)
+	}
+	for i, v := range r.Bases {
+		v.Encode(w)
+		if r.Sets != nil && r.Sets[i] != nil {
+			members := slices.Sorted(maps.Keys(r.Sets[i]))
+			w.Uvarint(uint64(len(members)))
+			for _, m := range members {
+				w.String(m)
+			}
+		}
+	}
+}
+
+// Decode replaces the state with one written by Encode for the same definition.
+func (s *State) Decode(r *wire.Reader) error {
+	if v := r.Byte(); r.Err() == nil && v != stateVersion {
+		return fmt.Errorf("agg %s: state version %d, want %d", s.def.Name, v, stateVersion)
+	}
+	now := r.Varint()
+	nOpen := r.Count(1)
+	if r.Err() == nil && nOpen != len(s.def.Durations) {
+		return fmt.Errorf("agg %s: state has %d granularities, the definition %d", s.def.Name, nOpen, len(s.def.Durations))
+	}
+	open := make([]int64, nOpen)
+	for i := range open {
+		open[i] = r.Varint()
+	}
+	groups := map[string]*group{}
+	nGroups := r.Count(1)
+	for range nGroups {
+		g := &group{rows: make([][]*Row, len(s.def.Durations))}
+		nVals := r.Count(1)
+		if r.Err() == nil && nVals != len(s.def.GroupBy) {
+			return fmt.Errorf("agg %s: state group has %d values, the definition %d", s.def.Name, nVals, len(s.def.GroupBy))
+		}
+		var kb []byte
+		for range nVals {
+			v := expr.DecodeValue(r)
+			g.values = append(g.values, v)
+			kb = v.Key(kb)
+		}
+		g.key = string(kb)
+		for di := range g.rows {
+			n := r.Count(4)
+			for range n {
+				g.rows[di] = append(g.rows[di], s.decodeRow(r, g))
+			}
+		}
+		if r.Err() != nil {
+			break
+		}
+		groups[g.key] = g
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("agg %s: decode state: %w", s.def.Name, err)
+	}
+	s.now, s.open, s.groups = now, open, groups
+	return nil
+}
+
+func (s *State) decodeRow(r *wire.Reader, g *group) *Row {
+	d := s.def
+	row := &Row{Group: g.values, key: g.key}
+	row.AggTimestamp = r.Varint()
+	row.EventTimestamp = r.Varint()
+	row.Index = r.Uvarint()
+	row.LastEventTimestamp = r.Varint()
+	if len(d.Latest) > 0 {
+		row.Latest = make([]expr.Value, len(d.Latest))
+		for i := range row.Latest {
+			row.Latest[i] = expr.DecodeValue(r)
+		}
+	}
+	row.Bases = make([]expr.Value, len(d.Bases))
+	for i, b := range d.Bases {
+		row.Bases[i] = expr.DecodeValue(r)
+		if b.Kind == BaseSet {
+			if row.Sets == nil {
+				row.Sets = make([]Set, len(d.Bases))
+			}
+			set := Set{}
+			for range r.Count(1) {
+				set[r.String()] = struct{}{}
+			}
+			row.Sets[i] = set
+		}
+	}
+	return row
+}

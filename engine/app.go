@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/engine/window"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// App is a deployed app: its text, its streams, aggregations and queries, and their state.
+type App struct {
+	Name   string
+	Text   string
+	Parsed *siddhiql.App
+
+	streams map[string]*stream
+	// streamOrder lists the streams defined with `define stream`, in text order: the
+	// streams the app takes events on.
+	streamOrder []string
+	aggs        map[string]*agg.State
+	aggOrder    []string
+	queries     []*query
+}
+
+// stream is a stream of the app with everything that reads it.
+type stream struct {
+	def     *siddhiql.StreamDef
+	aggs    []*agg.State
+	queries []*query
+}
+
+type query struct {
+	def   *siddhiql.Query
+	rt    *window.Query
+	attrs []siddhiql.Attribute
+}
+
+// Aggregations lists the app's aggregation definitions in text order.
+func (a *App) Aggregations() []*agg.Def {
+	out := make([]*agg.Def, 0, len(a.aggOrder))
+	for _, n := range a.aggOrder {
+		out = append(out, a.aggs[n].Def())
+	}
+	return out
+}
+
+// Aggregation returns the state of one aggregation.
+func (a *App) Aggregation(name string) (*agg.State, bool) {
+	s, ok := a.aggs[name]
+	return s, ok
+}
+
+func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
+	a := &App{Name: p.Name, Text: text, Parsed: p, streams: map[string]*stream{}, aggs: map[string]*agg.State{}}
+	for _, sd := range p.Streams {
+		if _, dup := a.streams[sd.Name]; dup {
+			return nil, &siddhiql.Error{Pos: sd.Pos, Msg: fmt.Sprintf("stream %s is defined twice", sd.Name)}
+		}
+		a.streams[sd.Name] = &stream{def: sd}
+		a.streamOrder = append(a.streamOrder, sd.Name)
+	}
+	for _, ad := range p.Aggregations {
+		if _, dup := a.aggs[ad.Name]; dup || a.streams[ad.Name] != nil {
+			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("%s is defined twice", ad.Name)}
+		}
+		in, ok := a.streams[ad.From]
+		if !ok {
+			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("aggregation %s reads stream %s, which is not defined", ad.Name, ad.From)}
+		}
+		def, err := agg.Compile(ad, in.def)
+		if err != nil {
+			return nil, err
+		}
+		st := agg.NewState(def, clock)
+		a.aggs[ad.Name] = st
+		a.aggOrder = append(a.aggOrder, ad.Name)
+		in.aggs = append(in.aggs, st)
+	}
+	for _, qd := range p.Queries {
+		in, ok := a.streams[qd.From]
+		if !ok {
+			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
+		}
+		rt, err := window.Compile(qd, in.def)
+		if err != nil {
+			return nil, err
+		}
+		q := &query{def: qd, rt: rt, attrs: rt.OutputAttrs()}
+		if err := a.connectOutput(q); err != nil {
+			return nil, err
+		}
+		in.queries = append(in.queries, q)
+		a.queries = append(a.queries, q)
+	}
+	if err := a.checkCycles(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// connectOutput checks a query's output against its target stream, or defines the target
+// from the query's output when no definition exists.
+func (a *App) connectOutput(q *query) error {
+	out, ok := a.streams[q.def.Into]
+	if !ok {
+		if _, isAgg := a.aggs[q.def.Into]; isAgg {
+			return &siddhiql.Error{Pos: q.def.Pos, Msg: fmt.Sprintf("cannot insert into aggregation %s", q.def.Into)}
+		}
+		a.streams[q.def.Into] = &stream{def: &siddhiql.StreamDef{Pos: q.def.Pos, Name: q.def.Into, Attributes: q.attrs}}
+		return nil
+	}
+	want := out.def.Attributes
+	if len(want) != len(q.attrs) {
+		return &siddhiql.Error{Pos: q.def.Pos, Msg: fmt.Sprintf("query outputs %d attributes but stream %s has %d", len(q.attrs), q.def.Into, len(want))}
+	}
+	for i, w := range want {
+		if got := q.attrs[i]; got.Type != w.Type {
+			return &siddhiql.Error{Pos: q.def.Pos, Msg: fmt.Sprintf("query output %d (%s) is %s but attribute %s of stream %s is %s", i+1, got.Name, got.Type, w.Name, q.def.Into, w.Type)}
+		}
+	}
+	q.attrs = want
+	return nil
+}
+
+// checkCycles rejects apps whose queries feed each other in a loop.
+func (a *App) checkCycles() error {
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(s string) error
+	visit = func(s string) error {
+		switch state[s] {
+		case 1:
+			return fmt.Errorf("engine: app %s: queries feed stream %s back into itself", a.Name, s)
+		case 2:
+			return nil
+		}
+		state[s] = 1
+		for _, q := range a.streams[s].queries {
+			if err := visit(q.def.Into); err != nil {
+				return err
+			}
+		}
+		state[s] = 2
+		return nil
+	}
+	for _, s := range a.sortedStreams() {
+		if err := visit(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) sortedStreams() []string {
+	names := make([]string, 0, len(a.streams))
+	for n := range a.streams {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (s *stream) check(events []expr.Row) error {
+	attrs := s.def.Attributes
+	for i, ev := range events {
+		if len(ev) != len(attrs) {
+			return fmt.Errorf("%w: event %d of stream %s has %d values, want %d", ErrBadEvent, i, s.def.Name, len(ev), len(attrs))
+		}
+		for j, v := range ev {
+			if !v.IsNull() && v.T != attrs[j].Type {
+				return fmt.Errorf("%w: event %d of stream %s: attribute %s is %s, want %s", ErrBadEvent, i, s.def.Name, attrs[j].Name, v.T, attrs[j].Type)
+			}
+		}
+	}
+	for _, st := range s.aggs {
+		if err := st.Check(events); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadEvent, err)
+		}
+	}
+	return nil
+}
+
+// maxDepth bounds query chains; checkCycles makes deeper chains impossible in practice.
+const maxDepth = 64
+
+// feed delivers events to everything that reads stream, appending query outputs to out and
+// feeding them on to the streams they are inserted into.
+func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out *[]Output, depth int) {
+	s := a.streams[name]
+	for _, st := range s.aggs {
+		// check ran before: Add cannot fail here.
+		if err := st.Add(index, now, events); err != nil {
+			panic(fmt.Sprintf("engine: aggregation %s failed after its check passed: %v", st.Def().Name, err))
+		}
+	}
+	for _, q := range s.queries {
+		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
+	}
+}
+
+// run collects one query's outputs and passes them downstream.
+func (a *App) run(index uint64, now int64, q *query, step func(func(window.Output)), out *[]Output, depth int) {
+	var rows []expr.Row
+	step(func(o window.Output) {
+		*out = append(*out, Output{App: a.Name, Stream: q.def.Into, Seq: len(*out), Expired: o.Kind == window.Expired,
+			Time: o.Time, Attrs: q.attrs, Row: o.Row})
+		rows = append(rows, o.Row)
+	})
+	if len(rows) > 0 && depth < maxDepth {
+		a.feed(index, now, q.def.Into, rows, out, depth+1)
+	}
+}
+
+func (a *App) tick(index uint64, now int64, out *[]Output) {
+	for _, n := range a.aggOrder {
+		a.aggs[n].Advance(now)
+	}
+	for _, q := range a.queries {
+		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Advance(now, emit) }, out, 0)
+	}
+}
