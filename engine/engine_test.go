@@ -355,4 +355,3 @@ func TestDeployErrors(t *testing.T) {
 		t.Errorf("failed deploys left %d apps, want 1", len(e.Apps()))
 	}
 }
-
