@@ -106,7 +106,8 @@ func (s *State) Decode(r *wire.Reader) error {
 
 func (s *State) decodeRow(r *wire.Reader, g *group) *Row {
 	d := s.def
-	row := &Row{Group: g.values, key: g.key}
+	row := newRow(len(d.Bases))
+	row.Group, row.key = g.values, g.key
 	row.AggTimestamp = r.Varint()
 	row.EventTimestamp = r.Varint()
 	row.Index = r.Uvarint()
@@ -117,7 +118,6 @@ func (s *State) decodeRow(r *wire.Reader, g *group) *Row {
 			row.Latest[i] = expr.DecodeValue(r)
 		}
 	}
-	row.Bases = make([]expr.Value, len(d.Bases))
 	for i, b := range d.Bases {
 		row.Bases[i] = expr.DecodeValue(r)
 		if b.Kind == BaseSet {

@@ -30,6 +30,22 @@ type Row struct {
 	Index uint64
 	// key is the group's key (Value.Key of every group-by value), for ordering.
 	key string
+	// inline backs Bases when they are few, saving an allocation and a pointer chase on
+	// the apply path.
+	inline [inlineBases]expr.Value
+}
+
+const inlineBases = 3
+
+// newRow returns a row with room for nBases base columns.
+func newRow(nBases int) *Row {
+	r := &Row{}
+	if nBases <= inlineBases {
+		r.Bases = r.inline[:nBases:nBases]
+	} else {
+		r.Bases = make([]expr.Value, nBases)
+	}
+	return r
 }
 
 // GroupKey is the row's group key, a deterministic encoding of its group-by values.
@@ -56,11 +72,30 @@ type State struct {
 
 	keyBuf []byte
 	times  []int64
+	// spans caches, per granularity, the last event bucket computed: events of a batch
+	// mostly share their buckets, and zone arithmetic is the costly part of Start.
+	spans []span
+}
+
+// span is one bucket [start, end).
+type span struct{ start, end int64 }
+
+// eventBucket is Clock.Start(et, Durations[di]) through the span cache.
+func (s *State) eventBucket(di int, et int64) int64 {
+	sp := &s.spans[di]
+	if et >= sp.start && et < sp.end {
+		return sp.start
+	}
+	d := s.def.Durations[di]
+	start := s.clock.Start(et, d)
+	*sp = span{start, s.clock.Next(start, d)}
+	return start
 }
 
 // NewState returns an empty state for def, bucketing with clock.
 func NewState(def *Def, clock *Clock) *State {
-	return &State{def: def, clock: clock, open: make([]int64, len(def.Durations)), groups: map[string]*group{}}
+	return &State{def: def, clock: clock, open: make([]int64, len(def.Durations)), groups: map[string]*group{},
+		spans: make([]span, len(def.Durations))}
 }
 
 // Def is the aggregation definition.
@@ -115,11 +150,11 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 		if d.EventTime {
 			et = s.times[i]
 		}
-		for di, dur := range d.Durations {
+		for di := range d.Durations {
 			arr := s.open[di]
 			evb := arr
 			if d.EventTime {
-				evb = s.clock.Start(et, dur)
+				evb = s.eventBucket(di, et)
 			}
 			s.update(g.row(di, arr, evb, d), ev, et, index)
 		}
@@ -180,8 +215,9 @@ func (g *group) row(di int, arr, evb int64, d *Def) *Row {
 			return rows[j]
 		}
 	}
-	r := &Row{AggTimestamp: arr, EventTimestamp: evb, Group: g.values, key: g.key,
-		Bases: make([]expr.Value, len(d.Bases)), LastEventTimestamp: -1 << 63}
+	r := newRow(len(d.Bases))
+	r.AggTimestamp, r.EventTimestamp, r.Group, r.key = arr, evb, g.values, g.key
+	r.LastEventTimestamp = -1 << 63
 	if len(d.Latest) > 0 {
 		r.Latest = make([]expr.Value, len(d.Latest))
 	}
