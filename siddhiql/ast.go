@@ -10,6 +10,7 @@ type Pos struct {
 	Line, Col int
 }
 
+// String writes the position as line:column.
 func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
 
 // Type is an attribute type of a stream.
@@ -29,6 +30,7 @@ const (
 
 var typeNames = [...]string{"invalid", "string", "int", "long", "float", "double", "bool", "object"}
 
+// String is the type's SiddhiQL name (string, int, ...).
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
 		return typeNames[t]
@@ -93,6 +95,7 @@ const (
 	Broadcast
 )
 
+// String is the strategy as @distribution spells it.
 func (s Strategy) String() string {
 	switch s {
 	case Partitioned:
@@ -191,6 +194,7 @@ const (
 	AllEvents
 )
 
+// String is the event kind as `insert ... events` spells it.
 func (o OutputEvents) String() string {
 	switch o {
 	case ExpiredEvents:
@@ -325,6 +329,7 @@ const (
 
 var opNames = [...]string{"?", "+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or", "not", "-"}
 
+// String is the operator as SiddhiQL writes it.
 func (o Op) String() string {
 	if int(o) < len(opNames) {
 		return opNames[o]
@@ -355,11 +360,20 @@ type Call struct {
 	Args      []Expr
 }
 
-func (e *Literal) Position() Pos  { return e.Pos }
+// Position returns where the literal starts (the '-' of a negative number).
+func (e *Literal) Position() Pos { return e.Pos }
+
+// Position returns where the variable starts (the stream name when qualified).
 func (e *Variable) Position() Pos { return e.Pos }
-func (e *Binary) Position() Pos   { return e.Pos }
-func (e *Unary) Position() Pos    { return e.Pos }
-func (e *Call) Position() Pos     { return e.Pos }
+
+// Position returns the operator's position.
+func (e *Binary) Position() Pos { return e.Pos }
+
+// Position returns the operator's position.
+func (e *Unary) Position() Pos { return e.Pos }
+
+// Position returns where the function name (or its namespace) starts.
+func (e *Call) Position() Pos { return e.Pos }
 
 func (*Literal) exprNode()  {}
 func (*Variable) exprNode() {}
@@ -373,6 +387,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats the error as "siddhiql: line:col: message".
 func (e *Error) Error() string {
 	return fmt.Sprintf("siddhiql: %d:%d: %s", e.Pos.Line, e.Pos.Col, e.Msg)
 }
