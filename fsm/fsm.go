@@ -1,0 +1,299 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tally-db/tally/engine"
+)
+
+// Errors of the fsm package; test with errors.Is.
+var (
+	// ErrBadCommand wraps every failure to encode or decode a Command.
+	ErrBadCommand = errors.New("fsm: bad command")
+	// ErrUnknownKind is wrapped (with ErrBadCommand) when a command's kind is unknown.
+	ErrUnknownKind = errors.New("fsm: unknown command kind")
+	// ErrSeqTooOld is a part's error when its producer seq is below the producer's dedup
+	// window: it may or may not have been applied long ago, so it is not applied now.
+	ErrSeqTooOld = errors.New("fsm: producer seq too old")
+	// ErrBadSnapshot wraps every failure to read a snapshot.
+	ErrBadSnapshot = errors.New("fsm: bad snapshot")
+)
+
+// DefaultMaxProducers is Config.MaxProducers' default.
+const DefaultMaxProducers = 100_000
+
+// Config configures an FSM. Start from DefaultConfig. Every replica of a group must use the
+// same values: they shape the replicated state.
+type Config struct {
+	// GroupID is the partition group (shard) this FSM belongs to. It is written into the
+	// state, and a snapshot of another group is refused.
+	GroupID uint32
+	// AggTimeZone is the IANA zone in which hour, day, month and year buckets start; empty
+	// means GMT (see engine.Config).
+	AggTimeZone string
+	// MaxProducers bounds the dedup table (producers remembered). Default 100,000; zero
+	// means the default.
+	MaxProducers int
+	// Logger logs restores; nil means slog.Default(). Apply never logs.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config { return Config{MaxProducers: DefaultMaxProducers} }
+
+// Validate checks c, naming the field and bound that fail.
+func (c Config) Validate() error {
+	if c.MaxProducers < 0 {
+		return fmt.Errorf("fsm: MaxProducers must be >= 1 (0 means %d), got %d", DefaultMaxProducers, c.MaxProducers)
+	}
+	if err := (engine.Config{AggTimeZone: c.AggTimeZone}).Validate(); err != nil {
+		return fmt.Errorf("fsm: AggTimeZone %q: %w", c.AggTimeZone, err)
+	}
+	return nil
+}
+
+// ApplyResult is what Apply returns for a command entry (raft's ApplyFuture.Response).
+type ApplyResult struct {
+	// Index is the entry's log index.
+	Index uint64
+	// Parts has one result per part of a KindBatch entry, in order.
+	Parts []PartResult
+	// Outputs are the window query outputs the entry caused, with Seq numbered 0..n-1
+	// across the whole entry: (group, Index, Seq) is an output's stable ID.
+	Outputs []engine.Output
+	// Err is a deploy or undeploy error (the app text's parse error, or one wrapping
+	// engine.ErrUnknownApp). A failed command changes nothing.
+	Err error
+}
+
+// PartResult is the outcome of one part of a batch.
+type PartResult struct {
+	// Err is why the part was not applied (engine.ErrUnknownStream, engine.ErrBadEvent,
+	// ErrSeqTooOld); the part then changed nothing.
+	Err error
+	// Duplicate reports that the producer's seq was applied before; nothing changed.
+	Duplicate bool
+	// Events is the number of events applied.
+	Events int
+}
+
+// Stats counts what this FSM has applied since it was created. The counters are local, not
+// replicated, and survive Restore.
+type Stats struct {
+	Entries    uint64 // command entries applied
+	Parts      uint64 // batch parts applied
+	Events     uint64 // events applied
+	Duplicates uint64 // parts skipped as duplicates
+	Failed     uint64 // parts and commands that returned an error
+	Outputs    uint64 // query outputs emitted
+	Evicted    uint64 // producers evicted from the dedup table
+	Dropped    uint64 // flushed rows dropped from memory
+	Restores   uint64 // snapshots restored
+}
+
+// FSM is a group's replicated state machine: the engine, the dedup table and the applied
+// index. It implements raft.FSM and raft.BatchingFSM. Its methods are safe for concurrent
+// use; Apply and Restore take the write lock, queries a read lock.
+type FSM struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	eng     *engine.Engine // guarded by mu
+	dedup   *dedup         // guarded by mu
+	applied atomic.Uint64  // written under mu; read freely
+	stats   Stats          // guarded by mu
+}
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// New returns an empty FSM. A zero MaxProducers means the default.
+func New(cfg Config) (*FSM, error) {
+	if cfg.MaxProducers == 0 {
+		cfg.MaxProducers = DefaultMaxProducers
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{AggTimeZone: cfg.AggTimeZone})
+	if err != nil {
+		return nil, fmt.Errorf("fsm: %w", err)
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	return &FSM{
+		cfg:   cfg,
+		log:   lg.With("component", "fsm", "group", cfg.GroupID),
+		eng:   eng,
+		dedup: newDedup(cfg.MaxProducers),
+	}, nil
+}
+
+// Apply implements raft.FSM. Same log ⇒ same state and results on every replica. It returns
+// nil for entries that are not raft.LogCommand and an *ApplyResult otherwise. It panics on an
+// entry it cannot decode: continuing would let replicas diverge.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	c := decodeEntry(l)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applyLocked(l.Index, &c)
+}
+
+// ApplyBatch implements raft.BatchingFSM: Apply for each entry, under one lock. The entries
+// are decoded before the lock is taken.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	cmds := make([]Command, len(logs))
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			cmds[i] = decodeEntry(l)
+		}
+	}
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			out[i] = f.applyLocked(l.Index, &cmds[i])
+		}
+	}
+	return out
+}
+
+func decodeEntry(l *raft.Log) Command {
+	var c Command
+	if err := c.UnmarshalBinary(l.Data); err != nil {
+		panic(fmt.Sprintf("fsm: decode entry %d: %v", l.Index, err)) // diverging is worse
+	}
+	return c
+}
+
+// applyLocked applies one decoded command. f.mu must be held for writing.
+// No wall clock, randomness or map iteration here: time is c.Time, order is the log's.
+func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
+	res := &ApplyResult{Index: index}
+	switch c.Kind {
+	case KindBatch:
+		res.Parts = make([]PartResult, len(c.Parts))
+		for i := range c.Parts {
+			res.Parts[i] = f.applyPartLocked(index, c.Time, &c.Parts[i], &res.Outputs)
+		}
+	case KindTick:
+		res.Outputs = f.eng.Tick(index, c.Time)
+	case KindDeploy:
+		if _, err := f.eng.Deploy(c.Text); err != nil {
+			res.Err = fmt.Errorf("fsm: deploy: %w", err)
+		}
+	case KindUndeploy:
+		if !f.eng.Undeploy(c.Text) {
+			res.Err = fmt.Errorf("fsm: undeploy %s: %w", c.Text, engine.ErrUnknownApp)
+		}
+	case KindFlushed:
+		f.stats.Dropped += uint64(f.eng.DropFlushed(c.Index))
+	default: // UnmarshalBinary refuses unknown kinds; this is a programming error.
+		panic(fmt.Sprintf("fsm: unknown command %v at index %d", c.Kind, index))
+	}
+	for i := range res.Outputs {
+		res.Outputs[i].Seq = i
+	}
+	f.stats.Entries++
+	f.stats.Outputs += uint64(len(res.Outputs))
+	if res.Err != nil {
+		f.stats.Failed++
+	}
+	f.applied.Store(index)
+	return res
+}
+
+// applyPartLocked applies one part of a batch, appending its outputs to out. A part that is
+// a duplicate or fails changes nothing; its seq is recorded only when it applied.
+func (f *FSM) applyPartLocked(index uint64, now int64, p *Part, out *[]engine.Output) PartResult {
+	if p.ProducerID != "" {
+		switch f.dedup.check(p.ProducerID, p.Seq) {
+		case duplicate:
+			f.stats.Duplicates++
+			return PartResult{Duplicate: true}
+		case tooOld:
+			f.stats.Failed++
+			return PartResult{Err: fmt.Errorf("%w: producer %q seq %d is below its window, which starts at %d",
+				ErrSeqTooOld, p.ProducerID, p.Seq, f.dedup.low(p.ProducerID))}
+		}
+	}
+	outs, err := f.eng.Apply(index, now, p.Stream, p.Events)
+	if err != nil {
+		f.stats.Failed++
+		return PartResult{Err: err}
+	}
+	if p.ProducerID != "" && f.dedup.record(p.ProducerID, p.Seq, index) {
+		f.stats.Evicted++
+	}
+	*out = append(*out, outs...)
+	f.stats.Parts++
+	f.stats.Events += uint64(len(p.Events))
+	return PartResult{Events: len(p.Events)}
+}
+
+// CheckBatch validates parts against the current engine (unknown stream, bad events) and the
+// dedup table (seq too old) without applying them, so a leader can refuse bad input before
+// it reaches the log. It returns nil when every part is valid, otherwise one error (or nil)
+// per part. It takes the read lock. A part that passes can still fail at apply time if an
+// app is deployed or undeployed in between.
+func (f *FSM) CheckBatch(parts []Part) []error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var errs []error
+	for i := range parts {
+		p := &parts[i]
+		var err error
+		if p.ProducerID != "" && f.dedup.check(p.ProducerID, p.Seq) == tooOld {
+			err = fmt.Errorf("%w: producer %q seq %d is below its window, which starts at %d",
+				ErrSeqTooOld, p.ProducerID, p.Seq, f.dedup.low(p.ProducerID))
+		} else {
+			err = f.eng.CheckEvents(p.Stream, p.Events)
+		}
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(parts))
+			}
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// Read runs fn with the engine under the read lock, for queries. fn must not modify the
+// engine (no Apply, Tick, Deploy, DropFlushed) or keep it after returning.
+func (f *FSM) Read(fn func(e *engine.Engine)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.eng)
+}
+
+// AppliedIndex is the log index of the last command entry applied (or restored). Entries of
+// other types (configuration, no-op, barrier) do not move it, so a reader waiting for raft's
+// commit index should wait on raft's own AppliedIndex; one waiting for its own write's index
+// can wait on this.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Stats returns the counters.
+func (f *FSM) Stats() Stats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.stats
+}
+
+// Config returns the configuration in use (defaults filled in).
+func (f *FSM) Config() Config { return f.cfg }
