@@ -70,6 +70,21 @@ func (e *Engine) TimeZone() string { return e.clock.Zone() }
 // state dropped. Stream names are global: a stream defined by another app makes the deploy
 // fail with ErrConflict. On error nothing changes.
 func (e *Engine) Deploy(text string) (*App, error) {
+	a, err := e.CheckDeploy(text)
+	if err != nil {
+		return nil, err
+	}
+	e.Undeploy(a.Name)
+	e.apps[a.Name] = a
+	for _, s := range a.streamOrder {
+		e.inputs[s] = a
+	}
+	return a, nil
+}
+
+// CheckDeploy returns the error Deploy would return, changing nothing. The *App it returns
+// on success is a fresh compilation, not installed.
+func (e *Engine) CheckDeploy(text string) (*App, error) {
 	parsed, err := siddhiql.Parse(text)
 	if err != nil {
 		return nil, err
@@ -85,11 +100,6 @@ func (e *Engine) Deploy(text string) (*App, error) {
 		if other, ok := e.inputs[s]; ok && other.Name != a.Name {
 			return nil, fmt.Errorf("%w: stream %s is already defined by app %s", ErrConflict, s, other.Name)
 		}
-	}
-	e.Undeploy(a.Name)
-	e.apps[a.Name] = a
-	for _, s := range a.streamOrder {
-		e.inputs[s] = a
 	}
 	return a, nil
 }
