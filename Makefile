@@ -32,10 +32,10 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./engine/...
 
-# run replays the sample trade app and answers the seed query: a first look at the engine.
+# run starts a 3-node cluster on loopback (HTTP 7070/7080/7090, Raft 7071/7081/7091; BASE_PORT
+# moves them) with the sample trade app, prints how to use it, and stops it on Ctrl-C.
 run: build
-	./bin/tally replay --app testdata/replay/trades.siddhi --events testdata/replay/trades.ndjson \
-		--query 'from TradeAggregation within 1514764800000L, 1514851200000L per "hours" select AGG_TIMESTAMP, symbol, total, avgPrice'
+	./scripts/run-cluster.sh
 
 clean:
 	rm -rf bin

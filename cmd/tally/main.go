@@ -1,5 +1,5 @@
-// Command tally is Tally's command line: `tally replay` runs an app over recorded events
-// offline.
+// Command tally is Tally's command line: `tally serve` runs a node; `tally replay` runs an
+// app over recorded events offline.
 package main
 
 import (
@@ -14,7 +14,14 @@ import (
 const usage = `usage: tally <command> [flags]
 
 commands:
+  serve    run a node of a Tally cluster
   replay   run a SiddhiQL app over recorded events and print outputs or a query's answer
+
+client commands (talk to a running node: --addr, default http://127.0.0.1:7070, or TALLY_ADDR):
+  status   show the node's view of the cluster: groups, roles, leader, indexes, members
+  query    answer a store query: tally query 'from Agg within ... per "hours" select ...'
+  ingest   send NDJSON events to a stream in batches, exactly once, retrying when unavailable
+  apps     deploy, list or remove SiddhiQL apps: tally apps deploy|list|remove
 
 Run 'tally <command> -h' for a command's flags.
 `
@@ -33,8 +40,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return serveMain(ctx, args[1:], stderr)
 	case "replay":
 		return replayMain(ctx, args[1:], stdin, stdout, stderr)
+	case "status":
+		return statusMain(ctx, args[1:], stdout, stderr)
+	case "query":
+		return queryMain(ctx, args[1:], stdout, stderr)
+	case "ingest":
+		return ingestMain(ctx, args[1:], stdin, stdout, stderr)
+	case "apps":
+		return appsMain(ctx, args[1:], stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tally-db/tally/engine"
+)
+
+// serveConfig is `tally serve`'s configuration: defaults, then the YAML file, then flags.
+type serveConfig struct {
+	ID          string   `yaml:"id"`
+	DataDir     string   `yaml:"data-dir"`
+	HTTPAddr    string   `yaml:"http-addr"`
+	RaftAddr    string   `yaml:"raft-addr"`
+	Bootstrap   bool     `yaml:"bootstrap"`
+	Join        []string `yaml:"join"`
+	Apps        []string `yaml:"app"`
+	ShardID     string   `yaml:"shard-id"`
+	AggTimeZone string   `yaml:"agg-time-zone"`
+	LogLevel    string   `yaml:"log-level"`
+	LogFormat   string   `yaml:"log-format"`
+	// Raft tuning; zero means raftnode's default.
+	SnapshotThreshold uint64        `yaml:"snapshot-threshold"`
+	SnapshotInterval  time.Duration `yaml:"snapshot-interval"`
+	TrailingLogs      uint64        `yaml:"trailing-logs"`
+	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
+	Siddhi struct {
+		Properties struct {
+			ShardID     string `yaml:"shardId"`
+			AggTimeZone string `yaml:"aggTimeZone"`
+		} `yaml:"properties"`
+	} `yaml:"siddhi"`
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{DataDir: "data", HTTPAddr: "127.0.0.1:7070", RaftAddr: "127.0.0.1:7071", AggTimeZone: "GMT",
+		LogLevel: "info", LogFormat: "text"}
+}
+
+// listFlag is a repeatable or comma-separated flag.
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+// loadServeConfig parses flags over an optional YAML file over the defaults: a flag given
+// on the command line wins over the file.
+func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
+	var flags serveConfig
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML config file with the same keys as the flags (flags win)")
+	fs.StringVar(&flags.ID, "id", "", "this node's ID, stable across restarts (required)")
+	fs.StringVar(&flags.DataDir, "data-dir", "data", "directory for the Raft log and snapshots")
+	fs.StringVar(&flags.HTTPAddr, "http-addr", "127.0.0.1:7070", "HTTP API address (host:port), also the address other nodes forward to")
+	fs.StringVar(&flags.RaftAddr, "raft-addr", "127.0.0.1:7071", "Raft address (host:port) other nodes dial")
+	fs.BoolVar(&flags.Bootstrap, "bootstrap", false, "form a new cluster with this node as its first voter (ignored once it has state)")
+	fs.Var(listFlag{&flags.Join}, "join", "HTTP URL of any cluster node to join through (repeatable or comma-separated)")
+	fs.Var(listFlag{&flags.Apps}, "app", "SiddhiQL app file deployed when the cluster is bootstrapped (repeatable)")
+	fs.StringVar(&flags.ShardID, "shard-id", "", "shard ID of this group's rows in the shared store (default: the node ID at bootstrap)")
+	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
+	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&flags.LogFormat, "log-format", "text", "text or json")
+	fs.Uint64Var(&flags.SnapshotThreshold, "snapshot-threshold", 0, "snapshot after this many new log entries (default 8192)")
+	fs.DurationVar(&flags.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
+	fs.Uint64Var(&flags.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot for slow followers (default 10240)")
+	if err := fs.Parse(args); err != nil {
+		return serveConfig{}, err
+	}
+	if fs.NArg() > 0 {
+		return serveConfig{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg := defaultServeConfig()
+	if configPath != "" {
+		data, err := os.ReadFile(configPath)
+		if err != nil {
+			return serveConfig{}, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return serveConfig{}, fmt.Errorf("config %s: %w", configPath, err)
+		}
+		if p := cfg.Siddhi.Properties; p.ShardID != "" && cfg.ShardID == "" {
+			cfg.ShardID = p.ShardID
+		}
+		if p := cfg.Siddhi.Properties; p.AggTimeZone != "" {
+			cfg.AggTimeZone = p.AggTimeZone
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "id":
+			cfg.ID = flags.ID
+		case "data-dir":
+			cfg.DataDir = flags.DataDir
+		case "http-addr":
+			cfg.HTTPAddr = flags.HTTPAddr
+		case "raft-addr":
+			cfg.RaftAddr = flags.RaftAddr
+		case "bootstrap":
+			cfg.Bootstrap = flags.Bootstrap
+		case "join":
+			cfg.Join = flags.Join
+		case "app":
+			cfg.Apps = flags.Apps
+		case "shard-id":
+			cfg.ShardID = flags.ShardID
+		case "agg-time-zone":
+			cfg.AggTimeZone = flags.AggTimeZone
+		case "log-level":
+			cfg.LogLevel = flags.LogLevel
+		case "log-format":
+			cfg.LogFormat = flags.LogFormat
+		case "snapshot-threshold":
+			cfg.SnapshotThreshold = flags.SnapshotThreshold
+		case "snapshot-interval":
+			cfg.SnapshotInterval = flags.SnapshotInterval
+		case "trailing-logs":
+			cfg.TrailingLogs = flags.TrailingLogs
+		}
+	})
+	if cfg.ShardID == "" {
+		cfg.ShardID = cfg.ID
+	}
+	return cfg, cfg.validate()
+}
+
+func (c serveConfig) validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("--id is required (a stable name for this node, e.g. n1)"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	for _, a := range [][2]string{{"--http-addr", c.HTTPAddr}, {"--raft-addr", c.RaftAddr}} {
+		if _, _, err := net.SplitHostPort(a[1]); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port: %w", a[0], a[1], err))
+		}
+	}
+	if c.HTTPAddr == c.RaftAddr {
+		errs = append(errs, fmt.Errorf("--http-addr and --raft-addr must differ (both %s)", c.HTTPAddr))
+	}
+	if c.Bootstrap && len(c.Join) > 0 {
+		errs = append(errs, errors.New("--bootstrap and --join exclude each other: bootstrap the first node, join the others"))
+	}
+	for _, u := range c.Join {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("--join %q must be an HTTP URL such as http://127.0.0.1:7070", u))
+		}
+	}
+	if err := (engine.Config{AggTimeZone: c.AggTimeZone}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--agg-time-zone: %w", err))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

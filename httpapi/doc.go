@@ -1,0 +1,10 @@
+// Package httpapi serves Tally's HTTP API with chi: ingest (JSON array or NDJSON, with
+// Producer-Id/Producer-Seq for idempotent retries), Siddhi's store query API
+// (POST /stores/query), a friendlier GET /v1/aggregations/{name}, app deployment, cluster
+// join/removal/status, health, readiness and Prometheus metrics.
+//
+// A node that is not its group's leader forwards writes and linearizable reads to the leader
+// (found through the Raft meta channel), or answers 307 with ?redirect=true. A forwarded
+// request is marked and never forwarded twice. The package declares the small Group and
+// Resolver interfaces it needs; *raftnode.Node and *raftnode.Resolver implement them.
+package httpapi

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	events   prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry, g Group) *metrics {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tally_http_requests_total",
+			Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tally_http_request_seconds",
+			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "tally_ingest_events_total",
+			Help: "Events acknowledged by ingest requests served on this node."}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.events,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_is_leader", Help: "1 when this replica leads its group."},
+			func() float64 {
+				if g.IsLeader() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_term", Help: "Current Raft term."},
+			func() float64 { return float64(g.Status().Term) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_applied_index", Help: "Last log index applied to the FSM."},
+			func() float64 { return float64(g.Status().AppliedIndex) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_apply_lag", Help: "Committed entries not yet applied."},
+			func() float64 {
+				s := g.Status()
+				if s.CommitIndex < s.AppliedIndex {
+					return 0
+				}
+				return float64(s.CommitIndex - s.AppliedIndex)
+			}),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// instrument counts requests and their latency per route pattern.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/raftnode"
+)
+
+// Group is what the API needs of one partition group's local replica. *raftnode.Node
+// implements it.
+type Group interface {
+	Ingest(ctx context.Context, parts []fsm.Part) (*raftnode.IngestResult, error)
+	Deploy(ctx context.Context, text string) (string, uint64, error)
+	Undeploy(ctx context.Context, name string) (uint64, error)
+	Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error
+	Join(ctx context.Context, id, raftAddr string) error
+	Remove(ctx context.Context, id string) error
+	Status() raftnode.Status
+	Ready() bool
+	IsLeader() bool
+	// StateHash is the applied index and the hash of the FSM state at that index.
+	StateHash() (uint64, string, error)
+}
+
+// Resolver finds the HTTP address of the node at a Raft address (raftnode.FetchMeta,
+// cached).
+type Resolver interface {
+	HTTPAddr(ctx context.Context, raftAddr string) (string, error)
+}
+
+// Config configures a Server. Start from DefaultConfig.
+type Config struct {
+	// NodeID is this node's ID, reported in status.
+	NodeID string
+	// ShardID names the group's rows in the shared store; reported in status.
+	ShardID string
+	// MaxBodyBytes caps a request body; larger ones get 413. Default 16 MiB.
+	MaxBodyBytes int64
+	// ForwardTimeout bounds a request forwarded to the leader; default 30s.
+	ForwardTimeout time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Registry receives the API's metrics; nil means a new registry.
+	Registry *prometheus.Registry
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 16 << 20, ForwardTimeout: 30 * time.Second}
+}
+
+// Server serves Tally's HTTP API for one node.
+type Server struct {
+	cfg     Config
+	group   Group
+	res     Resolver
+	logger  *slog.Logger
+	client  *http.Client
+	metrics *metrics
+	router  chi.Router
+}
+
+// New returns a Server for the node's group.
+func New(cfg Config, group Group, res Resolver) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = DefaultConfig().ForwardTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, group: group, res: res, logger: cfg.Logger.With("component", "httpapi"),
+		client: &http.Client{Timeout: cfg.ForwardTimeout,
+			// Redirects are answered to the caller, never followed here.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	s.metrics = newMetrics(cfg.Registry, group)
+	s.router = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.instrument)
+	r.Post("/v1/streams/{stream}/events", s.handleIngest)
+	r.Post("/stores/query", s.handleStoreQuery)
+	r.Post("/query", s.handleStoreQuery)
+	r.Get("/v1/aggregations/{name}", s.handleAggregation)
+	r.Post("/v1/apps", s.handleDeploy)
+	r.Get("/v1/apps", s.handleListApps)
+	r.Delete("/v1/apps/{name}", s.handleUndeploy)
+	r.Post("/v1/cluster/join", s.handleJoin)
+	r.Delete("/v1/cluster/nodes/{id}", s.handleRemove)
+	r.Get("/v1/cluster/status", s.handleStatus)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.handleReady)
+	r.Get("/v1/debug/state", s.handleStateHash)
+	r.Handle("/metrics", s.metrics.handler())
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	return r
+}
+
+// apiError is the body of every /v1 error.
+type apiError struct {
+	Error string `json:"error"`
+	// Event and Field locate a schema error (event numbers start at 0).
+	Event *int   `json:"event,omitempty"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{Error: msg})
+}
+
+// writeUnavailable answers 503 with Retry-After.
+func writeUnavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, msg)
+}
+
+// groupError maps a raftnode error to a response. Callers forward on ErrNotLeader first;
+// one that still arrives here means no leader could be reached.
+func (s *Server) groupError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
+		writeUnavailable(w, "no leader is known for the group right now; retry shortly")
+	case errors.Is(err, raftnode.ErrUnknownOutcome):
+		writeUnavailable(w, "the outcome is unknown (leadership changed or the request timed out); retry with the same Producer-Id and Producer-Seq")
+	case errors.Is(err, raftnode.ErrClosed):
+		writeUnavailable(w, "this node is shutting down; retry on another node")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		writeUnavailable(w, "the request timed out; retry with the same Producer-Id and Producer-Seq")
+	default:
+		s.logger.Error("request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}

@@ -1,0 +1,178 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tally-db/tally/fsm"
+)
+
+// request is one ingest call waiting for the group committer.
+type request struct {
+	ctx   context.Context
+	parts []fsm.Part
+	// first is the position of this request's parts in the entry.
+	first  int
+	events int
+	done   chan ingestReply
+}
+
+type ingestReply struct {
+	res *IngestResult
+	err error
+}
+
+// IngestResult is the outcome of an ingest call: the entry's log index and, per part,
+// whether it applied, was a duplicate, or failed (with the reason).
+type IngestResult struct {
+	Index uint64
+	Parts []fsm.PartResult
+}
+
+// Ingest proposes parts through the group committer: concurrent calls are coalesced into
+// one Raft entry (up to MaxBatchEvents events, waiting at most Linger for company). It
+// returns once the entry is committed and applied here. Parts are checked against the
+// current schema first; a part that fails the check is reported in its PartResult and never
+// reaches the log. Errors: ErrNotLeader (nothing proposed), ErrUnknownOutcome (retry with the
+// same producer seq), ErrClosed, or ctx's error.
+func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !n.IsLeader() {
+		return nil, ErrNotLeader
+	}
+	r := &request{ctx: ctx, parts: parts, done: make(chan ingestReply, 1)}
+	for _, p := range parts {
+		r.events += len(p.Events)
+	}
+	select {
+	case n.reqs <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.stop:
+		return nil, ErrClosed
+	}
+	select {
+	case rep := <-r.done:
+		return rep.res, rep.err
+	case <-ctx.Done():
+		// The entry may still commit: the caller retries with the same producer seq.
+		return nil, errors.Join(ErrUnknownOutcome, ctx.Err())
+	case <-n.stop:
+		// commitLoop may have stopped with this request still queued: nobody would answer.
+		select {
+		case rep := <-r.done:
+			return rep.res, rep.err
+		default:
+		}
+		return nil, errors.Join(ErrClosed, ErrUnknownOutcome)
+	}
+}
+
+// commitLoop gathers requests into entries. Proposing is asynchronous (raft.Apply only
+// enqueues), so the next entry gathers while the previous one replicates.
+func (n *Node) commitLoop() {
+	defer n.wg.Done()
+	for {
+		var batch []*request
+		select {
+		case <-n.stop:
+			return
+		case r := <-n.reqs:
+			batch = append(batch, r)
+		}
+		events := batch[0].events
+		if n.cfg.Linger > 0 && events < n.cfg.MaxBatchEvents {
+			timer := time.NewTimer(n.cfg.Linger)
+		gather:
+			for events < n.cfg.MaxBatchEvents {
+				select {
+				case r := <-n.reqs:
+					batch = append(batch, r)
+					events += r.events
+				case <-timer.C:
+					break gather
+				case <-n.stop:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
+		// Take whatever else is already queued, within the bound.
+	drain:
+		for events < n.cfg.MaxBatchEvents {
+			select {
+			case r := <-n.reqs:
+				batch = append(batch, r)
+				events += r.events
+			default:
+				break drain
+			}
+		}
+		n.proposeBatch(batch)
+	}
+}
+
+// proposeBatch checks every request's parts, proposes the good ones as one entry and
+// answers each request when the entry applies.
+func (n *Node) proposeBatch(batch []*request) {
+	cmd := &fsm.Command{Kind: fsm.KindBatch}
+	var live []*request
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.done <- ingestReply{err: r.ctx.Err()}
+			continue
+		}
+		r.first = len(cmd.Parts)
+		cmd.Parts = append(cmd.Parts, r.parts...)
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// Refuse bad parts before they reach the log: they become empty placeholders so
+	// positions stay aligned, and their error is reported directly.
+	checks := n.fsm.CheckBatch(cmd.Parts)
+	for i, err := range checks {
+		if err != nil {
+			cmd.Parts[i] = fsm.Part{Stream: cmd.Parts[i].Stream}
+		}
+	}
+	cmd.Time = n.stamp()
+	data, err := cmd.MarshalBinary()
+	if err != nil {
+		for _, r := range live {
+			r.done <- ingestReply{err: err}
+		}
+		return
+	}
+	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
+	go func() {
+		err := waitFuture(context.Background(), f)
+		var res *fsm.ApplyResult
+		if err == nil {
+			var ok bool
+			if res, ok = f.Response().(*fsm.ApplyResult); !ok {
+				err = errors.New("raftnode: unexpected apply response")
+			}
+		}
+		for _, r := range live {
+			if err != nil {
+				r.done <- ingestReply{err: err}
+				continue
+			}
+			out := &IngestResult{Index: res.Index, Parts: make([]fsm.PartResult, len(r.parts))}
+			for i := range r.parts {
+				j := r.first + i
+				if checks != nil && checks[j] != nil {
+					out.Parts[i] = fsm.PartResult{Err: checks[j]}
+				} else {
+					out.Parts[i] = res.Parts[j]
+				}
+			}
+			r.done <- ingestReply{res: out}
+		}
+	}()
+}

@@ -1,0 +1,110 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures one group's replica on this node. Start from DefaultConfig.
+type Config struct {
+	// ID is this node's stable Raft server ID; required.
+	ID string
+	// Group is the partition group's ID; every Raft structure is keyed by it.
+	Group uint32
+	// DataDir holds this group's Raft log, stable store and snapshots; required.
+	DataDir string
+	// Bootstrap makes this replica form a new single-voter cluster if it has no state yet.
+	Bootstrap bool
+	// AggTimeZone is the engine's aggTimeZone (default GMT).
+	AggTimeZone string
+
+	// HeartbeatTimeout and ElectionTimeout: how long a follower waits without contact
+	// before starting an election (Raft randomizes up to twice this). Defaults 400ms and
+	// 400ms: a killed leader is replaced well within 2 s on a LAN.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// LeaderLeaseTimeout: how long a leader stays leader without reaching a quorum;
+	// default 300ms.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds the delay before followers learn the commit index; default 20ms.
+	CommitTimeout time.Duration
+	// SnapshotInterval and SnapshotThreshold: check every interval and snapshot when this
+	// many entries were applied since the last one. Defaults 30s and 8192.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	// TrailingLogs is how many entries are kept after a snapshot; default 10240.
+	TrailingLogs uint64
+	// SnapshotsRetained is how many snapshots stay on disk; default 2.
+	SnapshotsRetained int
+
+	// ApplyTimeout bounds a proposal when the caller's context has no deadline; default 10s.
+	ApplyTimeout time.Duration
+	// MaxBatchEvents caps the events of one group-commit entry; default 20,000.
+	MaxBatchEvents int
+	// Linger is how long the group committer waits for more requests after the first one
+	// before proposing; default 1ms. Zero proposes whatever is queued at once.
+	Linger time.Duration
+	// TickInterval is how often the leader appends a tick so that windows expire and
+	// buckets close without events; default 1s.
+	TickInterval time.Duration
+	// MaxProducers bounds the dedup table (see fsm); default 100,000.
+	MaxProducers int
+
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every tunable at its default.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   400 * time.Millisecond,
+		ElectionTimeout:    400 * time.Millisecond,
+		LeaderLeaseTimeout: 300 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		SnapshotInterval:   30 * time.Second,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		SnapshotsRetained:  2,
+		ApplyTimeout:       10 * time.Second,
+		MaxBatchEvents:     20000,
+		Linger:             time.Millisecond,
+		TickInterval:       time.Second,
+		MaxProducers:       100000,
+	}
+}
+
+// Validate checks the configuration, naming the field and the bound.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("raftnode: Config.ID is required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("raftnode: Config.DataDir is required"))
+	}
+	positive := map[string]time.Duration{
+		"HeartbeatTimeout": c.HeartbeatTimeout, "ElectionTimeout": c.ElectionTimeout,
+		"LeaderLeaseTimeout": c.LeaderLeaseTimeout, "CommitTimeout": c.CommitTimeout,
+		"SnapshotInterval": c.SnapshotInterval, "ApplyTimeout": c.ApplyTimeout, "TickInterval": c.TickInterval,
+	}
+	for _, name := range []string{"HeartbeatTimeout", "ElectionTimeout", "LeaderLeaseTimeout", "CommitTimeout", "SnapshotInterval", "ApplyTimeout", "TickInterval"} {
+		if positive[name] <= 0 {
+			errs = append(errs, fmt.Errorf("raftnode: Config.%s must be > 0, got %s", name, positive[name]))
+		}
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raftnode: Config.LeaderLeaseTimeout (%s) must not exceed HeartbeatTimeout (%s)", c.LeaderLeaseTimeout, c.HeartbeatTimeout))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("raftnode: Config.Linger must be >= 0, got %s", c.Linger))
+	}
+	if c.MaxBatchEvents < 1 {
+		errs = append(errs, fmt.Errorf("raftnode: Config.MaxBatchEvents must be >= 1, got %d", c.MaxBatchEvents))
+	}
+	if c.SnapshotThreshold < 1 || c.SnapshotsRetained < 1 {
+		errs = append(errs, fmt.Errorf("raftnode: Config.SnapshotThreshold and SnapshotsRetained must be >= 1, got %d and %d", c.SnapshotThreshold, c.SnapshotsRetained))
+	}
+	return errors.Join(errs...)
+}

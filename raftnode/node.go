@@ -1,0 +1,354 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
+)
+
+// Errors returned by Node; test with errors.Is.
+var (
+	// ErrNotLeader: this replica is not the group's leader; nothing was proposed.
+	ErrNotLeader = errors.New("raftnode: not leader")
+	// ErrNoLeader: the group has no known leader right now; retry later.
+	ErrNoLeader = errors.New("raftnode: no leader known")
+	// ErrUnknownOutcome: the proposal was made but leadership was lost before it was
+	// known to commit. It may still be applied: retry with the same producer seq.
+	ErrUnknownOutcome = errors.New("raftnode: outcome unknown, leadership lost")
+	// ErrClosed: the node is shutting down.
+	ErrClosed = errors.New("raftnode: node closed")
+)
+
+// Node is one replica of one partition group: a *raft.Raft, its stores and its FSM, plus the
+// leader-side group committer and ticker. All methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm.FSM
+	trans  raft.Transport
+	bolt   *raftboltdb.BoltStore
+	logs   raft.LogStore
+
+	reqs     chan *request
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	stampMu  sync.Mutex
+	lastTime int64
+	// readyTerm is the term in which this leader's barrier completed: linearizable reads
+	// are served only once the leader has committed an entry of its own term.
+	readyTerm atomic.Uint64
+	observer  *raft.Observer
+	obsCh     chan raft.Observation
+}
+
+// Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
+// in-memory one in tests). With Config.Bootstrap and no existing state it forms a new
+// single-voter cluster.
+func Open(cfg Config, trans raft.Transport) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "raftnode", "group", cfg.Group)
+	fcfg := fsm.DefaultConfig()
+	fcfg.GroupID, fcfg.AggTimeZone, fcfg.Logger = cfg.Group, cfg.AggTimeZone, logger
+	if cfg.MaxProducers > 0 {
+		fcfg.MaxProducers = cfg.MaxProducers
+	}
+	f, err := fsm.New(fcfg)
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("raftnode: create data dir %s: %w", cfg.DataDir, err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	}
+	logs, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftnode: log cache: %w", err)
+	}
+	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotsRetained, hlog)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftnode: snapshot store in %s: %w", cfg.DataDir, err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.BatchApplyCh = true
+	rc.Logger = hlog
+	if err := raft.ValidateConfig(rc); err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	if cfg.Bootstrap {
+		existing, err := raft.HasExistingState(logs, bolt, snaps)
+		if err != nil {
+			bolt.Close()
+			return nil, fmt.Errorf("raftnode: inspect existing state: %w", err)
+		}
+		if !existing {
+			boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
+			if err := raft.BootstrapCluster(rc, logs, bolt, snaps, trans, boot); err != nil {
+				bolt.Close()
+				return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
+			}
+			logger.Info("bootstrapped a new cluster", "id", cfg.ID, "raft_addr", trans.LocalAddr())
+		}
+	}
+	r, err := raft.NewRaft(rc, f, logs, bolt, snaps, trans)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, bolt: bolt, logs: logs,
+		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16)}
+	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	n.wg.Add(3)
+	go n.watchLeadership()
+	go n.commitLoop()
+	go n.tickLoop()
+	return n, nil
+}
+
+// Close shuts the replica down: a leader first hands leadership to another voter (bounded
+// by ctx), then Raft stops and the stores close.
+func (n *Node) Close(ctx context.Context) error {
+	if n.closed.Swap(true) {
+		return nil
+	}
+	if n.raft.State() == raft.Leader && len(n.voters()) > 1 {
+		f := n.raft.LeadershipTransfer()
+		if err := waitFuture(ctx, f); err != nil {
+			n.logger.Warn("leadership transfer on shutdown failed", "err", err)
+		} else {
+			n.logger.Info("handed leadership over before shutting down")
+		}
+	}
+	close(n.stop)
+	n.raft.DeregisterObserver(n.observer)
+	err := n.raft.Shutdown().Error()
+	n.wg.Wait()
+	if c, ok := n.trans.(interface{ Close() error }); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return errors.Join(err, n.bolt.Close())
+}
+
+func (n *Node) voters() []raft.Server {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []raft.Server
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// watchLeadership logs leader changes and, on becoming leader, commits a barrier so that
+// reads are served only once this leader has applied everything before its term.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	leaderCh := n.raft.LeaderCh()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case o := <-n.obsCh:
+			lo := o.Data.(raft.LeaderObservation)
+			n.logger.Info("leader changed", "leader_id", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr), "term", n.raft.CurrentTerm())
+		case isLeader := <-leaderCh:
+			if !isLeader {
+				n.readyTerm.Store(0)
+				continue
+			}
+			term := n.raft.CurrentTerm()
+			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+				n.logger.Warn("barrier after winning the election failed", "term", term, "err", err)
+				continue
+			}
+			n.readyTerm.Store(term)
+			n.logger.Info("leader ready", "term", term, "applied_index", n.fsm.AppliedIndex())
+		}
+	}
+}
+
+// IsLeader reports whether this replica is the group's leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's server ID and Raft address, or ErrNoLeader.
+func (n *Node) Leader() (id, raftAddr string, err error) {
+	addr, sid := n.raft.LeaderWithID()
+	if addr == "" {
+		return "", "", ErrNoLeader
+	}
+	return string(sid), string(addr), nil
+}
+
+// FSM is the replica's state machine (for reads and tests).
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// ID is this node's server ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Group is the partition group's ID.
+func (n *Node) Group() uint32 { return n.cfg.Group }
+
+// stamp returns the leader's time for a new entry: wall-clock ms, never going back.
+func (n *Node) stamp() int64 {
+	n.stampMu.Lock()
+	defer n.stampMu.Unlock()
+	now := time.Now().UnixMilli()
+	if now < n.lastTime {
+		now = n.lastTime
+	}
+	n.lastTime = now
+	return now
+}
+
+// propose encodes cmd, appends it through Raft and waits for it to apply here.
+func (n *Node) propose(ctx context.Context, cmd *fsm.Command) (*fsm.ApplyResult, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	data, err := cmd.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: encode command: %w", err)
+	}
+	f := n.raft.Apply(data, n.timeout(ctx))
+	if err := waitFuture(ctx, f); err != nil {
+		return nil, err
+	}
+	res, ok := f.Response().(*fsm.ApplyResult)
+	if !ok {
+		return nil, fmt.Errorf("raftnode: unexpected apply response %T", f.Response())
+	}
+	return res, nil
+}
+
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return n.cfg.ApplyTimeout
+}
+
+// waitFuture waits for a raft future or ctx, translating raft's errors once.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+	case err := <-done:
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return ErrNotLeader
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout):
+			return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return ErrClosed
+		}
+		return fmt.Errorf("raftnode: %w", err)
+	}
+}
+
+// Deploy replicates an app and returns its name and log index. The text is checked against
+// the current state first (syntax, types, stream conflicts), so a refused app never reaches
+// the log.
+func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
+	var name string
+	var err error
+	n.fsm.Read(func(e *engine.Engine) {
+		var a *engine.App
+		if a, err = e.CheckDeploy(text); err == nil {
+			name = a.Name
+		}
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindDeploy, Time: n.stamp(), Text: text})
+	if err != nil {
+		return "", 0, err
+	}
+	return name, res.Index, res.Err
+}
+
+// Undeploy removes an app from every replica. An unknown app is refused before proposing.
+func (n *Node) Undeploy(ctx context.Context, name string) (uint64, error) {
+	exists := false
+	n.fsm.Read(func(e *engine.Engine) { _, exists = e.App(name) })
+	if !exists {
+		return 0, fmt.Errorf("%w: %s", engine.ErrUnknownApp, name)
+	}
+	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindUndeploy, Time: n.stamp(), Text: name})
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, res.Err
+}
+
+// tickLoop appends a tick every TickInterval while this replica leads.
+func (n *Node) tickLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			if n.raft.State() != raft.Leader {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.TickInterval*2)
+			if _, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindTick, Time: n.stamp()}); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrClosed) {
+				n.logger.Warn("tick failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}

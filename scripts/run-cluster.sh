@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# run-cluster.sh starts a 3-node Tally cluster on loopback for trying Tally out (`make run`):
+# n1 bootstraps the cluster and deploys testdata/cluster/trades.siddhi, n2 and n3 join it.
+# It waits until every node is ready, prints how to talk to the cluster, then waits; Ctrl-C
+# (SIGINT) or SIGTERM stops the three nodes cleanly and exits 0.
+#
+# Environment:
+#   BASE_PORT      first port (default 7070): node i uses HTTP BASE_PORT+10*(i-1), Raft +1
+#   DATA_DIR       data and log directory (default: a new temporary directory); it is cleared
+#                  at start, so an existing non-empty one must have been made by this script
+#   TALLY          the tally binary (default bin/tally; built with `go build` if missing)
+#   READY_TIMEOUT  seconds to wait for the cluster to be ready (default 60)
+#   STOP_TIMEOUT   seconds to wait for a node to stop after SIGTERM (default 20)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+BASE_PORT=${BASE_PORT:-7070}
+TALLY=${TALLY:-bin/tally}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+STOP_TIMEOUT=${STOP_TIMEOUT:-20}
+APP=testdata/cluster/trades.siddhi
+HOST=127.0.0.1
+MARKER=.tally-run-cluster
+
+say() { printf 'run-cluster: %s\n' "$*"; }
+die() { printf 'run-cluster: %s\n' "$*" >&2; exit 1; }
+
+case $BASE_PORT in '' | *[!0-9]*) die "BASE_PORT must be a port number, got '$BASE_PORT'" ;; esac
+((BASE_PORT >= 1 && BASE_PORT + 21 <= 65535)) || die "BASE_PORT $BASE_PORT leaves no room for ports up to BASE_PORT+21"
+
+if [[ ! -x $TALLY ]]; then
+	command -v go >/dev/null || die "$TALLY is missing and go is not installed to build it"
+	say "building $TALLY"
+	go build -o bin/ ./cmd/...
+fi
+
+# A fresh data directory: a new temporary one, or DATA_DIR cleared (only if this script made it).
+if [[ -z ${DATA_DIR:-} ]]; then
+	DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tally-run.XXXXXX")
+elif [[ -d $DATA_DIR && -n $(ls -A "$DATA_DIR") && ! -e $DATA_DIR/$MARKER ]]; then
+	die "DATA_DIR $DATA_DIR is not empty and was not made by this script; refusing to clear it"
+else
+	rm -rf "$DATA_DIR"
+	mkdir -p "$DATA_DIR"
+fi
+DATA_DIR=$(cd "$DATA_DIR" && pwd)
+touch "$DATA_DIR/$MARKER"
+
+IDS=(n1 n2 n3)
+HTTP=()
+RAFT=()
+for i in 0 1 2; do
+	HTTP+=("$HOST:$((BASE_PORT + 10 * i))")
+	RAFT+=("$HOST:$((BASE_PORT + 10 * i + 1))")
+done
+URL1="http://${HTTP[0]}"
+PIDS=()
+gone=() # nodes seen exiting by themselves, already reported and reaped
+
+# Every node runs in its own process group (job control), so Ctrl-C in the terminal reaches
+# only this script, which then stops the nodes in order.
+set -m
+
+start_node() { # index, extra serve flags...
+	local i=$1
+	shift
+	local id=${IDS[$i]}
+	"$TALLY" serve --id "$id" --data-dir "$DATA_DIR/$id" \
+		--http-addr "${HTTP[$i]}" --raft-addr "${RAFT[$i]}" "$@" \
+		>"$DATA_DIR/$id.log" 2>&1 &
+	PIDS[i]=$!
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# stop_all sends SIGTERM to every running node, waits for each (bounded) and reports.
+stop_all() {
+	trap '' INT TERM
+	local i pid rc waited failed=0
+	for i in 0 1 2; do
+		pid=${PIDS[i]:-}
+		[[ -n $pid ]] && alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
+	done
+	for i in 0 1 2; do
+		pid=${PIDS[i]:-}
+		[[ -z $pid ]] && continue
+		if [[ -n ${gone[i]:-} ]]; then
+			say "${IDS[i]} had already exited"
+			continue
+		fi
+		waited=0
+		while alive "$pid" && ((waited < STOP_TIMEOUT * 10)); do
+			sleep 0.1
+			waited=$((waited + 1))
+		done
+		if alive "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+			say "${IDS[i]} did not stop within ${STOP_TIMEOUT}s: killed (log: $DATA_DIR/${IDS[i]}.log)"
+			failed=1
+		fi
+		rc=0
+		wait "$pid" 2>/dev/null || rc=$?
+		if ((rc == 0)); then
+			say "${IDS[i]} stopped"
+		else
+			say "${IDS[i]} exited with status $rc (log: $DATA_DIR/${IDS[i]}.log)"
+			failed=1
+		fi
+	done
+	return $failed
+}
+
+# dead reports a node that exited by itself, with the end of its log.
+dead() {
+	local i=$1
+	say "${IDS[i]} (pid ${PIDS[i]}) exited; the end of $DATA_DIR/${IDS[i]}.log:" >&2
+	tail -n 20 "$DATA_DIR/${IDS[i]}.log" | sed 's/^/    /' >&2
+}
+
+on_signal() {
+	echo
+	say "stopping the nodes"
+	if stop_all; then
+		say "all nodes stopped; data and logs are in $DATA_DIR"
+	else
+		say "some nodes did not stop cleanly; data and logs are in $DATA_DIR"
+	fi
+	exit 0
+}
+trap on_signal INT TERM
+
+say "data and logs in $DATA_DIR (n1.log, n2.log, n3.log)"
+start_node 0 --bootstrap --app "$APP"
+start_node 1 --join "$URL1"
+start_node 2 --join "$URL1"
+say "started n1 (pid ${PIDS[0]}), n2 (pid ${PIDS[1]}), n3 (pid ${PIDS[2]}); waiting for the cluster to be ready"
+
+# ready says whether node i knows a leader, has applied what is committed and (on n1) sees
+# all three voters and the deployed app. It asks `tally status`, whose table row is
+# GROUP SHARD ROLE LEADER LEADER-HTTP TERM COMMIT APPLIED MEMBERS.
+ready() {
+	local i=$1 row
+	row=$("$TALLY" status --addr "http://${HTTP[$i]}" --timeout 2s 2>/dev/null | awk 'NR == 3') || return 1
+	# shellcheck disable=SC2086
+	set -- $row
+	(($# >= 9)) && [[ $4 != - ]] && (($8 >= $7)) || return 1
+	if ((i == 0)); then
+		[[ $# == 9 && $9 == *,*,* && $9 != *,*,*,* ]] || return 1
+		"$TALLY" apps list --addr "$URL1" --timeout 2s 2>/dev/null | grep -q '^TradeApp ' || return 1
+	fi
+}
+
+deadline=$((SECONDS + READY_TIMEOUT))
+pending=(0 1 2)
+while ((${#pending[@]} > 0)); do
+	for i in 0 1 2; do
+		if ! alive "${PIDS[i]}"; then
+			dead "$i"
+			stop_all || true
+			exit 1
+		fi
+	done
+	still=()
+	for i in "${pending[@]}"; do
+		ready "$i" || still+=("$i")
+	done
+	pending=(${still[@]+"${still[@]}"})
+	((${#pending[@]} == 0)) && break
+	if ((SECONDS >= deadline)); then
+		say "the cluster was not ready within ${READY_TIMEOUT}s; node status:" >&2
+		for i in "${pending[@]}"; do
+			say "${IDS[i]} (${HTTP[i]}):" >&2
+			"$TALLY" status --addr "http://${HTTP[i]}" --timeout 2s 2>&1 | sed 's/^/    /' >&2 || true
+			tail -n 5 "$DATA_DIR/${IDS[i]}.log" | sed 's/^/    /' >&2
+		done
+		stop_all || true
+		exit 1
+	fi
+	sleep 0.2
+done
+
+ADDR_FLAG=""
+[[ $URL1 != http://127.0.0.1:7070 ]] && ADDR_FLAG=" --addr $URL1"
+QUERY='from TradeAggregation within 1514764800000L, 1514851200000L per "hours" select AGG_TIMESTAMP, symbol, total, avgPrice'
+cat <<EOF
+
+Tally is running: 3 nodes, app TradeApp ($APP) deployed.
+  n1  http://${HTTP[0]}  (raft ${RAFT[0]})
+  n2  http://${HTTP[1]}  (raft ${RAFT[1]})
+  n3  http://${HTTP[2]}  (raft ${RAFT[2]})
+Any node takes any request: writes and reads are passed to the leader.
+Logs: $DATA_DIR/n1.log, n2.log, n3.log
+
+Ingest an event:
+  curl -sS -X POST $URL1/v1/streams/TradeStream/events -H 'Content-Type: application/x-ndjson' \\
+    -d '{"symbol":"wso2","price":100.0,"quantity":10,"timestamp":1514783400000}'
+Query the hourly aggregate:
+  curl -sS -X POST $URL1/stores/query -H 'Content-Type: application/json' \\
+    -d '{"appName":"TradeApp","query":"${QUERY//\"/\\\"}"}'
+
+The same with the tally command:
+  $TALLY ingest$ADDR_FLAG --stream TradeStream testdata/cluster/trades.ndjson
+  $TALLY query$ADDR_FLAG --table '$QUERY'
+  $TALLY status --addr http://${HTTP[1]}
+
+Press Ctrl-C to stop the cluster.
+EOF
+
+# Wait for Ctrl-C. A node that exits by itself (or is killed to try a failover) is reported;
+# the others keep running.
+while :; do
+	for i in 0 1 2; do
+		if [[ -z ${gone[i]:-} ]] && ! alive "${PIDS[i]}"; then
+			gone[i]=1
+			dead "$i"
+			rc=0
+			wait "${PIDS[i]}" 2>/dev/null || rc=$?
+			say "${IDS[i]} exit status: $rc; the other nodes keep running (Ctrl-C stops them)" >&2
+		fi
+	done
+	if ((${#gone[@]} == 3)); then
+		say "every node has exited" >&2
+		exit 1
+	fi
+	sleep 1 &
+	wait $! || true
+done

@@ -1,0 +1,339 @@
+package systest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the tally binary built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tally-systest-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tally")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/tally")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tally:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// node is one `tally serve` process and what it needs to be restarted.
+type node struct {
+	id       string
+	httpAddr string
+	raftAddr string
+	dataDir  string
+	args     []string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logPath  string
+}
+
+// cluster is a set of nodes on loopback, stopped at the end of the test.
+type cluster struct {
+	t     *testing.T
+	dir   string
+	nodes []*node
+	http  *http.Client
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const tradeApp = `@app:name('TradeApp')
+define stream TradeStream (symbol string, price double, quantity long, timestamp long);
+define aggregation TradeAggregation
+  from TradeStream
+  select symbol, avg(price) as avgPrice, sum(quantity) as total, count() as n
+  group by symbol
+  aggregate by timestamp every sec ... year;
+`
+
+// newCluster starts n nodes: the first bootstraps with the trade app, the others join it.
+func newCluster(t *testing.T, n int, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dir: t.TempDir(), http: &http.Client{Timeout: 10 * time.Second}}
+	appFile := filepath.Join(c.dir, "trades.siddhi")
+	if err := os.WriteFile(appFile, []byte(tradeApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stopAll)
+	for i := range n {
+		nd := &node{id: fmt.Sprintf("n%d", i+1), httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
+		nd.dataDir = filepath.Join(c.dir, nd.id)
+		nd.logPath = filepath.Join(c.dir, nd.id+".log")
+		nd.args = append([]string{"serve", "--id", nd.id, "--data-dir", nd.dataDir, "--http-addr", nd.httpAddr, "--raft-addr", nd.raftAddr}, extra...)
+		if i == 0 {
+			nd.args = append(nd.args, "--bootstrap", "--app", appFile)
+		} else {
+			nd.args = append(nd.args, "--join", "http://"+c.nodes[0].httpAddr)
+		}
+		c.nodes = append(c.nodes, nd)
+		c.start(nd)
+		if i == 0 {
+			c.waitLeader(10 * time.Second)
+			c.eventually(10*time.Second, "app deployed", func() bool {
+				var out struct{ Apps []struct{ Name string } }
+				return c.getJSON(nd, "/v1/apps", &out) == nil && len(out.Apps) == 1
+			})
+		}
+	}
+	c.eventually(15*time.Second, fmt.Sprintf("%d voters", n), func() bool {
+		st, err := c.status(c.nodes[0])
+		return err == nil && len(st.Groups[0].Members) == n
+	})
+	return c
+}
+
+func (c *cluster) start(nd *node) {
+	c.t.Helper()
+	logf, err := os.OpenFile(nd.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(binary, nd.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	nd.cmd, nd.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(nd.exited) }()
+	c.eventually(10*time.Second, nd.id+" serving HTTP", func() bool {
+		resp, err := c.http.Get("http://" + nd.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (c *cluster) kill(nd *node) { c.signal(nd, syscall.SIGKILL) }
+
+// stop sends SIGTERM (graceful: leadership is handed over) and waits.
+func (c *cluster) stop(nd *node) { c.signal(nd, syscall.SIGTERM) }
+
+func (c *cluster) signal(nd *node, sig syscall.Signal) {
+	c.t.Helper()
+	if nd.cmd == nil {
+		return
+	}
+	_ = nd.cmd.Process.Signal(sig)
+	select {
+	case <-nd.exited:
+	case <-time.After(15 * time.Second):
+		_ = nd.cmd.Process.Kill()
+		<-nd.exited
+		c.t.Errorf("%s did not exit within 15s of %v", nd.id, sig)
+	}
+	nd.cmd = nil
+}
+
+func (c *cluster) stopAll() {
+	for _, nd := range c.nodes {
+		if nd.cmd != nil {
+			_ = nd.cmd.Process.Kill()
+			<-nd.exited
+			nd.cmd = nil
+		}
+	}
+	if c.t.Failed() {
+		for _, nd := range c.nodes {
+			if b, err := os.ReadFile(nd.logPath); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				c.t.Logf("---- last lines of %s ----\n%s", nd.id, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func (c *cluster) eventually(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type groupStatus struct {
+	ID     uint32 `json:"id"`
+	Role   string `json:"role"`
+	Leader *struct {
+		ID       string `json:"id"`
+		HTTPAddr string `json:"http_addr"`
+	} `json:"leader"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Members      []struct {
+		ID string `json:"id"`
+	} `json:"members"`
+}
+
+type clusterStatus struct {
+	ID     string        `json:"id"`
+	Groups []groupStatus `json:"groups"`
+}
+
+func (c *cluster) status(nd *node) (clusterStatus, error) {
+	var st clusterStatus
+	err := c.getJSON(nd, "/v1/cluster/status", &st)
+	if err == nil && len(st.Groups) == 0 {
+		err = fmt.Errorf("no groups in status")
+	}
+	return st, err
+}
+
+func (c *cluster) getJSON(nd *node, path string, v any) error {
+	resp, err := c.http.Get("http://" + nd.httpAddr + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// leader returns the node that leads the group, waiting for one.
+func (c *cluster) waitLeader(timeout time.Duration) *node {
+	c.t.Helper()
+	var leader *node
+	c.eventually(timeout, "a leader", func() bool {
+		for _, nd := range c.nodes {
+			if nd.cmd == nil {
+				continue
+			}
+			if st, err := c.status(nd); err == nil && st.Groups[0].Role == "leader" {
+				leader = nd
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// followers returns the running nodes other than leader.
+func (c *cluster) followers(leader *node) []*node {
+	var out []*node
+	for _, nd := range c.nodes {
+		if nd != leader && nd.cmd != nil {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// ingestResult is what a POST of events answered.
+type ingestResult struct {
+	code      int
+	index     uint64
+	duplicate bool
+	body      string
+}
+
+// ingest posts events (NDJSON) to nd with optional producer headers.
+func (c *cluster) ingest(ctx context.Context, nd *node, producer string, seq uint64, events ...string) (ingestResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+nd.httpAddr+"/v1/streams/TradeStream/events", strings.NewReader(strings.Join(events, "\n")))
+	if err != nil {
+		return ingestResult{}, err
+	}
+	if producer != "" {
+		req.Header.Set("Producer-Id", producer)
+		req.Header.Set("Producer-Seq", fmt.Sprint(seq))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return ingestResult{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	res := ingestResult{code: resp.StatusCode, body: string(b)}
+	var ok struct {
+		Index     uint64 `json:"index"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &ok); err != nil {
+			return res, err
+		}
+		res.index, res.duplicate = ok.Index, ok.Duplicate
+	}
+	return res, nil
+}
+
+func trade(symbol string, qty int64) string {
+	return fmt.Sprintf(`{"symbol":%q,"price":10.0,"quantity":%d,"timestamp":1514783400000}`, symbol, qty)
+}
+
+// totals answers sum(quantity) and count per symbol over all time from nd.
+func (c *cluster) totals(nd *node, consistency string, minIndex uint64) (map[string][2]int64, error) {
+	q := `from TradeAggregation within 0L, 9999999999999L per "years" select symbol, total, n`
+	body, _ := json.Marshal(map[string]string{"appName": "TradeApp", "query": q})
+	url := fmt.Sprintf("http://%s/stores/query?consistency=%s&min_index=%d", nd.httpAddr, consistency, minIndex)
+	resp, err := c.http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("query %s: %d %s", nd.id, resp.StatusCode, b)
+	}
+	var out struct{ Records [][]any }
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	m := map[string][2]int64{}
+	for _, r := range out.Records {
+		m[r[0].(string)] = [2]int64{int64(r[1].(float64)), int64(r[2].(float64))}
+	}
+	return m, nil
+}
+
+// stateHash asks nd for its FSM state hash and the index it covers.
+func (c *cluster) stateHash(nd *node) (uint64, string, error) {
+	var out struct {
+		AppliedIndex uint64 `json:"applied_index"`
+		StateHash    string `json:"state_hash"`
+	}
+	err := c.getJSON(nd, "/v1/debug/state", &out)
+	return out.AppliedIndex, out.StateHash, err
+}
