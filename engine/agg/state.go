@@ -2,6 +2,7 @@ package agg
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -175,14 +176,19 @@ func (s *State) eventTime(ev expr.Row) (int64, error) {
 	return 0, fmt.Errorf("event time attribute is %s, want long or string", v.T)
 }
 
-// Check reports the first event Add would refuse, without changing anything.
+// Check reports the first event Add would refuse, without changing anything: a group-by
+// attribute that is null (a table's primary key cannot hold it) or an unreadable event time.
 func (s *State) Check(events []expr.Row) error {
-	if !s.def.EventTime {
-		return nil
-	}
 	for i, ev := range events {
-		if _, err := s.eventTime(ev); err != nil {
-			return fmt.Errorf("agg %s: event %d: %w", s.def.Name, i, err)
+		for j, a := range s.def.groupAttrs {
+			if ev[a].IsNull() {
+				return fmt.Errorf("agg %s: event %d: group-by attribute %s is null", s.def.Name, i, s.def.GroupBy[j].Name)
+			}
+		}
+		if s.def.EventTime {
+			if _, err := s.eventTime(ev); err != nil {
+				return fmt.Errorf("agg %s: event %d: %w", s.def.Name, i, err)
+			}
 		}
 	}
 	return nil
@@ -413,3 +419,38 @@ func (s *State) Len() int {
 	}
 	return n
 }
+
+// NewStoredRow builds a row read back from a store: group-by values in Def.GroupBy order,
+// latest values in Def.Latest order, bases in Def.Bases order (a BaseSet position's members
+// in sets at the same position). It computes the group key that merging needs.
+func (d *Def) NewStoredRow(aggTS, eventTS int64, group, latest []expr.Value, lastEventTS int64, bases []expr.Value, sets []Set, index uint64) *Row {
+	var kb []byte
+	for _, v := range group {
+		kb = v.Key(kb)
+	}
+	if !d.EventTime {
+		eventTS = aggTS
+	}
+	return &Row{AggTimestamp: aggTS, EventTimestamp: eventTS, Group: group, Latest: latest,
+		LastEventTimestamp: lastEventTS, Bases: bases, Sets: sets, Index: index, key: string(kb)}
+}
+
+// Clone returns a deep copy of r that later changes to the state do not touch.
+func (r *Row) Clone() *Row {
+	c := &Row{AggTimestamp: r.AggTimestamp, EventTimestamp: r.EventTimestamp, Group: r.Group,
+		LastEventTimestamp: r.LastEventTimestamp, Index: r.Index, key: r.key}
+	c.Latest = append([]expr.Value(nil), r.Latest...)
+	c.Bases = append([]expr.Value(nil), r.Bases...)
+	if r.Sets != nil {
+		c.Sets = make([]Set, len(r.Sets))
+		for i, s := range r.Sets {
+			if s != nil {
+				c.Sets[i] = maps.Clone(s)
+			}
+		}
+	}
+	return c
+}
+
+// SetMembers returns a set's members sorted: the deterministic form stores persist.
+func SetMembers(s Set) []string { return slices.Sorted(maps.Keys(s)) }
