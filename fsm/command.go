@@ -17,7 +17,7 @@ const FormatVersion = 1
 type Kind uint8
 
 // Command kinds. The zero Kind is invalid. Numbers are part of the log format: never reuse or
-// renumber one. Kinds after KindFlushed are reserved for later commands (sink delivery
+// renumber one. Kinds after KindShard are reserved for later commands (sink delivery
 // positions); a replica that does not know a kind fails to decode it.
 const (
 	// KindBatch applies events: Time and Parts (group commit of many requests).
@@ -31,6 +31,9 @@ const (
 	// KindFlushed records that rows changed at or before log index Index are in the shared
 	// store, so replicas may drop them from memory.
 	KindFlushed Kind = 5
+	// KindShard names the group's shard ID (Text), once: the name its rows carry in the
+	// shared store. A different name later is refused.
+	KindShard Kind = 6
 )
 
 // String names the kind for messages.
@@ -46,12 +49,14 @@ func (k Kind) String() string {
 		return "undeploy"
 	case KindFlushed:
 		return "flushed"
+	case KindShard:
+		return "shard"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // Known reports whether k is a kind this version can encode and apply.
-func (k Kind) Known() bool { return k >= KindBatch && k <= KindFlushed }
+func (k Kind) Known() bool { return k >= KindBatch && k <= KindShard }
 
 // Part is the events of one request for one stream. One KindBatch entry carries the parts of
 // many concurrent requests.
@@ -73,7 +78,7 @@ type Command struct {
 	// only clock the FSM knows.
 	Time  int64
 	Parts []Part // KindBatch
-	Text  string // KindDeploy: the app text; KindUndeploy: the app name
+	Text  string // KindDeploy: the app text; KindUndeploy: the app name; KindShard: the shard ID
 	Index uint64 // KindFlushed: rows flushed through this log index
 }
 
@@ -105,7 +110,7 @@ func (c *Command) AppendBinary(dst []byte) []byte {
 		for i := range c.Parts {
 			appendPart(&w, &c.Parts[i])
 		}
-	case KindDeploy, KindUndeploy:
+	case KindDeploy, KindUndeploy, KindShard:
 		w.String(c.Text)
 	case KindFlushed:
 		w.Uvarint(c.Index)
@@ -198,7 +203,7 @@ func (c *Command) UnmarshalBinary(data []byte) error {
 				}
 			}
 		}
-	case KindDeploy, KindUndeploy:
+	case KindDeploy, KindUndeploy, KindShard:
 		c.Text = d.string()
 	case KindFlushed:
 		c.Index = d.uvarint()

@@ -23,6 +23,9 @@ var (
 	ErrSeqTooOld = errors.New("fsm: producer seq too old")
 	// ErrBadSnapshot wraps every failure to read a snapshot.
 	ErrBadSnapshot = errors.New("fsm: bad snapshot")
+	// ErrShardMismatch is a KindShard command's error when the group already has another
+	// shard ID: a group's shard ID never changes.
+	ErrShardMismatch = errors.New("fsm: shard ID mismatch")
 )
 
 // DefaultMaxProducers is Config.MaxProducers' default.
@@ -107,6 +110,8 @@ type FSM struct {
 	mu      sync.RWMutex
 	eng     *engine.Engine // guarded by mu
 	dedup   *dedup         // guarded by mu
+	shard   string         // the group's shard ID, "" until a KindShard; guarded by mu
+	flushed uint64         // the greatest KindFlushed index; guarded by mu
 	applied atomic.Uint64  // written under mu; read freely
 	stats   Stats          // guarded by mu
 }
@@ -203,6 +208,16 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 		}
 	case KindFlushed:
 		f.stats.Dropped += uint64(f.eng.DropFlushed(c.Index))
+		f.flushed = max(f.flushed, c.Index)
+	case KindShard:
+		switch {
+		case c.Text == "":
+			res.Err = fmt.Errorf("%w: empty shard ID", ErrShardMismatch)
+		case f.shard == "":
+			f.shard = c.Text
+		case f.shard != c.Text:
+			res.Err = fmt.Errorf("%w: the group's shard ID is %q, not %q", ErrShardMismatch, f.shard, c.Text)
+		}
 	default: // UnmarshalBinary refuses unknown kinds; this is a programming error.
 		panic(fmt.Sprintf("fsm: unknown command %v at index %d", c.Kind, index))
 	}
@@ -293,6 +308,14 @@ func (f *FSM) Stats() Stats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.stats
+}
+
+// ShardID is the group's shard ID ("" until one was replicated) and the log index through
+// which rows are in the shared store.
+func (f *FSM) ShardID() (shard string, flushed uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.shard, f.flushed
 }
 
 // Config returns the configuration in use (defaults filled in).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -67,7 +68,50 @@ func workloads() map[string][]Command {
 			batch(t0+120_100, part("S", "", 0, ev("a", 4))),
 			{Kind: KindFlushed, Time: t0 + 120_200, Index: 100},
 		},
+		"shard": {
+			deploy,
+			{Kind: KindShard, Time: t0, Text: "wso2-si-1"},
+			batch(t0+100, part("S", "", 0, ev("a", 1))),
+			{Kind: KindShard, Time: t0 + 200, Text: "wso2-si-1"}, // the same again: fine
+			{Kind: KindShard, Time: t0 + 300, Text: "other"},     // refused
+			{Kind: KindFlushed, Time: t0 + 400, Index: 3},
+		},
 		"mixed": mixedWorkload(60),
+	}
+}
+
+// TestShardID: a group's shard ID is set once; another one is refused; both the shard ID and
+// the flushed index survive a snapshot.
+func TestShardID(t *testing.T) {
+	f := newFSM(t, DefaultConfig())
+	if res := mustApply(t, f, 1, Command{Kind: KindShard, Text: ""}); !errors.Is(res.Err, ErrShardMismatch) {
+		t.Errorf("empty shard ID: err = %v", res.Err)
+	}
+	if res := mustApply(t, f, 2, Command{Kind: KindShard, Text: "s1"}); res.Err != nil {
+		t.Fatalf("set shard: %v", res.Err)
+	}
+	if res := mustApply(t, f, 3, Command{Kind: KindShard, Text: "s2"}); !errors.Is(res.Err, ErrShardMismatch) || !strings.Contains(res.Err.Error(), `"s1"`) {
+		t.Errorf("second shard ID: err = %v", res.Err)
+	}
+	mustApply(t, f, 4, Command{Kind: KindFlushed, Index: 3})
+	mustApply(t, f, 5, Command{Kind: KindFlushed, Index: 2}) // never goes back
+	if shard, flushed := f.ShardID(); shard != "s1" || flushed != 3 {
+		t.Errorf("ShardID() = %q, %d; want s1, 3", shard, flushed)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g := newFSM(t, DefaultConfig())
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if shard, flushed := g.ShardID(); shard != "s1" || flushed != 3 {
+		t.Errorf("after restore ShardID() = %q, %d; want s1, 3", shard, flushed)
 	}
 }
 

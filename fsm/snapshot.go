@@ -42,8 +42,8 @@ func (f *FSM) StateHash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// stateLocked encodes the body: group ID, applied index, engine state (length-prefixed) and
-// the dedup table sorted by producer. f.mu must be held.
+// stateLocked encodes the body: group ID, applied index, engine state (length-prefixed), the
+// dedup table sorted by producer, the shard ID and the flushed index. f.mu must be held.
 func (f *FSM) stateLocked() ([]byte, error) {
 	eng, err := f.eng.MarshalBinary()
 	if err != nil {
@@ -54,6 +54,8 @@ func (f *FSM) stateLocked() ([]byte, error) {
 	w.Uvarint(f.applied.Load())
 	w.Bytes(eng)
 	f.dedup.encode(&w)
+	w.String(f.shard)
+	w.Uvarint(f.flushed)
 	return w.Buf, nil
 }
 
@@ -110,12 +112,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	eng, dd, applied, err := f.decodeState(body)
+	st, err := f.decodeState(body)
 	if err != nil {
 		return err
 	}
+	eng, dd, applied := st.eng, st.dedup, st.applied
 	f.mu.Lock()
-	f.eng, f.dedup = eng, dd
+	f.eng, f.dedup, f.shard, f.flushed = eng, dd, st.shard, st.flushed
 	f.applied.Store(applied)
 	f.stats.Restores++
 	f.mu.Unlock()
@@ -141,31 +144,45 @@ func snapshotBody(data []byte) ([]byte, error) {
 	return body, nil
 }
 
+// decoded is a state body read back.
+type decoded struct {
+	eng     *engine.Engine
+	dedup   *dedup
+	applied uint64
+	shard   string
+	flushed uint64
+}
+
 // decodeState decodes a body written by stateLocked into fresh structures; f is not touched.
-func (f *FSM) decodeState(body []byte) (*engine.Engine, *dedup, uint64, error) {
+func (f *FSM) decodeState(body []byte) (decoded, error) {
 	r := wire.NewReader(body)
 	group := r.Uvarint()
 	applied := r.Uvarint()
 	engBytes := r.Bytes()
 	if err := r.Err(); err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	if group != uint64(f.cfg.GroupID) {
-		return nil, nil, 0, fmt.Errorf("%w: it is of group %d, this FSM is group %d", ErrBadSnapshot, group, f.cfg.GroupID)
+		return decoded{}, fmt.Errorf("%w: it is of group %d, this FSM is group %d", ErrBadSnapshot, group, f.cfg.GroupID)
 	}
 	eng, err := engine.New(engine.Config{AggTimeZone: f.cfg.AggTimeZone})
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("fsm: %w", err)
+		return decoded{}, fmt.Errorf("fsm: %w", err)
 	}
 	if err := eng.UnmarshalBinary(engBytes); err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	dd, err := decodeDedup(r, f.cfg.MaxProducers)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	shard := r.String()
+	flushed := r.Uvarint()
+	if err := r.Err(); err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	if n := r.Len(); n != 0 {
-		return nil, nil, 0, fmt.Errorf("%w: %d trailing bytes", ErrBadSnapshot, n)
+		return decoded{}, fmt.Errorf("%w: %d trailing bytes", ErrBadSnapshot, n)
 	}
-	return eng, dd, applied, nil
+	return decoded{eng: eng, dedup: dd, applied: applied, shard: shard, flushed: flushed}, nil
 }

@@ -97,6 +97,9 @@ func (c Config) Validate() error {
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raftnode: Config.LeaderLeaseTimeout (%s) must not exceed HeartbeatTimeout (%s)", c.LeaderLeaseTimeout, c.HeartbeatTimeout))
 	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raftnode: Config.ElectionTimeout (%s) must not be below HeartbeatTimeout (%s)", c.ElectionTimeout, c.HeartbeatTimeout))
+	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.Linger must be >= 0, got %s", c.Linger))
 	}
