@@ -198,6 +198,10 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 		}
 	case KindTick:
 		res.Outputs = f.eng.Tick(index, c.Time)
+		// Rows flushed while their bucket was open are dropped once it has closed.
+		if f.flushed > 0 {
+			f.stats.Dropped += uint64(f.eng.DropFlushed(f.flushed))
+		}
 	case KindDeploy:
 		if _, err := f.eng.Deploy(c.Text); err != nil {
 			res.Err = fmt.Errorf("fsm: deploy: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 )
@@ -284,6 +285,14 @@ func (leaderless) Read(_ context.Context, c raftnode.Consistency, _ uint64, fn f
 	_, _ = e.Deploy(tradeApp)
 	fn(e)
 	return nil
+}
+func (leaderless) Query(_ context.Context, c raftnode.Consistency, _ uint64, app, q string) (*agg.Result, error) {
+	if c == raftnode.Linearizable {
+		return nil, raftnode.ErrNotLeader
+	}
+	e, _ := engine.New(engine.Config{})
+	_, _ = e.Deploy(tradeApp)
+	return e.Query(app, q)
 }
 func (leaderless) Join(context.Context, string, string) error { return raftnode.ErrNotLeader }
 func (leaderless) Remove(context.Context, string) error       { return raftnode.ErrNotLeader }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,17 +92,13 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 func isGroupError(err error) bool {
-	return errors.Is(err, raftnode.ErrNoLeader) || errors.Is(err, raftnode.ErrUnknownOutcome) || errors.Is(err, raftnode.ErrClosed)
+	return errors.Is(err, raftnode.ErrNoLeader) || errors.Is(err, raftnode.ErrUnknownOutcome) || errors.Is(err, raftnode.ErrClosed) ||
+		errors.Is(err, raftnode.ErrBacklog) || errors.Is(err, raftnode.ErrStoreRead) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // query runs a store query against the local replica at consistency c.
 func (s *Server) query(r *http.Request, c raftnode.Consistency, min uint64, app, q string) (*agg.Result, error) {
-	var res *agg.Result
-	var qerr error
-	if err := s.group.Read(r.Context(), c, min, func(e *engine.Engine) { res, qerr = e.Query(app, q) }); err != nil {
-		return nil, err
-	}
-	return res, qerr
+	return s.group.Query(r.Context(), c, min, app, q)
 }
 
 // handleAggregation serves GET /v1/aggregations/{name}?within=START,END&per=hours

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 )
@@ -24,6 +25,7 @@ type Group interface {
 	Deploy(ctx context.Context, text string) (string, uint64, error)
 	Undeploy(ctx context.Context, name string) (uint64, error)
 	Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error
+	Query(ctx context.Context, c raftnode.Consistency, minIndex uint64, app, query string) (*agg.Result, error)
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error
 	Status() raftnode.Status
@@ -157,6 +159,10 @@ func (s *Server) groupError(w http.ResponseWriter, err error) {
 		writeUnavailable(w, "no leader is known for the group right now; retry shortly")
 	case errors.Is(err, raftnode.ErrUnknownOutcome):
 		writeUnavailable(w, "the outcome is unknown (leadership changed or the request timed out); retry with the same Producer-Id and Producer-Seq")
+	case errors.Is(err, raftnode.ErrBacklog):
+		writeUnavailable(w, err.Error())
+	case errors.Is(err, raftnode.ErrStoreRead):
+		writeUnavailable(w, err.Error())
 	case errors.Is(err, raftnode.ErrClosed):
 		writeUnavailable(w, "this node is shutting down; retry on another node")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -432,11 +432,11 @@ func ingest(t testing.TB, node *Node, producer string, seq uint64, rows ...expr.
 	return res
 }
 
-// agg is one key's aggregate: sum(v) and count().
-type agg struct{ total, n int64 }
+// keyAgg is one key's aggregate: sum(v) and count().
+type keyAgg struct{ total, n int64 }
 
 // totals reads aggregation A on node at the given consistency, summed per key.
-func totals(t testing.TB, node *Node, c Consistency, minIndex uint64) map[string]agg {
+func totals(t testing.TB, node *Node, c Consistency, minIndex uint64) map[string]keyAgg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
@@ -447,8 +447,8 @@ func totals(t testing.TB, node *Node, c Consistency, minIndex uint64) map[string
 	return out
 }
 
-func tryTotals(ctx context.Context, node *Node, c Consistency, minIndex uint64) (map[string]agg, error) {
-	out := map[string]agg{}
+func tryTotals(ctx context.Context, node *Node, c Consistency, minIndex uint64) (map[string]keyAgg, error) {
+	out := map[string]keyAgg{}
 	var qerr error
 	err := node.Read(ctx, c, minIndex, func(e *engine.Engine) {
 		res, err := e.Query("T", totalsQuery)
@@ -474,7 +474,7 @@ func tryTotals(ctx context.Context, node *Node, c Consistency, minIndex uint64) 
 }
 
 // render prints totals sorted by key, for messages.
-func render(m map[string]agg) string {
+func render(m map[string]keyAgg) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -35,13 +35,17 @@ type IngestResult struct {
 // returns once the entry is committed and applied here. Parts are checked against the
 // current schema first; a part that fails the check is reported in its PartResult and never
 // reaches the log. Errors: ErrNotLeader (nothing proposed), ErrUnknownOutcome (retry with the
-// same producer seq), ErrClosed, or ctx's error.
+// same producer seq), ErrBacklog (the shared store is down and the backlog is full),
+// ErrClosed, or ctx's error.
 func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
 	if !n.IsLeader() {
 		return nil, ErrNotLeader
+	}
+	if err := n.backlogError(); err != nil {
+		return nil, err
 	}
 	r := &request{ctx: ctx, parts: parts, done: make(chan ingestReply, 1)}
 	for _, p := range parts {

@@ -52,6 +52,18 @@ type Config struct {
 	// MaxProducers bounds the dedup table (see fsm); default 100,000.
 	MaxProducers int
 
+	// Store is the shared rollup store the leader flushes to and queries read; nil keeps
+	// every row in memory (tests, replay).
+	Store Store
+	// ShardID names this group's rows in the store; replicated once by the first leader
+	// and never changed. Required with a Store.
+	ShardID string
+	// FlushInterval is how often the leader flushes changed rows; default 1s.
+	FlushInterval time.Duration
+	// MaxUnflushedRows bounds the rows held in memory while the store is unreachable; past
+	// it ingest is refused with ErrBacklog until the store is back. Default 1,000,000.
+	MaxUnflushedRows int
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -72,6 +84,8 @@ func DefaultConfig() Config {
 		Linger:             time.Millisecond,
 		TickInterval:       time.Second,
 		MaxProducers:       100000,
+		FlushInterval:      time.Second,
+		MaxUnflushedRows:   1_000_000,
 	}
 }
 
@@ -99,6 +113,12 @@ func (c Config) Validate() error {
 	}
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raftnode: Config.ElectionTimeout (%s) must not be below HeartbeatTimeout (%s)", c.ElectionTimeout, c.HeartbeatTimeout))
+	}
+	if c.Store != nil && c.ShardID == "" {
+		errs = append(errs, errors.New("raftnode: Config.ShardID is required with a Store"))
+	}
+	if c.Store != nil && (c.FlushInterval <= 0 || c.MaxUnflushedRows < 1) {
+		errs = append(errs, fmt.Errorf("raftnode: Config.FlushInterval must be > 0 and MaxUnflushedRows >= 1, got %s and %d", c.FlushInterval, c.MaxUnflushedRows))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.Linger must be >= 0, got %s", c.Linger))

@@ -159,7 +159,7 @@ func TestMux_TwoGroups(t *testing.T) {
 		}
 	}
 	for _, n := range nodes[1] {
-		if got := totals(t, n, Stale, res.Index)["x"]; got != (agg{42, 1}) {
+		if got := totals(t, n, Stale, res.Index)["x"]; got != (keyAgg{42, 1}) {
 			t.Errorf("group 1 on %s: x=%+v", n.ID(), got)
 		}
 	}

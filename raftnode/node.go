@@ -16,6 +16,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 )
 
@@ -54,6 +55,7 @@ type Node struct {
 	readyTerm atomic.Uint64
 	observer  *raft.Observer
 	obsCh     chan raft.Observation
+	flush     flushState
 }
 
 // Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
@@ -137,10 +139,15 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return ok
 	})
 	r.RegisterObserver(n.observer)
+	n.flush.ensured, n.flush.lastPurge = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}
 	n.wg.Add(3)
 	go n.watchLeadership()
 	go n.commitLoop()
 	go n.tickLoop()
+	if cfg.Store != nil {
+		n.wg.Add(1)
+		go n.flushLoop()
+	}
 	return n, nil
 }
 
@@ -206,6 +213,9 @@ func (n *Node) watchLeadership() {
 			}
 			n.readyTerm.Store(term)
 			n.logger.Info("leader ready", "term", term, "applied_index", n.fsm.AppliedIndex())
+			if err := n.ensureShard(context.Background()); err != nil {
+				n.logger.Error("cannot replicate this group's shard ID", "err", err)
+			}
 		}
 	}
 }

@@ -197,7 +197,7 @@ func TestNode_IngestReplicates(t *testing.T) {
 		}
 		last = res.Index
 	}
-	want := map[string]agg{"a": {45, 10}, "b": {1000, 10}}
+	want := map[string]keyAgg{"a": {45, 10}, "b": {1000, 10}}
 	for _, n := range c.live() {
 		// Read-your-writes on any replica: a stale read at the write's index.
 		if got := totals(t, n, Stale, last); render(got) != render(want) {
@@ -251,7 +251,7 @@ func TestNode_GroupCommit(t *testing.T) {
 	if len(indexes) >= clients {
 		t.Errorf("%d distinct indexes for %d requests", len(indexes), clients)
 	}
-	want := map[string]agg{"k": {clients * (clients - 1) / 2, clients}}
+	want := map[string]keyAgg{"k": {clients * (clients - 1) / 2, clients}}
 	for _, n := range c.live() {
 		if got := totals(t, n, Stale, maxIndex); render(got) != render(want) {
 			t.Errorf("%s: %s, want %s", n.ID(), render(got), render(want))
@@ -287,7 +287,7 @@ func TestNode_Dedup(t *testing.T) {
 	if other.Parts[0].Duplicate {
 		t.Fatalf("other producer's seq 7 reported duplicate")
 	}
-	want := map[string]agg{"a": {106, 3}}
+	want := map[string]keyAgg{"a": {106, 3}}
 	for _, n := range c.live() {
 		if got := totals(t, n, Stale, other.Index); render(got) != render(want) {
 			t.Errorf("%s: %s, want %s", n.ID(), render(got), render(want))
@@ -325,7 +325,7 @@ func TestNode_BadPartsRefused(t *testing.T) {
 			t.Errorf("part %d: %+v, want error %v", i, pr, wantErr[i])
 		}
 	}
-	want := map[string]agg{"good": {11, 2}}
+	want := map[string]keyAgg{"good": {11, 2}}
 	for _, n := range c.live() {
 		if got := totals(t, n, Stale, res.Index); render(got) != render(want) {
 			t.Errorf("%s: %s, want %s", n.ID(), render(got), render(want))
@@ -336,7 +336,7 @@ func TestNode_BadPartsRefused(t *testing.T) {
 	if fixed.Parts[0].Duplicate || fixed.Parts[0].Events != 1 {
 		t.Fatalf("corrected retry of a refused seq: %+v", fixed.Parts[0])
 	}
-	if got := totals(t, leader, Linearizable, fixed.Index)["x"]; got != (agg{7, 1}) {
+	if got := totals(t, leader, Linearizable, fixed.Index)["x"]; got != (keyAgg{7, 1}) {
 		t.Errorf("x after corrected retry: %+v, want 7/1", got)
 	}
 }
@@ -365,7 +365,7 @@ func TestNode_Reads(t *testing.T) {
 	}
 
 	type reply struct {
-		m   map[string]agg
+		m   map[string]keyAgg
 		err error
 	}
 	done := make(chan reply, 1)
@@ -378,7 +378,7 @@ func TestNode_Reads(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("stale read at %d after healing: %v", res.Index, r.err)
 	}
-	if got := r.m["a"]; got != (agg{3, 1}) {
+	if got := r.m["a"]; got != (keyAgg{3, 1}) {
 		t.Errorf("follower read a=%+v, want 3/1", got)
 	}
 	if got := follower.FSM().AppliedIndex(); got < res.Index {

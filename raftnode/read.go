@@ -2,13 +2,18 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/agg"
 )
+
+// ErrStoreRead: a query could not read the shared store.
+var ErrStoreRead = errors.New("raftnode: read the shared store")
 
 // Consistency is the read level a query asks for.
 type Consistency uint8
@@ -20,17 +25,62 @@ const (
 	Linearizable Consistency = iota
 	// Stale reads are served by any replica from what it has applied.
 	Stale
+	// Stored reads answer from the shared store alone: what an external SQL reader sees.
+	Stored
 )
 
-// ParseConsistency reads "linearizable" (or "", the default), "strong" or "stale".
+// ParseConsistency reads "linearizable" (or "", the default), "strong", "stale" or "stored".
 func ParseConsistency(s string) (Consistency, error) {
 	switch s {
 	case "", "linearizable", "strong":
 		return Linearizable, nil
 	case "stale", "none":
 		return Stale, nil
+	case "stored":
+		return Stored, nil
 	}
-	return 0, fmt.Errorf("raftnode: unknown consistency %q: use linearizable or stale", s)
+	return 0, fmt.Errorf("raftnode: unknown consistency %q: use linearizable, stale or stored", s)
+}
+
+// Query answers a store query on an aggregation of app: this replica's in-memory rows, read
+// at consistency c (Linearizable or Stale, with minIndex), merged with the shared store's
+// rows of every shard, the newer index winning per primary key. Stored answers from the
+// store alone. Memory is read before the store, so a row flushed and dropped in between is
+// still seen. Query errors (a bad query, an unknown app) are returned as they are.
+func (n *Node) Query(ctx context.Context, c Consistency, minIndex uint64, app, query string) (*agg.Result, error) {
+	var plan *agg.Plan
+	var mem []agg.ShardRow
+	var qerr error
+	collect := func(e *engine.Engine) {
+		if plan, qerr = e.Plan(app, query); qerr != nil || c == Stored {
+			return
+		}
+		shard, _ := n.fsm.ShardID()
+		for _, r := range e.Rows(app, plan) {
+			if t := plan.Bucket(r); t >= plan.Start && t < plan.End {
+				mem = append(mem, agg.ShardRow{Shard: shard, Row: r.Clone()})
+			}
+		}
+	}
+	if c == Stored {
+		if n.cfg.Store == nil {
+			return nil, fmt.Errorf("raftnode: consistency=stored needs a shared store, and this node has none")
+		}
+		n.fsm.Read(collect)
+	} else if err := n.Read(ctx, c, minIndex, collect); err != nil {
+		return nil, err
+	}
+	if qerr != nil {
+		return nil, qerr
+	}
+	var stored []agg.ShardRow
+	if n.cfg.Store != nil {
+		var err error
+		if stored, err = n.cfg.Store.Read(ctx, plan.Def, plan.Per, plan.Start, plan.End); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStoreRead, err)
+		}
+	}
+	return plan.Run(agg.Newest(stored, mem))
 }
 
 // Read runs fn over the engine at the requested consistency. With minIndex > 0 it first

@@ -38,7 +38,7 @@ func TestNode_SnapshotAndRestart(t *testing.T) {
 	if st := re.FSM().Stats(); st.Restores != 1 {
 		t.Errorf("reopened node restored %d snapshots, want 1 (from its own snapshot)", st.Restores)
 	}
-	want := map[string]agg{"a": {20, 20}, "b": {20, 10}, "c": {30, 10}}
+	want := map[string]keyAgg{"a": {20, 20}, "b": {20, 10}, "c": {30, 10}}
 	if got := totals(t, re, Stale, last); render(got) != render(want) {
 		t.Errorf("reopened node: %s, want %s", render(got), render(want))
 	}
@@ -118,7 +118,7 @@ func TestNode_ReplicasConverge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got["all"] != (agg{clients * perClient, clients * perClient}) {
+		if got["all"] != (keyAgg{clients * perClient, clients * perClient}) {
 			t.Errorf("%s: all=%+v, want %d events counted once", n.ID(), got["all"], clients*perClient)
 		}
 	}

@@ -1,0 +1,246 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// Store is the shared rollup store as the flusher and queries use it (store.Rollups
+// implements it).
+type Store interface {
+	Ensure(ctx context.Context, def *agg.Def) error
+	Upsert(ctx context.Context, def *agg.Def, d siddhiql.Duration, shard string, rows []*agg.Row) (int, error)
+	Read(ctx context.Context, def *agg.Def, d siddhiql.Duration, start, end int64) ([]agg.ShardRow, error)
+	Purge(ctx context.Context, def *agg.Def, d siddhiql.Duration, shard string, cutoff int64) (int64, error)
+}
+
+// ErrBacklog: the shared store has been unreachable long enough that the rows waiting to be
+// flushed passed Config.MaxUnflushedRows; ingest resumes by itself once the store is back.
+var ErrBacklog = errors.New("raftnode: shared store unavailable and the flush backlog is full")
+
+// flushState is the leader-side flusher's bookkeeping. Only the flush goroutine writes it,
+// except the atomics, which Ingest and Status read.
+type flushState struct {
+	// since is the log index through which rows are known to be in the store.
+	since uint64
+	// ensured remembers definitions whose tables exist.
+	ensured map[*agg.Def]bool
+	// lastPurge is when each aggregation last purged, by definition.
+	lastPurge map[*agg.Def]time.Time
+	// failing is set while the store refuses writes; lastErr says why.
+	failing atomic.Bool
+	mu      sync.Mutex
+	lastErr error
+	// held is the number of rows the replica holds in memory (open and unflushed).
+	held atomic.Int64
+}
+
+// capture is what one flush writes: rows changed after since, copied under the FSM lock.
+type capture struct {
+	index uint64 // the applied index the rows reflect
+	shard string
+	aggs  []capturedAgg
+	held  int
+}
+
+type capturedAgg struct {
+	def  *agg.Def
+	rows map[siddhiql.Duration][]*agg.Row
+}
+
+func (n *Node) capture(since uint64) capture {
+	var c capture
+	n.fsm.Read(func(e *engine.Engine) {
+		c.index = n.fsm.AppliedIndex()
+		c.shard, _ = n.fsm.ShardID()
+		for _, a := range e.Apps() {
+			for _, def := range a.Aggregations() {
+				st, _ := a.Aggregation(def.Name)
+				c.held += st.Len()
+				changed := st.Changed(since)
+				if len(changed) == 0 {
+					continue
+				}
+				ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
+				for d, rows := range changed {
+					cp := make([]*agg.Row, len(rows))
+					for i, r := range rows {
+						cp[i] = r.Clone()
+					}
+					ca.rows[d] = cp
+				}
+				c.aggs = append(c.aggs, ca)
+			}
+		}
+	})
+	return c
+}
+
+// flushLoop writes changed rows to the store while this replica leads, then replicates the
+// flushed index so every replica can drop what the store now holds.
+func (n *Node) flushLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.FlushInterval)
+	defer t.Stop()
+	backoff := n.cfg.FlushInterval
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if !n.IsLeader() {
+			n.flush.since = 0
+			n.flush.failing.Store(false)
+			continue
+		}
+		if err := n.flushOnce(); err != nil {
+			if !n.flush.failing.Swap(true) {
+				n.logger.Error("flush to the shared store failed; rows stay in memory and the flush is retried", "err", err)
+			} else {
+				n.logger.Debug("flush still failing", "err", err)
+			}
+			n.flush.mu.Lock()
+			n.flush.lastErr = err
+			n.flush.mu.Unlock()
+			// Back off, but never longer than 5 s, so a recovered store is noticed soon.
+			backoff = min(backoff*2, 5*time.Second)
+			t.Reset(backoff)
+			continue
+		}
+		if n.flush.failing.Swap(false) {
+			n.logger.Info("shared store reachable again; backlog flushed", "rows_held", n.flush.held.Load())
+		}
+		backoff = n.cfg.FlushInterval
+		t.Reset(backoff)
+	}
+}
+
+// flushOnce writes every row changed since the last successful flush and proposes
+// KindFlushed. A failure leaves everything to the next attempt: upserts are idempotent.
+func (n *Node) flushOnce() error {
+	shard, replicated := n.fsm.ShardID()
+	if shard == "" {
+		return nil // the leader replicates the shard ID first (watchLeadership)
+	}
+	since := max(n.flush.since, replicated)
+	c := n.capture(since)
+	n.flush.held.Store(int64(c.held))
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	defer cancel()
+	written := 0
+	for _, ca := range c.aggs {
+		if !n.flush.ensured[ca.def] {
+			if err := n.cfg.Store.Ensure(ctx, ca.def); err != nil {
+				return fmt.Errorf("prepare tables of %s: %w", ca.def.Name, err)
+			}
+			n.flush.ensured[ca.def] = true
+		}
+		for _, d := range ca.def.Durations {
+			rows := ca.rows[d]
+			if len(rows) == 0 {
+				continue
+			}
+			k, err := n.cfg.Store.Upsert(ctx, ca.def, d, shard, rows)
+			if err != nil {
+				return err
+			}
+			written += k
+		}
+	}
+	n.purge(ctx, shard)
+	if written == 0 || c.index <= replicated {
+		// Nothing new in the store: no entry needed. Rows flushed while their bucket was
+		// open are dropped by the FSM at the tick after they close.
+		n.flush.since = max(n.flush.since, since)
+		return nil
+	}
+	if _, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindFlushed, Time: n.stamp(), Index: c.index}); err != nil {
+		return fmt.Errorf("replicate flushed index %d: %w", c.index, err)
+	}
+	n.flush.since = c.index
+	n.logger.Debug("flushed rows", "rows", written, "through_index", c.index)
+	return nil
+}
+
+// purge deletes, per aggregation with @purge enabled and at most once per its interval,
+// this shard's rows older than each granularity's retention. Errors are logged: purging is
+// retried at the next interval and never blocks flushing or another table.
+func (n *Node) purge(ctx context.Context, shard string) {
+	var defs []*agg.Def
+	n.fsm.Read(func(e *engine.Engine) {
+		for _, a := range e.Apps() {
+			defs = append(defs, a.Aggregations()...)
+		}
+	})
+	now := time.Now()
+	for _, def := range defs {
+		p := def.Purge
+		if !p.Enable || now.Sub(n.flush.lastPurge[def]) < time.Duration(p.IntervalMillis)*time.Millisecond {
+			continue
+		}
+		n.flush.lastPurge[def] = now
+		for _, d := range def.Durations {
+			keep, ok := p.Retention[d]
+			if !ok || keep == siddhiql.RetainAll {
+				continue
+			}
+			cutoff := now.UnixMilli() - keep
+			deleted, err := n.cfg.Store.Purge(ctx, def, d, shard, cutoff)
+			if err != nil {
+				n.logger.Warn("purge failed; retried at the next interval", "aggregation", def.Name, "granularity", d.String(), "err", err)
+				continue
+			}
+			if deleted > 0 {
+				n.logger.Info("purged old rows", "aggregation", def.Name, "granularity", d.String(), "shard", shard, "rows", deleted, "before", cutoff)
+			}
+		}
+	}
+}
+
+// backlogError reports ErrBacklog when the store is failing and the rows held passed the
+// bound.
+func (n *Node) backlogError() error {
+	if n.cfg.Store == nil || !n.flush.failing.Load() || n.flush.held.Load() <= int64(n.cfg.MaxUnflushedRows) {
+		return nil
+	}
+	n.flush.mu.Lock()
+	last := n.flush.lastErr
+	n.flush.mu.Unlock()
+	return fmt.Errorf("%w: %d rows wait to be flushed (bound %d); last error: %v", ErrBacklog, n.flush.held.Load(), n.cfg.MaxUnflushedRows, last)
+}
+
+// ensureShard replicates the configured shard ID when the group has none yet, and reports a
+// mismatch when it has another.
+func (n *Node) ensureShard(ctx context.Context) error {
+	shard, _ := n.fsm.ShardID()
+	switch {
+	case n.cfg.ShardID == "" || shard == n.cfg.ShardID:
+		return nil
+	case shard != "":
+		return fmt.Errorf("%w: the group's shard ID is %q but this node is configured with %q", fsm.ErrShardMismatch, shard, n.cfg.ShardID)
+	}
+	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindShard, Time: n.stamp(), Text: n.cfg.ShardID})
+	if err != nil {
+		return err
+	}
+	if res.Err == nil {
+		n.logger.Info("shard ID replicated", "shard_id", n.cfg.ShardID)
+	}
+	return res.Err
+}
+
+// ShardID is the group's replicated shard ID ("" until the first leader set it).
+func (n *Node) ShardID() string {
+	s, _ := n.fsm.ShardID()
+	return s
+}
