@@ -33,7 +33,7 @@ func newSingleNode(t *testing.T, cfg Config) (*raftnode.Node, *httptest.Server) 
 	t.Helper()
 	_, trans := raft.NewInmemTransport("")
 	nc := raftnode.DefaultConfig()
-	nc.ID, nc.DataDir, nc.Bootstrap = "n1", t.TempDir(), true
+	nc.ID, nc.DataDir, nc.Bootstrap, nc.ShardID = "n1", t.TempDir(), true, "shard-1"
 	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	nc.TickInterval = time.Hour // no ticks: the applied index moves only with the test's requests
 	nc.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
@@ -49,10 +49,16 @@ func newSingleNode(t *testing.T, cfg Config) (*raftnode.Node, *httptest.Server) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	for n.ShardID() != "shard-1" { // replicated by the new leader: wait, so it moves no index later
+		if time.Now().After(deadline) {
+			t.Fatal("shard ID not replicated")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if _, _, err := n.Deploy(t.Context(), tradeApp); err != nil {
 		t.Fatal(err)
 	}
-	cfg.NodeID, cfg.ShardID, cfg.Logger = "n1", "shard-1", nc.Logger
+	cfg.NodeID, cfg.Logger = "n1", nc.Logger
 	srv := httptest.NewServer(New(cfg, n, raftnode.NewResolver()))
 	t.Cleanup(srv.Close)
 	return n, srv

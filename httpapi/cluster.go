@@ -95,7 +95,7 @@ type ClusterStatus struct {
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.group.Status()
-	g := GroupStatus{ID: st.Group, ShardID: s.cfg.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,
+	g := GroupStatus{ID: st.Group, ShardID: st.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,
 		AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Members: st.Members}
 	if st.LeaderRaft != "" {
 		g.Leader = &LeaderInfo{ID: st.LeaderID}

@@ -45,8 +45,6 @@ type Resolver interface {
 type Config struct {
 	// NodeID is this node's ID, reported in status.
 	NodeID string
-	// ShardID names the group's rows in the shared store; reported in status.
-	ShardID string
 	// MaxBodyBytes caps a request body; larger ones get 413. Default 16 MiB.
 	MaxBodyBytes int64
 	// ForwardTimeout bounds a request forwarded to the leader; default 30s.

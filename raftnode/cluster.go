@@ -58,6 +58,7 @@ type Member struct {
 // Status is a replica's view of its group.
 type Status struct {
 	Group        uint32   `json:"id"`
+	ShardID      string   `json:"shard_id"`
 	Role         string   `json:"role"`
 	LeaderID     string   `json:"-"`
 	LeaderRaft   string   `json:"-"`
@@ -76,6 +77,7 @@ func (n *Node) Status() Status {
 		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.fsm.AppliedIndex(), LastIndex: n.raft.LastIndex()}
 	addr, id := n.raft.LeaderWithID()
 	st.LeaderID, st.LeaderRaft = string(id), string(addr)
+	st.ShardID, _ = n.fsm.ShardID()
 	stats := n.raft.Stats()
 	st.LastContact = stats["last_contact"]
 	if f := n.raft.GetConfiguration(); f.Error() == nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // request is one ingest call waiting for the group committer.
@@ -60,6 +61,11 @@ func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, err
 	}
 	select {
 	case rep := <-r.done:
+		if rep.err == nil && n.flush.failing.Load() {
+			// Between flush attempts, count every event as a new row of each granularity:
+			// an upper bound, so the backlog bound is never overrun while the store is down.
+			n.flush.unflushed.Add(int64(r.events * len(siddhiql.AllDurations)))
+		}
 		return rep.res, rep.err
 	case <-ctx.Done():
 		// The entry may still commit: the caller retries with the same producer seq.

@@ -55,8 +55,10 @@ type Config struct {
 	// Store is the shared rollup store the leader flushes to and queries read; nil keeps
 	// every row in memory (tests, replay).
 	Store Store
-	// ShardID names this group's rows in the store; replicated once by the first leader
-	// and never changed. Required with a Store.
+	// ShardID names this group's rows in the store. The first leader that has one
+	// replicates it; after that the group's shard ID never changes, and a node configured
+	// with another one logs an error instead of replicating it. Empty means adopt the
+	// group's. The flusher waits until the group has one.
 	ShardID string
 	// FlushInterval is how often the leader flushes changed rows; default 1s.
 	FlushInterval time.Duration
@@ -113,9 +115,6 @@ func (c Config) Validate() error {
 	}
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raftnode: Config.ElectionTimeout (%s) must not be below HeartbeatTimeout (%s)", c.ElectionTimeout, c.HeartbeatTimeout))
-	}
-	if c.Store != nil && c.ShardID == "" {
-		errs = append(errs, errors.New("raftnode: Config.ShardID is required with a Store"))
 	}
 	if c.Store != nil && (c.FlushInterval <= 0 || c.MaxUnflushedRows < 1) {
 		errs = append(errs, fmt.Errorf("raftnode: Config.FlushInterval must be > 0 and MaxUnflushedRows >= 1, got %s and %d", c.FlushInterval, c.MaxUnflushedRows))

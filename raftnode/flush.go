@@ -40,16 +40,16 @@ type flushState struct {
 	failing atomic.Bool
 	mu      sync.Mutex
 	lastErr error
-	// held is the number of rows the replica holds in memory (open and unflushed).
-	held atomic.Int64
+	// unflushed is the number of rows changed since the last successful flush.
+	unflushed atomic.Int64
 }
 
 // capture is what one flush writes: rows changed after since, copied under the FSM lock.
 type capture struct {
-	index uint64 // the applied index the rows reflect
-	shard string
-	aggs  []capturedAgg
-	held  int
+	index     uint64 // the applied index the rows reflect
+	shard     string
+	aggs      []capturedAgg
+	unflushed int
 }
 
 type capturedAgg struct {
@@ -65,13 +65,13 @@ func (n *Node) capture(since uint64) capture {
 		for _, a := range e.Apps() {
 			for _, def := range a.Aggregations() {
 				st, _ := a.Aggregation(def.Name)
-				c.held += st.Len()
 				changed := st.Changed(since)
 				if len(changed) == 0 {
 					continue
 				}
 				ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
 				for d, rows := range changed {
+					c.unflushed += len(rows)
 					cp := make([]*agg.Row, len(rows))
 					for i, r := range rows {
 						cp[i] = r.Clone()
@@ -118,7 +118,7 @@ func (n *Node) flushLoop() {
 			continue
 		}
 		if n.flush.failing.Swap(false) {
-			n.logger.Info("shared store reachable again; backlog flushed", "rows_held", n.flush.held.Load())
+			n.logger.Info("shared store reachable again; backlog flushed")
 		}
 		backoff = n.cfg.FlushInterval
 		t.Reset(backoff)
@@ -134,7 +134,7 @@ func (n *Node) flushOnce() error {
 	}
 	since := max(n.flush.since, replicated)
 	c := n.capture(since)
-	n.flush.held.Store(int64(c.held))
+	n.flush.unflushed.Store(int64(c.unflushed))
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
 	written := 0
@@ -185,10 +185,23 @@ func (n *Node) purge(ctx context.Context, shard string) {
 	now := time.Now()
 	for _, def := range defs {
 		p := def.Purge
-		if !p.Enable || now.Sub(n.flush.lastPurge[def]) < time.Duration(p.IntervalMillis)*time.Millisecond {
+		last, seen := n.flush.lastPurge[def]
+		if !seen {
+			// As in Siddhi, the first purge runs one interval after the aggregation starts.
+			n.flush.lastPurge[def] = now
+			continue
+		}
+		if !p.Enable || now.Sub(last) < time.Duration(p.IntervalMillis)*time.Millisecond {
 			continue
 		}
 		n.flush.lastPurge[def] = now
+		if !n.flush.ensured[def] {
+			if err := n.cfg.Store.Ensure(ctx, def); err != nil {
+				n.logger.Warn("purge skipped: tables not ready", "aggregation", def.Name, "err", err)
+				continue
+			}
+			n.flush.ensured[def] = true
+		}
 		for _, d := range def.Durations {
 			keep, ok := p.Retention[d]
 			if !ok || keep == siddhiql.RetainAll {
@@ -207,16 +220,16 @@ func (n *Node) purge(ctx context.Context, shard string) {
 	}
 }
 
-// backlogError reports ErrBacklog when the store is failing and the rows held passed the
-// bound.
+// backlogError reports ErrBacklog when the store is failing and the rows changed since the
+// last successful flush passed the bound.
 func (n *Node) backlogError() error {
-	if n.cfg.Store == nil || !n.flush.failing.Load() || n.flush.held.Load() <= int64(n.cfg.MaxUnflushedRows) {
+	if n.cfg.Store == nil || !n.flush.failing.Load() || n.flush.unflushed.Load() <= int64(n.cfg.MaxUnflushedRows) {
 		return nil
 	}
 	n.flush.mu.Lock()
 	last := n.flush.lastErr
 	n.flush.mu.Unlock()
-	return fmt.Errorf("%w: %d rows wait to be flushed (bound %d); last error: %v", ErrBacklog, n.flush.held.Load(), n.cfg.MaxUnflushedRows, last)
+	return fmt.Errorf("%w: %d rows wait to be flushed (bound %d); last error: %v", ErrBacklog, n.flush.unflushed.Load(), n.cfg.MaxUnflushedRows, last)
 }
 
 // ensureShard replicates the configured shard ID when the group has none yet, and reports a

@@ -77,7 +77,7 @@ func (p *producerLoad) run(producers int) {
 						return
 					}
 					nd := p.c.nodes[next%len(p.c.nodes)]
-					if nd.cmd == nil {
+					if !nd.alive.Load() {
 						next++
 						continue
 					}
@@ -197,7 +197,9 @@ func TestCluster_RestartAll(t *testing.T) {
 	leader := c.waitLeader(10 * time.Second)
 	f := c.followers(leader)[0]
 	c.kill(f)
+	load.mu.Lock()
 	n := len(load.acks)
+	load.mu.Unlock()
 	c.eventually(10*time.Second, "acknowledgements without the follower", func() bool {
 		load.mu.Lock()
 		defer load.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +49,8 @@ type node struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logPath  string
+	// alive mirrors cmd != nil for goroutines other than the test's (load generators).
+	alive atomic.Bool
 }
 
 // cluster is a set of nodes on loopback, stopped at the end of the test.
@@ -126,6 +129,7 @@ func (c *cluster) start(nd *node) {
 		c.t.Fatal(err)
 	}
 	nd.cmd, nd.exited = cmd, make(chan struct{})
+	nd.alive.Store(true)
 	go func() { _ = cmd.Wait(); logf.Close(); close(nd.exited) }()
 	c.eventually(10*time.Second, nd.id+" serving HTTP", func() bool {
 		resp, err := c.http.Get("http://" + nd.httpAddr + "/healthz")
@@ -148,6 +152,7 @@ func (c *cluster) signal(nd *node, sig syscall.Signal) {
 	if nd.cmd == nil {
 		return
 	}
+	nd.alive.Store(false)
 	_ = nd.cmd.Process.Signal(sig)
 	select {
 	case <-nd.exited:
@@ -162,6 +167,7 @@ func (c *cluster) signal(nd *node, sig syscall.Signal) {
 func (c *cluster) stopAll() {
 	for _, nd := range c.nodes {
 		if nd.cmd != nil {
+			nd.alive.Store(false)
 			_ = nd.cmd.Process.Kill()
 			<-nd.exited
 			nd.cmd = nil
@@ -237,7 +243,7 @@ func (c *cluster) waitLeader(timeout time.Duration) *node {
 	var leader *node
 	c.eventually(timeout, "a leader", func() bool {
 		for _, nd := range c.nodes {
-			if nd.cmd == nil {
+			if !nd.alive.Load() {
 				continue
 			}
 			if st, err := c.status(nd); err == nil && st.Groups[0].Role == "leader" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,6 +30,15 @@ type serveConfig struct {
 	AggTimeZone string   `yaml:"agg-time-zone"`
 	LogLevel    string   `yaml:"log-level"`
 	LogFormat   string   `yaml:"log-format"`
+	// StoreDSN is the shared rollup store: mysql://user:pass@tcp(host:port)/db or
+	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
+	// of one machine).
+	StoreDSN string `yaml:"store-dsn"`
+	// FlushInterval and MaxUnflushedRows: zero means raftnode's default.
+	FlushInterval    time.Duration `yaml:"flush-interval"`
+	MaxUnflushedRows int           `yaml:"max-unflushed-rows"`
+	// shardIDSet records that the shard ID was given explicitly (flag or file).
+	shardIDSet bool
 	// Raft tuning; zero means raftnode's default.
 	SnapshotThreshold uint64        `yaml:"snapshot-threshold"`
 	SnapshotInterval  time.Duration `yaml:"snapshot-interval"`
@@ -40,6 +50,10 @@ type serveConfig struct {
 			AggTimeZone string `yaml:"aggTimeZone"`
 		} `yaml:"properties"`
 	} `yaml:"siddhi"`
+	// Store mirrors the issue's YAML form store.dsn.
+	Store struct {
+		DSN string `yaml:"dsn"`
+	} `yaml:"store"`
 }
 
 func defaultServeConfig() serveConfig {
@@ -79,7 +93,10 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.BoolVar(&flags.Bootstrap, "bootstrap", false, "form a new cluster with this node as its first voter (ignored once it has state)")
 	fs.Var(listFlag{&flags.Join}, "join", "HTTP URL of any cluster node to join through (repeatable or comma-separated)")
 	fs.Var(listFlag{&flags.Apps}, "app", "SiddhiQL app file deployed when the cluster is bootstrapped (repeatable)")
-	fs.StringVar(&flags.ShardID, "shard-id", "", "shard ID of this group's rows in the shared store (default: the node ID at bootstrap)")
+	fs.StringVar(&flags.ShardID, "shard-id", "", "shard ID of this group's rows in the shared store, never changed once set (default: the group ID, 0)")
+	fs.StringVar(&flags.StoreDSN, "store-dsn", "", "shared rollup store: mysql://user:pass@tcp(host:port)/db or sqlite:///path (default: sqlite file tally-store.db beside --data-dir)")
+	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
+	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&flags.LogFormat, "log-format", "text", "text or json")
@@ -105,6 +122,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		}
 		if p := cfg.Siddhi.Properties; p.ShardID != "" && cfg.ShardID == "" {
 			cfg.ShardID = p.ShardID
+		}
+		if cfg.Store.DSN != "" && cfg.StoreDSN == "" {
+			cfg.StoreDSN = cfg.Store.DSN
 		}
 		if p := cfg.Siddhi.Properties; p.AggTimeZone != "" {
 			cfg.AggTimeZone = p.AggTimeZone
@@ -134,6 +154,12 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.LogLevel = flags.LogLevel
 		case "log-format":
 			cfg.LogFormat = flags.LogFormat
+		case "store-dsn":
+			cfg.StoreDSN = flags.StoreDSN
+		case "flush-interval":
+			cfg.FlushInterval = flags.FlushInterval
+		case "max-unflushed-rows":
+			cfg.MaxUnflushedRows = flags.MaxUnflushedRows
 		case "snapshot-threshold":
 			cfg.SnapshotThreshold = flags.SnapshotThreshold
 		case "snapshot-interval":
@@ -142,8 +168,16 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.TrailingLogs = flags.TrailingLogs
 		}
 	})
+	cfg.shardIDSet = cfg.ShardID != ""
 	if cfg.ShardID == "" {
-		cfg.ShardID = cfg.ID
+		cfg.ShardID = "0" // the group ID
+	}
+	if cfg.StoreDSN == "" && cfg.DataDir != "" {
+		abs, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return serveConfig{}, fmt.Errorf("--data-dir %q: %w", cfg.DataDir, err)
+		}
+		cfg.StoreDSN = "sqlite://" + filepath.Join(filepath.Dir(abs), "tally-store.db")
 	}
 	return cfg, cfg.validate()
 }
@@ -179,6 +213,12 @@ func (c serveConfig) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 {
+		errs = append(errs, fmt.Errorf("--flush-interval and --max-unflushed-rows must not be negative"))
+	}
+	if len(c.ShardID) > 254 {
+		errs = append(errs, fmt.Errorf("--shard-id is %d bytes; the SHARD_ID column holds 254", len(c.ShardID)))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", c.LogFormat))

@@ -19,6 +19,7 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/store"
 )
 
 const serveUsage = `usage: tally serve --id ID [--bootstrap | --join URL] [flags]
@@ -81,9 +82,26 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	defer httpLn.Close()
 
 	const group = 0
+	groupDir := filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", group))
+	shard, err := shardToPropose(cfg, groupDir)
+	if err != nil {
+		return err
+	}
+	rollups, err := store.Open(ctx, cfg.StoreDSN, logger)
+	if err != nil {
+		return err
+	}
+	defer rollups.Close()
 	ncfg := raftnode.DefaultConfig()
 	ncfg.ID, ncfg.Group, ncfg.Bootstrap, ncfg.AggTimeZone, ncfg.Logger = cfg.ID, group, cfg.Bootstrap, cfg.AggTimeZone, logger
-	ncfg.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", group))
+	ncfg.DataDir = groupDir
+	ncfg.Store, ncfg.ShardID = rollups, shard
+	if cfg.FlushInterval > 0 {
+		ncfg.FlushInterval = cfg.FlushInterval
+	}
+	if cfg.MaxUnflushedRows > 0 {
+		ncfg.MaxUnflushedRows = cfg.MaxUnflushedRows
+	}
 	if cfg.SnapshotThreshold > 0 {
 		ncfg.SnapshotThreshold = cfg.SnapshotThreshold
 	}
@@ -99,11 +117,11 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	resolver := raftnode.NewResolver()
 	acfg := httpapi.DefaultConfig()
-	acfg.NodeID, acfg.ShardID, acfg.Logger = cfg.ID, cfg.ShardID, logger
+	acfg.NodeID, acfg.Logger = cfg.ID, logger
 	srv := &http.Server{Handler: httpapi.New(acfg, node, resolver), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(httpLn) }()
-	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "shard_id", cfg.ShardID)
+	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN))
 
 	if len(node.Status().Members) == 0 && len(cfg.Join) > 0 {
 		if err := join(ctx, cfg, logger); err != nil {
@@ -114,11 +132,21 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		go deployAtBootstrap(ctx, node, cfg.Apps, logger)
 	}
 
+	shardErr := make(chan error, 1)
+	go func() {
+		if err := watchShard(ctx, node, cfg, groupDir, logger); err != nil {
+			shardErr <- err
+		}
+	}()
+
+	var runErr error
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
-	case err := <-httpErr:
-		logger.Error("HTTP server failed", "err", err)
+	case runErr = <-httpErr:
+		logger.Error("HTTP server failed", "err", runErr)
+	case runErr = <-shardErr:
+		logger.Error("refusing to run with another shard ID than the group's", "err", runErr)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -126,7 +154,62 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	shutErr := srv.Shutdown(shutdownCtx)
 	closeErr := node.Close(shutdownCtx)
 	logger.Info("stopped")
-	return errors.Join(shutErr, closeErr)
+	return errors.Join(runErr, shutErr, closeErr)
+}
+
+// shardFile remembers a group's shard ID in its data directory.
+const shardFile = "shard-id"
+
+// shardToPropose picks the shard ID this node replicates if the group has none: the
+// configured one, else the one this node recorded before, else the group ID when
+// bootstrapping; "" means adopt the group's. A configured ID that differs from the recorded
+// one refuses the start: a group's shard ID never changes.
+func shardToPropose(cfg serveConfig, groupDir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(groupDir, shardFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read shard ID: %w", err)
+	}
+	recorded := strings.TrimSpace(string(b))
+	switch {
+	case cfg.shardIDSet && recorded != "" && recorded != cfg.ShardID:
+		return "", fmt.Errorf("--shard-id %q differs from this group's shard ID %q (recorded in %s): a shard ID never changes; start with --shard-id %s or without the flag",
+			cfg.ShardID, recorded, filepath.Join(groupDir, shardFile), recorded)
+	case cfg.shardIDSet:
+		return cfg.ShardID, nil
+	case recorded != "":
+		return recorded, nil
+	case cfg.Bootstrap:
+		return cfg.ShardID, nil // the default, the group ID
+	}
+	return "", nil
+}
+
+// watchShard waits until the group's shard ID is known, records it in the data directory,
+// and returns an error if this node was configured with another one. It returns nil without
+// waiting further once recorded, or when ctx ends.
+func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, groupDir string, logger *slog.Logger) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		shard := node.ShardID()
+		if shard == "" {
+			continue
+		}
+		if cfg.shardIDSet && shard != cfg.ShardID {
+			return fmt.Errorf("the group's shard ID is %q but this node was started with --shard-id %q", shard, cfg.ShardID)
+		}
+		path := filepath.Join(groupDir, shardFile)
+		if err := os.WriteFile(path, []byte(shard+"\n"), 0o644); err != nil {
+			logger.Warn("cannot record the shard ID", "path", path, "err", err)
+		}
+		logger.Info("group shard ID", "shard_id", shard)
+		return nil
+	}
 }
 
 // join asks the cluster, through any of the given nodes, to add this node, retrying until it
@@ -206,4 +289,21 @@ func deployAtBootstrap(ctx context.Context, node *raftnode.Node, files []string,
 		}
 		logger.Info("deployed app", "app", name, "index", index, "file", f)
 	}
+}
+
+// redactDSN hides the password of a mysql://user:pass@... DSN for logs.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return "(unparsable DSN)"
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return dsn
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return dsn
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+func TestOpen_Errors(t *testing.T) {
+	// A port nobody listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	const secret = "s3cretPW"
+	for _, c := range []struct {
+		name, dsn string
+		bad       bool   // wraps ErrBadDSN
+		mention   string // the error names this
+	}{
+		{"empty", "", true, "sqlite://"},
+		{"no scheme", "root:" + secret + "@tcp(127.0.0.1:3306)/db", true, "mysql://"},
+		{"unknown scheme", "postgres://u:" + secret + "@host/db", true, `unknown scheme "postgres"`},
+		{"bad mysql DSN", "mysql://u:" + secret + "@tcp(127.0.0.1:3306/db", true, "mysql"},
+		{"bad mysql param", "mysql://u:" + secret + "@tcp(127.0.0.1:3306)/db?timeout=soon", true, "mysql"},
+		{"unreachable mysql", "mysql://u:" + secret + "@tcp(" + closed + ")/db?timeout=1s", false, "open mysql u@tcp(" + closed + ")/db"},
+		{"empty sqlite path", "sqlite://", true, "no file path"},
+		{"sqlite in a missing directory", "sqlite://" + filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), false, "open sqlite"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			begin := time.Now()
+			st, err := Open(ctx, c.dsn, quietLogger())
+			if err == nil {
+				st.Close()
+				t.Fatal("Open succeeded")
+			}
+			if d := time.Since(begin); d > 5*time.Second {
+				t.Errorf("Open took %s", d)
+			}
+			if errors.Is(err, ErrBadDSN) != c.bad {
+				t.Errorf("errors.Is(err, ErrBadDSN) = %v, want %v: %v", !c.bad, c.bad, err)
+			}
+			if !strings.Contains(err.Error(), c.mention) {
+				t.Errorf("error %q does not mention %q", err, c.mention)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error shows the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestMySQLPassword(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"u:p@tcp(h:1)/db":          "p",
+		"u:p:a@ss@tcp(h:1)/db?x=y": "p:a@ss",
+		"u@tcp(h:1)/db":            "",
+		"tcp(h:1)/db":              "",
+		"u:p/w@tcp(h:1)/db":        "p/w",
+	} {
+		if got := mysqlPassword(dsn); got != want {
+			t.Errorf("mysqlPassword(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
+
+// TestTwoStores is two processes' worth of stores on one database writing at once: on
+// SQLite the busy timeout and immediate transactions must keep "database is locked" away;
+// on MySQL concurrent upserts must not fail on lock conflicts.
+func TestTwoStores(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		def := compile(t, tradeApp, "TradeAggregation")
+		stores := []Rollups{e.st}
+		st, err := Open(t.Context(), e.dsn, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		stores = append(stores, st)
+		concurrentUpserts(t, def, stores)
+	})
+}
+
+func concurrentUpserts(t *testing.T, def *agg.Def, stores []Rollups) {
+	const rounds, perRound = 40, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*rounds)
+	for i, st := range stores {
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := st.Ensure(t.Context(), def); err != nil {
+					errs <- err
+					return
+				}
+				shard := fmt.Sprintf("shard-%d", i)
+				for r := range rounds {
+					rows := make([]*agg.Row, perRound)
+					for k := range rows {
+						rows[k] = fenceRow(def, fmt.Sprintf("w%d-%d", w, k), int64(r), uint64(r+1))
+					}
+					if _, err := st.Upsert(t.Context(), def, siddhiql.Hours, shard, rows); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := st.Read(t.Context(), def, siddhiql.Hours, 0, 1<<62); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	srs, err := stores[0].Read(t.Context(), def, siddhiql.Hours, 0, 1<<62)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srs) != 2*2*perRound {
+		t.Fatalf("%d rows, want %d", len(srs), 2*2*perRound)
+	}
+	for _, sr := range srs {
+		if sr.Row.Index != rounds || sr.Row.Bases[2].I != rounds-1 {
+			t.Fatalf("row %s %v: index %d, quantity %d; want the last round", sr.Shard, sr.Row.Group, sr.Row.Index, sr.Row.Bases[2].I)
+		}
+	}
+}
