@@ -45,6 +45,9 @@ type Config struct {
 	MaxProducers int
 	// Logger logs restores; nil means slog.Default(). Apply never logs.
 	Logger *slog.Logger
+	// OnSnapshot, if set, is called (outside the lock) each time a snapshot is captured:
+	// the leader flushes to the shared store then. It must not block.
+	OnSnapshot func()
 }
 
 // DefaultConfig returns a Config with every default filled in.

@@ -66,6 +66,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.cfg.OnSnapshot != nil {
+		f.cfg.OnSnapshot()
+	}
 	return &snapshot{body: body}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
+	"github.com/tally-db/tally/store"
 )
 
 // AppInfo describes a deployed app.
@@ -40,8 +41,10 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, raftnode.ErrNotLeader):
 		s.forward(w, r, body)
-	case errors.As(err, &perr), errors.Is(err, engine.ErrConflict):
+	case errors.As(err, &perr), errors.Is(err, engine.ErrConflict), errors.Is(err, store.ErrIncompatibleTable):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, raftnode.ErrStoreTables):
+		writeUnavailable(w, err.Error()) // the store is unreachable: retry later
 	case isGroupError(err):
 		s.groupError(w, err)
 	case err != nil:

@@ -40,6 +40,8 @@ type flushState struct {
 	failing atomic.Bool
 	mu      sync.Mutex
 	lastErr error
+	// now asks for a flush at once (a snapshot was taken).
+	now chan struct{}
 	// unflushed is the number of rows changed since the last successful flush.
 	unflushed atomic.Int64
 }
@@ -85,8 +87,9 @@ func (n *Node) capture(since uint64) capture {
 	return c
 }
 
-// flushLoop writes changed rows to the store while this replica leads, then replicates the
-// flushed index so every replica can drop what the store now holds.
+// flushLoop writes changed rows to the store while this replica leads, every FlushInterval
+// and whenever a snapshot is taken, then replicates the flushed index so every replica can
+// drop what the store now holds.
 func (n *Node) flushLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.FlushInterval)
@@ -97,6 +100,7 @@ func (n *Node) flushLoop() {
 		case <-n.stop:
 			return
 		case <-t.C:
+		case <-n.flush.now:
 		}
 		if !n.IsLeader() {
 			n.flush.since = 0

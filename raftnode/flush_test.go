@@ -223,3 +223,22 @@ func TestFlush_StoreOutage(t *testing.T) {
 		return len(got) == acked+1
 	}, "every acknowledged key in the store")
 }
+
+// TestFlush_AtSnapshot: a snapshot makes the leader flush without waiting for the interval.
+func TestFlush_AtSnapshot(t *testing.T) {
+	st := newMemStore()
+	c := newCluster(t, 1, withStore(st, 1_000_000), func(cfg *Config) { cfg.FlushInterval = time.Hour })
+	leader := c.waitLeader(testTimeout)
+	c.deploy()
+	eventually(t, testTimeout, func() bool { return leader.ShardID() == "shard-a" }, "shard ID replicated")
+	ingest(t, leader, "p", 1, row("a", 7))
+	if got := queryTotals(t, leader, Stored); len(got) != 0 {
+		t.Fatalf("stored before any flush: %s", render(got))
+	}
+	if err := leader.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, testTimeout, func() bool {
+		return render(queryTotals(t, leader, Stored)) == render(map[string]keyAgg{"a": {7, 1}})
+	}, "the snapshot's flush reaches the store")
+}

@@ -31,6 +31,8 @@ var (
 	ErrUnknownOutcome = errors.New("raftnode: outcome unknown, leadership lost")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("raftnode: node closed")
+	// ErrStoreTables: an app's tables in the shared store cannot be created or used.
+	ErrStoreTables = errors.New("raftnode: the app's tables in the shared store are not usable")
 )
 
 // Node is one replica of one partition group: a *raft.Raft, its stores and its FSM, plus the
@@ -72,6 +74,13 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	logger = logger.With("component", "raftnode", "group", cfg.Group)
 	fcfg := fsm.DefaultConfig()
 	fcfg.GroupID, fcfg.AggTimeZone, fcfg.Logger = cfg.Group, cfg.AggTimeZone, logger
+	flushNow := make(chan struct{}, 1)
+	fcfg.OnSnapshot = func() {
+		select {
+		case flushNow <- struct{}{}:
+		default:
+		}
+	}
 	if cfg.MaxProducers > 0 {
 		fcfg.MaxProducers = cfg.MaxProducers
 	}
@@ -139,7 +148,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return ok
 	})
 	r.RegisterObserver(n.observer)
-	n.flush.ensured, n.flush.lastPurge = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}
+	n.flush.ensured, n.flush.lastPurge, n.flush.now = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}, flushNow
 	n.wg.Add(3)
 	go n.watchLeadership()
 	go n.commitLoop()
@@ -306,25 +315,28 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 }
 
 // Deploy replicates an app and returns its name and log index. The text is checked against
-// the current state first (syntax, types, stream conflicts), so a refused app never reaches
-// the log.
+// the current state first (syntax, types, stream conflicts) and, with a shared store, its
+// tables are prepared (a Siddhi table that Tally cannot write is refused with the SQL that
+// migrates it), so a refused app never reaches the log.
 func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
-	var name string
+	var app *engine.App
 	var err error
-	n.fsm.Read(func(e *engine.Engine) {
-		var a *engine.App
-		if a, err = e.CheckDeploy(text); err == nil {
-			name = a.Name
-		}
-	})
+	n.fsm.Read(func(e *engine.Engine) { app, err = e.CheckDeploy(text) })
 	if err != nil {
 		return "", 0, err
+	}
+	if n.cfg.Store != nil {
+		for _, def := range app.Aggregations() {
+			if err := n.cfg.Store.Ensure(ctx, def); err != nil {
+				return "", 0, fmt.Errorf("%w: %w", ErrStoreTables, err)
+			}
+		}
 	}
 	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindDeploy, Time: n.stamp(), Text: text})
 	if err != nil {
 		return "", 0, err
 	}
-	return name, res.Index, res.Err
+	return app.Name, res.Index, res.Err
 }
 
 // Undeploy removes an app from every replica. An unknown app is refused before proposing.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -307,4 +308,52 @@ func TestStore_Outage(t *testing.T) {
 		return sum == want && int64(len(got)) == want
 	})
 	t.Logf("acknowledged %d batches; %d backlog 503s; first after %d batches into the outage", want, backlog503.Load(), firstBacklogAt.Load()-before)
+}
+
+// TestStore_RefusesSiddhiTableAndShardChange: an app whose table was made by Siddhi before
+// partitioning (no SHARD_ID in its primary key) is refused at deploy with the SQL that
+// migrates it, and nothing is written; a node restarted with another --shard-id refuses to
+// run.
+func TestStore_RefusesSiddhiTableAndShardChange(t *testing.T) {
+	dsn, _ := mariadbtest.Start(t)
+	db := openSQL(t, dsn)
+	if _, err := db.ExecContext(t.Context(), `CREATE TABLE LegacyAgg_HOURS (AGG_TIMESTAMP BIGINT, AGG_EVENT_TIMESTAMP BIGINT,
+  symbol VARCHAR(254), AGG_SUM_quantity BIGINT, PRIMARY KEY (AGG_TIMESTAMP, AGG_EVENT_TIMESTAMP, symbol))`); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 1, "--store-dsn", dsn, "--shard-id", "site-a")
+	nd := c.nodes[0]
+	app := `@app:name('Legacy')
+define stream LegacyStream (symbol string, quantity long, ts long);
+define aggregation LegacyAgg from LegacyStream select symbol, sum(quantity) as total group by symbol aggregate by ts every hour;`
+	resp, err := c.http.Post("http://"+nd.httpAddr+"/v1/apps", "text/plain", strings.NewReader(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "SHARD_ID") || !strings.Contains(string(body), "ALTER TABLE") {
+		t.Errorf("deploy over a Siddhi table: %d %s; want 400 naming SHARD_ID with the ALTER TABLE", resp.StatusCode, body)
+	}
+	var apps struct{ Apps []struct{ Name string } }
+	if err := c.getJSON(nd, "/v1/apps", &apps); err != nil || len(apps.Apps) != 1 {
+		t.Errorf("apps after the refused deploy: %+v, %v; want only TradeApp", apps, err)
+	}
+	var n int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM LegacyAgg_HOURS").Scan(&n); err != nil || n != 0 {
+		t.Errorf("LegacyAgg_HOURS has %d rows (%v); want it untouched", n, err)
+	}
+
+	// A shard ID never changes.
+	c.stop(nd)
+	for i, a := range nd.args {
+		if a == "site-a" {
+			nd.args[i] = "site-b"
+		}
+	}
+	cmd := exec.Command(binary, nd.args...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "differs from this group's shard ID") || !strings.Contains(string(out), "site-a") {
+		t.Errorf("restart with another shard ID: %v\n%s", err, out)
+	}
 }
