@@ -67,12 +67,16 @@ func (e *Engine) Now() int64 { return e.now }
 func (e *Engine) TimeZone() string { return e.clock.Zone() }
 
 // Deploy parses, checks and installs an app. An app of the same name is replaced and its
-// state dropped. Stream names are global: a stream defined by another app makes the deploy
-// fail with ErrConflict. On error nothing changes.
+// state dropped, unless its text is identical: then nothing changes, so a retried deploy is
+// harmless. Stream names are global: a stream defined by another app makes the deploy fail
+// with ErrConflict. On error nothing changes.
 func (e *Engine) Deploy(text string) (*App, error) {
 	a, err := e.CheckDeploy(text)
 	if err != nil {
 		return nil, err
+	}
+	if old, ok := e.apps[a.Name]; ok && old.Text == text {
+		return old, nil
 	}
 	e.Undeploy(a.Name)
 	e.apps[a.Name] = a

@@ -355,3 +355,23 @@ func TestDeployErrors(t *testing.T) {
 		t.Errorf("failed deploys left %d apps, want 1", len(e.Apps()))
 	}
 }
+
+// TestDeployIdenticalTextKeepsState: deploying the same text again (a retried deploy) keeps
+// the state; a changed text replaces the app and drops it.
+func TestDeployIdenticalTextKeepsState(t *testing.T) {
+	e := newEngine(t, "", tradeApp)
+	mustApply(t, e, 1, 1514783400000, "TradeStream", trade("a", 1, 5, 1514783400000))
+	q := `from TradeAggregation within 0L, 9999999999999L per "years" select symbol, total`
+	if _, err := e.Deploy(tradeApp); err != nil {
+		t.Fatal(err)
+	}
+	if got := records(t, e, "TradeApp", q); got != `{"records":[["a",5]]}` {
+		t.Errorf("after redeploying the same text: %s", got)
+	}
+	if _, err := e.Deploy(tradeApp + "\n-- changed\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := records(t, e, "TradeApp", q); got != `{"records":[]}` {
+		t.Errorf("after deploying a changed text: %s, want the state dropped", got)
+	}
+}

@@ -89,7 +89,7 @@ func (s *State) Decode(r *wire.Reader) error {
 		for di := range g.rows {
 			n := r.Count(4)
 			for range n {
-				g.rows[di] = append(g.rows[di], s.decodeRow(r, g))
+				g.rows[di] = append(g.rows[di], decodeRow(s.def, r, g.values, g.key))
 			}
 		}
 		if r.Err() != nil {
@@ -104,10 +104,9 @@ func (s *State) Decode(r *wire.Reader) error {
 	return nil
 }
 
-func (s *State) decodeRow(r *wire.Reader, g *group) *Row {
-	d := s.def
+func decodeRow(d *Def, r *wire.Reader, values []expr.Value, key string) *Row {
 	row := newRow(len(d.Bases))
-	row.Group, row.key = g.values, g.key
+	row.Group, row.key = values, key
 	row.AggTimestamp = r.Varint()
 	row.EventTimestamp = r.Varint()
 	row.Index = r.Uvarint()
@@ -132,4 +131,46 @@ func (s *State) decodeRow(r *wire.Reader, g *group) *Row {
 		}
 	}
 	return row
+}
+
+// EncodeShardRows appends rows with their shards and group values, for sending between nodes
+// (a query fanned out to another group's leader).
+func EncodeShardRows(w *wire.Writer, rows []ShardRow) {
+	w.Uvarint(uint64(len(rows)))
+	for _, sr := range rows {
+		w.String(sr.Shard)
+		w.Uvarint(uint64(len(sr.Row.Group)))
+		for _, v := range sr.Row.Group {
+			v.Encode(w)
+		}
+		encodeRow(w, sr.Row)
+	}
+}
+
+// DecodeShardRows reads rows written by EncodeShardRows for the same definition.
+func (d *Def) DecodeShardRows(r *wire.Reader) ([]ShardRow, error) {
+	n := r.Count(4)
+	out := make([]ShardRow, 0, n)
+	for range n {
+		shard := r.String()
+		nv := r.Count(1)
+		if r.Err() == nil && nv != len(d.GroupBy) {
+			return nil, fmt.Errorf("agg %s: row has %d group values, the definition %d", d.Name, nv, len(d.GroupBy))
+		}
+		values := make([]expr.Value, nv)
+		var kb []byte
+		for i := range values {
+			values[i] = expr.DecodeValue(r)
+			kb = values[i].Key(kb)
+		}
+		row := decodeRow(d, r, values, string(kb))
+		if r.Err() != nil {
+			break
+		}
+		out = append(out, ShardRow{Shard: shard, Row: row})
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("agg %s: decode rows: %w", d.Name, err)
+	}
+	return out, nil
 }
