@@ -94,7 +94,7 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 		return nil, err
 	}
 	if parsed.Name == "" {
-		return nil, fmt.Errorf("engine: the app needs a name: start it with @app:name('MyApp')")
+		return nil, &siddhiql.Error{Pos: siddhiql.Pos{Line: 1, Col: 1}, Msg: "the app needs a name: start it with @app:name('MyApp')"}
 	}
 	a, err := compileApp(parsed, text, e.clock)
 	if err != nil {

@@ -59,7 +59,7 @@ func newSingleNode(t *testing.T, cfg Config) (*raftnode.Node, *httptest.Server) 
 		t.Fatal(err)
 	}
 	cfg.NodeID, cfg.Logger = "n1", nc.Logger
-	srv := httptest.NewServer(New(cfg, n, raftnode.NewResolver()))
+	srv := httptest.NewServer(New(cfg, []Group{n}, nil, raftnode.NewResolver()))
 	t.Cleanup(srv.Close)
 	return n, srv
 }
@@ -292,13 +292,14 @@ func (leaderless) Read(_ context.Context, c raftnode.Consistency, _ uint64, fn f
 	fn(e)
 	return nil
 }
-func (leaderless) Query(_ context.Context, c raftnode.Consistency, _ uint64, app, q string) (*agg.Result, error) {
-	if c == raftnode.Linearizable {
-		return nil, raftnode.ErrNotLeader
-	}
+func (leaderless) MemoryRows(_ context.Context, c raftnode.Consistency, _ uint64, app, q string) (*agg.Plan, []agg.ShardRow, error) {
 	e, _ := engine.New(engine.Config{})
 	_, _ = e.Deploy(tradeApp)
-	return e.Query(app, q)
+	p, err := e.Plan(app, q)
+	if c == raftnode.Linearizable {
+		return p, nil, raftnode.ErrNotLeader
+	}
+	return p, nil, err
 }
 func (leaderless) Join(context.Context, string, string) error { return raftnode.ErrNotLeader }
 func (leaderless) Remove(context.Context, string) error       { return raftnode.ErrNotLeader }
@@ -308,7 +309,7 @@ func (leaderless) IsLeader() bool                             { return false }
 func (leaderless) StateHash() (uint64, string, error)         { return 0, "", nil }
 
 func TestNoLeaderAnswers503(t *testing.T) {
-	srv := httptest.NewServer(New(Config{NodeID: "n9"}, leaderless{}, raftnode.NewResolver()))
+	srv := httptest.NewServer(New(Config{NodeID: "n9"}, []Group{leaderless{}}, nil, raftnode.NewResolver()))
 	defer srv.Close()
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/v1/streams/TradeStream/events", goodEvent},

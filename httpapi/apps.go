@@ -1,14 +1,20 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
 	"github.com/tally-db/tally/store"
@@ -23,6 +29,111 @@ type AppInfo struct {
 	Text         string   `json:"text,omitempty"`
 }
 
+// GroupOutcome is one group's answer to an operation that every group must apply (deploy,
+// undeploy, join, remove).
+type GroupOutcome struct {
+	Group  int    `json:"group"`
+	Status int    `json:"status"`
+	Index  uint64 `json:"index,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// fanOut runs an operation on the given groups, concurrently: local runs it on this node's
+// replica when it leads the group; otherwise the request goes to the group's leader with
+// ?group=, unless r itself was forwarded (then 503: leadership moved on the way). It returns
+// the outcomes by group and the status to answer: 2xx when all succeeded, else the most
+// telling failure (4xx before 503).
+func (s *Server) fanOut(r *http.Request, method, path string, body []byte, groups []int, local func(g int) GroupOutcome) ([]GroupOutcome, int) {
+	ctx := r.Context()
+	forwarded := r.Header.Get(forwardedHeader) != ""
+	out := make([]GroupOutcome, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s.groups[g].IsLeader() {
+				if o := local(g); o.Status != 0 {
+					out[i] = o
+					return
+				}
+			}
+			if forwarded {
+				out[i] = GroupOutcome{Group: g, Status: http.StatusServiceUnavailable, Error: "leadership moved while the request was forwarded; retry"}
+				return
+			}
+			out[i] = s.remote(ctx, g, method, path, body)
+		}()
+	}
+	wg.Wait()
+	code := 0
+	for _, o := range out {
+		switch {
+		case o.Status >= 300 && o.Status < 500 && (code == 0 || code < 300 || code >= 500):
+			code = o.Status
+		case o.Status >= 500 && (code == 0 || code < 300):
+			code = o.Status
+		case code == 0:
+			code = o.Status
+		}
+	}
+	return out, code
+}
+
+// remote runs an operation on group g's leader.
+func (s *Server) remote(ctx context.Context, g int, method, path string, body []byte) GroupOutcome {
+	o := GroupOutcome{Group: g}
+	resp, err := s.call(ctx, g, method, path, nil, http.Header{"Content-Type": {"application/json"}}, body)
+	if err != nil {
+		o.Status, o.Error = http.StatusServiceUnavailable, err.Error()
+		return o
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var v struct {
+		Index uint64 `json:"index"`
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(b, &v)
+	o.Status, o.Index, o.Error = resp.StatusCode, v.Index, v.Error
+	return o
+}
+
+// allGroups lists every group ID.
+func (s *Server) allGroups() []int {
+	gs := make([]int, len(s.groups))
+	for i := range gs {
+		gs[i] = i
+	}
+	return gs
+}
+
+// answerFanOut writes the outcome of a fan-out.
+func answerFanOut(w http.ResponseWriter, code int, out []GroupOutcome, extra map[string]any) {
+	body := map[string]any{"groups": out}
+	for k, v := range extra {
+		body[k] = v
+	}
+	if len(out) > 0 && out[0].Index != 0 {
+		body["index"] = out[0].Index
+	}
+	if code >= 300 {
+		var msgs []string
+		for _, o := range out {
+			if o.Status >= 300 {
+				msgs = append(msgs, fmt.Sprintf("group %d: %s", o.Group, o.Error))
+			}
+		}
+		body["error"] = strings.Join(msgs, "; ")
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	writeJSON(w, code, body)
+}
+
+// handleDeploy deploys an app to every group (or the one ?group= names). Deploying the same
+// text again changes nothing, so a partly failed deploy is simply retried.
 func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
@@ -32,34 +143,61 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the request body must be the SiddhiQL text of the app")
 		return
 	}
-	if !s.group.IsLeader() {
-		s.forward(w, r, body)
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
 		return
 	}
-	name, index, err := s.group.Deploy(r.Context(), string(body))
-	var perr *siddhiql.Error
-	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, body)
-	case errors.As(err, &perr), errors.Is(err, engine.ErrConflict), errors.Is(err, store.ErrIncompatibleTable):
+	app, err := siddhiql.Parse(string(body))
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, raftnode.ErrStoreTables):
-		writeUnavailable(w, err.Error()) // the store is unreachable: retry later
-	case isGroupError(err):
-		s.groupError(w, err)
-	case err != nil:
-		// Engine checks without a position (a missing @app:name, say) are the client's too.
-		writeError(w, http.StatusBadRequest, err.Error())
-	default:
-		s.logger.Info("app deployed", "app", name, "index", index)
-		writeJSON(w, http.StatusCreated, map[string]any{"name": name, "index": index})
+		return
 	}
+	if err := partition.CheckApp(app, len(s.groups)); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	groups := s.allGroups()
+	if present {
+		groups = []int{g}
+	}
+	var name string
+	out, code := s.fanOut(r, http.MethodPost, "/v1/apps", body, groups, func(g int) GroupOutcome {
+		n, index, err := s.groups[g].Deploy(r.Context(), string(body))
+		if errors.Is(err, raftnode.ErrNotLeader) {
+			return GroupOutcome{}
+		}
+		name = n
+		return outcome(g, index, err, http.StatusCreated)
+	})
+	if present && out[0].Status != http.StatusCreated && r.Header.Get(forwardedHeader) != "" {
+		writeError(w, out[0].Status, out[0].Error)
+		return
+	}
+	if code == http.StatusCreated {
+		s.logger.Info("app deployed", "app", app.Name, "groups", len(groups))
+	}
+	if name == "" {
+		name = app.Name
+	}
+	answerFanOut(w, code, out, map[string]any{"name": name})
+}
+
+// outcome turns a local operation's result into a GroupOutcome.
+func outcome(g int, index uint64, err error, okStatus int) GroupOutcome {
+	if err == nil {
+		return GroupOutcome{Group: g, Status: okStatus, Index: index}
+	}
+	code, msg := errorStatus(err)
+	if errors.Is(err, store.ErrIncompatibleTable) {
+		code = http.StatusBadRequest
+	}
+	return GroupOutcome{Group: g, Status: code, Index: index, Error: msg}
 }
 
 func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 	var apps []AppInfo
 	withText := r.URL.Query().Get("text") == "true"
-	if err := s.group.Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+	if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
 		for _, a := range e.Apps() {
 			info := AppInfo{Name: a.Name, Queries: len(a.Parsed.Queries), Streams: []string{}, Aggregations: []string{}}
 			for _, sd := range a.Parsed.Streams {
@@ -83,22 +221,49 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"apps": apps})
 }
 
+// handleUndeploy removes an app from every group. An app already gone from some groups
+// (a retried removal) counts as removed there.
 func (s *Server) handleUndeploy(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if !s.group.IsLeader() {
-		s.forward(w, r, nil)
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
 		return
 	}
-	index, err := s.group.Undeploy(r.Context(), name)
+	groups := s.allGroups()
+	if present {
+		groups = []int{g}
+	}
+	out, code := s.fanOut(r, http.MethodDelete, "/v1/apps/"+url.PathEscape(name), nil, groups, func(g int) GroupOutcome {
+		index, err := s.groups[g].Undeploy(r.Context(), name)
+		if errors.Is(err, raftnode.ErrNotLeader) {
+			return GroupOutcome{}
+		}
+		return outcome(g, index, err, http.StatusOK)
+	})
+	if present {
+		if out[0].Status == http.StatusOK {
+			writeJSON(w, http.StatusOK, map[string]any{"name": name, "index": out[0].Index})
+		} else {
+			writeError(w, out[0].Status, out[0].Error)
+		}
+		return
+	}
+	removed, missing := 0, 0
+	for _, o := range out {
+		switch o.Status {
+		case http.StatusOK:
+			removed++
+		case http.StatusNotFound:
+			missing++
+		}
+	}
 	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, nil)
-	case errors.Is(err, engine.ErrUnknownApp):
+	case missing == len(out):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown app %q", name))
-	case err != nil:
-		s.groupError(w, err)
+	case removed+missing == len(out):
+		s.logger.Info("app removed", "app", name)
+		answerFanOut(w, http.StatusOK, out, map[string]any{"name": name})
 	default:
-		s.logger.Info("app removed", "app", name, "index", index)
-		writeJSON(w, http.StatusOK, map[string]any{"name": name, "index": index})
+		answerFanOut(w, code, out, map[string]any{"name": name})
 	}
 }

@@ -1,21 +1,25 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"strings"
+	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tally-db/tally/raftnode"
 )
 
-// JoinRequest is the body of POST /v1/cluster/join.
+// JoinRequest is the body of POST /v1/cluster/join. Groups lists the groups the node hosts
+// replicas of; empty means all.
 type JoinRequest struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
+	Groups   []int  `json:"groups,omitempty"`
 }
 
 func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +28,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req JoinRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed join request: "+err.Error())
@@ -34,38 +38,54 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `join needs "id" and "raft_addr"`)
 		return
 	}
-	if !s.group.IsLeader() {
-		s.forward(w, r, body)
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
 		return
 	}
-	err := s.group.Join(r.Context(), req.ID, req.RaftAddr)
-	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, body)
-	case isGroupError(err):
-		s.groupError(w, err)
-	case err != nil:
-		writeError(w, http.StatusConflict, err.Error())
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "joined", "id": req.ID})
+	groups := req.Groups
+	if len(groups) == 0 {
+		groups = s.allGroups()
 	}
+	for _, x := range groups {
+		if x < 0 || x >= len(s.groups) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("group %d: this cluster has groups 0 to %d", x, len(s.groups)-1))
+			return
+		}
+	}
+	if present {
+		groups = []int{g}
+	}
+	out, code := s.fanOut(r, http.MethodPost, "/v1/cluster/join", body, groups, func(g int) GroupOutcome {
+		err := s.groups[g].Join(r.Context(), req.ID, req.RaftAddr)
+		if errors.Is(err, raftnode.ErrNotLeader) {
+			return GroupOutcome{}
+		}
+		if err != nil && !isGroupError(err) {
+			return GroupOutcome{Group: g, Status: http.StatusConflict, Error: err.Error()}
+		}
+		return outcome(g, 0, err, http.StatusOK)
+	})
+	answerFanOut(w, code, out, map[string]any{"status": map[bool]string{true: "joined", false: "not joined"}[code == http.StatusOK], "id": req.ID})
 }
 
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if !s.group.IsLeader() {
-		s.forward(w, r, nil)
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
 		return
 	}
-	err := s.group.Remove(r.Context(), id)
-	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, nil)
-	case err != nil:
-		s.groupError(w, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "removed", "id": id})
+	groups := s.allGroups()
+	if present {
+		groups = []int{g}
 	}
+	out, code := s.fanOut(r, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(id), nil, groups, func(g int) GroupOutcome {
+		err := s.groups[g].Remove(r.Context(), id)
+		if errors.Is(err, raftnode.ErrNotLeader) {
+			return GroupOutcome{}
+		}
+		return outcome(g, 0, err, http.StatusOK)
+	})
+	answerFanOut(w, code, out, map[string]any{"status": map[bool]string{true: "removed", false: "not removed"}[code == http.StatusOK], "id": id})
 }
 
 // LeaderInfo names a group's leader.
@@ -84,6 +104,7 @@ type GroupStatus struct {
 	CommitIndex  uint64            `json:"commit_index"`
 	AppliedIndex uint64            `json:"applied_index"`
 	LastIndex    uint64            `json:"last_index"`
+	Lag          uint64            `json:"lag"`
 	Members      []raftnode.Member `json:"members"`
 }
 
@@ -94,36 +115,59 @@ type ClusterStatus struct {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	st := s.group.Status()
-	g := GroupStatus{ID: st.Group, ShardID: st.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,
-		AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Members: st.Members}
-	if st.LeaderRaft != "" {
-		g.Leader = &LeaderInfo{ID: st.LeaderID}
-		if addr, err := s.res.HTTPAddr(r.Context(), st.LeaderRaft); err == nil {
-			g.Leader.HTTPAddr = addr
+	out := ClusterStatus{ID: s.cfg.NodeID, Groups: make([]GroupStatus, 0, len(s.groups))}
+	for _, grp := range s.groups {
+		st := grp.Status()
+		g := GroupStatus{ID: st.Group, ShardID: st.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,
+			AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Members: st.Members}
+		if st.CommitIndex > st.AppliedIndex {
+			g.Lag = st.CommitIndex - st.AppliedIndex
 		}
+		if st.LeaderRaft != "" {
+			g.Leader = &LeaderInfo{ID: st.LeaderID}
+			if addr, err := s.res.HTTPAddr(r.Context(), st.LeaderRaft); err == nil {
+				g.Leader.HTTPAddr = addr
+			}
+		}
+		if g.Members == nil {
+			g.Members = []raftnode.Member{}
+		}
+		out.Groups = append(out.Groups, g)
 	}
-	if g.Members == nil {
-		g.Members = []raftnode.Member{}
-	}
-	writeJSON(w, http.StatusOK, ClusterStatus{ID: s.cfg.NodeID, Groups: []GroupStatus{g}})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
-	if !s.group.Ready() {
-		writeUnavailable(w, "not ready: no leader known or still applying the log")
-		return
+	for i, grp := range s.groups {
+		if !grp.Ready() {
+			writeUnavailable(w, fmt.Sprintf("not ready: group %d has no leader known or is still applying its log", i))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// handleStateHash reports this replica's applied index and the hash of its FSM state at
-// that index: replicas of a group at the same index must report the same hash.
-func (s *Server) handleStateHash(w http.ResponseWriter, _ *http.Request) {
-	idx, h, err := s.group.StateHash()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+// handleStateHash reports, per group, this replica's applied index and the hash of its FSM
+// state at that index: replicas of a group at the same index must report the same hash. The
+// top-level fields are those of ?group= (default 0).
+func (s *Server) handleStateHash(w http.ResponseWriter, r *http.Request) {
+	g, _, ok := s.groupParam(w, r)
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": s.group.Status().Group, "applied_index": idx, "state_hash": h})
+	type entry struct {
+		Group        int    `json:"group"`
+		AppliedIndex uint64 `json:"applied_index"`
+		StateHash    string `json:"state_hash"`
+	}
+	var all []entry
+	for i, grp := range s.groups {
+		idx, h, err := grp.StateHash()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		all = append(all, entry{i, idx, h})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": g, "applied_index": all[g].AppliedIndex, "state_hash": all[g].StateHash, "groups": all})
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 )
 
-// forwardedHeader marks a request one node forwarded to the leader; a forwarded request is
+// forwardedHeader marks a request one node sent to a group's leader; a forwarded request is
 // never forwarded again, so a leadership change cannot make requests loop.
 const forwardedHeader = "X-Tally-Forwarded"
 
@@ -18,38 +20,40 @@ var forwardHeaders = []string{"Content-Type", "Producer-Id", "Producer-Seq", "Ac
 
 type forgetter interface{ Forget(raftAddr string) }
 
-// forward answers a request that needs the leader: a 307 to the leader with
-// ?redirect=true, else the leader's own answer, relayed.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
-	if r.Header.Get(forwardedHeader) != "" {
-		writeUnavailable(w, "leadership moved while the request was forwarded; retry")
-		return
-	}
-	st := s.group.Status()
+// errNoLeaderAddr: the group's leader is unknown or unreachable.
+var errNoLeaderAddr = errors.New("no leader is known for the group right now; retry shortly")
+
+// leaderAddr is the HTTP address of group g's leader and its Raft address.
+func (s *Server) leaderAddr(ctx context.Context, g int) (httpAddr, raftAddr, id string, err error) {
+	st := s.groups[g].Status()
 	if st.LeaderRaft == "" {
-		writeUnavailable(w, "no leader is known for the group right now; retry shortly")
-		return
+		return "", "", "", errNoLeaderAddr
 	}
-	addr, err := s.res.HTTPAddr(r.Context(), st.LeaderRaft)
+	addr, err := s.res.HTTPAddr(ctx, st.LeaderRaft)
 	if err != nil {
-		writeUnavailable(w, fmt.Sprintf("cannot reach the leader %s: %v", st.LeaderID, err))
-		return
+		return "", "", "", fmt.Errorf("cannot reach the leader %s of group %d: %w", st.LeaderID, g, err)
 	}
-	target := "http://" + addr + r.URL.RequestURI()
-	if r.URL.Query().Get("redirect") == "true" {
-		w.Header().Set("Location", target)
-		writeJSON(w, http.StatusTemporaryRedirect, map[string]string{"leader": st.LeaderID, "location": target})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ForwardTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
+	return addr, st.LeaderRaft, st.LeaderID, nil
+}
+
+// call sends a request to group g's leader with ?group=g added to query, marked as
+// forwarded. The caller closes the response body.
+func (s *Server) call(ctx context.Context, g int, method, path string, query url.Values, header http.Header, body []byte) (*http.Response, error) {
+	addr, raftAddr, _, err := s.leaderAddr(ctx, g)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
+		return nil, err
+	}
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("group", strconv.Itoa(g))
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path+"?"+q.Encode(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	for _, h := range forwardHeaders {
-		if v := r.Header.Get(h); v != "" {
+		if v := header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}
 	}
@@ -57,10 +61,38 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if f, ok := s.res.(forgetter); ok {
-			f.Forget(st.LeaderRaft)
+			f.Forget(raftAddr)
 		}
+		return nil, fmt.Errorf("forwarding to the leader of group %d failed: %w", g, err)
+	}
+	return resp, nil
+}
+
+// forward answers a request for group g that needs its leader: a 307 to the leader with
+// ?redirect=true, else the leader's own answer, relayed. A request that was already
+// forwarded gets 503 instead: leadership moved on the way.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, g int, body []byte) {
+	if r.Header.Get(forwardedHeader) != "" {
+		writeUnavailable(w, "leadership moved while the request was forwarded; retry")
+		return
+	}
+	if r.URL.Query().Get("redirect") == "true" {
+		addr, _, id, err := s.leaderAddr(r.Context(), g)
+		if err != nil {
+			writeUnavailable(w, err.Error())
+			return
+		}
+		target := "http://" + addr + r.URL.RequestURI()
+		w.Header().Set("Location", target)
+		writeJSON(w, http.StatusTemporaryRedirect, map[string]string{"leader": id, "location": target})
+		return
+	}
+	q := r.URL.Query()
+	q.Del("group")
+	resp, err := s.call(r.Context(), g, r.Method, r.URL.Path, q, r.Header, body)
+	if err != nil {
 		// The leader may have applied the request before the connection broke.
-		writeUnavailable(w, fmt.Sprintf("forwarding to the leader %s failed: %v; retry with the same Producer-Id and Producer-Seq", st.LeaderID, err))
+		writeUnavailable(w, err.Error()+"; retry with the same Producer-Id and Producer-Seq")
 		return
 	}
 	defer resp.Body.Close()
@@ -69,7 +101,6 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 			w.Header().Set(h, v)
 		}
 	}
-	w.Header().Set("X-Tally-Leader", st.LeaderID)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }

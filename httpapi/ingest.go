@@ -2,45 +2,181 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
 )
 
-// IngestResponse is the body of a successful ingest.
-type IngestResponse struct {
+// PartResponse is one group's part of an ingest request.
+type PartResponse struct {
 	Group uint32 `json:"group"`
-	// Index is the Raft index of the entry that carried the events: read your writes with
-	// ?min_index=Index on any replica.
+	// Index is the Raft index of the group's entry that carried the part: read your writes
+	// with ?min_index=GROUP:INDEX on any replica.
+	Index     uint64 `json:"index"`
+	Events    int    `json:"events"`
+	Duplicate bool   `json:"duplicate"`
+	Status    int    `json:"status"`
+	Error     string `json:"error,omitempty"`
+}
+
+// IngestResponse is the body of an ingest answer. Group and Index are the first part's (the
+// only one in a one-group cluster); Parts has every group's.
+type IngestResponse struct {
+	Group  uint32 `json:"group"`
 	Index  uint64 `json:"index"`
 	Events int    `json:"events"`
-	// Duplicate is set when Producer-Id/Producer-Seq were seen before: nothing was
-	// applied again.
-	Duplicate bool `json:"duplicate"`
+	// Duplicate is set when every part's Producer-Id/Producer-Seq was seen before:
+	// nothing was applied again.
+	Duplicate bool           `json:"duplicate"`
+	Parts     []PartResponse `json:"parts,omitempty"`
+	Error     string         `json:"error,omitempty"`
 }
 
 // maxProducerID bounds the Producer-Id header.
 const maxProducerID = 256
 
+// handleIngest takes events for a stream. In a cluster of several groups the events are
+// routed by the stream's partition key (or round-robin, or to every group) and each group's
+// part goes to that group's leader, concurrently; the answer comes once every part is
+// committed. A part that failed is reported with its status; retrying the whole request with
+// the same Producer-Id and Producer-Seq applies each part at most once.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	stream := chi.URLParam(r, "stream")
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
-	if !s.group.IsLeader() {
-		s.forward(w, r, body)
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
+		return
+	}
+	if present || len(s.groups) == 1 {
+		s.ingestGroup(w, r, g, stream, body)
+		return
+	}
+	var proto fsm.Part
+	if code, msg := producer(r, &proto); code != 0 {
+		writeError(w, code, msg)
+		return
+	}
+	def, ok := s.streamDef(w, r, 0, stream)
+	if !ok {
+		return
+	}
+	events, apiErr := decodeEvents(def.Attributes, body)
+	if apiErr != nil {
+		writeJSON(w, http.StatusBadRequest, apiErr)
+		return
+	}
+	parts := s.router.Route(def.Routing, partition.KeyIndex(def), events)
+	out := IngestResponse{Parts: make([]PartResponse, len(parts)), Duplicate: true}
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := fsm.Part{Stream: stream, ProducerID: proto.ProducerID, Seq: proto.Seq, Events: p.Events}
+			out.Parts[i] = s.ingestPart(r.Context(), int(p.Group), part, def.Attributes, r.Header)
+		}()
+	}
+	wg.Wait()
+	code := http.StatusOK
+	var errs []string
+	for _, p := range out.Parts {
+		out.Events += p.Events
+		out.Duplicate = out.Duplicate && p.Duplicate
+		if p.Status != http.StatusOK {
+			errs = append(errs, fmt.Sprintf("group %d: %s", p.Group, p.Error))
+			if code == http.StatusOK || p.Status == http.StatusServiceUnavailable {
+				code = p.Status
+			}
+		}
+	}
+	if len(out.Parts) > 0 {
+		out.Group, out.Index = out.Parts[0].Group, out.Parts[0].Index
+	}
+	if code != http.StatusOK {
+		out.Error = strings.Join(errs, "; ") + " (retry the whole request with the same Producer-Id and Producer-Seq: parts that were applied are not applied again)"
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+	} else {
+		s.metrics.events.Add(float64(out.Events))
+	}
+	writeJSON(w, code, out)
+}
+
+// ingestPart commits one group's part: on this node when it leads the group, else on the
+// leader, over HTTP.
+func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []siddhiql.Attribute, header http.Header) PartResponse {
+	pr := PartResponse{Group: uint32(g)}
+	if s.groups[g].IsLeader() {
+		res, err := s.groups[g].Ingest(ctx, []fsm.Part{part})
+		if err == nil {
+			return partResult(pr, res)
+		}
+		if !errors.Is(err, raftnode.ErrNotLeader) {
+			pr.Status, pr.Error = errorStatus(err)
+			return pr
+		}
+	}
+	var body []byte
+	for _, ev := range part.Events {
+		body = expr.AppendJSONObject(body, attrs, ev)
+		body = append(body, '\n')
+	}
+	resp, err := s.call(ctx, g, http.MethodPost, "/v1/streams/"+url.PathEscape(part.Stream)+"/events", nil, header, body)
+	if err != nil {
+		pr.Status, pr.Error = http.StatusServiceUnavailable, err.Error()
+		return pr
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var ir IngestResponse
+	if err := json.Unmarshal(b, &ir); err != nil {
+		pr.Status, pr.Error = http.StatusBadGateway, fmt.Sprintf("the leader of group %d answered %d: %s", g, resp.StatusCode, bytes.TrimSpace(b))
+		return pr
+	}
+	pr.Status, pr.Index, pr.Events, pr.Duplicate, pr.Error = resp.StatusCode, ir.Index, ir.Events, ir.Duplicate, ir.Error
+	return pr
+}
+
+// partResult turns a local ingest result into a part's response.
+func partResult(pr PartResponse, res *raftnode.IngestResult) PartResponse {
+	p := res.Parts[0]
+	pr.Index = res.Index
+	if p.Err != nil {
+		pr.Status, pr.Error = errorStatus(p.Err)
+		return pr
+	}
+	pr.Status, pr.Events, pr.Duplicate = http.StatusOK, p.Events, p.Duplicate
+	if p.Duplicate {
+		pr.Events = 0
+	}
+	return pr
+}
+
+// ingestGroup takes events for one group: the only one, or the one a forwarded part names.
+func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) {
+	grp := s.groups[g]
+	if !grp.IsLeader() {
+		s.forward(w, r, g, body)
 		return
 	}
 	part := fsm.Part{Stream: stream}
@@ -48,49 +184,51 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	var attrs []siddhiql.Attribute
-	found := false
-	if err := s.group.Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
-		if def, ok := e.Stream(stream); ok {
-			attrs, found = def.Attributes, true
-		}
-	}); err != nil {
-		s.groupError(w, err)
+	def, ok := s.streamDef(w, r, g, stream)
+	if !ok {
 		return
 	}
-	if !found {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", stream))
-		return
-	}
-	events, apiErr := decodeEvents(attrs, body)
+	events, apiErr := decodeEvents(def.Attributes, body)
 	if apiErr != nil {
 		writeJSON(w, http.StatusBadRequest, apiErr)
 		return
 	}
 	part.Events = events
-	res, err := s.group.Ingest(r.Context(), []fsm.Part{part})
+	res, err := grp.Ingest(r.Context(), []fsm.Part{part})
 	if errors.Is(err, raftnode.ErrNotLeader) {
-		s.forward(w, r, body)
+		s.forward(w, r, g, body)
 		return
 	}
 	if err != nil {
 		s.groupError(w, err)
 		return
 	}
-	pr := res.Parts[0]
-	switch {
-	case pr.Err == nil:
-		s.metrics.events.Add(float64(len(events)))
-		writeJSON(w, http.StatusOK, IngestResponse{Group: s.group.Status().Group, Index: res.Index, Events: len(events), Duplicate: pr.Duplicate})
-	case errors.Is(pr.Err, fsm.ErrSeqTooOld):
-		writeError(w, http.StatusConflict, pr.Err.Error())
-	case errors.Is(pr.Err, engine.ErrUnknownStream):
-		writeError(w, http.StatusNotFound, pr.Err.Error())
-	case errors.Is(pr.Err, engine.ErrBadEvent):
-		writeError(w, http.StatusBadRequest, pr.Err.Error())
-	default:
-		writeError(w, http.StatusInternalServerError, pr.Err.Error())
+	pr := partResult(PartResponse{Group: uint32(g)}, res)
+	if pr.Status != http.StatusOK {
+		writeError(w, pr.Status, pr.Error)
+		return
 	}
+	s.metrics.events.Add(float64(len(events)))
+	writeJSON(w, http.StatusOK, IngestResponse{Group: uint32(g), Index: pr.Index, Events: len(events), Duplicate: pr.Duplicate})
+}
+
+// streamDef finds a stream's definition in group g's replica; ok is false when the
+// response has been written (404 for an unknown stream).
+func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream string) (*siddhiql.StreamDef, bool) {
+	var def *siddhiql.StreamDef
+	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+		if d, ok := e.Stream(stream); ok {
+			def = d
+		}
+	}); err != nil {
+		s.groupError(w, err)
+		return nil, false
+	}
+	if def == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", stream))
+		return nil, false
+	}
+	return def, true
 }
 
 // producer reads Producer-Id and Producer-Seq into p. A non-zero code is an error to answer.
@@ -146,7 +284,6 @@ func decodeEvents(attrs []siddhiql.Attribute, body []byte) ([]expr.Row, *apiErro
 	for i, raw := range raws {
 		row, err := expr.DecodeJSON(attrs, raw)
 		if err != nil {
-			i := i
 			e := &apiError{Error: fmt.Sprintf("event %d: %v", i, err), Event: &i}
 			var fe *expr.FieldError
 			if errors.As(err, &fe) {

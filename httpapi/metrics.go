@@ -18,7 +18,7 @@ type metrics struct {
 	events   prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry, g Group) *metrics {
+func newMetrics(reg *prometheus.Registry, groups []Group) *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tally_http_requests_total",
@@ -29,27 +29,31 @@ func newMetrics(reg *prometheus.Registry, g Group) *metrics {
 			Help: "Events acknowledged by ingest requests served on this node."}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.events,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_is_leader", Help: "1 when this replica leads its group."},
-			func() float64 {
-				if g.IsLeader() {
-					return 1
-				}
-				return 0
-			}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_term", Help: "Current Raft term."},
-			func() float64 { return float64(g.Status().Term) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_applied_index", Help: "Last log index applied to the FSM."},
-			func() float64 { return float64(g.Status().AppliedIndex) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_apply_lag", Help: "Committed entries not yet applied."},
-			func() float64 {
-				s := g.Status()
-				if s.CommitIndex < s.AppliedIndex {
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for i, g := range groups {
+		labels := prometheus.Labels{"group": strconv.Itoa(i)}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_is_leader", Help: "1 when this replica leads its group.", ConstLabels: labels},
+				func() float64 {
+					if g.IsLeader() {
+						return 1
+					}
 					return 0
-				}
-				return float64(s.CommitIndex - s.AppliedIndex)
-			}),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+				}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_term", Help: "Current Raft term.", ConstLabels: labels},
+				func() float64 { return float64(g.Status().Term) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_applied_index", Help: "Last log index applied to the FSM.", ConstLabels: labels},
+				func() float64 { return float64(g.Status().AppliedIndex) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_raft_apply_lag", Help: "Committed entries not yet applied.", ConstLabels: labels},
+				func() float64 {
+					s := g.Status()
+					if s.CommitIndex < s.AppliedIndex {
+						return 0
+					}
+					return float64(s.CommitIndex - s.AppliedIndex)
+				}),
+		)
+	}
 	return m
 }
 

@@ -1,20 +1,25 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -33,20 +38,36 @@ type siddhiError struct {
 }
 
 func writeSiddhiError(w http.ResponseWriter, code int, msg string) {
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, code, siddhiError{Type: "error", Message: msg})
 }
 
-// readOptions reads ?consistency= and ?min_index=.
-func readOptions(r *http.Request) (raftnode.Consistency, uint64, error) {
+// readOptions reads ?consistency= and ?min_index=. min_index is either one index, for
+// group 0 (the only group of a one-group cluster), or a list GROUP:INDEX,GROUP:INDEX as an
+// ingest answer's parts give them.
+func (s *Server) readOptions(r *http.Request) (raftnode.Consistency, []uint64, error) {
 	c, err := raftnode.ParseConsistency(r.URL.Query().Get("consistency"))
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
-	var min uint64
-	if v := r.URL.Query().Get("min_index"); v != "" {
-		if min, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("min_index %q is not an unsigned integer", v)
+	min := make([]uint64, len(s.groups))
+	v := r.URL.Query().Get("min_index")
+	if v == "" {
+		return c, min, nil
+	}
+	for _, item := range strings.Split(v, ",") {
+		gs, is, found := strings.Cut(item, ":")
+		if !found {
+			gs, is = "0", item
 		}
+		g, gerr := strconv.Atoi(gs)
+		i, ierr := strconv.ParseUint(is, 10, 64)
+		if gerr != nil || ierr != nil || g < 0 || g >= len(s.groups) {
+			return 0, nil, fmt.Errorf("min_index %q: use INDEX or GROUP:INDEX,GROUP:INDEX with groups 0 to %d", v, len(s.groups)-1)
+		}
+		min[g] = i
 	}
 	return c, min, nil
 }
@@ -70,19 +91,21 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 		writeSiddhiError(w, http.StatusBadRequest, "Siddhi app name cannot be empty or null")
 		return
 	}
-	c, min, err := readOptions(r)
+	c, min, err := s.readOptions(r)
 	if err != nil {
 		writeSiddhiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := s.query(r, c, min, req.AppName, req.Query)
+	res, err := s.query(r.Context(), c, min, req.AppName, req.Query)
 	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, body)
 	case errors.Is(err, engine.ErrUnknownApp):
 		writeSiddhiError(w, http.StatusNotFound, "Cannot find an active SiddhiApp with name: "+req.AppName)
-	case isGroupError(err):
-		s.groupError(w, err)
+	case isGroupError(err) || errors.Is(err, errNoLeaderAddr):
+		_, msg := errorStatus(err)
+		if errors.Is(err, errNoLeaderAddr) {
+			msg = err.Error()
+		}
+		writeSiddhiError(w, http.StatusServiceUnavailable, msg)
 	case err != nil:
 		writeSiddhiError(w, http.StatusInternalServerError, "Cannot query: "+err.Error())
 	default:
@@ -91,14 +114,116 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func isGroupError(err error) bool {
-	return errors.Is(err, raftnode.ErrNoLeader) || errors.Is(err, raftnode.ErrUnknownOutcome) || errors.Is(err, raftnode.ErrClosed) ||
-		errors.Is(err, raftnode.ErrBacklog) || errors.Is(err, raftnode.ErrStoreRead) || errors.Is(err, context.DeadlineExceeded)
+// query answers a store query over every group: each group's in-memory rows (read on its
+// leader, or on the local replica with consistency=stale), merged with the shared store's
+// rows of every shard, then re-aggregated as one.
+func (s *Server) query(ctx context.Context, c raftnode.Consistency, min []uint64, app, q string) (*agg.Result, error) {
+	plans := make([]*agg.Plan, len(s.groups))
+	rows := make([][]agg.ShardRow, len(s.groups))
+	errs := make([]error, len(s.groups))
+	var wg sync.WaitGroup
+	for g := range s.groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plans[g], rows[g], errs[g] = s.groupRows(ctx, g, c, min[g], app, q)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// A query error (bad query, unknown app) is the same in every group: report one.
+		for _, e := range errs {
+			if e != nil && !isGroupError(e) && !errors.Is(e, errNoLeaderAddr) {
+				return nil, e
+			}
+		}
+		return nil, err
+	}
+	plan := plans[0]
+	if c == raftnode.Stored && s.store == nil {
+		return nil, fmt.Errorf("consistency=stored needs a shared store, and this node has none")
+	}
+	var stored []agg.ShardRow
+	if s.store != nil {
+		var err error
+		if stored, err = s.store.Read(ctx, plan.Def, plan.Per, plan.Start, plan.End); err != nil {
+			return nil, fmt.Errorf("%w: %w", raftnode.ErrStoreRead, err)
+		}
+	}
+	return plan.Run(agg.Newest(append([][]agg.ShardRow{stored}, rows...)...))
 }
 
-// query runs a store query against the local replica at consistency c.
-func (s *Server) query(r *http.Request, c raftnode.Consistency, min uint64, app, q string) (*agg.Result, error) {
-	return s.group.Query(r.Context(), c, min, app, q)
+// groupRows plans q on group g's local replica and collects the group's in-memory rows: from
+// the local replica for stale and stored reads or when it leads, else from the leader.
+func (s *Server) groupRows(ctx context.Context, g int, c raftnode.Consistency, min uint64, app, q string) (*agg.Plan, []agg.ShardRow, error) {
+	grp := s.groups[g]
+	if c != raftnode.Linearizable || grp.IsLeader() {
+		plan, rows, err := grp.MemoryRows(ctx, c, min, app, q)
+		if !errors.Is(err, raftnode.ErrNotLeader) {
+			return plan, rows, err
+		}
+	}
+	plan, _, err := grp.MemoryRows(ctx, raftnode.Stored, 0, app, q) // the plan only
+	if err != nil {
+		return nil, nil, err
+	}
+	body, _ := json.Marshal(storeQueryRequest{AppName: app, Query: q})
+	query := url.Values{"consistency": {"linearizable"}, "min_index": {strconv.FormatUint(min, 10)}}
+	resp, err := s.call(ctx, g, http.MethodPost, "/v1/internal/rows", query, http.Header{}, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read rows of group %d: %w", g, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		_ = json.Unmarshal(b, &ae)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return nil, nil, fmt.Errorf("%w: group %d: %s", raftnode.ErrNoLeader, g, ae.Error)
+		}
+		return nil, nil, fmt.Errorf("group %d: %s", g, ae.Error)
+	}
+	rows, err := plan.Def.DecodeShardRows(wire.NewReader(b))
+	return plan, rows, err
+}
+
+// handleRows serves another node's query: the in-memory rows of one group this node leads,
+// read linearizably, in the binary form agg.EncodeShardRows writes.
+func (s *Server) handleRows(w http.ResponseWriter, r *http.Request) {
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
+		return
+	}
+	if !present {
+		writeError(w, http.StatusBadRequest, "group is required")
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req storeQueryRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed rows request: "+err.Error())
+		return
+	}
+	c, min, err := s.readOptions(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	_, rows, err := s.groups[g].MemoryRows(r.Context(), c, min[0], req.AppName, req.Query)
+	if err != nil {
+		s.groupError(w, err)
+		return
+	}
+	var wr wire.Writer
+	agg.EncodeShardRows(&wr, rows)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(wr.Buf)
 }
 
 // handleAggregation serves GET /v1/aggregations/{name}?within=START,END&per=hours
@@ -111,7 +236,7 @@ func (s *Server) handleAggregation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "within and per are required: ?within=1514764800000,1514851200000&per=hours (or within=2018-01-01 **:**:**)")
 		return
 	}
-	c, min, err := readOptions(r)
+	c, min, err := s.readOptions(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -119,7 +244,7 @@ func (s *Server) handleAggregation(w http.ResponseWriter, r *http.Request) {
 	app := qp.Get("app")
 	if app == "" {
 		var apps []string
-		if err := s.group.Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+		if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
 			for _, a := range e.Apps() {
 				if _, ok := a.Aggregation(name); ok {
 					apps = append(apps, a.Name)
@@ -141,14 +266,12 @@ func (s *Server) handleAggregation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := buildStoreQuery(name, within, per, qp.Get("on"), qp.Get("select"))
-	res, err := s.query(r, c, min, app, q)
+	res, err := s.query(r.Context(), c, min, app, q)
 	switch {
-	case errors.Is(err, raftnode.ErrNotLeader):
-		s.forward(w, r, nil)
 	case errors.Is(err, engine.ErrUnknownApp):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown app %q", app))
-	case isGroupError(err):
-		s.groupError(w, err)
+	case isGroupError(err) || errors.Is(err, errNoLeaderAddr):
+		writeUnavailable(w, err.Error())
 	case err != nil:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v (query: %s)", err, q))
 	default:
@@ -173,7 +296,7 @@ var integer = regexp.MustCompile(`^-?[0-9]+$`)
 
 // buildStoreQuery turns the query parameters into SiddhiQL.
 func buildStoreQuery(name, within, per, on, sel string) string {
-	var b strings.Builder
+	var b bytes.Buffer
 	b.WriteString("from " + name)
 	if on != "" {
 		b.WriteString(" on " + on)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -15,7 +16,9 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // Group is what the API needs of one partition group's local replica. *raftnode.Node
@@ -25,7 +28,7 @@ type Group interface {
 	Deploy(ctx context.Context, text string) (string, uint64, error)
 	Undeploy(ctx context.Context, name string) (uint64, error)
 	Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error
-	Query(ctx context.Context, c raftnode.Consistency, minIndex uint64, app, query string) (*agg.Result, error)
+	MemoryRows(ctx context.Context, c raftnode.Consistency, minIndex uint64, app, query string) (*agg.Plan, []agg.ShardRow, error)
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error
 	Status() raftnode.Status
@@ -33,6 +36,11 @@ type Group interface {
 	IsLeader() bool
 	// StateHash is the applied index and the hash of the FSM state at that index.
 	StateHash() (uint64, string, error)
+}
+
+// StoreReader reads rows of every shard from the shared store (store.Rollups).
+type StoreReader interface {
+	Read(ctx context.Context, def *agg.Def, d siddhiql.Duration, start, end int64) ([]agg.ShardRow, error)
 }
 
 // Resolver finds the HTTP address of the node at a Raft address (raftnode.FetchMeta,
@@ -47,7 +55,7 @@ type Config struct {
 	NodeID string
 	// MaxBodyBytes caps a request body; larger ones get 413. Default 16 MiB.
 	MaxBodyBytes int64
-	// ForwardTimeout bounds a request forwarded to the leader; default 30s.
+	// ForwardTimeout bounds a request forwarded to a leader; default 30s.
 	ForwardTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -60,19 +68,22 @@ func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 16 << 20, ForwardTimeout: 30 * time.Second}
 }
 
-// Server serves Tally's HTTP API for one node.
+// Server serves Tally's HTTP API for one node, which hosts a replica of every group.
 type Server struct {
 	cfg     Config
-	group   Group
+	groups  []Group // indexed by group ID
+	store   StoreReader
+	router  *partition.Router
 	res     Resolver
 	logger  *slog.Logger
 	client  *http.Client
 	metrics *metrics
-	router  chi.Router
+	mux     chi.Router
 }
 
-// New returns a Server for the node's group.
-func New(cfg Config, group Group, res Resolver) *Server {
+// New returns a Server over the node's replicas, one per group, indexed by group ID. store
+// may be nil (queries then read memory only).
+func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
 	}
@@ -85,17 +96,18 @@ func New(cfg Config, group Group, res Resolver) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, group: group, res: res, logger: cfg.Logger.With("component", "httpapi"),
+	s := &Server{cfg: cfg, groups: groups, store: store, router: partition.NewRouter(len(groups)), res: res,
+		logger: cfg.Logger.With("component", "httpapi"),
 		client: &http.Client{Timeout: cfg.ForwardTimeout,
 			// Redirects are answered to the caller, never followed here.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	s.metrics = newMetrics(cfg.Registry, group)
-	s.router = s.routes()
+	s.metrics = newMetrics(cfg.Registry, groups)
+	s.mux = s.routes()
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
@@ -110,6 +122,7 @@ func (s *Server) routes() chi.Router {
 	r.Post("/v1/cluster/join", s.handleJoin)
 	r.Delete("/v1/cluster/nodes/{id}", s.handleRemove)
 	r.Get("/v1/cluster/status", s.handleStatus)
+	r.Post("/v1/internal/rows", s.handleRows)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -123,6 +136,21 @@ func (s *Server) routes() chi.Router {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	return r
+}
+
+// groupParam reads ?group=; ok is false (and the response written) when it is malformed.
+// present is false when the request names no group.
+func (s *Server) groupParam(w http.ResponseWriter, r *http.Request) (g int, present, ok bool) {
+	v := r.URL.Query().Get("group")
+	if v == "" {
+		return 0, false, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n >= len(s.groups) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("group %q: this cluster has groups 0 to %d", v, len(s.groups)-1))
+		return 0, true, false
+	}
+	return n, true, true
 }
 
 // apiError is the body of every /v1 error.
@@ -149,24 +177,48 @@ func writeUnavailable(w http.ResponseWriter, msg string) {
 	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
-// groupError maps a raftnode error to a response. Callers forward on ErrNotLeader first;
-// one that still arrives here means no leader could be reached.
-func (s *Server) groupError(w http.ResponseWriter, err error) {
+// errorStatus maps an error of a group operation to a status and message. Callers forward
+// on ErrNotLeader first; one that still arrives here means no leader could be reached.
+func errorStatus(err error) (int, string) {
+	var perr *siddhiql.Error
 	switch {
 	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
-		writeUnavailable(w, "no leader is known for the group right now; retry shortly")
+		return http.StatusServiceUnavailable, "no leader is known for the group right now; retry shortly"
 	case errors.Is(err, raftnode.ErrUnknownOutcome):
-		writeUnavailable(w, "the outcome is unknown (leadership changed or the request timed out); retry with the same Producer-Id and Producer-Seq")
-	case errors.Is(err, raftnode.ErrBacklog):
-		writeUnavailable(w, err.Error())
-	case errors.Is(err, raftnode.ErrStoreRead):
-		writeUnavailable(w, err.Error())
+		return http.StatusServiceUnavailable, "the outcome is unknown (leadership changed or the request timed out); retry with the same Producer-Id and Producer-Seq"
+	case errors.Is(err, raftnode.ErrBacklog), errors.Is(err, raftnode.ErrStoreRead), errors.Is(err, raftnode.ErrStoreTables):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, raftnode.ErrClosed):
-		writeUnavailable(w, "this node is shutting down; retry on another node")
+		return http.StatusServiceUnavailable, "this node is shutting down; retry on another node"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		writeUnavailable(w, "the request timed out; retry with the same Producer-Id and Producer-Seq")
-	default:
-		s.logger.Error("request failed", "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
+		return http.StatusServiceUnavailable, "the request timed out; retry with the same Producer-Id and Producer-Seq"
+	case errors.As(err, &perr), errors.Is(err, engine.ErrConflict), errors.Is(err, engine.ErrBadEvent):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, engine.ErrUnknownApp), errors.Is(err, engine.ErrUnknownStream):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, fsm.ErrSeqTooOld):
+		return http.StatusConflict, err.Error()
 	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// groupError answers err.
+func (s *Server) groupError(w http.ResponseWriter, err error) {
+	code, msg := errorStatus(err)
+	if code == http.StatusInternalServerError {
+		s.logger.Error("request failed", "err", err)
+	}
+	if code == http.StatusServiceUnavailable {
+		writeUnavailable(w, msg)
+		return
+	}
+	writeError(w, code, msg)
+}
+
+func isGroupError(err error) bool {
+	if err == nil {
+		return false
+	}
+	code, _ := errorStatus(err)
+	return code == http.StatusServiceUnavailable
 }

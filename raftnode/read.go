@@ -42,12 +42,10 @@ func ParseConsistency(s string) (Consistency, error) {
 	return 0, fmt.Errorf("raftnode: unknown consistency %q: use linearizable, stale or stored", s)
 }
 
-// Query answers a store query on an aggregation of app: this replica's in-memory rows, read
-// at consistency c (Linearizable or Stale, with minIndex), merged with the shared store's
-// rows of every shard, the newer index winning per primary key. Stored answers from the
-// store alone. Memory is read before the store, so a row flushed and dropped in between is
-// still seen. Query errors (a bad query, an unknown app) are returned as they are.
-func (n *Node) Query(ctx context.Context, c Consistency, minIndex uint64, app, query string) (*agg.Result, error) {
+// MemoryRows plans a store query on an aggregation of app and returns this replica's
+// in-memory rows of the plan's table and window (copies, tagged with the group's shard ID),
+// read at consistency c (Linearizable or Stale, with minIndex). With Stored it only plans.
+func (n *Node) MemoryRows(ctx context.Context, c Consistency, minIndex uint64, app, query string) (*agg.Plan, []agg.ShardRow, error) {
 	var plan *agg.Plan
 	var mem []agg.ShardRow
 	var qerr error
@@ -63,19 +61,27 @@ func (n *Node) Query(ctx context.Context, c Consistency, minIndex uint64, app, q
 		}
 	}
 	if c == Stored {
-		if n.cfg.Store == nil {
-			return nil, fmt.Errorf("raftnode: consistency=stored needs a shared store, and this node has none")
-		}
 		n.fsm.Read(collect)
 	} else if err := n.Read(ctx, c, minIndex, collect); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if qerr != nil {
-		return nil, qerr
+	return plan, mem, qerr
+}
+
+// Query answers a store query on an aggregation of app from this group alone: its
+// in-memory rows (MemoryRows) merged with the shared store's rows of every shard, the newer
+// index winning per primary key. Stored answers from the store alone. Memory is read before
+// the store, so a row flushed and dropped in between is still seen.
+func (n *Node) Query(ctx context.Context, c Consistency, minIndex uint64, app, query string) (*agg.Result, error) {
+	if c == Stored && n.cfg.Store == nil {
+		return nil, fmt.Errorf("raftnode: consistency=stored needs a shared store, and this node has none")
+	}
+	plan, mem, err := n.MemoryRows(ctx, c, minIndex, app, query)
+	if err != nil {
+		return nil, err
 	}
 	var stored []agg.ShardRow
 	if n.cfg.Store != nil {
-		var err error
 		if stored, err = n.cfg.Store.Read(ctx, plan.Def, plan.Per, plan.Start, plan.End); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStoreRead, err)
 		}

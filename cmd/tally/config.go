@@ -24,6 +24,7 @@ type serveConfig struct {
 	HTTPAddr    string   `yaml:"http-addr"`
 	RaftAddr    string   `yaml:"raft-addr"`
 	Bootstrap   bool     `yaml:"bootstrap"`
+	Groups      int      `yaml:"groups"`
 	Join        []string `yaml:"join"`
 	Apps        []string `yaml:"app"`
 	ShardID     string   `yaml:"shard-id"`
@@ -39,6 +40,8 @@ type serveConfig struct {
 	MaxUnflushedRows int           `yaml:"max-unflushed-rows"`
 	// shardIDSet records that the shard ID was given explicitly (flag or file).
 	shardIDSet bool
+	// groupsSet records that the number of groups was given (flag or file).
+	groupsSet bool
 	// Raft tuning; zero means raftnode's default.
 	SnapshotThreshold uint64        `yaml:"snapshot-threshold"`
 	SnapshotInterval  time.Duration `yaml:"snapshot-interval"`
@@ -91,6 +94,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.HTTPAddr, "http-addr", "127.0.0.1:7070", "HTTP API address (host:port), also the address other nodes forward to")
 	fs.StringVar(&flags.RaftAddr, "raft-addr", "127.0.0.1:7071", "Raft address (host:port) other nodes dial")
 	fs.BoolVar(&flags.Bootstrap, "bootstrap", false, "form a new cluster with this node as its first voter (ignored once it has state)")
+	fs.IntVar(&flags.Groups, "groups", 1, "number of partition groups, fixed when the cluster is created (with --bootstrap)")
 	fs.Var(listFlag{&flags.Join}, "join", "HTTP URL of any cluster node to join through (repeatable or comma-separated)")
 	fs.Var(listFlag{&flags.Apps}, "app", "SiddhiQL app file deployed when the cluster is bootstrapped (repeatable)")
 	fs.StringVar(&flags.ShardID, "shard-id", "", "shard ID of this group's rows in the shared store, never changed once set (default: the group ID, 0)")
@@ -142,6 +146,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.RaftAddr = flags.RaftAddr
 		case "bootstrap":
 			cfg.Bootstrap = flags.Bootstrap
+		case "groups":
+			cfg.Groups = flags.Groups
 		case "join":
 			cfg.Join = flags.Join
 		case "app":
@@ -169,6 +175,10 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		}
 	})
 	cfg.shardIDSet = cfg.ShardID != ""
+	cfg.groupsSet = cfg.Groups != 0
+	if cfg.Groups == 0 {
+		cfg.Groups = 1
+	}
 	if cfg.ShardID == "" {
 		cfg.ShardID = "0" // the group ID
 	}
@@ -213,6 +223,9 @@ func (c serveConfig) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if c.Groups < 1 || c.Groups > 1024 {
+		errs = append(errs, fmt.Errorf("--groups %d: use 1 to 1024", c.Groups))
 	}
 	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 {
 		errs = append(errs, fmt.Errorf("--flush-interval and --max-unflushed-rows must not be negative"))

@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tally-db/tally/engine"
@@ -80,10 +82,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return fmt.Errorf("listen on HTTP address %s: %w", cfg.HTTPAddr, err)
 	}
 	defer httpLn.Close()
-
-	const group = 0
-	groupDir := filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", group))
-	shard, err := shardToPropose(cfg, groupDir)
+	groups, err := clusterGroups(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -92,9 +91,76 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	defer rollups.Close()
+
+	nodes := make([]*raftnode.Node, groups)
+	apiGroups := make([]httpapi.Group, groups)
+	shardErr := make(chan error, groups)
+	for g := range groups {
+		groupDir := filepath.Join(cfg.DataDir, fmt.Sprintf("group-%d", g))
+		shard, err := shardToPropose(cfg, groupDir, g, groups)
+		if err != nil {
+			_ = closeAll(nodes, logger)
+			return err
+		}
+		glog := logger.With("group", g)
+		node, err := raftnode.Open(nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger), raftnode.NewTCPTransport(mux, uint32(g), logger))
+		if err != nil {
+			_ = closeAll(nodes, logger)
+			return err
+		}
+		nodes[g], apiGroups[g] = node, node
+		go func() {
+			if err := watchShard(ctx, node, cfg, groupDir, groupShard(cfg, g, groups), glog); err != nil {
+				shardErr <- err
+			}
+		}()
+	}
+	resolver := raftnode.NewResolver()
+	acfg := httpapi.DefaultConfig()
+	acfg.NodeID, acfg.Logger = cfg.ID, logger
+	srv := &http.Server{Handler: httpapi.New(acfg, apiGroups, rollups, resolver), ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(httpLn) }()
+	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "groups", groups,
+		"data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN))
+
+	if len(nodes[0].Status().Members) == 0 && len(cfg.Join) > 0 {
+		if err := join(ctx, cfg, logger); err != nil {
+			logger.Error("join failed", "err", err)
+		}
+	}
+	if cfg.Bootstrap && len(cfg.Apps) > 0 {
+		for _, n := range nodes {
+			go deployAtBootstrap(ctx, n, cfg.Apps, logger.With("group", n.Group()))
+		}
+	}
+	balanceCtx, stopBalance := context.WithCancel(ctx)
+	go raftnode.Balance(balanceCtx, nodes, logger)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case runErr = <-httpErr:
+		logger.Error("HTTP server failed", "err", runErr)
+	case runErr = <-shardErr:
+		logger.Error("refusing to run with another shard ID than the group's", "err", runErr)
+	}
+	stopBalance()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Stop taking requests, hand leaderships over, then stop Raft.
+	shutErr := srv.Shutdown(shutdownCtx)
+	closeErr := closeAll(nodes, logger)
+	logger.Info("stopped")
+	return errors.Join(runErr, shutErr, closeErr)
+}
+
+// nodeConfig maps the serve flags to one group's replica configuration.
+func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.Rollups, logger *slog.Logger) raftnode.Config {
 	ncfg := raftnode.DefaultConfig()
 	ncfg.ID, ncfg.Group, ncfg.Bootstrap, ncfg.AggTimeZone, ncfg.Logger = cfg.ID, group, cfg.Bootstrap, cfg.AggTimeZone, logger
-	ncfg.DataDir = groupDir
+	ncfg.DataDir = dir
 	ncfg.Store, ncfg.ShardID = rollups, shard
 	if cfg.FlushInterval > 0 {
 		ncfg.FlushInterval = cfg.FlushInterval
@@ -111,83 +177,150 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if cfg.TrailingLogs > 0 {
 		ncfg.TrailingLogs = cfg.TrailingLogs
 	}
-	node, err := raftnode.Open(ncfg, raftnode.NewTCPTransport(mux, group, logger))
-	if err != nil {
-		return err
-	}
-	resolver := raftnode.NewResolver()
-	acfg := httpapi.DefaultConfig()
-	acfg.NodeID, acfg.Logger = cfg.ID, logger
-	srv := &http.Server{Handler: httpapi.New(acfg, node, resolver), ReadHeaderTimeout: 10 * time.Second}
-	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(httpLn) }()
-	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN))
+	return ncfg
+}
 
-	if len(node.Status().Members) == 0 && len(cfg.Join) > 0 {
-		if err := join(ctx, cfg, logger); err != nil {
-			logger.Error("join failed", "err", err)
-		}
-	}
-	if cfg.Bootstrap && len(cfg.Apps) > 0 {
-		go deployAtBootstrap(ctx, node, cfg.Apps, logger)
-	}
-
-	shardErr := make(chan error, 1)
-	go func() {
-		if err := watchShard(ctx, node, cfg, groupDir, logger); err != nil {
-			shardErr <- err
-		}
-	}()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case runErr = <-httpErr:
-		logger.Error("HTTP server failed", "err", runErr)
-	case runErr = <-shardErr:
-		logger.Error("refusing to run with another shard ID than the group's", "err", runErr)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// closeAll closes the replicas concurrently (each leader hands its group over first).
+func closeAll(nodes []*raftnode.Node, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Stop taking requests, hand leadership over, then stop Raft.
-	shutErr := srv.Shutdown(shutdownCtx)
-	closeErr := node.Close(shutdownCtx)
-	logger.Info("stopped")
-	return errors.Join(runErr, shutErr, closeErr)
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		if n == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = n.Close(ctx); errs[i] != nil {
+				logger.Warn("closing a group replica", "group", i, "err", errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// clusterFile records the cluster's shape in the data directory.
+const clusterFile = "cluster.json"
+
+type clusterMeta struct {
+	Groups int `json:"groups"`
+}
+
+// clusterGroups is the number of partition groups: recorded in the data directory after the
+// first start; chosen with --groups when bootstrapping; learned from the node joined through
+// otherwise.
+func clusterGroups(ctx context.Context, cfg serveConfig, logger *slog.Logger) (int, error) {
+	path := filepath.Join(cfg.DataDir, clusterFile)
+	if b, err := os.ReadFile(path); err == nil {
+		var m clusterMeta
+		if err := json.Unmarshal(b, &m); err != nil || m.Groups < 1 {
+			return 0, fmt.Errorf("%s is damaged (%v): it should hold {\"groups\": N}", path, err)
+		}
+		if cfg.groupsSet && cfg.Groups != m.Groups {
+			return 0, fmt.Errorf("--groups %d differs from this cluster's %d groups (%s): the number of groups is fixed when the cluster is created", cfg.Groups, m.Groups, path)
+		}
+		return m.Groups, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	n := cfg.Groups
+	if len(cfg.Join) > 0 {
+		var err error
+		if n, err = groupsOf(ctx, cfg.Join, logger); err != nil {
+			return 0, err
+		}
+		if cfg.groupsSet && cfg.Groups != n {
+			return 0, fmt.Errorf("--groups %d differs from the cluster's %d groups", cfg.Groups, n)
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return 0, fmt.Errorf("create data dir: %w", err)
+	}
+	b, _ := json.Marshal(clusterMeta{Groups: n})
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return 0, fmt.Errorf("record the cluster's groups: %w", err)
+	}
+	return n, nil
+}
+
+// groupsOf asks the nodes to join through how many groups the cluster has, retrying until one
+// answers or ctx ends.
+func groupsOf(ctx context.Context, urls []string, logger *slog.Logger) (int, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		for _, base := range urls {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/v1/cluster/status", nil)
+			if err != nil {
+				return 0, err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				logger.Warn("cannot read the cluster's status yet", "via", base, "err", err)
+				continue
+			}
+			var st httpapi.ClusterStatus
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err == nil && len(st.Groups) > 0 {
+				return len(st.Groups), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // shardFile remembers a group's shard ID in its data directory.
 const shardFile = "shard-id"
 
-// shardToPropose picks the shard ID this node replicates if the group has none: the
-// configured one, else the one this node recorded before, else the group ID when
-// bootstrapping; "" means adopt the group's. A configured ID that differs from the recorded
-// one refuses the start: a group's shard ID never changes.
-func shardToPropose(cfg serveConfig, groupDir string) (string, error) {
+// shardToPropose picks the shard ID this node replicates for group g if the group has none:
+// the configured one (NAME, or NAME-<g> when the cluster has several groups), else the one
+// this node recorded before, else the group ID when bootstrapping; "" means adopt the
+// group's. A configured ID that differs from the recorded one refuses the start: a group's
+// shard ID never changes.
+func shardToPropose(cfg serveConfig, groupDir string, g, groups int) (string, error) {
 	b, err := os.ReadFile(filepath.Join(groupDir, shardFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read shard ID: %w", err)
 	}
 	recorded := strings.TrimSpace(string(b))
+	want := groupShard(cfg, g, groups)
 	switch {
-	case cfg.shardIDSet && recorded != "" && recorded != cfg.ShardID:
-		return "", fmt.Errorf("--shard-id %q differs from this group's shard ID %q (recorded in %s): a shard ID never changes; start with --shard-id %s or without the flag",
-			cfg.ShardID, recorded, filepath.Join(groupDir, shardFile), recorded)
+	case cfg.shardIDSet && recorded != "" && recorded != want:
+		return "", fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q (recorded in %s): a shard ID never changes",
+			cfg.ShardID, g, want, recorded, filepath.Join(groupDir, shardFile))
 	case cfg.shardIDSet:
-		return cfg.ShardID, nil
+		return want, nil
 	case recorded != "":
 		return recorded, nil
 	case cfg.Bootstrap:
-		return cfg.ShardID, nil // the default, the group ID
+		return want, nil
 	}
 	return "", nil
 }
 
-// watchShard waits until the group's shard ID is known, records it in the data directory,
-// and returns an error if this node was configured with another one. It returns nil without
-// waiting further once recorded, or when ctx ends.
-func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, groupDir string, logger *slog.Logger) error {
+// groupShard is the shard ID the configuration gives group g: --shard-id NAME for a
+// one-group cluster, NAME-<g> with several; the group ID without the flag.
+func groupShard(cfg serveConfig, g, groups int) string {
+	switch {
+	case !cfg.shardIDSet:
+		return strconv.Itoa(g)
+	case groups == 1:
+		return cfg.ShardID
+	}
+	return fmt.Sprintf("%s-%d", cfg.ShardID, g)
+}
+
+// watchShard waits until the group's shard ID is known, records it in the group's data
+// directory, and returns an error if this node was configured with another one. It returns
+// nil once recorded, or when ctx ends.
+func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, groupDir, want string, logger *slog.Logger) error {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -200,8 +333,8 @@ func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, group
 		if shard == "" {
 			continue
 		}
-		if cfg.shardIDSet && shard != cfg.ShardID {
-			return fmt.Errorf("the group's shard ID is %q but this node was started with --shard-id %q", shard, cfg.ShardID)
+		if cfg.shardIDSet && shard != want {
+			return fmt.Errorf("group %d's shard ID is %q but this node was started with --shard-id %q, which gives it %q", node.Group(), shard, cfg.ShardID, want)
 		}
 		path := filepath.Join(groupDir, shardFile)
 		if err := os.WriteFile(path, []byte(shard+"\n"), 0o644); err != nil {

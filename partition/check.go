@@ -1,0 +1,95 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// CheckApp reports whether app's queries and aggregations give the same results however
+// their input is spread over groups partition groups. With more than one group it rejects
+// a query with a window over a roundRobin stream, and a query or aggregation over a
+// broadcast stream (see the package documentation). Streams not defined in app.Streams
+// (outputs of queries) carry no routing and are accepted. With groups <= 1 every app is
+// accepted.
+//
+// The error, if any, is a *siddhiql.Error at the offending query or aggregation, the first
+// one in the text.
+func CheckApp(app *siddhiql.App, groups int) error {
+	if app == nil || groups <= 1 {
+		return nil
+	}
+	streams := make(map[string]*siddhiql.StreamDef, len(app.Streams))
+	for _, s := range app.Streams {
+		streams[s.Name] = s
+	}
+	var first *siddhiql.Error
+	report := func(pos siddhiql.Pos, format string, args ...any) {
+		if first == nil || before(pos, first.Pos) {
+			first = &siddhiql.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+		}
+	}
+	for _, a := range app.Aggregations {
+		s := streams[a.From]
+		if s == nil || s.Routing.Strategy != siddhiql.Broadcast {
+			continue
+		}
+		report(a.Pos, "aggregation %s reads stream %s, which is routed broadcast: with %d groups every group would aggregate each event, so every count and sum would come out %d times too large. Route %s with strategy='partitioned' (@distribution(strategy='partitioned', partitionKey='%s')) or strategy='roundRobin' instead",
+			a.Name, s.Name, groups, groups, s.Name, suggestKey(s, a.GroupBy))
+	}
+	for i, q := range app.Queries {
+		s := streams[q.From]
+		if s == nil {
+			continue
+		}
+		name := queryName(i, q)
+		switch s.Routing.Strategy {
+		case siddhiql.RoundRobin:
+			if q.Window == nil {
+				continue
+			}
+			report(q.Pos, "%s keeps a window over stream %s, which is routed roundRobin: with %d groups each group would see an arbitrary part of the stream, so the window's contents would depend on which group an event happened to reach. Declare @distribution(strategy='partitioned', partitionKey='%s') on %s",
+				name, s.Name, groups, suggestKey(s, q.GroupBy), s.Name)
+		case siddhiql.Broadcast:
+			instead := "strategy='partitioned' (@distribution(strategy='partitioned', partitionKey='" + suggestKey(s, q.GroupBy) + "'))"
+			if q.Window == nil {
+				instead += " or strategy='roundRobin'"
+			}
+			report(q.Pos, "%s reads stream %s, which is routed broadcast: with %d groups every group would process each event, so the query's output would be emitted %d times and anything counted from it multiplied by %d. Route %s with %s instead",
+				name, s.Name, groups, groups, groups, s.Name, instead)
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first
+}
+
+// queryName names the i-th query (0-based) for messages: "query 2 (bigTrades)", or
+// "query 2" when it has no @info name.
+func queryName(i int, q *siddhiql.Query) string {
+	if q.Name != "" {
+		return fmt.Sprintf("query %d (%s)", i+1, q.Name)
+	}
+	return fmt.Sprintf("query %d", i+1)
+}
+
+// suggestKey proposes a partition key for stream s: the first group-by attribute that
+// belongs to s, or "..." when there is none.
+func suggestKey(s *siddhiql.StreamDef, groupBy []*siddhiql.Variable) string {
+	for _, v := range groupBy {
+		if v.Stream != "" && v.Stream != s.Name {
+			continue
+		}
+		for _, a := range s.Attributes {
+			if a.Name == v.Name {
+				return a.Name
+			}
+		}
+	}
+	return "..."
+}
+
+func before(a, b siddhiql.Pos) bool {
+	return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
+}
