@@ -3,13 +3,14 @@ package partition
 import (
 	"fmt"
 
+	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/siddhiql"
 )
 
 // CheckApp reports whether app's queries and aggregations give the same results however
 // their input is spread over groups partition groups. With more than one group it rejects
-// a query with a window over a roundRobin stream, and a query or aggregation over a
-// broadcast stream (see the package documentation). Streams not defined in app.Streams
+// a query with a window or running aggregates over a roundRobin stream, and a query or
+// aggregation over a broadcast stream (see the package documentation). Streams not defined in app.Streams
 // (outputs of queries) carry no routing and are accepted. With groups <= 1 every app is
 // accepted.
 //
@@ -46,6 +47,10 @@ func CheckApp(app *siddhiql.App, groups int) error {
 		switch s.Routing.Strategy {
 		case siddhiql.RoundRobin:
 			if q.Window == nil {
+				if hasAggregate(q) {
+					report(q.Pos, "%s keeps running aggregates over stream %s, which is routed roundRobin: with %d groups each group would aggregate an arbitrary part of the stream, so its outputs would depend on which group an event happened to reach. Declare @distribution(strategy='partitioned', partitionKey='%s') on %s",
+						name, s.Name, groups, suggestKey(s, q.GroupBy), s.Name)
+				}
 				continue
 			}
 			report(q.Pos, "%s keeps a window over stream %s, which is routed roundRobin: with %d groups each group would see an arbitrary part of the stream, so the window's contents would depend on which group an event happened to reach. Declare @distribution(strategy='partitioned', partitionKey='%s') on %s",
@@ -63,6 +68,35 @@ func CheckApp(app *siddhiql.App, groups int) error {
 		return nil
 	}
 	return first
+}
+
+// hasAggregate reports whether q's select or having calls an aggregate function.
+func hasAggregate(q *siddhiql.Query) bool {
+	var walk func(e siddhiql.Expr) bool
+	walk = func(e siddhiql.Expr) bool {
+		switch n := e.(type) {
+		case *siddhiql.Call:
+			if expr.IsAggregate(n) {
+				return true
+			}
+			for _, a := range n.Args {
+				if walk(a) {
+					return true
+				}
+			}
+		case *siddhiql.Binary:
+			return walk(n.L) || walk(n.R)
+		case *siddhiql.Unary:
+			return walk(n.X)
+		}
+		return false
+	}
+	for _, o := range q.Select {
+		if walk(o.Expr) {
+			return true
+		}
+	}
+	return q.Having != nil && walk(q.Having)
 }
 
 // queryName names the i-th query (0-based) for messages: "query 2 (bigTrades)", or

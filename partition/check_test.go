@@ -53,6 +53,12 @@ from TradeStream#window.length(10) select symbol, sum(volume) as v group by symb
 			},
 		},
 		{
+			name: "running aggregates over roundRobin", app: `
+from TradeStream select symbol, sum(volume) as v group by symbol having v > 10 insert into Out;`,
+			wantPos: "8:1",
+			want:    []string{"query 1 keeps running aggregates over stream TradeStream, which is routed roundRobin", "partitionKey='symbol'"},
+		},
+		{
 			name: "window over roundRobin, unnamed, no group by", app: `
 from TradeStream#window.time(1 min) select sum(volume) as v insert into Out;`,
 			wantPos: "8:1",
