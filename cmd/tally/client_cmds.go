@@ -21,7 +21,8 @@ import (
 const statusUsage = `usage: tally status [--addr URL] [--json]
 
 Shows a node's view of the cluster (GET /v1/cluster/status): the node's ID, then per
-partition group its shard, Raft role, leader, term, commit and applied indexes and members.
+partition group its shard, Raft role, leader, term, commit and applied indexes, apply lag
+and members.
 
 flags:
 `
@@ -40,6 +41,7 @@ type statusAnswer struct {
 		Term         uint64 `json:"term"`
 		CommitIndex  uint64 `json:"commit_index"`
 		AppliedIndex uint64 `json:"applied_index"`
+		Lag          uint64 `json:"lag"`
 		Members      []struct {
 			ID    string `json:"id"`
 			Voter bool   `json:"voter"`
@@ -48,38 +50,13 @@ type statusAnswer struct {
 }
 
 func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", statusUsage, stderr)
-	var cf clientFlags
-	addClientFlags(fs, &cf, 10*time.Second)
-	raw := fs.Bool("json", false, "print the server's JSON answer as it is")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "tally status: unexpected arguments: %s\n", strings.Join(pos, " "))
-		fs.Usage()
-		return 2
-	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stderr, "status", err)
-	}
-	r, err := c.do(ctx, http.MethodGet, "/v1/cluster/status", http.Header{"Accept": {"application/json"}}, nil)
-	if err != nil {
-		return fail(stderr, "status", err)
-	}
-	if *raw {
-		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
-		return 0
-	}
 	var st statusAnswer
-	if err := decodeBody(r, &st); err != nil {
-		return fail(stderr, "status", err)
+	if code, done := getCommand(ctx, "status", statusUsage, "/v1/cluster/status", args, stdout, stderr, &st); done {
+		return code
 	}
 	fmt.Fprintf(stdout, "node %s\n", st.ID)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tSHARD\tROLE\tLEADER\tLEADER HTTP\tTERM\tCOMMIT\tAPPLIED\tMEMBERS")
+	fmt.Fprintln(tw, "GROUP\tSHARD\tROLE\tLEADER\tLEADER HTTP\tTERM\tCOMMIT\tAPPLIED\tLAG\tMEMBERS")
 	for _, g := range st.Groups {
 		leader, leaderHTTP := "-", "-"
 		if g.Leader != nil {
@@ -99,8 +76,8 @@ func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if ms == "" {
 			ms = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", g.ID, dash(g.ShardID), g.Role, leader, leaderHTTP,
-			g.Term, g.CommitIndex, g.AppliedIndex, ms)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", g.ID, dash(g.ShardID), g.Role, leader, leaderHTTP,
+			g.Term, g.CommitIndex, g.AppliedIndex, g.Lag, ms)
 	}
 	tw.Flush()
 	return 0
@@ -346,34 +323,10 @@ func appsDeployMain(ctx context.Context, args []string, stdin io.Reader, stdout,
 }
 
 func appsListMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apps list", "usage: tally apps list [--addr URL] [--json]\n\nLists the deployed apps (GET /v1/apps).\n\nflags:\n", stderr)
-	var cf clientFlags
-	addClientFlags(fs, &cf, 10*time.Second)
-	raw := fs.Bool("json", false, "print the server's JSON answer as it is")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "tally apps list: unexpected arguments: %s\n", strings.Join(pos, " "))
-		fs.Usage()
-		return 2
-	}
-	c, err := cf.client()
-	if err != nil {
-		return fail(stderr, "apps list", err)
-	}
-	r, err := c.do(ctx, http.MethodGet, "/v1/apps", http.Header{"Accept": {"application/json"}}, nil)
-	if err != nil {
-		return fail(stderr, "apps list", err)
-	}
-	if *raw {
-		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
-		return 0
-	}
 	var a appsAnswer
-	if err := decodeBody(r, &a); err != nil {
-		return fail(stderr, "apps list", err)
+	if code, done := getCommand(ctx, "apps list", "usage: tally apps list [--addr URL] [--json]\n\nLists the deployed apps (GET /v1/apps).\n\nflags:\n",
+		"/v1/apps", args, stdout, stderr, &a); done {
+		return code
 	}
 	if len(a.Apps) == 0 {
 		fmt.Fprintln(stderr, "no apps deployed")
@@ -415,4 +368,40 @@ func appsRemoveMain(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "removed %s (log index %d)\n", a.Name, a.Index)
 	return 0
+}
+
+// getCommand runs the common part of a client command that takes no arguments and GETs
+// path: flags, the request, and --json (the answer printed as it is). Otherwise it decodes
+// the answer into v for the caller to print. done is true when the command is over, with
+// code its exit code.
+func getCommand(ctx context.Context, name, usage, path string, args []string, stdout, stderr io.Writer, v any) (code int, done bool) {
+	fs := newFlagSet(name, usage, stderr)
+	var cf clientFlags
+	addClientFlags(fs, &cf, 10*time.Second)
+	raw := fs.Bool("json", false, "print the server's JSON answer as it is")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err), true
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "tally %s: unexpected arguments: %s\n", name, strings.Join(pos, " "))
+		fs.Usage()
+		return 2, true
+	}
+	c, err := cf.client()
+	if err != nil {
+		return fail(stderr, name, err), true
+	}
+	r, err := c.do(ctx, http.MethodGet, path, http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return fail(stderr, name, err), true
+	}
+	if *raw {
+		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
+		return 0, true
+	}
+	if err := decodeBody(r, v); err != nil {
+		return fail(stderr, name, err), true
+	}
+	return 0, false
 }

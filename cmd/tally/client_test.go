@@ -83,7 +83,7 @@ func writeFile(t *testing.T, name, text string) string {
 	return p
 }
 
-const statusJSON = `{"id":"n2","groups":[{"id":0,"shard_id":"n1","role":"follower","leader":{"id":"n1","http_addr":"127.0.0.1:7070"},"term":3,"commit_index":42,"applied_index":41,"last_index":42,"members":[{"id":"n1","raft_addr":"127.0.0.1:7071","voter":true},{"id":"n2","raft_addr":"127.0.0.1:7081","voter":true},{"id":"n3","raft_addr":"127.0.0.1:7091","voter":false}]}]}`
+const statusJSON = `{"id":"n2","groups":[{"id":0,"shard_id":"n1","role":"follower","leader":{"id":"n1","http_addr":"127.0.0.1:7070"},"term":3,"commit_index":42,"applied_index":41,"last_index":42,"lag":1,"members":[{"id":"n1","raft_addr":"127.0.0.1:7071","voter":true},{"id":"n2","raft_addr":"127.0.0.1:7081","voter":true},{"id":"n3","raft_addr":"127.0.0.1:7091","voter":false}]}]}`
 
 func TestStatus(t *testing.T) {
 	api := newFakeAPI(t, map[string]http.HandlerFunc{"GET /v1/cluster/status": answer(200, statusJSON)})
@@ -92,8 +92,8 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	want := `node n2
-GROUP  SHARD  ROLE      LEADER  LEADER HTTP     TERM  COMMIT  APPLIED  MEMBERS
-0      n1     follower  n1      127.0.0.1:7070  3     42      41       n1,n2,n3 (nonvoter)
+GROUP  SHARD  ROLE      LEADER  LEADER HTTP     TERM  COMMIT  APPLIED  LAG  MEMBERS
+0      n1     follower  n1      127.0.0.1:7070  3     42      41       1    n1,n2,n3 (nonvoter)
 `
 	if out != want {
 		t.Errorf("status printed\n%s\nwant\n%s", out, want)
@@ -113,7 +113,7 @@ GROUP  SHARD  ROLE      LEADER  LEADER HTTP     TERM  COMMIT  APPLIED  MEMBERS
 	api2 := newFakeAPI(t, map[string]http.HandlerFunc{"GET /v1/cluster/status": answer(200,
 		`{"id":"n9","groups":[{"id":0,"shard_id":"n9","role":"candidate","leader":null,"term":7,"commit_index":0,"applied_index":0,"last_index":0,"members":[]}]}`)})
 	_, out, _ = tally(t, "status", "--addr", api2.URL)
-	if !strings.Contains(out, "0      n9     candidate  -       -            7     0       0        -") {
+	if !strings.Contains(out, "0      n9     candidate  -       -            7     0       0        0    -") {
 		t.Errorf("status without a leader printed\n%s", out)
 	}
 }
