@@ -185,24 +185,9 @@ func newMerge(d *Def, r *Row) *merge {
 
 func (m *merge) add(d *Def, r *Row) {
 	for i, b := range d.Bases {
-		v, p := r.Bases[i], &m.bases[i]
 		switch b.Kind {
-		case BaseSum, BaseCount:
-			if v.IsNull() {
-				continue
-			}
-			if p.T == siddhiql.TypeDouble {
-				p.F += v.AsFloat()
-			} else {
-				p.I += v.I
-			}
-		case BaseMin, BaseMax:
-			if v.IsNull() {
-				continue
-			}
-			if p.IsNull() || (b.Kind == BaseMin && less(v, *p)) || (b.Kind == BaseMax && less(*p, v)) {
-				*p = v
-			}
+		case BaseSum, BaseCount, BaseMin, BaseMax:
+			mergeBase(b.Kind, &m.bases[i], r.Bases[i])
 		case BaseSet:
 			if r.Sets != nil {
 				maps.Copy(m.sets[i], r.Sets[i])

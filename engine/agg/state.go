@@ -249,24 +249,8 @@ func (s *State) update(r *Row, ev expr.Row, et int64, index uint64) {
 		switch b.Kind {
 		case BaseCount:
 			p.I++
-		case BaseSum:
-			v := ev[b.Attr]
-			if v.IsNull() {
-				continue
-			}
-			if p.T == siddhiql.TypeDouble {
-				p.F += v.AsFloat()
-			} else {
-				p.I += v.I
-			}
-		case BaseMin, BaseMax:
-			v := ev[b.Attr]
-			if v.IsNull() {
-				continue
-			}
-			if p.IsNull() || (b.Kind == BaseMin && less(v, *p)) || (b.Kind == BaseMax && less(*p, v)) {
-				*p = v
-			}
+		case BaseSum, BaseMin, BaseMax:
+			mergeBase(b.Kind, p, ev[b.Attr])
 		case BaseSet:
 			v := ev[b.Attr]
 			if v.IsNull() {
@@ -288,6 +272,26 @@ func (s *State) update(r *Row, ev expr.Row, et int64, index uint64) {
 		}
 	}
 	r.Index = index
+}
+
+// mergeBase folds v into the base value *p as kind k merges: sums and counts add, min and
+// max keep the extreme. Nulls change nothing.
+func mergeBase(k BaseKind, p *expr.Value, v expr.Value) {
+	if v.IsNull() {
+		return
+	}
+	switch k {
+	case BaseSum, BaseCount:
+		if p.T == siddhiql.TypeDouble {
+			p.F += v.AsFloat()
+		} else {
+			p.I += v.I
+		}
+	case BaseMin, BaseMax:
+		if p.IsNull() || (k == BaseMin && less(v, *p)) || (k == BaseMax && less(*p, v)) {
+			*p = v
+		}
+	}
 }
 
 // less orders two non-null numeric values of the same column.
