@@ -249,7 +249,18 @@ func (s *State) update(r *Row, ev expr.Row, et int64, index uint64) {
 		switch b.Kind {
 		case BaseCount:
 			p.I++
-		case BaseSum, BaseMin, BaseMax:
+		case BaseSum:
+			// Spelled out rather than mergeBase: this is the apply hot path.
+			v := ev[b.Attr]
+			if v.IsNull() {
+				continue
+			}
+			if p.T == siddhiql.TypeDouble {
+				p.F += v.AsFloat()
+			} else {
+				p.I += v.I
+			}
+		case BaseMin, BaseMax:
 			mergeBase(b.Kind, p, ev[b.Attr])
 		case BaseSet:
 			v := ev[b.Attr]
