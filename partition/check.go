@@ -9,7 +9,9 @@ import (
 
 // CheckApp reports whether app's queries and aggregations give the same results however
 // their input is spread over groups partition groups. With more than one group it rejects
-// a query with a window or running aggregates over a roundRobin stream, and a query or
+// a query with a window or running aggregates over a roundRobin stream; over a partitioned
+// stream, a window whose contents depend on other keys' events (anything but time(t) and
+// timeBatch(t, startTime)) and aggregates not grouped by the partition key; and a query or
 // aggregation over a broadcast stream (see the package documentation). Streams not defined in app.Streams
 // (outputs of queries) carry no routing and are accepted. With groups <= 1 every app is
 // accepted.
@@ -55,6 +57,16 @@ func CheckApp(app *siddhiql.App, groups int) error {
 			}
 			report(q.Pos, "%s keeps a window over stream %s, which is routed roundRobin: with %d groups each group would see an arbitrary part of the stream, so the window's contents would depend on which group an event happened to reach. Declare @distribution(strategy='partitioned', partitionKey='%s') on %s",
 				name, s.Name, groups, suggestKey(s, q.GroupBy), s.Name)
+		case siddhiql.Partitioned:
+			if q.Window != nil && !keyIndependentWindow(q.Window) {
+				report(q.Pos, "%s keeps a %s window over stream %s, which is partitioned by %s: that window's contents depend on the events of every key (%s), and with %d groups each group sees only its own keys' events, so its outputs would depend on which keys share a group. Use window.time(t) or window.timeBatch(t, startTime), which behave the same for each key wherever it lives, or run the app with one group",
+					name, q.Window.Name, s.Name, s.Routing.PartitionKey, windowWhy(q.Window), groups)
+				continue
+			}
+			if hasAggregate(q) && !groupsBy(q, s) {
+				report(q.Pos, "%s aggregates over stream %s, which is partitioned by %s, without grouping by %s: with %d groups each group would aggregate only its own keys' events. Add %s to the group by",
+					name, s.Name, s.Routing.PartitionKey, s.Routing.PartitionKey, groups, s.Routing.PartitionKey)
+			}
 		case siddhiql.Broadcast:
 			instead := "strategy='partitioned' (@distribution(strategy='partitioned', partitionKey='" + suggestKey(s, q.GroupBy) + "'))"
 			if q.Window == nil {
@@ -68,6 +80,41 @@ func CheckApp(app *siddhiql.App, groups int) error {
 		return nil
 	}
 	return first
+}
+
+// keyIndependentWindow reports whether a window treats each key as if it were alone: a
+// sliding time window (an event lives for t after it arrived), or a time batch aligned to a
+// fixed start time. Count windows, batches that start at the first event and event-time
+// windows depend on the events of other keys.
+func keyIndependentWindow(w *siddhiql.Window) bool {
+	switch w.Name {
+	case "time":
+		return true
+	case "timeBatch":
+		return len(w.Args) >= 2
+	}
+	return false
+}
+
+// windowWhy says, for messages, why a window depends on other keys' events.
+func windowWhy(w *siddhiql.Window) string {
+	switch w.Name {
+	case "length", "lengthBatch":
+		return "it holds the last n events of the stream, whatever their key"
+	case "timeBatch":
+		return "without a start time its batches start at the first event the group sees"
+	}
+	return "it moves forward only when events of any key arrive"
+}
+
+// groupsBy reports whether q groups by s's partition key.
+func groupsBy(q *siddhiql.Query, s *siddhiql.StreamDef) bool {
+	for _, v := range q.GroupBy {
+		if v.Name == s.Routing.PartitionKey && (v.Stream == "" || v.Stream == s.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasAggregate reports whether q's select or having calls an aggregate function.

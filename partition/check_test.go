@@ -25,10 +25,30 @@ func TestCheckApp(t *testing.T) {
 		want    []string
 	}{
 		{name: "no queries", app: ``},
-		{name: "window over partitioned", app: `
-from PartStream#window.length(10) select symbol, sum(volume) as v group by symbol insert into Out;`},
-		{name: "window over partitioned without group by the key", app: `
-from PartStream#window.time(1 min) select sum(volume) as v insert into Out;`},
+		{name: "time window over partitioned", app: `
+from PartStream#window.time(10 sec) select symbol, sum(volume) as v group by symbol insert into Out;`},
+		{name: "aligned time batch over partitioned", app: `
+from PartStream#window.timeBatch(1 min, 0) select symbol, sum(volume) as v group by symbol insert into Out;`},
+		{name: "time window over partitioned without aggregates", app: `
+from PartStream#window.time(1 min) select symbol, volume insert all events into Out;`},
+		{
+			name: "count window over partitioned", app: `
+from PartStream#window.length(10) select symbol, sum(volume) as v group by symbol insert into Out;`,
+			wantPos: "8:1",
+			want:    []string{"query 1 keeps a length window over stream PartStream, which is partitioned by symbol", "holds the last n events of the stream, whatever their key", "Use window.time(t) or window.timeBatch(t, startTime)"},
+		},
+		{
+			name: "time batch without a start time over partitioned", app: `
+from PartStream#window.timeBatch(1 min) select symbol, sum(volume) as v group by symbol insert into Out;`,
+			wantPos: "8:1",
+			want:    []string{"timeBatch window", "batches start at the first event the group sees"},
+		},
+		{
+			name: "aggregates over partitioned without group by the key", app: `
+from PartStream#window.time(1 min) select sum(volume) as v insert into Out;`,
+			wantPos: "8:1",
+			want:    []string{"query 1 aggregates over stream PartStream, which is partitioned by symbol, without grouping by symbol", "Add symbol to the group by"},
+		},
 		{name: "stateless query over roundRobin", app: `
 from TradeStream[price > 10] select symbol, price insert into Big;`},
 		{name: "aggregation over roundRobin", app: `

@@ -13,7 +13,7 @@ func Example() {
 @distribution(strategy='partitioned', partitionKey='symbol')
 define stream TradeStream (symbol string, price double);
 define stream LogStream (line string);
-from TradeStream#window.length(10) select symbol, avg(price) as p group by symbol insert into Out;
+from TradeStream#window.time(10 sec) select symbol, avg(price) as p group by symbol insert into Out;
 `)
 	if err != nil {
 		panic(err)

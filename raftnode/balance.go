@@ -78,7 +78,7 @@ func balanceOnce(ctx context.Context, replicas []*Node) error {
 	for _, n := range mine {
 		var target string
 		for _, id := range ids {
-			if id == self || !n.hasVoter(id) {
+			if _, ok := n.voterAddr(id); id == self || !ok {
 				continue
 			}
 			if target == "" || leads[id] < leads[target] {
@@ -88,8 +88,10 @@ func balanceOnce(ctx context.Context, replicas []*Node) error {
 		if target == "" || leads[target]+1 > share {
 			continue
 		}
+		// The address this group knows the target by: groups need not share addresses.
+		addr, _ := n.voterAddr(target)
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := n.TransferLeadership(tctx, target, addrs[target])
+		err := n.TransferLeadership(tctx, target, addr)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("transfer group %d to %s: %w", n.cfg.Group, target, err)
@@ -100,11 +102,12 @@ func balanceOnce(ctx context.Context, replicas []*Node) error {
 	return nil
 }
 
-func (n *Node) hasVoter(id string) bool {
+// voterAddr is the Raft address of voter id in this replica's group.
+func (n *Node) voterAddr(id string) (string, bool) {
 	for _, s := range n.voters() {
 		if string(s.ID) == id {
-			return true
+			return string(s.Address), true
 		}
 	}
-	return false
+	return "", false
 }
