@@ -2,6 +2,8 @@
 # module proxy on first use).
 GO      ?= go
 FUZZTIME ?= 30s
+# GROUPS is the number of partition groups `make run` creates.
+GROUPS  ?= 1
 
 .PHONY: all build test unit lint fmt fuzz bench run clean
 
@@ -34,8 +36,9 @@ bench:
 
 # run starts a 3-node cluster on loopback (HTTP 7070/7080/7090, Raft 7071/7081/7091; BASE_PORT
 # moves them) with the sample trade app, prints how to use it, and stops it on Ctrl-C.
+# `make run GROUPS=3` makes the nodes host 3 partition groups (default 1).
 run: build
-	./scripts/run-cluster.sh
+	GROUPS=$(GROUPS) ./scripts/run-cluster.sh
 
 clean:
 	rm -rf bin

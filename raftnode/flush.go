@@ -63,7 +63,6 @@ func (n *Node) capture(since uint64) capture {
 	var c capture
 	n.fsm.Read(func(e *engine.Engine) {
 		c.index = n.fsm.AppliedIndex()
-		c.shard, _ = n.fsm.ShardID()
 		for _, a := range e.Apps() {
 			for _, def := range a.Aggregations() {
 				st, _ := a.Aggregation(def.Name)
@@ -84,6 +83,10 @@ func (n *Node) capture(since uint64) capture {
 			}
 		}
 	})
+	// Not inside Read: ShardID takes the FSM's read lock again, and a second RLock waits
+	// behind a queued writer (the apply goroutine) that waits for the first: a deadlock.
+	// A shard ID never changes once set, so reading it afterwards gives the same one.
+	c.shard, _ = n.fsm.ShardID()
 	return c
 }
 

@@ -53,10 +53,9 @@ func (n *Node) MemoryRows(ctx context.Context, c Consistency, minIndex uint64, a
 		if plan, qerr = e.Plan(app, query); qerr != nil || c == Stored {
 			return
 		}
-		shard, _ := n.fsm.ShardID()
 		for _, r := range e.Rows(app, plan) {
 			if t := plan.Bucket(r); t >= plan.Start && t < plan.End {
-				mem = append(mem, agg.ShardRow{Shard: shard, Row: r.Clone()})
+				mem = append(mem, agg.ShardRow{Row: r.Clone()})
 			}
 		}
 	}
@@ -64,6 +63,13 @@ func (n *Node) MemoryRows(ctx context.Context, c Consistency, minIndex uint64, a
 		n.fsm.Read(collect)
 	} else if err := n.Read(ctx, c, minIndex, collect); err != nil {
 		return nil, nil, err
+	}
+	// The shard ID is read after collect, not inside it: ShardID takes the FSM's read lock
+	// again, and a second RLock waits behind a queued writer (the apply goroutine) that waits
+	// for the first: a deadlock. A shard ID never changes once set.
+	shard, _ := n.fsm.ShardID()
+	for i := range mem {
+		mem[i].Shard = shard
 	}
 	return plan, mem, qerr
 }

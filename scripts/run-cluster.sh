@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # run-cluster.sh starts a 3-node Tally cluster on loopback for trying Tally out (`make run`):
-# n1 bootstraps the cluster and deploys testdata/cluster/trades.siddhi, n2 and n3 join it.
-# It waits until every node is ready, prints how to talk to the cluster, then waits; Ctrl-C
+# n1 bootstraps the cluster (with GROUPS partition groups) and deploys
+# testdata/cluster/trades.siddhi, n2 and n3 join it. It waits until every node is ready (in
+# every group), prints how to talk to the cluster, then waits; Ctrl-C
 # (SIGINT) or SIGTERM stops the three nodes cleanly and exits 0.
 #
 # Environment:
 #   BASE_PORT      first port (default 7070): node i uses HTTP BASE_PORT+10*(i-1), Raft +1
+#   GROUPS         number of partition groups (default 1); every node hosts a replica of each
 #   DATA_DIR       data and log directory (default: a new temporary directory); it is cleared
 #                  at start, so an existing non-empty one must have been made by this script
 #   TALLY          the tally binary (default bin/tally; built with `go build` if missing)
@@ -16,6 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE_PORT=${BASE_PORT:-7070}
+# GROUPS is also a bash variable (the user's group IDs) that hides the environment's GROUPS
+# inside this script: read the environment's value with printenv.
+NGROUPS=$(printenv GROUPS || true)
+NGROUPS=${NGROUPS:-1}
 TALLY=${TALLY:-bin/tally}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-20}
@@ -28,6 +34,9 @@ die() { printf 'run-cluster: %s\n' "$*" >&2; exit 1; }
 
 case $BASE_PORT in '' | *[!0-9]*) die "BASE_PORT must be a port number, got '$BASE_PORT'" ;; esac
 ((BASE_PORT >= 1 && BASE_PORT + 21 <= 65535)) || die "BASE_PORT $BASE_PORT leaves no room for ports up to BASE_PORT+21"
+case $NGROUPS in '' | *[!0-9]*) die "GROUPS must be a number of partition groups, got '$NGROUPS'" ;; esac
+((10#$NGROUPS >= 1 && 10#$NGROUPS <= 1024)) || die "GROUPS must be 1 to 1024, got $NGROUPS"
+NGROUPS=$((10#$NGROUPS))
 
 if [[ ! -x $TALLY ]]; then
 	command -v go >/dev/null || die "$TALLY is missing and go is not installed to build it"
@@ -131,23 +140,53 @@ on_signal() {
 trap on_signal INT TERM
 
 say "data and logs in $DATA_DIR (n1.log, n2.log, n3.log)"
-start_node 0 --bootstrap --app "$APP"
+start_node 0 --bootstrap --groups "$NGROUPS" --app "$APP"
 start_node 1 --join "$URL1"
 start_node 2 --join "$URL1"
 say "started n1 (pid ${PIDS[0]}), n2 (pid ${PIDS[1]}), n3 (pid ${PIDS[2]}); waiting for the cluster to be ready"
 
-# ready says whether node i knows a leader, has applied what is committed and (on n1) sees
-# all three voters and the deployed app. It asks `tally status`, whose table row is
-# GROUP SHARD ROLE LEADER LEADER-HTTP TERM COMMIT APPLIED MEMBERS.
+# status_rows prints, for each group in `tally status` on node i, "LEADER COMMIT APPLIED
+# MEMBERS". It finds the columns by their headers (GROUP SHARD ROLE LEADER LEADER HTTP TERM
+# COMMIT APPLIED LAG MEMBERS today), so that a column added to the table does not break it,
+# and fails when one it needs is missing.
+status_rows() {
+	"$TALLY" status --addr "http://${HTTP[$1]}" --timeout 2s 2>/dev/null | awk '
+		NR == 2 {
+			n = 0
+			for (f = 1; f <= NF; f++) {
+				if ($f == "HTTP" && $(f - 1) == "LEADER") continue # the header "LEADER HTTP"
+				col[$f] = ++n
+			}
+			if (!col["LEADER"] || !col["COMMIT"] || !col["APPLIED"] || !col["MEMBERS"]) exit 1
+		}
+		NR > 2 {
+			m = $col["MEMBERS"]
+			for (f = col["MEMBERS"] + 1; f <= NF; f++) m = m " " $f # "n2 (nonvoter)"
+			print $col["LEADER"], $col["COMMIT"], $col["APPLIED"], m
+		}'
+}
+
+# ready says whether node i hosts all GROUPS groups and, in every one, knows a leader and has
+# applied what is committed and (on n1) sees all three voters; on n1 also that the app is
+# deployed in every group.
 ready() {
-	local i=$1 row
-	row=$("$TALLY" status --addr "http://${HTTP[$i]}" --timeout 2s 2>/dev/null | awk 'NR == 3') || return 1
-	# shellcheck disable=SC2086
-	set -- $row
-	(($# >= 9)) && [[ $4 != - ]] && (($8 >= $7)) || return 1
+	local i=$1 rows leader commit applied members n=0
+	rows=$(status_rows "$i") || return 1
+	while read -r leader commit applied members; do
+		[[ -n $leader ]] || continue
+		[[ $leader != - ]] && ((applied >= commit)) || return 1
+		if ((i == 0)); then
+			[[ $members == *,*,* && $members != *,*,*,* && $members != *" "* ]] || return 1
+		fi
+		n=$((n + 1))
+	done <<<"$rows"
+	((n == NGROUPS)) || return 1
 	if ((i == 0)); then
-		[[ $# == 9 && $9 == *,*,* && $9 != *,*,*,* ]] || return 1
 		"$TALLY" apps list --addr "$URL1" --timeout 2s 2>/dev/null | grep -q '^TradeApp ' || return 1
+		# A query plans in every group (and reads every group's leader): it fails until each
+		# group has the app (the bootstrap deploys it to each group on its own).
+		"$TALLY" query --addr "$URL1" --timeout 2s --app TradeApp \
+			'from TradeAggregation within 0L, 1L per "hours" select symbol' >/dev/null 2>&1 || return 1
 	fi
 }
 
@@ -185,11 +224,11 @@ ADDR_FLAG=""
 QUERY='from TradeAggregation within 1514764800000L, 1514851200000L per "hours" select AGG_TIMESTAMP, symbol, total, avgPrice'
 cat <<EOF
 
-Tally is running: 3 nodes, app TradeApp ($APP) deployed.
+Tally is running: 3 nodes, $NGROUPS partition group(s), app TradeApp ($APP) deployed.
   n1  http://${HTTP[0]}  (raft ${RAFT[0]})
   n2  http://${HTTP[1]}  (raft ${RAFT[1]})
   n3  http://${HTTP[2]}  (raft ${RAFT[2]})
-Any node takes any request: writes and reads are passed to the leader.
+Any node takes any request: writes and reads are passed to the leader (of each group).
 Logs: $DATA_DIR/n1.log, n2.log, n3.log
 
 Ingest an event:

@@ -196,9 +196,10 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() boo
 }
 
 type groupStatus struct {
-	ID     uint32 `json:"id"`
-	Role   string `json:"role"`
-	Leader *struct {
+	ID      uint32 `json:"id"`
+	ShardID string `json:"shard_id"`
+	Role    string `json:"role"`
+	Leader  *struct {
 		ID       string `json:"id"`
 		HTTPAddr string `json:"http_addr"`
 	} `json:"leader"`
@@ -206,7 +207,8 @@ type groupStatus struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Members      []struct {
-		ID string `json:"id"`
+		ID    string `json:"id"`
+		Voter bool   `json:"voter"`
 	} `json:"members"`
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/httpapi"
+	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/store"
 )
@@ -131,7 +132,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	if cfg.Bootstrap && len(cfg.Apps) > 0 {
 		for _, n := range nodes {
-			go deployAtBootstrap(ctx, n, cfg.Apps, logger.With("group", n.Group()))
+			go deployAtBootstrap(ctx, n, cfg.Apps, groups, logger.With("group", n.Group()))
 		}
 	}
 	balanceCtx, stopBalance := context.WithCancel(ctx)
@@ -385,8 +386,9 @@ func join(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 }
 
 // deployAtBootstrap deploys the --app files once this node leads, skipping apps that are
-// already deployed (a restart must not replace an app and drop its state).
-func deployAtBootstrap(ctx context.Context, node *raftnode.Node, files []string, logger *slog.Logger) {
+// already deployed (a restart must not replace an app and drop its state) and apps that
+// partition.CheckApp refuses with this many groups, as POST /v1/apps does.
+func deployAtBootstrap(ctx context.Context, node *raftnode.Node, files []string, groups int, logger *slog.Logger) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !node.IsLeader() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -405,6 +407,10 @@ func deployAtBootstrap(ctx context.Context, node *raftnode.Node, files []string,
 		app, err := scratch.Deploy(string(text))
 		if err != nil {
 			logger.Error("invalid --app file", "file", f, "err", err)
+			continue
+		}
+		if err := partition.CheckApp(app.Parsed, groups); err != nil {
+			logger.Error("--app file refused with this many groups; not deployed", "file", f, "groups", groups, "err", err)
 			continue
 		}
 		exists := false
