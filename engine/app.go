@@ -30,6 +30,7 @@ type stream struct {
 	def     *siddhiql.StreamDef
 	aggs    []*agg.State
 	queries []*query
+	sinks   []Sink // the stream's @sink annotations, in order
 }
 
 type query struct {
@@ -96,6 +97,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.queries = append(a.queries, q)
 	}
 	if err := a.checkCycles(); err != nil {
+		return nil, err
+	}
+	if err := a.compileSinks(); err != nil {
 		return nil, err
 	}
 	return a, nil

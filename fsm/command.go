@@ -17,8 +17,8 @@ const FormatVersion = 1
 type Kind uint8
 
 // Command kinds. The zero Kind is invalid. Numbers are part of the log format: never reuse or
-// renumber one. Kinds after KindShard are reserved for later commands (sink delivery
-// positions); a replica that does not know a kind fails to decode it.
+// renumber one. Kinds after KindDelivered are reserved for later commands; a replica that
+// does not know a kind fails to decode it.
 const (
 	// KindBatch applies events: Time and Parts (group commit of many requests).
 	KindBatch Kind = 1
@@ -34,6 +34,9 @@ const (
 	// KindShard names the group's shard ID (Text), once: the name its rows carry in the
 	// shared store. A different name later is refused.
 	KindShard Kind = 6
+	// KindDelivered records that sink Sink of output stream Text delivered every output
+	// through position Through. A position never moves back.
+	KindDelivered Kind = 7
 )
 
 // String names the kind for messages.
@@ -51,12 +54,14 @@ func (k Kind) String() string {
 		return "flushed"
 	case KindShard:
 		return "shard"
+	case KindDelivered:
+		return "delivered"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // Known reports whether k is a kind this version can encode and apply.
-func (k Kind) Known() bool { return k >= KindBatch && k <= KindShard }
+func (k Kind) Known() bool { return k >= KindBatch && k <= KindDelivered }
 
 // Part is the events of one request for one stream. One KindBatch entry carries the parts of
 // many concurrent requests.
@@ -78,8 +83,12 @@ type Command struct {
 	// only clock the FSM knows.
 	Time  int64
 	Parts []Part // KindBatch
-	Text  string // KindDeploy: the app text; KindUndeploy: the app name; KindShard: the shard ID
+	Text  string // KindDeploy: the app text; KindUndeploy: the app name; KindShard: the shard ID; KindDelivered: the output stream
 	Index uint64 // KindFlushed: rows flushed through this log index
+	// KindDelivered: the sink's position on the stream and the output position delivered
+	// through.
+	Sink    uint32
+	Through OutPos
 }
 
 // MarshalBinary encodes c. It fails with ErrBadCommand for an unknown kind or a value whose
@@ -114,6 +123,11 @@ func (c *Command) AppendBinary(dst []byte) []byte {
 		w.String(c.Text)
 	case KindFlushed:
 		w.Uvarint(c.Index)
+	case KindDelivered:
+		w.String(c.Text)
+		w.Uvarint(uint64(c.Sink))
+		w.Uvarint(c.Through.Index)
+		w.Uvarint(c.Through.Seq)
 	}
 	return w.Buf
 }
@@ -144,7 +158,7 @@ func (c *Command) check() (int, error) {
 	if !c.Kind.Known() {
 		return 0, fmt.Errorf("%w: %w %d", ErrBadCommand, ErrUnknownKind, uint8(c.Kind))
 	}
-	size := 2 + 10 + 10 + 10 + len(c.Text)
+	size := 2 + 10 + 10 + 10 + 30 + len(c.Text)
 	if c.Kind != KindBatch {
 		return size, nil
 	}
@@ -207,6 +221,14 @@ func (c *Command) UnmarshalBinary(data []byte) error {
 		c.Text = d.string()
 	case KindFlushed:
 		c.Index = d.uvarint()
+	case KindDelivered:
+		c.Text = d.string()
+		sink := d.uvarint()
+		if sink > 1<<32-1 {
+			d.r.Fail(fmt.Errorf("sink %d out of range", sink))
+		}
+		c.Sink = uint32(sink)
+		c.Through = OutPos{Index: d.uvarint(), Seq: d.uvarint()}
 	}
 	if err := d.r.Err(); err != nil {
 		*c = Command{}

@@ -34,6 +34,7 @@ var goldenCommands = []struct {
 	{"undeploy", Command{Kind: KindUndeploy, Time: t0, Text: "T"}},
 	{"flushed", Command{Kind: KindFlushed, Time: t0, Index: 123456}},
 	{"shard", Command{Kind: KindShard, Time: t0, Text: "wso2-si-1"}},
+	{"delivered", Command{Kind: KindDelivered, Time: t0, Text: "Alerts", Sink: 1, Through: OutPos{Index: 123456, Seq: 7}}},
 }
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -165,7 +166,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 		{"version 0", []byte{0, 2, 0}, "format version 0"},
 		{"version 2", []byte{2, 2, 0}, "format version 2"},
 		{"kind 0", []byte{1, 0, 0}, "unknown command kind 0"},
-		{"kind 7 (reserved)", []byte{1, 7, 0}, "unknown command kind 7"},
+		{"kind 8 (reserved)", []byte{1, 8, 0}, "unknown command kind 8"},
 		{"kind 255", []byte{1, 255, 0}, "unknown command kind 255"},
 		{"no time", []byte{1, 2}, "unexpected end"},
 		{"trailing", append(append([]byte{}, tick...), 0), "1 trailing bytes"},
@@ -193,7 +194,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 		})
 	}
 	var cmd Command
-	if err := cmd.UnmarshalBinary([]byte{1, 7, 0}); !errors.Is(err, ErrUnknownKind) {
+	if err := cmd.UnmarshalBinary([]byte{1, 8, 0}); !errors.Is(err, ErrUnknownKind) {
 		t.Errorf("unknown kind: err = %v, want ErrUnknownKind", err)
 	}
 }
@@ -201,7 +202,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 func TestCommandEncodeErrors(t *testing.T) {
 	for _, c := range []Command{
 		{Kind: 0},
-		{Kind: 7},
+		{Kind: 8},
 		batch(1, part("S", "", 0, expr.Row{{T: 42}})),
 	} {
 		if _, err := c.MarshalBinary(); !errors.Is(err, ErrBadCommand) {
@@ -220,7 +221,7 @@ func TestCommandEncodeErrors(t *testing.T) {
 
 func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{KindBatch: "batch", KindTick: "tick", KindDeploy: "deploy",
-		KindUndeploy: "undeploy", KindFlushed: "flushed", KindShard: "shard", 9: "kind(9)"} {
+		KindUndeploy: "undeploy", KindFlushed: "flushed", KindShard: "shard", KindDelivered: "delivered", 9: "kind(9)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
 		}

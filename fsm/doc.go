@@ -18,8 +18,9 @@
 // A Command is encoded by MarshalBinary or AppendBinary: a format version byte (1), a Kind
 // byte, the stamped time, then the kind's fields. KindBatch carries Parts (the group commit
 // of many requests); KindTick only time; KindDeploy an app text; KindUndeploy an app name;
-// KindFlushed the log index through which rows are in the shared store. Unknown kinds fail to
-// decode with ErrUnknownKind; kinds after KindFlushed are reserved (sink delivery positions).
+// KindFlushed the log index through which rows are in the shared store; KindShard the group's
+// shard ID; KindDelivered a sink's delivered output position. Unknown kinds fail to decode
+// with ErrUnknownKind; kinds after KindDelivered are reserved.
 //
 // # Deduplication
 //
@@ -36,5 +37,8 @@
 // # Output IDs
 //
 // Outputs of one entry are numbered 0..n-1 across all its parts (Output.Seq), so
-// (group, log index, Seq) identifies every window output.
+// (group, log index, Seq) identifies every window output: OutPos.ID writes it as
+// "GROUP-INDEX-SEQ". Every output is kept in the replicated outbox until each sink of its
+// stream delivered it (KindDelivered), plus RetainForSubscribers more per stream for
+// subscribers; see outbox.go.
 package fsm

@@ -43,6 +43,14 @@ type Config struct {
 	// MaxProducers bounds the dedup table (producers remembered). Default 100,000; zero
 	// means the default.
 	MaxProducers int
+	// RetainForSubscribers is how many outputs per output stream the outbox keeps after
+	// every sink of the stream delivered them, for subscribers to replay. Default 10,000;
+	// zero means the default. Every replica must use the same value.
+	RetainForSubscribers int
+	// MaxUndelivered bounds a sink's undelivered outputs: past it CheckBatch refuses input
+	// to every stream that feeds the sink's stream (ErrSinkBacklog). Default 100,000; zero
+	// means the default. Only the leader's value counts.
+	MaxUndelivered int
 	// Logger logs restores; nil means slog.Default(). Apply never logs.
 	Logger *slog.Logger
 	// OnSnapshot, if set, is called (outside the lock) each time a snapshot is captured:
@@ -51,12 +59,17 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every default filled in.
-func DefaultConfig() Config { return Config{MaxProducers: DefaultMaxProducers} }
+func DefaultConfig() Config {
+	return Config{MaxProducers: DefaultMaxProducers, RetainForSubscribers: DefaultRetainForSubscribers, MaxUndelivered: DefaultMaxUndelivered}
+}
 
 // Validate checks c, naming the field and bound that fail.
 func (c Config) Validate() error {
 	if c.MaxProducers < 0 {
 		return fmt.Errorf("fsm: MaxProducers must be >= 1 (0 means %d), got %d", DefaultMaxProducers, c.MaxProducers)
+	}
+	if c.RetainForSubscribers < 0 || c.MaxUndelivered < 0 {
+		return fmt.Errorf("fsm: RetainForSubscribers and MaxUndelivered must be >= 1 (0 means the default), got %d and %d", c.RetainForSubscribers, c.MaxUndelivered)
 	}
 	if err := (engine.Config{AggTimeZone: c.AggTimeZone}).Validate(); err != nil {
 		return fmt.Errorf("fsm: AggTimeZone %q: %w", c.AggTimeZone, err)
@@ -115,6 +128,8 @@ type FSM struct {
 	dedup   *dedup         // guarded by mu
 	shard   string         // the group's shard ID, "" until a KindShard; guarded by mu
 	flushed uint64         // the greatest KindFlushed index; guarded by mu
+	outbox  *outbox        // query outputs until delivered; guarded by mu
+	notify  chan struct{}  // closed when outputs are added; guarded by mu
 	applied atomic.Uint64  // written under mu; read freely
 	stats   Stats          // guarded by mu
 }
@@ -129,6 +144,12 @@ func New(cfg Config) (*FSM, error) {
 	if cfg.MaxProducers == 0 {
 		cfg.MaxProducers = DefaultMaxProducers
 	}
+	if cfg.RetainForSubscribers == 0 {
+		cfg.RetainForSubscribers = DefaultRetainForSubscribers
+	}
+	if cfg.MaxUndelivered == 0 {
+		cfg.MaxUndelivered = DefaultMaxUndelivered
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -141,10 +162,12 @@ func New(cfg Config) (*FSM, error) {
 		lg = slog.Default()
 	}
 	return &FSM{
-		cfg:   cfg,
-		log:   lg.With("component", "fsm", "group", cfg.GroupID),
-		eng:   eng,
-		dedup: newDedup(cfg.MaxProducers),
+		cfg:    cfg,
+		log:    lg.With("component", "fsm", "group", cfg.GroupID),
+		eng:    eng,
+		dedup:  newDedup(cfg.MaxProducers),
+		outbox: newOutbox(cfg.RetainForSubscribers),
+		notify: make(chan struct{}),
 	}, nil
 }
 
@@ -208,10 +231,14 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 	case KindDeploy:
 		if _, err := f.eng.Deploy(c.Text); err != nil {
 			res.Err = fmt.Errorf("fsm: deploy: %w", err)
+		} else {
+			f.outbox.reconcile(f.eng)
 		}
 	case KindUndeploy:
 		if !f.eng.Undeploy(c.Text) {
 			res.Err = fmt.Errorf("fsm: undeploy %s: %w", c.Text, engine.ErrUnknownApp)
+		} else {
+			f.outbox.reconcile(f.eng)
 		}
 	case KindFlushed:
 		f.stats.Dropped += uint64(f.eng.DropFlushed(c.Index))
@@ -225,11 +252,17 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 		case f.shard != c.Text:
 			res.Err = fmt.Errorf("%w: the group's shard ID is %q, not %q", ErrShardMismatch, f.shard, c.Text)
 		}
+	case KindDelivered:
+		res.Err = f.outbox.delivered(c.Text, c.Sink, c.Through)
 	default: // UnmarshalBinary refuses unknown kinds; this is a programming error.
 		panic(fmt.Sprintf("fsm: unknown command %v at index %d", c.Kind, index))
 	}
 	for i := range res.Outputs {
 		res.Outputs[i].Seq = i
+	}
+	if len(res.Outputs) > 0 {
+		f.outbox.add(index, res.Outputs)
+		f.notifyLocked()
 	}
 	f.stats.Entries++
 	f.stats.Outputs += uint64(len(res.Outputs))
@@ -269,7 +302,8 @@ func (f *FSM) applyPartLocked(index uint64, now int64, p *Part, out *[]engine.Ou
 }
 
 // CheckBatch validates parts against the current engine (unknown stream, bad events) and the
-// dedup table (seq too old) without applying them, so a leader can refuse bad input before
+// dedup table (seq too old) without applying them, and refuses parts whose stream feeds a
+// sink with MaxUndelivered outputs waiting (a *SinkBacklogError), so a leader can refuse bad input before
 // it reaches the log. It returns nil when every part is valid, otherwise one error (or nil)
 // per part. It takes the read lock. A part that passes can still fail at apply time if an
 // app is deployed or undeployed in between.
@@ -277,6 +311,7 @@ func (f *FSM) CheckBatch(parts []Part) []error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var errs []error
+	backlog := f.sinkBacklogLocked()
 	for i := range parts {
 		p := &parts[i]
 		var err error
@@ -285,6 +320,16 @@ func (f *FSM) CheckBatch(parts []Part) []error {
 				ErrSeqTooOld, p.ProducerID, p.Seq, f.dedup.low(p.ProducerID))
 		} else {
 			err = f.eng.CheckEvents(p.Stream, p.Events)
+		}
+		if err == nil && backlog != nil {
+			for _, s := range f.eng.Reaches(p.Stream) {
+				if b := backlog[s]; b != nil {
+					e := *b
+					e.Input = p.Stream
+					err = &e
+					break
+				}
+			}
 		}
 		if err != nil {
 			if errs == nil {

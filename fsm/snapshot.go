@@ -43,7 +43,7 @@ func (f *FSM) StateHash() string {
 }
 
 // stateLocked encodes the body: group ID, applied index, engine state (length-prefixed), the
-// dedup table sorted by producer, the shard ID and the flushed index. f.mu must be held.
+// dedup table sorted by producer, the shard ID, the flushed index and the outbox. f.mu must be held.
 func (f *FSM) stateLocked() ([]byte, error) {
 	eng, err := f.eng.MarshalBinary()
 	if err != nil {
@@ -56,6 +56,7 @@ func (f *FSM) stateLocked() ([]byte, error) {
 	f.dedup.encode(&w)
 	w.String(f.shard)
 	w.Uvarint(f.flushed)
+	f.outbox.encode(&w)
 	return w.Buf, nil
 }
 
@@ -121,7 +122,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	eng, dd, applied := st.eng, st.dedup, st.applied
 	f.mu.Lock()
-	f.eng, f.dedup, f.shard, f.flushed = eng, dd, st.shard, st.flushed
+	f.eng, f.dedup, f.shard, f.flushed, f.outbox = eng, dd, st.shard, st.flushed, st.outbox
+	f.notifyLocked()
 	f.applied.Store(applied)
 	f.stats.Restores++
 	f.mu.Unlock()
@@ -154,6 +156,7 @@ type decoded struct {
 	applied uint64
 	shard   string
 	flushed uint64
+	outbox  *outbox
 }
 
 // decodeState decodes a body written by stateLocked into fresh structures; f is not touched.
@@ -184,8 +187,12 @@ func (f *FSM) decodeState(body []byte) (decoded, error) {
 	if err := r.Err(); err != nil {
 		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
+	ob, err := decodeOutbox(r, f.cfg.RetainForSubscribers)
+	if err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
 	if n := r.Len(); n != 0 {
 		return decoded{}, fmt.Errorf("%w: %d trailing bytes", ErrBadSnapshot, n)
 	}
-	return decoded{eng: eng, dedup: dd, applied: applied, shard: shard, flushed: flushed}, nil
+	return decoded{eng: eng, dedup: dd, applied: applied, shard: shard, flushed: flushed, outbox: ob}, nil
 }

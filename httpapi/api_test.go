@@ -29,7 +29,7 @@ define aggregation TradeAggregation
 `
 
 // newSingleNode starts a one-voter group in-process with the trade app and serves the API.
-func newSingleNode(t *testing.T, cfg Config) (*raftnode.Node, *httptest.Server) {
+func newSingleNode(t *testing.T, cfg Config, opts ...func(*raftnode.Config)) (*raftnode.Node, *httptest.Server) {
 	t.Helper()
 	_, trans := raft.NewInmemTransport("")
 	nc := raftnode.DefaultConfig()
@@ -37,6 +37,9 @@ func newSingleNode(t *testing.T, cfg Config) (*raftnode.Node, *httptest.Server) 
 	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	nc.TickInterval = time.Hour // no ticks: the applied index moves only with the test's requests
 	nc.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	for _, o := range opts {
+		o(&nc)
+	}
 	n, err := raftnode.Open(nc, trans)
 	if err != nil {
 		t.Fatal(err)

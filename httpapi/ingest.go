@@ -204,6 +204,10 @@ func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stre
 		return
 	}
 	pr := partResult(PartResponse{Group: uint32(g)}, res)
+	if pr.Status == http.StatusServiceUnavailable {
+		writeUnavailable(w, pr.Error)
+		return
+	}
 	if pr.Status != http.StatusOK {
 		writeError(w, pr.Status, pr.Error)
 		return

@@ -65,6 +65,9 @@ type statusWriter struct {
 	code int
 }
 
+// Unwrap lets http.ResponseController reach Flush and SetWriteDeadline (subscriptions).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -79,6 +80,9 @@ type Server struct {
 	client  *http.Client
 	metrics *metrics
 	mux     chi.Router
+
+	subsMu   sync.Mutex
+	subsDone chan struct{} // closed by CloseSubscriptions
 }
 
 // New returns a Server over the node's replicas, one per group, indexed by group ID. store
@@ -106,6 +110,28 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	return s
 }
 
+func (s *Server) subsClosed() <-chan struct{} {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subsDone == nil {
+		s.subsDone = make(chan struct{})
+	}
+	return s.subsDone
+}
+
+func (s *Server) closeSubs() {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subsDone == nil {
+		s.subsDone = make(chan struct{})
+	}
+	select {
+	case <-s.subsDone:
+	default:
+		close(s.subsDone)
+	}
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
@@ -113,6 +139,8 @@ func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(s.instrument)
 	r.Post("/v1/streams/{stream}/events", s.handleIngest)
+	r.Get("/v1/streams/{stream}/subscribe", s.handleSubscribe)
+	r.Get("/v1/sinks", s.handleSinks)
 	r.Post("/stores/query", s.handleStoreQuery)
 	r.Post("/query", s.handleStoreQuery)
 	r.Get("/v1/aggregations/{name}", s.handleAggregation)
@@ -186,7 +214,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusServiceUnavailable, "no leader is known for the group right now; retry shortly"
 	case errors.Is(err, raftnode.ErrUnknownOutcome):
 		return http.StatusServiceUnavailable, "the outcome is unknown (leadership changed or the request timed out); retry with the same Producer-Id and Producer-Seq"
-	case errors.Is(err, raftnode.ErrBacklog), errors.Is(err, raftnode.ErrStoreRead), errors.Is(err, raftnode.ErrStoreTables):
+	case errors.Is(err, raftnode.ErrBacklog), errors.Is(err, raftnode.ErrStoreRead), errors.Is(err, raftnode.ErrStoreTables),
+		errors.Is(err, fsm.ErrSinkBacklog):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, raftnode.ErrClosed):
 		return http.StatusServiceUnavailable, "this node is shutting down; retry on another node"

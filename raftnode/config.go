@@ -66,6 +66,18 @@ type Config struct {
 	// it ingest is refused with ErrBacklog until the store is back. Default 1,000,000.
 	MaxUnflushedRows int
 
+	// RetainOutputs is how many delivered outputs per output stream stay in the replicated
+	// outbox for subscribers (fsm.Config.RetainForSubscribers); default 10,000. Every
+	// replica must use the same value.
+	RetainOutputs int
+	// MaxUndelivered bounds each sink's undelivered outputs; past it ingest into the
+	// streams that feed the sink is refused (fsm.ErrSinkBacklog, 503). Default 100,000.
+	MaxUndelivered int
+	// DeliveryRecordInterval is how often at most a sink's delivered position is
+	// replicated while outputs flow (KindDelivered); default 100ms. Outputs delivered but not
+	// yet recorded are delivered again (same IDs) by the next leader.
+	DeliveryRecordInterval time.Duration
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -88,6 +100,10 @@ func DefaultConfig() Config {
 		MaxProducers:       100000,
 		FlushInterval:      time.Second,
 		MaxUnflushedRows:   1_000_000,
+
+		RetainOutputs:          10_000,
+		MaxUndelivered:         100_000,
+		DeliveryRecordInterval: 100 * time.Millisecond,
 	}
 }
 
@@ -118,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store != nil && (c.FlushInterval <= 0 || c.MaxUnflushedRows < 1) {
 		errs = append(errs, fmt.Errorf("raftnode: Config.FlushInterval must be > 0 and MaxUnflushedRows >= 1, got %s and %d", c.FlushInterval, c.MaxUnflushedRows))
+	}
+	if c.RetainOutputs < 0 || c.MaxUndelivered < 0 || c.DeliveryRecordInterval < 0 {
+		errs = append(errs, fmt.Errorf("raftnode: Config.RetainOutputs, MaxUndelivered and DeliveryRecordInterval must be >= 0 (0 means the default), got %d, %d and %s", c.RetainOutputs, c.MaxUndelivered, c.DeliveryRecordInterval))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.Linger must be >= 0, got %s", c.Linger))

@@ -58,6 +58,7 @@ type Node struct {
 	observer  *raft.Observer
 	obsCh     chan raft.Observation
 	flush     flushState
+	deliver   deliverState
 }
 
 // Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
@@ -83,6 +84,15 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	}
 	if cfg.MaxProducers > 0 {
 		fcfg.MaxProducers = cfg.MaxProducers
+	}
+	if cfg.RetainOutputs > 0 {
+		fcfg.RetainForSubscribers = cfg.RetainOutputs
+	}
+	if cfg.MaxUndelivered > 0 {
+		fcfg.MaxUndelivered = cfg.MaxUndelivered
+	}
+	if cfg.DeliveryRecordInterval == 0 {
+		cfg.DeliveryRecordInterval = DefaultConfig().DeliveryRecordInterval
 	}
 	f, err := fsm.New(fcfg)
 	if err != nil {
@@ -149,7 +159,8 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	})
 	r.RegisterObserver(n.observer)
 	n.flush.ensured, n.flush.lastPurge, n.flush.now = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}, flushNow
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.deliverLoop()
 	go n.watchLeadership()
 	go n.commitLoop()
 	go n.tickLoop()

@@ -22,6 +22,7 @@ client commands (talk to a running node: --addr, default http://127.0.0.1:7070, 
   query    answer a store query: tally query 'from Agg within ... per "hours" select ...'
   ingest   send NDJSON events to a stream in batches, exactly once, retrying when unavailable
   apps     deploy, list or remove SiddhiQL apps: tally apps deploy|list|remove
+  tail     follow a query output stream (alerts) as NDJSON: tally tail Alerts [--from ID]
   bench    load generator: N clients send trade events for a while; prints events/s and latency
 
 Run 'tally <command> -h' for a command's flags.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ingestMain(ctx, args[1:], stdin, stdout, stderr)
 	case "apps":
 		return appsMain(ctx, args[1:], stdin, stdout, stderr)
+	case "tail":
+		return tailMain(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchMain(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":

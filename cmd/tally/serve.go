@@ -119,7 +119,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	resolver := raftnode.NewResolver()
 	acfg := httpapi.DefaultConfig()
 	acfg.NodeID, acfg.Logger = cfg.ID, logger
-	srv := &http.Server{Handler: httpapi.New(acfg, apiGroups, rollups, resolver), ReadHeaderTimeout: 10 * time.Second}
+	api := httpapi.New(acfg, apiGroups, rollups, resolver)
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(api.CloseSubscriptions) // open subscriptions would hold Shutdown
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(httpLn) }()
 	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "groups", groups,
@@ -335,7 +337,7 @@ func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, group
 			continue
 		}
 		if cfg.shardIDSet && shard != want {
-			return fmt.Errorf("group %d's shard ID is %q but this node was started with --shard-id %q, which gives it %q", node.Group(), shard, cfg.ShardID, want)
+			return fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q: a shard ID never changes", cfg.ShardID, node.Group(), want, shard)
 		}
 		path := filepath.Join(groupDir, shardFile)
 		if err := os.WriteFile(path, []byte(shard+"\n"), 0o644); err != nil {

@@ -1,0 +1,303 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// Sink types.
+const (
+	SinkLog  = "log"
+	SinkHTTP = "http"
+)
+
+// Sink defaults (milliseconds).
+const (
+	DefaultSinkTimeoutMillis       = 10_000
+	DefaultSinkRetryIntervalMillis = 100
+	DefaultSinkMaxBackoffMillis    = 5_000
+)
+
+// Sink is one @sink annotation of a stream that queries write into. A sink is identified by
+// its stream and its position (Index, from 0) among the stream's @sink annotations.
+//
+//	@sink(type='log' [, prefix='...'])
+//	@sink(type='http', publisher.url='http://host/path'
+//	      [, headers="'K1:v1','K2:v2'"]        -- or 'K1:v1,K2:v2'
+//	      [, timeout='10 sec']                 -- per request; default 10 sec
+//	      [, retry.interval='100 millisec']    -- first backoff after a failure
+//	      [, retry.max.interval='5 sec']       -- backoff cap; retries never stop
+//	      [, @map(type='json')])
+//
+// Durations are SiddhiQL time literals ('5 sec', '1 min 30 sec') or plain milliseconds.
+type Sink struct {
+	App    string
+	Stream string
+	Index  int
+	Type   string // SinkLog or SinkHTTP
+	Pos    siddhiql.Pos
+	// URL is publisher.url (http).
+	URL string
+	// Headers are extra request headers (http), in declaration order.
+	Headers [][2]string
+	// Prefix starts every log line (log).
+	Prefix string
+	// TimeoutMillis bounds one request; RetryIntervalMillis is the first backoff after a
+	// failure, doubled up to MaxBackoffMillis.
+	TimeoutMillis, RetryIntervalMillis, MaxBackoffMillis int64
+}
+
+// String names the sink for messages: "sink 0 (http http://host/path) of stream Alerts".
+func (s Sink) String() string {
+	what := s.Type
+	if s.URL != "" {
+		what += " " + s.URL
+	}
+	return fmt.Sprintf("sink %d (%s) of stream %s", s.Index, what, s.Stream)
+}
+
+// Key identifies the sink's configuration: equal keys mean the same destination and options.
+func (s Sink) Key() string {
+	return fmt.Sprintf("%s/%d/%s/%q/%q/%q/%d/%d/%d", s.Stream, s.Index, s.Type, s.URL, s.Headers, s.Prefix,
+		s.TimeoutMillis, s.RetryIntervalMillis, s.MaxBackoffMillis)
+}
+
+// parseSinks reads the @sink annotations of a stream definition.
+func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
+	var out []Sink
+	for _, an := range sd.Annotations {
+		if !strings.EqualFold(an.Name, "sink") {
+			continue
+		}
+		s, err := parseSink(an)
+		if err != nil {
+			return nil, err
+		}
+		s.App, s.Stream, s.Index, s.Pos = app, sd.Name, len(out), an.Pos
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func parseSink(an *siddhiql.Annotation) (Sink, error) {
+	s := Sink{TimeoutMillis: DefaultSinkTimeoutMillis, RetryIntervalMillis: DefaultSinkRetryIntervalMillis,
+		MaxBackoffMillis: DefaultSinkMaxBackoffMillis}
+	fail := func(pos siddhiql.Pos, format string, args ...any) (Sink, error) {
+		return Sink{}, &siddhiql.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	}
+	opts := map[string]siddhiql.Element{}
+	for _, el := range an.Elements {
+		key := strings.ToLower(el.Key)
+		if key == "" {
+			return fail(el.Pos, "@sink takes key='value' options, not a bare '%s'", el.Value)
+		}
+		if _, dup := opts[key]; dup {
+			return fail(el.Pos, "@sink option %s is given twice", el.Key)
+		}
+		opts[key] = el
+	}
+	typ, ok := opts["type"]
+	if !ok {
+		return fail(an.Pos, "@sink needs a type: type='log' or type='http'")
+	}
+	s.Type = strings.ToLower(typ.Value)
+	allowed := map[string]bool{"type": true}
+	switch s.Type {
+	case SinkLog:
+		allowed["prefix"] = true
+		s.Prefix = opts["prefix"].Value
+	case SinkHTTP:
+		for _, k := range []string{"publisher.url", "headers", "timeout", "retry.interval", "retry.max.interval"} {
+			allowed[k] = true
+		}
+		u, ok := opts["publisher.url"]
+		if !ok {
+			return fail(an.Pos, "@sink(type='http') needs publisher.url='http://host/path'")
+		}
+		pu, err := url.Parse(u.Value)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return fail(u.Pos, "publisher.url %q is not an http:// or https:// URL", u.Value)
+		}
+		s.URL = u.Value
+		if h, ok := opts["headers"]; ok {
+			hs, err := parseHeaders(h.Value)
+			if err != nil {
+				return fail(h.Pos, "headers: %v", err)
+			}
+			s.Headers = hs
+		}
+		for _, d := range []struct {
+			key string
+			dst *int64
+		}{{"timeout", &s.TimeoutMillis}, {"retry.interval", &s.RetryIntervalMillis}, {"retry.max.interval", &s.MaxBackoffMillis}} {
+			el, ok := opts[d.key]
+			if !ok {
+				continue
+			}
+			ms, err := parseMillis(el.Value)
+			if err != nil || ms <= 0 {
+				return fail(el.Pos, "%s %q is not a positive duration such as '5 sec' or '500 millisec'", d.key, el.Value)
+			}
+			*d.dst = ms
+		}
+		if s.MaxBackoffMillis < s.RetryIntervalMillis {
+			s.MaxBackoffMillis = s.RetryIntervalMillis
+		}
+	default:
+		return fail(typ.Pos, "unknown sink type %q: Tally has type='log' and type='http'", typ.Value)
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if !allowed[k] {
+			return fail(opts[k].Pos, "@sink(type='%s') has no option %s", s.Type, opts[k].Key)
+		}
+	}
+	for _, m := range an.Annotations {
+		if !strings.EqualFold(m.Name, "map") {
+			return fail(m.Pos, "@sink takes only @map(type='json') inside, not @%s", m.Name)
+		}
+		for _, el := range m.Elements {
+			if !strings.EqualFold(el.Key, "type") || !strings.EqualFold(el.Value, "json") {
+				return fail(el.Pos, "@map: only type='json' is supported")
+			}
+		}
+		if len(m.Annotations) > 0 {
+			return fail(m.Annotations[0].Pos, "@map(type='json') takes no nested annotations (@payload, @attributes)")
+		}
+	}
+	return s, nil
+}
+
+// parseHeaders reads "'K1:v1','K2:v2'" (Siddhi's form) or "K1:v1,K2:v2".
+func parseHeaders(v string) ([][2]string, error) {
+	var out [][2]string
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		item = strings.TrimSuffix(strings.TrimPrefix(item, "'"), "'")
+		if item == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(item, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(val, "\r\n") {
+			return nil, fmt.Errorf("%q is not Name:value", item)
+		}
+		out = append(out, [2]string{k, strings.TrimSpace(val)})
+	}
+	return out, nil
+}
+
+// parseMillis reads a SiddhiQL time literal ('5 sec', '1 min 30 sec') or plain milliseconds.
+func parseMillis(v string) (int64, error) {
+	f := strings.Fields(v)
+	if len(f) == 1 {
+		return strconv.ParseInt(f[0], 10, 64)
+	}
+	if len(f) == 0 || len(f)%2 != 0 {
+		return 0, fmt.Errorf("bad duration %q", v)
+	}
+	var total int64
+	for i := 0; i < len(f); i += 2 {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		unit, ok := siddhiql.TimeUnitMillis(f[i+1])
+		if !ok {
+			return 0, fmt.Errorf("unknown time unit %q", f[i+1])
+		}
+		total += n * unit
+	}
+	return total, nil
+}
+
+// compileSinks parses the sinks of every defined stream and checks each sink's stream is
+// written by a query of the app.
+func (a *App) compileSinks() error {
+	written := map[string]bool{}
+	for _, q := range a.queries {
+		written[q.def.Into] = true
+	}
+	for _, name := range a.streamOrder {
+		sd := a.streams[name].def
+		sinks, err := parseSinks(a.Name, sd)
+		if err != nil {
+			return err
+		}
+		if len(sinks) > 0 && !written[name] {
+			return &siddhiql.Error{Pos: sinks[0].Pos, Msg: fmt.Sprintf("stream %s has a @sink but no query inserts into it: sinks deliver query outputs", name)}
+		}
+		a.streams[name].sinks = sinks
+	}
+	return nil
+}
+
+// Sinks lists the app's sinks by stream (in definition order), then position.
+func (a *App) Sinks() []Sink {
+	var out []Sink
+	for _, name := range a.streamOrder {
+		out = append(out, a.streams[name].sinks...)
+	}
+	return out
+}
+
+// Sinks lists every deployed sink: apps by name, streams in definition order.
+func (e *Engine) Sinks() []Sink {
+	var out []Sink
+	for _, a := range e.Apps() {
+		out = append(out, a.Sinks()...)
+	}
+	return out
+}
+
+// SinksOf returns the sinks declared on stream (nil when it has none or is unknown).
+func (e *Engine) SinksOf(stream string) []Sink {
+	a, ok := e.inputs[stream]
+	if !ok {
+		return nil
+	}
+	return a.streams[stream].sinks
+}
+
+// IsOutputStream reports whether some query of a deployed app inserts into stream.
+func (e *Engine) IsOutputStream(stream string) bool {
+	for _, a := range e.apps {
+		for _, q := range a.queries {
+			if q.def.Into == stream {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Reaches returns, sorted, the streams that events sent to stream can reach through queries
+// (directly or through query chains); stream itself is not included unless a chain loops
+// back, which checkCycles refuses.
+func (e *Engine) Reaches(stream string) []string {
+	a, ok := e.inputs[stream]
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	var visit func(s string, depth int)
+	visit = func(s string, depth int) {
+		st, ok := a.streams[s]
+		if !ok || depth > maxDepth {
+			return
+		}
+		for _, q := range st.queries {
+			if !seen[q.def.Into] {
+				seen[q.def.Into] = true
+				visit(q.def.Into, depth+1)
+			}
+		}
+	}
+	visit(stream, 0)
+	return slices.Sorted(maps.Keys(seen))
+}

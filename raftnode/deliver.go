@@ -1,0 +1,303 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
+)
+
+// deliverCheck is how often the delivery supervisor compares the running sink workers with
+// leadership and the deployed sinks.
+const deliverCheck = 50 * time.Millisecond
+
+// deliverBatch is how many outputs a sink worker reads from the outbox at a time.
+const deliverBatch = 256
+
+// deliverState is the leader-side delivery bookkeeping: one worker per sink while this
+// replica leads.
+type deliverState struct {
+	mu     sync.Mutex
+	status map[string]*sinkStatus // by engine.Sink.Key()
+}
+
+// sinkStatus is a running worker's local view, for SinkStatus.
+type sinkStatus struct {
+	failing  bool
+	lastErr  string
+	sent     fsm.OutPos
+	attempts uint64
+}
+
+// SinkStatus is a sink as this node sees it: the replicated state plus, on the leader, the
+// delivering worker's progress.
+type SinkStatus struct {
+	fsm.SinkState
+	// Active is set on the leader, whose worker delivers this sink.
+	Active bool
+	// Failing is set while the destination refuses or cannot be reached; LastError says why.
+	Failing   bool
+	LastError string
+}
+
+// SinkStatus lists the group's sinks.
+func (n *Node) SinkStatus() []SinkStatus {
+	sinks := n.fsm.Sinks()
+	out := make([]SinkStatus, len(sinks))
+	n.deliver.mu.Lock()
+	defer n.deliver.mu.Unlock()
+	for i, s := range sinks {
+		out[i].SinkState = s
+		if st := n.deliver.status[s.Key()]; st != nil {
+			out[i].Active, out[i].Failing, out[i].LastError = true, st.failing, st.lastErr
+		}
+	}
+	return out
+}
+
+type sinkWorker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// deliverLoop runs one worker per deployed sink while this replica leads (after its
+// barrier, so the replicated positions it starts from are current), and stops them when
+// leadership is lost, the term changes or the sink goes away.
+func (n *Node) deliverLoop() {
+	defer n.wg.Done()
+	workers := map[string]*sinkWorker{}
+	var term uint64
+	stop := func(key string) {
+		w := workers[key]
+		w.cancel()
+		<-w.done
+		delete(workers, key)
+		n.deliver.mu.Lock()
+		delete(n.deliver.status, key)
+		n.deliver.mu.Unlock()
+	}
+	stopAll := func() {
+		for k := range workers {
+			stop(k)
+		}
+	}
+	defer stopAll()
+	t := time.NewTicker(deliverCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ready := n.readyTerm.Load()
+		if !n.IsLeader() || ready == 0 || ready != n.raft.CurrentTerm() {
+			stopAll()
+			continue
+		}
+		if ready != term {
+			stopAll()
+			term = ready
+		}
+		want := map[string]engine.Sink{}
+		for _, s := range n.fsm.Sinks() {
+			want[s.Key()] = s.Sink
+		}
+		for k := range workers {
+			if _, ok := want[k]; !ok {
+				stop(k)
+			}
+		}
+		for k, sk := range want {
+			if workers[k] != nil {
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			w := &sinkWorker{cancel: cancel, done: make(chan struct{})}
+			workers[k] = w
+			st := &sinkStatus{}
+			n.deliver.mu.Lock()
+			if n.deliver.status == nil {
+				n.deliver.status = map[string]*sinkStatus{}
+			}
+			n.deliver.status[k] = st
+			n.deliver.mu.Unlock()
+			go func() {
+				defer close(w.done)
+				n.runSink(ctx, sk, st)
+			}()
+		}
+	}
+}
+
+// runSink delivers one sink's outputs in log order, from its replicated position, until ctx
+// ends (leadership lost) or a proposal fails. Each output is retried until it succeeds; the
+// position is replicated at most every DeliveryRecordInterval while outputs flow, and as
+// soon as the sink has caught up.
+func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
+	lg := n.logger.With("sink", sk.String())
+	d := newDeliverer(n, sk)
+	var sent, recorded fsm.OutPos
+	lastRecord := time.Now()
+	record := func() bool {
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+		res, err := n.propose(pctx, &fsm.Command{Kind: fsm.KindDelivered, Time: n.stamp(), Text: sk.Stream, Sink: uint32(sk.Index), Through: sent})
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrClosed) {
+				lg.Warn("cannot replicate the delivered position; the next leader delivers again from the last one", "through", sent.ID(n.cfg.Group), "err", err)
+			}
+			return false
+		}
+		recorded, lastRecord = sent, time.Now()
+		return true
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		rep, ok := n.fsm.SinkPosition(sk.Stream, sk.Index)
+		if !ok {
+			return // undeployed; the supervisor stops this worker
+		}
+		if sent.Less(rep) {
+			sent = rep
+		}
+		if recorded.Less(rep) {
+			recorded = rep
+		}
+		changed := n.fsm.OutputsChanged()
+		entries, err := n.fsm.OutputsAfter(sk.Stream, sent, deliverBatch)
+		if err != nil { // cannot happen: undelivered outputs are never trimmed
+			lg.Error("outputs to deliver are gone", "err", err)
+			return
+		}
+		if len(entries) == 0 {
+			wait := time.Hour
+			if recorded.Less(sent) {
+				wait = n.cfg.DeliveryRecordInterval - time.Since(lastRecord)
+				if wait <= 0 {
+					if !record() {
+						return
+					}
+					continue
+				}
+			}
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-timer.C:
+			}
+			timer.Stop()
+			continue
+		}
+		for i := range entries {
+			if !d.deliver(ctx, &entries[i], st, lg) {
+				return
+			}
+			sent = entries[i].Pos
+			n.deliver.mu.Lock()
+			st.sent = sent
+			n.deliver.mu.Unlock()
+		}
+		if time.Since(lastRecord) >= n.cfg.DeliveryRecordInterval && !record() {
+			return
+		}
+	}
+}
+
+// deliverer sends outputs to one sink.
+type deliverer struct {
+	n      *Node
+	sk     engine.Sink
+	client *http.Client
+	buf    []byte
+}
+
+func newDeliverer(n *Node, sk engine.Sink) *deliverer {
+	return &deliverer{n: n, sk: sk, client: &http.Client{Timeout: time.Duration(sk.TimeoutMillis) * time.Millisecond}}
+}
+
+// deliver sends one output, retrying with exponential backoff (retry.interval doubled up to
+// retry.max.interval) until it succeeds. It reports false when ctx ended first.
+func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus, lg *slog.Logger) bool {
+	d.buf = e.AppendJSON(d.buf[:0], d.n.cfg.Group, d.sk.Stream)
+	if d.sk.Type == engine.SinkLog {
+		msg := d.sk.Prefix
+		if msg == "" {
+			msg = "output"
+		}
+		d.n.logger.Info(msg, "sink", d.sk.String(), "event", string(d.buf))
+		return true
+	}
+	backoff := time.Duration(d.sk.RetryIntervalMillis) * time.Millisecond
+	maxBackoff := time.Duration(d.sk.MaxBackoffMillis) * time.Millisecond
+	id := e.Pos.ID(d.n.cfg.Group)
+	for {
+		err := d.post(ctx, id)
+		d.n.deliver.mu.Lock()
+		st.attempts++
+		wasFailing := st.failing
+		if err == nil {
+			st.failing, st.lastErr = false, ""
+		} else {
+			st.failing, st.lastErr = true, err.Error()
+		}
+		d.n.deliver.mu.Unlock()
+		if err == nil {
+			if wasFailing {
+				lg.Info("sink delivers again", "id", id)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !wasFailing {
+			lg.Warn("sink delivery failed; retrying until it succeeds (outputs wait in the outbox)", "id", id, "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// post sends the event in d.buf once; a 2xx answer is success.
+func (d *deliverer) post(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.sk.URL, bytes.NewReader(d.buf))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", id)
+	for _, h := range d.sk.Headers {
+		req.Header.Set(h[0], h[1])
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s: %s", d.sk.URL, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
