@@ -48,7 +48,19 @@ func (s *Server) call(ctx context.Context, g int, method, path string, query url
 		q[k] = v
 	}
 	q.Set("group", strconv.Itoa(g))
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path+"?"+q.Encode(), bytes.NewReader(body))
+	resp, err := s.send(ctx, method, "http://"+addr+path+"?"+q.Encode(), header, body)
+	if err != nil {
+		if f, ok := s.res.(forgetter); ok {
+			f.Forget(raftAddr)
+		}
+		return nil, fmt.Errorf("forwarding to the leader of group %d failed: %w", g, err)
+	}
+	return resp, nil
+}
+
+// send makes a request to another node, keeping forwardHeaders and marking it forwarded.
+func (s *Server) send(ctx context.Context, method, target string, header http.Header, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -58,14 +70,41 @@ func (s *Server) call(ctx context.Context, g int, method, path string, query url
 		}
 	}
 	req.Header.Set(forwardedHeader, s.cfg.NodeID)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if f, ok := s.res.(forgetter); ok {
-			f.Forget(raftAddr)
-		}
-		return nil, fmt.Errorf("forwarding to the leader of group %d failed: %w", g, err)
+	return s.client.Do(req)
+}
+
+// relay passes a whole request, unchanged, to the leader of group 0 and relays its answer.
+// A node whose replicas lag (just restarted, say) may not know an app or stream the cluster
+// already has; the leader's view is current. ok is false when the request was already
+// forwarded (the caller then answers from its own view).
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, body []byte) (ok bool) {
+	if r.Header.Get(forwardedHeader) != "" || s.groups[0].IsLeader() {
+		return false
 	}
-	return resp, nil
+	addr, _, _, err := s.leaderAddr(r.Context(), 0)
+	if err != nil {
+		writeUnavailable(w, "this node is catching up and "+err.Error())
+		return true
+	}
+	resp, err := s.send(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), r.Header, body)
+	if err != nil {
+		writeUnavailable(w, "this node is catching up and the leader cannot be reached: "+err.Error())
+		return true
+	}
+	defer resp.Body.Close()
+	copyResponse(w, resp)
+	return true
+}
+
+// copyResponse relays a forwarded request's answer.
+func copyResponse(w http.ResponseWriter, resp *http.Response) {
+	for _, h := range []string{"Content-Type", "Retry-After", "Location"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
 }
 
 // forward answers a request for group g that needs its leader: a 307 to the leader with
@@ -96,13 +135,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, g int, body []b
 		return
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Retry-After", "Location"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	copyResponse(w, resp)
 }
 
 // readBody reads the whole request body, answering 413 past the limit. ok is false when

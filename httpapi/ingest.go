@@ -75,7 +75,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 		return
 	}
-	def, ok := s.streamDef(w, r, 0, stream)
+	def, ok := s.streamDef(w, r, 0, stream, body)
 	if !ok {
 		return
 	}
@@ -184,7 +184,7 @@ func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stre
 		writeError(w, code, msg)
 		return
 	}
-	def, ok := s.streamDef(w, r, g, stream)
+	def, ok := s.streamDef(w, r, g, stream, nil)
 	if !ok {
 		return
 	}
@@ -217,8 +217,10 @@ func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stre
 }
 
 // streamDef finds a stream's definition in group g's replica; ok is false when the
-// response has been written (404 for an unknown stream).
-func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream string) (*siddhiql.StreamDef, bool) {
+// response has been written (404 for an unknown stream). With body set (a request to split
+// over groups), a stream this node does not know is passed whole to the leader of group 0,
+// whose view is current: this node's replicas may lag.
+func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) (*siddhiql.StreamDef, bool) {
 	var def *siddhiql.StreamDef
 	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
 		if d, ok := e.Stream(stream); ok {
@@ -229,6 +231,9 @@ func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream
 		return nil, false
 	}
 	if def == nil {
+		if body != nil && s.relay(w, r, body) {
+			return nil, false
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", stream))
 		return nil, false
 	}

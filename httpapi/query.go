@@ -98,6 +98,8 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.query(r.Context(), c, min, req.AppName, req.Query)
 	switch {
+	case errors.Is(err, engine.ErrUnknownApp) && c != raftnode.Stale && s.relay(w, r, body):
+		// This node may lag behind a deploy: the leader of group 0 answered.
 	case errors.Is(err, engine.ErrUnknownApp):
 		writeSiddhiError(w, http.StatusNotFound, "Cannot find an active SiddhiApp with name: "+req.AppName)
 	case isGroupError(err) || errors.Is(err, errNoLeaderAddr):
