@@ -298,11 +298,19 @@ func shardToPropose(cfg serveConfig, groupDir string, g, groups int) (string, er
 	case cfg.shardIDSet && recorded != "" && recorded != want:
 		return "", fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q (recorded in %s): a shard ID never changes",
 			cfg.ShardID, g, want, recorded, filepath.Join(groupDir, shardFile))
-	case cfg.shardIDSet:
-		return want, nil
 	case recorded != "":
 		return recorded, nil
 	case cfg.Bootstrap:
+		// The bootstrap node names the group: record it now, so that a restart with
+		// another --shard-id is refused even if it comes before the group replicated it.
+		if err := os.MkdirAll(groupDir, 0o755); err != nil {
+			return "", fmt.Errorf("record shard ID: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(groupDir, shardFile), []byte(want+"\n"), 0o644); err != nil {
+			return "", fmt.Errorf("record shard ID: %w", err)
+		}
+		return want, nil
+	case cfg.shardIDSet:
 		return want, nil
 	}
 	return "", nil
