@@ -142,8 +142,18 @@ func (n *Node) flushOnce() error {
 	since := max(n.flush.since, replicated)
 	c := n.capture(since)
 	n.flush.unflushed.Store(int64(c.unflushed))
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	// No overall deadline: a large backlog (after a store outage, or many new keys) takes
+	// as long as it takes, and a deadline would make every attempt start over and never
+	// finish. Each statement is bounded by the driver's own timeouts; Close cancels.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	written := 0
 	for _, ca := range c.aggs {
 		if !n.flush.ensured[ca.def] {
