@@ -62,6 +62,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the API's metrics; nil means a new registry.
 	Registry *prometheus.Registry
+	// Profiling serves Go's profiles under /debug/pprof/ (off by default).
+	Profiling bool
 }
 
 // DefaultConfig returns the defaults.
@@ -157,6 +159,9 @@ func (s *Server) routes() chi.Router {
 	r.Get("/readyz", s.handleReady)
 	r.Get("/v1/debug/state", s.handleStateHash)
 	r.Handle("/metrics", s.metrics.handler())
+	if s.cfg.Profiling {
+		r.Mount("/debug/pprof", http.HandlerFunc(pprofHandler))
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

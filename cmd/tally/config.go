@@ -31,6 +31,7 @@ type serveConfig struct {
 	AggTimeZone string   `yaml:"agg-time-zone"`
 	LogLevel    string   `yaml:"log-level"`
 	LogFormat   string   `yaml:"log-format"`
+	Pprof       bool     `yaml:"pprof"`
 	// StoreDSN is the shared rollup store: mysql://user:pass@tcp(host:port)/db or
 	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
 	// of one machine).
@@ -104,6 +105,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&flags.LogFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&flags.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the HTTP address")
 	fs.Uint64Var(&flags.SnapshotThreshold, "snapshot-threshold", 0, "snapshot after this many new log entries (default 8192)")
 	fs.DurationVar(&flags.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
 	fs.Uint64Var(&flags.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot for slow followers (default 10240)")
@@ -160,6 +162,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.LogLevel = flags.LogLevel
 		case "log-format":
 			cfg.LogFormat = flags.LogFormat
+		case "pprof":
+			cfg.Pprof = flags.Pprof
 		case "store-dsn":
 			cfg.StoreDSN = flags.StoreDSN
 		case "flush-interval":

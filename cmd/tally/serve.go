@@ -118,7 +118,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	resolver := raftnode.NewResolver()
 	acfg := httpapi.DefaultConfig()
-	acfg.NodeID, acfg.Logger = cfg.ID, logger
+	acfg.NodeID, acfg.Logger, acfg.Profiling = cfg.ID, logger, cfg.Pprof
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseSubscriptions) // open subscriptions would hold Shutdown
