@@ -19,7 +19,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -47,4 +49,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tally-bench %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// progress prints, every second until stop is called, how much *counter grew in that
+// second, with format (one %d).
+func progress(counter *atomic.Int64, format string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		last := int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				n := counter.Load()
+				fmt.Fprintf(os.Stderr, format+"\n", n-last)
+				last = n
+			}
+		}
+	}()
+	return func() { close(done) }
 }

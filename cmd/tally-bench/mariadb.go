@@ -178,24 +178,9 @@ func mariadbMain(ctx context.Context, args []string) error {
 			}
 		})
 	}
-	done := make(chan struct{})
-	go func() {
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		last := int64(0)
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				n := evCount.Load()
-				fmt.Fprintf(os.Stderr, "tally-bench mariadb: %d events/s\n", n-last)
-				last = n
-			}
-		}
-	}()
+	stop := progress(&evCount, "tally-bench mariadb: %d events/s")
 	wg.Wait()
-	close(done)
+	stop()
 	el := time.Since(start).Seconds()
 	if firstErr != nil {
 		return firstErr

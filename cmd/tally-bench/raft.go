@@ -185,24 +185,9 @@ func raftMain(ctx context.Context, args []string) error {
 			}
 		})
 	}
-	done := make(chan struct{})
-	go func() {
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		last := int64(0)
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				n := entries.Load()
-				fmt.Fprintf(os.Stderr, "tally-bench raft: %d entries/s\n", n-last)
-				last = n
-			}
-		}
-	}()
+	stop := progress(&entries, "tally-bench raft: %d entries/s")
 	wg.Wait()
-	close(done)
+	stop()
 	el := time.Since(start).Seconds()
 	if firstErr != nil {
 		return firstErr
