@@ -188,25 +188,8 @@ func waitLeaderOf(t testing.TB, nodes func() []*Node, timeout time.Duration) *No
 	t.Helper()
 	var leader *Node
 	eventually(t, timeout, func() bool {
-		leader = nil
-		ns := nodes()
-		for _, n := range ns {
-			if n.IsLeader() {
-				if leader != nil {
-					return false
-				}
-				leader = n
-			}
-		}
-		if leader == nil {
-			return false
-		}
-		for _, n := range ns {
-			if id, _, err := n.Leader(); err != nil || id != leader.ID() {
-				return false
-			}
-		}
-		return true
+		leader = agreedLeader(nodes())
+		return leader != nil
 	}, "exactly one leader")
 	return leader
 }
