@@ -258,10 +258,12 @@ func TestBenchDurationAndProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if el < cfg.duration || el > cfg.duration+700*time.Millisecond {
+	if el < cfg.duration || el > cfg.duration+5*time.Second {
 		t.Errorf("ran for %v, want about %v", el, cfg.duration)
 	}
-	if sum.DurationS < 0.2 || sum.DurationS > el.Seconds() {
+	// duration_s is rounded to the millisecond, so it may exceed the
+	// measured time by up to half of one.
+	if sum.DurationS < 0.2 || sum.DurationS > el.Seconds()+0.0005 {
 		t.Errorf("duration_s %v, ran for %v", sum.DurationS, el)
 	}
 	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
