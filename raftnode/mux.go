@@ -44,6 +44,7 @@ type Mux struct {
 	ln     net.Listener
 	meta   Meta
 	logger *slog.Logger
+	dial   Dialer // never nil
 
 	mu     sync.Mutex
 	layers map[uint32]*layer
@@ -51,9 +52,22 @@ type Mux struct {
 	done   chan struct{}
 }
 
-// NewMux listens on addr. advertise is the address other nodes dial (defaults to the
+// MuxOption adjusts a Mux at NewMux.
+type MuxOption func(*Mux)
+
+// WithDialer makes the mux's Raft connections to other nodes go through dial (a DialMap's,
+// say) instead of dialing the peer's address directly. nil keeps the direct dial.
+func WithDialer(dial Dialer) MuxOption {
+	return func(m *Mux) {
+		if dial != nil {
+			m.dial = dial
+		}
+	}
+}
+
+// NewMux listens on addr. meta.RaftAddr is the address other nodes dial (defaults to the
 // listener's address); meta is served on the meta channel.
-func NewMux(addr string, meta Meta, logger *slog.Logger) (*Mux, error) {
+func NewMux(addr string, meta Meta, logger *slog.Logger, opts ...MuxOption) (*Mux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: listen on raft address %s: %w", addr, err)
@@ -64,7 +78,10 @@ func NewMux(addr string, meta Meta, logger *slog.Logger) (*Mux, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &Mux{ln: ln, meta: meta, logger: logger, layers: map[uint32]*layer{}, done: make(chan struct{})}
+	m := &Mux{ln: ln, meta: meta, logger: logger, dial: dialDirect, layers: map[uint32]*layer{}, done: make(chan struct{})}
+	for _, o := range opts {
+		o(m)
+	}
 	go m.serve()
 	return m, nil
 }
@@ -157,9 +174,15 @@ func (m *Mux) route(c net.Conn) {
 	}
 }
 
-func dialChannel(ctx context.Context, addr string, kind byte, group uint32, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dialChannel connects to the Raft port at addr through dial (nil: directly) and sends the
+// header of a channel.
+func dialChannel(ctx context.Context, dial Dialer, addr string, kind byte, group uint32, timeout time.Duration) (net.Conn, error) {
+	if dial == nil {
+		dial = dialDirect
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := dial(dctx, "tcp", addr)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +200,16 @@ func dialChannel(ctx context.Context, addr string, kind byte, group uint32, time
 
 // FetchMeta asks the node at raft address addr who it is.
 func FetchMeta(ctx context.Context, addr string) (Meta, error) {
+	return fetchMeta(ctx, nil, addr)
+}
+
+// fetchMeta is FetchMeta through dial (nil: directly).
+func fetchMeta(ctx context.Context, dial Dialer, addr string) (Meta, error) {
 	timeout := 2 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	c, err := dialChannel(ctx, addr, chanMeta, 0, timeout)
+	c, err := dialChannel(ctx, dial, addr, chanMeta, 0, timeout)
 	if err != nil {
 		return Meta{}, fmt.Errorf("raftnode: ask %s who it is: %w", addr, err)
 	}
@@ -230,7 +258,7 @@ func (l *layer) Close() error {
 func (l *layer) Addr() net.Addr { return advertised{l.mux.meta.RaftAddr} }
 
 func (l *layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialChannel(context.Background(), string(address), chanRaft, l.group, timeout)
+	return dialChannel(context.Background(), l.mux.dial, string(address), chanRaft, l.group, timeout)
 }
 
 // advertised is the address a layer reports to raft: the one peers dial.
@@ -242,6 +270,10 @@ func (a advertised) String() string  { return a.addr }
 // Resolver maps Raft addresses to HTTP addresses by asking each node once over the meta
 // channel, and caches the answers. It is safe for concurrent use.
 type Resolver struct {
+	// Dial opens the meta connections (a DialMap's, say); nil dials the Raft address
+	// directly. Set it before first use.
+	Dial Dialer
+
 	mu    sync.Mutex
 	cache map[string]string
 }
@@ -257,7 +289,7 @@ func (r *Resolver) HTTPAddr(ctx context.Context, raftAddr string) (string, error
 	if ok {
 		return a, nil
 	}
-	m, err := FetchMeta(ctx, raftAddr)
+	m, err := fetchMeta(ctx, r.Dial, raftAddr)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,183 @@
+package raftnode
+
+import (
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestParseDialMap(t *testing.T) {
+	m, err := ParseDialMap([]string{"127.0.0.1:7071=127.0.0.1:9001", " n2:7081 = proxy:9002 ", "127.0.0.1:7071=127.0.0.1:9001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.String(), "127.0.0.1:7071=127.0.0.1:9001,n2:7081=proxy:9002"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if m.Rewrite("n2:7081") != "proxy:9002" || m.Rewrite("n3:7091") != "n3:7091" {
+		t.Errorf("Rewrite: %q, %q", m.Rewrite("n2:7081"), m.Rewrite("n3:7091"))
+	}
+	if m, err := ParseDialMap(nil); err != nil || m.Dialer() != nil {
+		t.Errorf("empty map: %v, dialer set %v", err, m.Dialer() != nil)
+	}
+	for _, c := range []struct{ entry, want string }{
+		{"127.0.0.1:7071", `"127.0.0.1:7071": want FROM=TO`},
+		{"=127.0.0.1:1", `"=127.0.0.1:1": want FROM=TO`},
+		{"127.0.0.1=127.0.0.1:1", `"127.0.0.1" is not host:port`},
+		{"a:1=b", `"b" is not host:port`},
+		{"a:1=a:1", "a:1 is mapped to itself"},
+	} {
+		if _, err := ParseDialMap([]string{c.entry}); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.entry) {
+			t.Errorf("entry %q: %v, want an error naming the entry with %q", c.entry, err, c.want)
+		}
+	}
+	if _, err := ParseDialMap([]string{"a:1=b:2", "a:1=c:3"}); err == nil || !strings.Contains(err.Error(), `"a:1=c:3": a:1 is already mapped to b:2`) {
+		t.Errorf("a second target: %v", err)
+	}
+}
+
+// relay is a TCP proxy that counts the connections it passes to target. Cleanup closes
+// every connection (a closed raft transport leaves its peers' connections open).
+type relay struct {
+	ln    net.Listener
+	conns atomic.Int64
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	open  []net.Conn
+}
+
+func newRelay(t *testing.T, target string) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		r.mu.Lock()
+		for _, c := range r.open {
+			c.Close()
+		}
+		r.mu.Unlock()
+		r.wg.Wait()
+	})
+	r.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.conns.Add(1)
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.open = append(r.open, c, up)
+			r.mu.Unlock()
+			r.wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			r.wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+		}
+	})
+	return r
+}
+
+func (r *relay) addr() string { return r.ln.Addr().String() }
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestDialMap_MuxAndResolver: with a dial map, a node's Raft connections and meta lookups to
+// a mapped peer go to the mapped address, and nothing else changes.
+func TestDialMap_MuxAndResolver(t *testing.T) {
+	b := newTestMux(t, "b")
+	rel := newRelay(t, b.Addr().String())
+	dm := DialMap{b.Addr().String(): rel.addr()}
+	a, err := NewMux("127.0.0.1:0", Meta{ID: "a", HTTPAddr: "127.0.0.1:7a"}, testLogger(t), WithDialer(dm.Dialer()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	// The resolver asks the relay, and caches the answer: one connection.
+	res := NewResolver()
+	res.Dial = dm.Dialer()
+	for range 2 {
+		if addr, err := res.HTTPAddr(ctx, b.Addr().String()); err != nil || addr != "127.0.0.1:7b" {
+			t.Fatalf("HTTPAddr of b: %q, %v", addr, err)
+		}
+	}
+	if n := rel.conns.Load(); n != 1 {
+		t.Errorf("resolver: %d connections through the relay, want 1", n)
+	}
+	// A node without the map dials b directly.
+	if _, err := NewResolver().HTTPAddr(ctx, b.Addr().String()); err != nil || rel.conns.Load() != 1 {
+		t.Errorf("resolver without a map: %v, %d relayed", err, rel.conns.Load())
+	}
+	// A map to a dead address is not bypassed.
+	dead := NewResolver()
+	dead.Dial = DialMap{b.Addr().String(): closedAddr(t)}.Dialer()
+	if _, err := dead.HTTPAddr(ctx, b.Addr().String()); err == nil {
+		t.Error("a map to a closed port still reached b")
+	}
+
+	// A group over both muxes: a replicates to b through the relay, and b is known to
+	// raft by its own address.
+	dir := t.TempDir()
+	var nodes []*Node
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = n.Close(cctx)
+			cancel()
+		}
+	})
+	for i, m := range []*Mux{a, b} {
+		id := []string{"a", "b"}[i]
+		cfg := testConfig(t, id, filepath.Join(dir, id))
+		cfg.Bootstrap = i == 0
+		n, err := Open(cfg, NewTCPTransport(m, 0, cfg.Logger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	leader := waitLeaderOf(t, func() []*Node { return nodes[:1] }, testTimeout)
+	before := rel.conns.Load()
+	if err := leader.Join(ctx, "b", b.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leader.Deploy(ctx, testApp); err != nil {
+		t.Fatal(err)
+	}
+	r := ingest(t, leader, "p", 1, row("x", 7))
+	if err := nodes[1].WaitApplied(ctx, r.Index); err != nil {
+		t.Fatal(err)
+	}
+	if rel.conns.Load() == before {
+		t.Error("a replicated to b without a connection through the relay")
+	}
+	for _, m := range nodes[0].Status().Members {
+		if m.ID == "b" && m.RaftAddr != b.Addr().String() {
+			t.Errorf("b is known as %s, want its own address %s", m.RaftAddr, b.Addr())
+		}
+	}
+}
