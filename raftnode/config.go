@@ -78,6 +78,11 @@ type Config struct {
 	// yet recorded are delivered again (same IDs) by the next leader.
 	DeliveryRecordInterval time.Duration
 
+	// Clock is the leader's wall clock for the time it stamps on entries (the only time the
+	// FSM sees); nil means time.Now. A stamp never goes back, whatever the clock says. Fault
+	// injection shares one OffsetClock between a node's groups to skew it.
+	Clock func() time.Time
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -261,11 +261,16 @@ func (n *Node) ID() string { return n.cfg.ID }
 // Group is the partition group's ID.
 func (n *Node) Group() uint32 { return n.cfg.Group }
 
-// stamp returns the leader's time for a new entry: wall-clock ms, never going back.
+// stamp returns the leader's time for a new entry: Config.Clock (wall-clock) ms, never going
+// back.
 func (n *Node) stamp() int64 {
 	n.stampMu.Lock()
 	defer n.stampMu.Unlock()
-	now := time.Now().UnixMilli()
+	clock := n.cfg.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	now := clock().UnixMilli()
 	if now < n.lastTime {
 		now = n.lastTime
 	}
