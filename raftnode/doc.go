@@ -8,7 +8,10 @@
 //   - the leader's stamped time and periodic tick entries, the only time the FSM sees;
 //   - linearizable reads (commit index, VerifyLeader, wait for apply, and no reads before a
 //     new leader's first barrier) and stale reads with read-your-writes by index (Read);
-//   - idempotent join, removal, status, and leadership transfer on Close.
+//   - idempotent join, removal, status, and leadership transfer on request (Transfer) and
+//     on Close;
+//   - hooks for fault injection: a DialMap that sends connections to other nodes through
+//     other addresses (proxies), and Config.Clock (an OffsetClock) to skew stamped time.
 //
 // Raft's futures have no context; every blocking method here takes one and maps raft's
 // errors once: ErrNotLeader (nothing was proposed), ErrUnknownOutcome (it may still
