@@ -68,16 +68,25 @@ func (d *dedup) check(id string, seq uint64) verdict {
 		return fresh
 	}
 	if seq == p.high {
-		return duplicate
+		return dup()
 	}
 	k := p.high - seq - 1
 	if k >= DedupWindow {
 		return tooOld
 	}
 	if p.seen[k/64]&(1<<(k%64)) != 0 {
-		return duplicate
+		return dup()
 	}
 	return fresh
+}
+
+// dup is the verdict on a seq already applied: duplicate, or fresh with the planted bug of
+// bug_nodedup.go (compiled out unless built with -tags tally_bug_nodedup).
+func dup() verdict {
+	if bugNoDedup {
+		return fresh
+	}
+	return duplicate
 }
 
 // low is the smallest seq of id's window that is not too old (for messages).
