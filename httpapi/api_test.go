@@ -310,6 +310,9 @@ func (leaderless) Status() raftnode.Status                    { return raftnode.
 func (leaderless) Ready() bool                                { return false }
 func (leaderless) IsLeader() bool                             { return false }
 func (leaderless) StateHash() (uint64, string, error)         { return 0, "", nil }
+func (leaderless) Transfer(context.Context, string) (string, error) {
+	return "", raftnode.ErrNotLeader
+}
 
 func TestNoLeaderAnswers503(t *testing.T) {
 	srv := httptest.NewServer(New(Config{NodeID: "n9"}, []Group{leaderless{}}, nil, raftnode.NewResolver()))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -37,6 +38,16 @@ type Group interface {
 	IsLeader() bool
 	// StateHash is the applied index and the hash of the FSM state at that index.
 	StateHash() (uint64, string, error)
+	// Transfer hands the leadership to voter to (any voter when empty) and returns the new
+	// leader's ID once known (raftnode.Node.Transfer).
+	Transfer(ctx context.Context, to string) (string, error)
+}
+
+// Clock is a node's skewable leader clock (*raftnode.OffsetClock): the offset it adds to
+// the wall clock when stamping entries.
+type Clock interface {
+	Offset() time.Duration
+	SetOffset(d time.Duration) (previous time.Duration)
 }
 
 // StoreReader reads rows of every shard from the shared store (store.Rollups).
@@ -64,6 +75,13 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Profiling serves Go's profiles under /debug/pprof/ (off by default).
 	Profiling bool
+	// DialContext opens the connections of requests to other nodes (forwarding, fan-out,
+	// rows of other groups), a DialMap's say; the URL and Host stay the other node's HTTP
+	// address. nil dials that address directly.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Clock, when set, is the leader clock shared by this node's groups, skewed through
+	// /v1/debug/clock (tally serve --fault-injection). nil answers 404 there.
+	Clock Clock
 }
 
 // DefaultConfig returns the defaults.
@@ -107,6 +125,11 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 		client: &http.Client{Timeout: cfg.ForwardTimeout,
 			// Redirects are answered to the caller, never followed here.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	if cfg.DialContext != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = cfg.DialContext
+		s.client.Transport = t
+	}
 	s.metrics = newMetrics(cfg.Registry, groups)
 	s.mux = s.routes()
 	return s
@@ -150,6 +173,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/v1/apps", s.handleListApps)
 	r.Delete("/v1/apps/{name}", s.handleUndeploy)
 	r.Post("/v1/cluster/join", s.handleJoin)
+	r.Post("/v1/cluster/transfer", s.handleTransfer)
 	r.Delete("/v1/cluster/nodes/{id}", s.handleRemove)
 	r.Get("/v1/cluster/status", s.handleStatus)
 	r.Post("/v1/internal/rows", s.handleRows)
@@ -158,6 +182,8 @@ func (s *Server) routes() chi.Router {
 	})
 	r.Get("/readyz", s.handleReady)
 	r.Get("/v1/debug/state", s.handleStateHash)
+	r.Get("/v1/debug/clock", s.handleClock)
+	r.Post("/v1/debug/clock", s.handleClock)
 	r.Handle("/metrics", s.metrics.handler())
 	if s.cfg.Profiling {
 		r.Mount("/debug/pprof", http.HandlerFunc(pprofHandler))
@@ -215,6 +241,13 @@ func writeUnavailable(w http.ResponseWriter, msg string) {
 func errorStatus(err error) (int, string) {
 	var perr *siddhiql.Error
 	switch {
+	// Leadership transfer (before the context errors: a failed wait wraps ctx's error).
+	case errors.Is(err, raftnode.ErrNotVoter):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, raftnode.ErrNoOtherVoter), errors.Is(err, raftnode.ErrTransferInProgress):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, raftnode.ErrTransferFailed):
+		return http.StatusServiceUnavailable, err.Error() + "; retry"
 	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
 		return http.StatusServiceUnavailable, "no leader is known for the group right now; retry shortly"
 	case errors.Is(err, raftnode.ErrUnknownOutcome):
