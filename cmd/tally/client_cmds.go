@@ -83,6 +83,71 @@ func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
+// ---- tally transfer ----
+
+const transferUsage = `usage: tally transfer [--addr URL] [--group G] [--to ID] [--json]
+
+Hands the leadership of a partition group to another voter (POST /v1/cluster/transfer) and
+prints the new leader once it is known. Without --to, Raft picks the most up-to-date voter.
+--group may be left out when the cluster has one group. Any node takes the request: a node
+that does not lead the group passes it to the leader.
+
+flags:
+`
+
+// transferAnswer mirrors httpapi.TransferResponse.
+type transferAnswer struct {
+	Group  int    `json:"group"`
+	Leader string `json:"leader"`
+}
+
+func transferMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("transfer", transferUsage, stderr)
+	var cf clientFlags
+	addClientFlags(fs, &cf, 30*time.Second)
+	group := fs.String("group", "", "the partition group (default: the only one)")
+	to := fs.String("to", "", "ID of the voter to take over (default: Raft's pick)")
+	raw := fs.Bool("json", false, "print the server's JSON answer as it is")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "tally transfer: unexpected arguments: %s\n", strings.Join(pos, " "))
+		fs.Usage()
+		return 2
+	}
+	c, err := cf.client()
+	if err != nil {
+		return fail(stderr, "transfer", err)
+	}
+	q := url.Values{}
+	if *group != "" {
+		q.Set("group", *group)
+	}
+	if *to != "" {
+		q.Set("to", *to)
+	}
+	path := "/v1/cluster/transfer"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	r, err := c.do(ctx, http.MethodPost, path, http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return fail(stderr, "transfer", err)
+	}
+	if *raw {
+		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
+		return 0
+	}
+	var a transferAnswer
+	if err := decodeBody(r, &a); err != nil {
+		return fail(stderr, "transfer", err)
+	}
+	fmt.Fprintf(stdout, "group %d: leader is now %s\n", a.Group, a.Leader)
+	return 0
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"

@@ -6,15 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/raftnode"
 )
 
 // serveConfig is `tally serve`'s configuration: defaults, then the YAML file, then flags.
@@ -47,6 +50,12 @@ type serveConfig struct {
 	SnapshotThreshold uint64        `yaml:"snapshot-threshold"`
 	SnapshotInterval  time.Duration `yaml:"snapshot-interval"`
 	TrailingLogs      uint64        `yaml:"trailing-logs"`
+	// DialMap rewrites the addresses this node dials to reach other nodes (Raft, meta,
+	// forwarding, join): FROM: TO. Fault-injection suites route links through proxies with it.
+	DialMap raftnode.DialMap `yaml:"dial-map"`
+	// FaultInjection shares one skewable clock between the node's groups and serves
+	// /v1/debug/clock. Off by default.
+	FaultInjection bool `yaml:"fault-injection"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
 		Properties struct {
@@ -109,6 +118,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.Uint64Var(&flags.SnapshotThreshold, "snapshot-threshold", 0, "snapshot after this many new log entries (default 8192)")
 	fs.DurationVar(&flags.SnapshotInterval, "snapshot-interval", 0, "how often to check whether to snapshot (default 30s)")
 	fs.Uint64Var(&flags.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot for slow followers (default 10240)")
+	var dialEntries []string
+	fs.Var(listFlag{&dialEntries}, "dial-map", "FROM=TO (host:port each): connect to TO whenever this node dials another node at FROM (Raft, forwarding, join), e.g. through a fault-injection proxy; repeatable or comma-separated")
+	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -136,8 +148,13 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.AggTimeZone = p.AggTimeZone
 		}
 	}
+	var dialErr error
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
+		case "dial-map":
+			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
+		case "fault-injection":
+			cfg.FaultInjection = flags.FaultInjection
 		case "id":
 			cfg.ID = flags.ID
 		case "data-dir":
@@ -178,6 +195,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.TrailingLogs = flags.TrailingLogs
 		}
 	})
+	if dialErr != nil {
+		return serveConfig{}, fmt.Errorf("--dial-map: %w", dialErr)
+	}
 	cfg.shardIDSet = cfg.ShardID != ""
 	cfg.groupsSet = cfg.Groups != 0
 	if cfg.Groups == 0 {
@@ -236,6 +256,16 @@ func (c serveConfig) validate() error {
 	}
 	if len(c.ShardID) > 254 {
 		errs = append(errs, fmt.Errorf("--shard-id is %d bytes; the SHARD_ID column holds 254", len(c.ShardID)))
+	}
+	if len(c.DialMap) > 0 {
+		// The file's map has not been checked yet (the flag's has: this repeats it).
+		entries := make([]string, 0, len(c.DialMap))
+		for _, from := range slices.Sorted(maps.Keys(c.DialMap)) {
+			entries = append(entries, from+"="+c.DialMap[from])
+		}
+		if _, err := raftnode.ParseDialMap(entries); err != nil {
+			errs = append(errs, fmt.Errorf("dial-map: %w", err))
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", c.LogFormat))

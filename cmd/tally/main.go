@@ -19,6 +19,7 @@ commands:
 
 client commands (talk to a running node: --addr, default http://127.0.0.1:7070, or TALLY_ADDR):
   status   show the node's view of the cluster: groups, roles, leader, indexes, members
+  transfer hand a group's leadership to another voter: tally transfer --group G [--to ID]
   query    answer a store query: tally query 'from Agg within ... per "hours" select ...'
   ingest   send NDJSON events to a stream in batches, exactly once, retrying when unavailable
   apps     deploy, list or remove SiddhiQL apps: tally apps deploy|list|remove
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return replayMain(ctx, args[1:], stdin, stdout, stderr)
 	case "status":
 		return statusMain(ctx, args[1:], stdout, stderr)
+	case "transfer":
+		return transferMain(ctx, args[1:], stdout, stderr)
 	case "query":
 		return queryMain(ctx, args[1:], stdout, stderr)
 	case "ingest":

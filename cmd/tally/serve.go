@@ -73,7 +73,17 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 // serve runs a node until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
-	mux, err := raftnode.NewMux(cfg.RaftAddr, raftnode.Meta{ID: cfg.ID, HTTPAddr: cfg.HTTPAddr, RaftAddr: cfg.RaftAddr}, logger)
+	// dial is how this node connects to other nodes: nil dials their addresses directly.
+	dial := cfg.DialMap.Dialer()
+	if dial != nil {
+		logger.Warn("connections to other nodes are redirected by --dial-map", "dial_map", cfg.DialMap.String())
+	}
+	var clock *raftnode.OffsetClock
+	if cfg.FaultInjection {
+		clock = &raftnode.OffsetClock{}
+		logger.Warn("fault injection is on: POST /v1/debug/clock skews this node's leader clock; not for production")
+	}
+	mux, err := raftnode.NewMux(cfg.RaftAddr, raftnode.Meta{ID: cfg.ID, HTTPAddr: cfg.HTTPAddr, RaftAddr: cfg.RaftAddr}, logger, raftnode.WithDialer(dial))
 	if err != nil {
 		return err
 	}
@@ -83,7 +93,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return fmt.Errorf("listen on HTTP address %s: %w", cfg.HTTPAddr, err)
 	}
 	defer httpLn.Close()
-	groups, err := clusterGroups(ctx, cfg, logger)
+	groups, err := clusterGroups(ctx, cfg, dial, logger)
 	if err != nil {
 		return err
 	}
@@ -104,7 +114,11 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			return err
 		}
 		glog := logger.With("group", g)
-		node, err := raftnode.Open(nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger), raftnode.NewTCPTransport(mux, uint32(g), logger))
+		ncfg := nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger)
+		if clock != nil {
+			ncfg.Clock = clock.Now // one clock for every group of the node
+		}
+		node, err := raftnode.Open(ncfg, raftnode.NewTCPTransport(mux, uint32(g), logger))
 		if err != nil {
 			_ = closeAll(nodes, logger)
 			return err
@@ -117,8 +131,12 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		}()
 	}
 	resolver := raftnode.NewResolver()
+	resolver.Dial = dial
 	acfg := httpapi.DefaultConfig()
-	acfg.NodeID, acfg.Logger, acfg.Profiling = cfg.ID, logger, cfg.Pprof
+	acfg.NodeID, acfg.Logger, acfg.Profiling, acfg.DialContext = cfg.ID, logger, cfg.Pprof, dial
+	if clock != nil {
+		acfg.Clock = clock
+	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseSubscriptions) // open subscriptions would hold Shutdown
@@ -128,7 +146,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		"data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN))
 
 	if len(nodes[0].Status().Members) == 0 && len(cfg.Join) > 0 {
-		if err := join(ctx, cfg, logger); err != nil {
+		if err := join(ctx, cfg, dial, logger); err != nil {
 			logger.Error("join failed", "err", err)
 		}
 	}
@@ -215,7 +233,7 @@ type clusterMeta struct {
 // clusterGroups is the number of partition groups: recorded in the data directory after the
 // first start; chosen with --groups when bootstrapping; learned from the node joined through
 // otherwise.
-func clusterGroups(ctx context.Context, cfg serveConfig, logger *slog.Logger) (int, error) {
+func clusterGroups(ctx context.Context, cfg serveConfig, dial raftnode.Dialer, logger *slog.Logger) (int, error) {
 	path := filepath.Join(cfg.DataDir, clusterFile)
 	if b, err := os.ReadFile(path); err == nil {
 		var m clusterMeta
@@ -232,7 +250,7 @@ func clusterGroups(ctx context.Context, cfg serveConfig, logger *slog.Logger) (i
 	n := cfg.Groups
 	if len(cfg.Join) > 0 {
 		var err error
-		if n, err = groupsOf(ctx, cfg.Join, logger); err != nil {
+		if n, err = groupsOf(ctx, cfg.Join, nodeClient(5*time.Second, dial), logger); err != nil {
 			return 0, err
 		}
 		if cfg.groupsSet && cfg.Groups != n {
@@ -249,10 +267,21 @@ func clusterGroups(ctx context.Context, cfg serveConfig, logger *slog.Logger) (i
 	return n, nil
 }
 
+// nodeClient is an HTTP client for requests to other nodes, connecting through dial (nil:
+// directly).
+func nodeClient(timeout time.Duration, dial raftnode.Dialer) *http.Client {
+	c := &http.Client{Timeout: timeout}
+	if dial != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = dial
+		c.Transport = t
+	}
+	return c
+}
+
 // groupsOf asks the nodes to join through how many groups the cluster has, retrying until one
 // answers or ctx ends.
-func groupsOf(ctx context.Context, urls []string, logger *slog.Logger) (int, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
+func groupsOf(ctx context.Context, urls []string, client *http.Client, logger *slog.Logger) (int, error) {
 	for backoff := 200 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 		for _, base := range urls {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/v1/cluster/status", nil)
@@ -358,9 +387,9 @@ func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, group
 
 // join asks the cluster, through any of the given nodes, to add this node, retrying until it
 // succeeds or ctx ends.
-func join(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
+func join(ctx context.Context, cfg serveConfig, dial raftnode.Dialer, logger *slog.Logger) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr})
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := nodeClient(10*time.Second, dial)
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		for _, base := range cfg.Join {
