@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 # GROUPS is the number of partition groups `make run` creates.
 GROUPS  ?= 1
 
-.PHONY: all build test unit lint fmt fuzz bench run clean
+.PHONY: all build test unit lint fmt fuzz bench run clean jepsen jepsen-quick
 
 all: build
 
@@ -13,8 +13,8 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 # test is what CI runs: formatting, vet, staticcheck, then every test with the race detector,
-# then a short fuzz run of the parser.
-test: lint unit fuzz
+# a short fuzz run of the parser, and the quick fault-injection matrix.
+test: lint unit fuzz jepsen-quick
 
 unit:
 	$(GO) test -race -count=1 -timeout=15m ./...
@@ -30,6 +30,16 @@ fmt:
 fuzz:
 	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParseStoreQuery$$' -fuzztime $(FUZZTIME)
+
+# jepsen-quick runs the fault-injection suite on a fixed set of seeds (mixed faults over 1
+# and 3 groups, plus the planted-bug runs that must be caught), about 3 minutes; reports go
+# to jepsen/report/. jepsen runs the full matrix (every nemesis alone and mixed, 1 and 3
+# groups), about 15 minutes, and writes the summary table to jepsen/report/summary.md.
+jepsen-quick:
+	$(GO) run ./jepsen/cmd/tally-jepsen -matrix quick
+
+jepsen:
+	$(GO) run ./jepsen/cmd/tally-jepsen -matrix full -markdown jepsen/report/summary.md
 
 # bench measures the engine, the raw Raft ceiling, Tally with 3 nodes (1 and 3 groups),
 # MariaDB doing the same aggregation, failover and memory in one run (about 5-10 minutes), and

@@ -1,0 +1,397 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tally-db/tally/jepsen/proxy"
+)
+
+// Build compiles cmd/tally from the module at root into dir with the given build tags and
+// returns the binary's path.
+func Build(ctx context.Context, root, dir string, tags []string) (string, error) {
+	name := "tally"
+	if len(tags) > 0 {
+		name += "-" + strings.Join(tags, "-")
+	}
+	bin := filepath.Join(dir, name)
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/tally")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", strings.Join(args[1:], " "), err, out)
+	}
+	return bin, nil
+}
+
+// ModuleRoot finds the directory holding Tally's go.mod, from the working directory up.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/tally-db/tally\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the tally module (no go.mod naming github.com/tally-db/tally above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// node is one `tally serve` process and what it takes to start it again.
+type node struct {
+	id       string
+	httpAddr string
+	raftAddr string
+	dataDir  string
+	logPath  string
+	args     []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	paused bool
+}
+
+func (n *node) running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
+
+// cluster is three nodes on loopback whose every node-to-node and store link goes through
+// the harness's proxies.
+type cluster struct {
+	bin    string
+	dir    string
+	nodes  []*node
+	net    *proxy.Net
+	client *http.Client
+	logger *slog.Logger
+}
+
+// clusterConfig describes the cluster to start.
+type clusterConfig struct {
+	bin      string
+	dir      string
+	nodes    int
+	groups   int
+	appFile  string
+	storeDSN func(proxyAddr string) string // the store DSN through a proxy address
+	storeTgt string                        // the store's real address
+	seed     uint64
+	logger   *slog.Logger
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// newCluster lays out the nodes and their proxies; start starts them.
+func newCluster(cfg clusterConfig) (*cluster, error) {
+	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger,
+		client: &http.Client{Timeout: 5 * time.Second}}
+	for i := range cfg.nodes {
+		h, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		r, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		id := fmt.Sprintf("n%d", i+1)
+		c.nodes = append(c.nodes, &node{id: id, httpAddr: h, raftAddr: r,
+			dataDir: filepath.Join(cfg.dir, id), logPath: filepath.Join(cfg.dir, id+".log")})
+	}
+	for _, a := range c.nodes {
+		var dial []string
+		for _, b := range c.nodes {
+			if a == b {
+				continue
+			}
+			for _, l := range []struct{ kind, target string }{{"raft", b.raftAddr}, {"http", b.httpAddr}} {
+				p, err := c.net.Add(a.id, b.id, l.kind, l.target)
+				if err != nil {
+					c.close()
+					return nil, err
+				}
+				dial = append(dial, l.target+"="+p.Addr())
+			}
+		}
+		sp, err := c.net.Add(a.id, "db", "store", cfg.storeTgt)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		a.args = []string{"serve", "--id", a.id, "--data-dir", a.dataDir, "--http-addr", a.httpAddr,
+			"--raft-addr", a.raftAddr, "--store-dsn", cfg.storeDSN(sp.Addr()), "--log-format", "json",
+			"--fault-injection", "--dial-map", strings.Join(dial, ","), "--flush-interval", "500ms"}
+		if a == c.nodes[0] {
+			a.args = append(a.args, "--bootstrap", "--groups", fmt.Sprint(cfg.groups), "--app", cfg.appFile)
+		} else {
+			a.args = append(a.args, "--join", "http://"+c.nodes[0].httpAddr)
+		}
+	}
+	return c, nil
+}
+
+// start starts every node and waits until each group has all of them as voters and the app
+// is deployed.
+func (c *cluster) start(ctx context.Context, groups int) error {
+	for i, n := range c.nodes {
+		if err := c.startNode(ctx, n); err != nil {
+			return err
+		}
+		if i == 0 {
+			if err := c.eventually(ctx, 20*time.Second, "the first node leads every group and has the app", func() bool {
+				var apps struct{ Apps []struct{ Name string } }
+				if c.getJSON(ctx, n, "/v1/apps", &apps) != nil || len(apps.Apps) == 0 {
+					return false
+				}
+				st, err := c.status(ctx, n)
+				return err == nil && len(st.Groups) == groups
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return c.eventually(ctx, 30*time.Second, fmt.Sprintf("%d voters in every group", len(c.nodes)), func() bool {
+		st, err := c.status(ctx, c.nodes[0])
+		if err != nil || len(st.Groups) != groups {
+			return false
+		}
+		for _, g := range st.Groups {
+			if len(g.Members) != len(c.nodes) || g.Leader == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// startNode starts n's process (again) and waits until it serves HTTP.
+func (c *cluster) startNode(ctx context.Context, n *node) error {
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.bin, n.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", n.id, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	n.mu.Lock()
+	n.cmd, n.exited, n.paused = cmd, exited, false
+	n.mu.Unlock()
+	return c.eventually(ctx, 20*time.Second, n.id+" serving HTTP", func() bool {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		return c.getJSON(ctx, n, "/healthz", nil) == nil
+	})
+}
+
+// kill SIGKILLs n and waits for it to be gone.
+func (c *cluster) kill(n *node) {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd, n.paused = nil, false
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// pause SIGSTOPs n; resume SIGCONTs it.
+func (c *cluster) pause(n *node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil && !n.paused {
+		_ = n.cmd.Process.Signal(syscall.SIGSTOP)
+		n.paused = true
+	}
+}
+
+func (c *cluster) resume(n *node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil && n.paused {
+		_ = n.cmd.Process.Signal(syscall.SIGCONT)
+		n.paused = false
+	}
+}
+
+// close kills every process and closes the proxies.
+func (c *cluster) close() {
+	for _, n := range c.nodes {
+		c.resume(n)
+		c.kill(n)
+	}
+	_ = c.net.Close()
+}
+
+type groupStatus struct {
+	ID     uint32 `json:"id"`
+	Role   string `json:"role"`
+	Leader *struct {
+		ID       string `json:"id"`
+		HTTPAddr string `json:"http_addr"`
+	} `json:"leader"`
+	Term         uint64 `json:"term"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Members      []struct {
+		ID    string `json:"id"`
+		Voter bool   `json:"voter"`
+	} `json:"members"`
+}
+
+type clusterStatus struct {
+	ID     string        `json:"id"`
+	Groups []groupStatus `json:"groups"`
+}
+
+func (c *cluster) status(ctx context.Context, n *node) (clusterStatus, error) {
+	var st clusterStatus
+	err := c.getJSON(ctx, n, "/v1/cluster/status", &st)
+	return st, err
+}
+
+// leader returns the node that leads group g with the highest term among the running,
+// unpaused nodes that say so, or nil.
+func (c *cluster) leader(ctx context.Context, g int) *node {
+	var best *node
+	var term uint64
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		up := n.cmd != nil && !n.paused
+		n.mu.Unlock()
+		if !up {
+			continue
+		}
+		st, err := c.status(ctx, n)
+		if err != nil || g >= len(st.Groups) {
+			continue
+		}
+		if gs := st.Groups[g]; gs.Role == "leader" && gs.Term >= term {
+			best, term = n, gs.Term
+		}
+	}
+	return best
+}
+
+func (c *cluster) getJSON(ctx context.Context, n *node, path string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.httpAddr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s on %s: %d %s", path, n.id, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (c *cluster) postJSON(ctx context.Context, n *node, path string, body, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.httpAddr+path, strings.NewReader(string(b)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s on %s: %d %s", path, n.id, resp.StatusCode, strings.TrimSpace(string(out)))
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(out, v)
+}
+
+// eventually polls cond every 50ms until it holds, the timeout passes or ctx ends.
+func (c *cluster) eventually(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ids returns the IDs of nodes, sorted.
+func ids(nodes []*node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.id
+	}
+	sort.Strings(out)
+	return out
+}
