@@ -228,13 +228,12 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 		}
 		return err == nil && countsEqual(s, live)
 	})
-	last, quiet := -1, time.Now()
-	_ = c.eventually(ctx, 30*time.Second, "the alert sink to go quiet", func() bool {
-		if n := rcv.count(); n != last {
-			last, quiet = n, time.Now()
-		}
-		return time.Since(quiet) > 2*time.Second
-	})
+	if err := c.eventually(ctx, 90*time.Second, "every sink to deliver its backlog", func() bool {
+		return w.sinksDelivered(ctx, groups)
+	}); err != nil {
+		return err
+	}
+	last := rcv.count()
 	var retained []check.Output
 	for g := range groups {
 		l := c.leader(ctx, g)

@@ -34,7 +34,7 @@ define aggregation EventAgg
   group by key
   aggregate by ts every sec ... year;
 
-@sink(type='http', publisher.url='%s', @map(type='json'))
+@sink(type='http', publisher.url='%s', retry.interval='10 millisec', @map(type='json'))
 define stream Alerts (key string, producer string, seq long, i long, ts long, v long);
 
 from Events[v >= %d]
@@ -49,7 +49,7 @@ insert into Bursts;
 `
 
 const (
-	alertMin     = 5
+	alertMin     = 8
 	alertStream  = "Alerts"
 	burstStream  = "Bursts"
 	eventBase    = int64(1_767_225_600_000) // 2026-01-01T00:00:00Z: event times are in its first seconds
@@ -337,6 +337,31 @@ func (w *workload) sampleReplica(ctx context.Context, n *node) {
 	w.rec.mu.Unlock()
 }
 
+// sinksDelivered reports whether every group's leader says its sinks have nothing left to
+// deliver.
+func (w *workload) sinksDelivered(ctx context.Context, groups int) bool {
+	for g := range groups {
+		l := w.c.leader(ctx, g)
+		if l == nil {
+			return false
+		}
+		var out struct {
+			Sinks []struct {
+				Undelivered int `json:"undelivered"`
+			} `json:"sinks"`
+		}
+		if err := w.c.getJSON(ctx, l, fmt.Sprintf("/v1/sinks?group=%d", g), &out); err != nil || len(out.Sinks) == 0 {
+			return false
+		}
+		for _, s := range out.Sinks {
+			if s.Undelivered > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // receiver is the HTTP sink the Alerts stream delivers to. Now and then it records a
 // delivery and still answers 500, so the sink retries and delivers it again.
 type receiver struct {
@@ -378,7 +403,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.outs = append(r.outs, out)
-	fail := r.rng.IntN(50) == 0
+	fail := r.rng.IntN(100) == 0
 	r.mu.Unlock()
 	if fail {
 		http.Error(w, "receiver hiccup (deliberate)", http.StatusInternalServerError)
