@@ -34,12 +34,13 @@ fuzz:
 # jepsen-quick runs the fault-injection suite on a fixed set of seeds (mixed faults over 1
 # and 3 groups, plus the planted-bug runs that must be caught), about 3 minutes; reports go
 # to jepsen/report/. jepsen runs the full matrix (every nemesis alone and mixed, 1 and 3
-# groups), about 15 minutes, and writes the summary table to jepsen/report/summary.md.
+# groups), about 15 minutes, and writes the summary table to jepsen/report/summary.md and
+# to README.md ("Guarantees and how they are tested").
 jepsen-quick:
 	$(GO) run ./jepsen/cmd/tally-jepsen -matrix quick
 
 jepsen:
-	$(GO) run ./jepsen/cmd/tally-jepsen -matrix full -markdown jepsen/report/summary.md
+	$(GO) run ./jepsen/cmd/tally-jepsen -matrix full -markdown jepsen/report/summary.md -readme README.md
 
 # bench measures the engine, the raw Raft ceiling, Tally with 3 nodes (1 and 3 groups),
 # MariaDB doing the same aggregation, failover and memory in one run (about 5-10 minutes), and

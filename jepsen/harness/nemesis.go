@@ -15,6 +15,7 @@ import (
 var Nemeses = []string{
 	"kill-random",    // SIGKILL a random node, restart it later
 	"kill-leader",    // SIGKILL a group's leader, restart it later
+	"kill-all",       // SIGKILL every node at once, restart them all
 	"pause-leader",   // SIGSTOP a group's leader longer than the election timeout (the zombie leader), then SIGCONT
 	"isolate-leader", // cut a group's leader from the other nodes (Raft and forwarding), then heal
 	"partition",      // a random majority/minority split, then heal
@@ -109,6 +110,28 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		if err := c.startNode(bg, n); err != nil {
 			lg.Error("restart failed", "node", n.id, "err", err)
 			f.Detail += "; restart failed: " + err.Error()
+		}
+	case "kill-all":
+		f.Nodes, f.Detail = ids(c.nodes), "SIGKILL every node"
+		for gi := range nm.groups {
+			if c.leader(bg, gi) != nil {
+				f.Group, f.Leader = gi, true
+				break
+			}
+		}
+		if nm.groups > 1 {
+			f.Group = -1
+		}
+		f.Start = nm.rec.now()
+		for _, n := range c.nodes {
+			c.kill(n)
+		}
+		time.Sleep(hold)
+		for _, n := range c.nodes {
+			if err := c.startNode(bg, n); err != nil {
+				lg.Error("restart failed", "node", n.id, "err", err)
+				f.Detail += "; restart of " + n.id + " failed: " + err.Error()
+			}
 		}
 	case "pause-leader":
 		n := leader()

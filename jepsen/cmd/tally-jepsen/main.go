@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	expect := fs.String("expect", "", "for a single run with a planted bug: the checker that must fail")
 	report := fs.String("report", "jepsen/report", "directory for the run reports")
 	markdown := fs.String("markdown", "", "also write the summary table as Markdown to this file")
+	readme := fs.String("readme", "", "also put the summary table in this file between the make jepsen markers (README.md)")
 	verbose := fs.Bool("v", false, "log the harness's progress to stderr")
 	recheck := fs.String("check", "", "judge a saved history.json again instead of running anything")
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, "\n"+table)
 	if *markdown != "" {
 		if err := os.WriteFile(*markdown, []byte(table), 0o644); err != nil {
+			fmt.Fprintf(stderr, "tally-jepsen: %v\n", err)
+			return 1
+		}
+	}
+	if *readme != "" {
+		if err := updateReadme(*readme, table, *matrix); err != nil {
 			fmt.Fprintf(stderr, "tally-jepsen: %v\n", err)
 			return 1
 		}

@@ -1,9 +1,37 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
+	"time"
 )
+
+// The README section between these markers is rewritten by -readme.
+const (
+	readmeBegin = "<!-- make jepsen: begin -->"
+	readmeEnd   = "<!-- make jepsen: end -->"
+)
+
+// updateReadme replaces what lies between the markers in path with the table, the date,
+// the machine and the command.
+func updateReadme(path, table, matrix string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	i, j := bytes.Index(b, []byte(readmeBegin)), bytes.Index(b, []byte(readmeEnd))
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s ... %s section to update", path, readmeBegin, readmeEnd)
+	}
+	host, _ := os.Hostname()
+	section := fmt.Sprintf("%s\n`tally-jepsen -matrix %s`, %s, on %s (%s/%s, %d CPUs, %s):\n\n%s%s",
+		readmeBegin, matrix, time.Now().UTC().Format("2006-01-02"), host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), table, readmeEnd)
+	out := append(append(append([]byte{}, b[:i]...), section...), b[j+len(readmeEnd):]...)
+	return os.WriteFile(path, out, 0o644)
+}
 
 // summary renders the runs as a Markdown table: one row per run, one column per checker
 // (ok, FAIL, or "caught" for the checker a planted bug must break), the failover and ack
