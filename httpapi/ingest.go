@@ -261,7 +261,12 @@ func producer(r *http.Request, p *fsm.Part) (int, string) {
 }
 
 // decodeEvents reads a JSON array of objects or NDJSON (one object per line).
+// The common case takes expr.DecodeEvents; anything it does not handle (including every
+// malformed body) goes through encoding/json, which names the error.
 func decodeEvents(attrs []siddhiql.Attribute, body []byte) ([]expr.Row, *apiError) {
+	if rows, ok := expr.DecodeEvents(attrs, body); ok {
+		return rows, nil
+	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, &apiError{Error: "the request body has no events: send a JSON array of objects or NDJSON"}

@@ -89,6 +89,9 @@ func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 16 << 20, ForwardTimeout: 30 * time.Second}
 }
 
+// forwardIdleConns bounds the idle connections kept to other nodes for forwarding.
+const forwardIdleConns = 1024
+
 // Server serves Tally's HTTP API for one node, which hosts a replica of every group.
 type Server struct {
 	cfg     Config
@@ -125,11 +128,15 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 		client: &http.Client{Timeout: cfg.ForwardTimeout,
 			// Redirects are answered to the caller, never followed here.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	// Forwarded requests from many concurrent clients go to one or two leaders: keep
+	// enough idle connections per node to reuse them all (the default keeps two, so every
+	// other forwarded request would open and close a TCP connection).
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = forwardIdleConns, forwardIdleConns
 	if cfg.DialContext != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.DialContext = cfg.DialContext
-		s.client.Transport = t
 	}
+	s.client.Transport = t
 	s.metrics = newMetrics(cfg.Registry, groups)
 	s.mux = s.routes()
 	return s
