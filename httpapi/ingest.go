@@ -129,7 +129,7 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 	if s.groups[g].IsLeader() {
 		res, err := s.groups[g].Ingest(ctx, []fsm.Part{part})
 		if err == nil {
-			return partResult(pr, res)
+			return partResult(pr, res.Index, res.Parts[0])
 		}
 		if !errors.Is(err, raftnode.ErrNotLeader) {
 			pr.Status, pr.Error = errorStatus(err)
@@ -157,10 +157,10 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 	return pr
 }
 
-// partResult turns a local ingest result into a part's response.
-func partResult(pr PartResponse, res *raftnode.IngestResult) PartResponse {
-	p := res.Parts[0]
-	pr.Index = res.Index
+// partResult turns a local ingest result (the entry's index and the part's result) into a
+// part's response.
+func partResult(pr PartResponse, index uint64, p fsm.PartResult) PartResponse {
+	pr.Index = index
 	if p.Err != nil {
 		pr.Status, pr.Error = errorStatus(p.Err)
 		return pr
@@ -173,9 +173,14 @@ func partResult(pr PartResponse, res *raftnode.IngestResult) PartResponse {
 }
 
 // ingestGroup takes events for one group: the only one, or the one a forwarded part names.
+// A follower passes the request to the leader, batched with other requests (forwardBatched).
 func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) {
 	grp := s.groups[g]
 	if !grp.IsLeader() {
+		if r.Header.Get(forwardedHeader) == "" && r.URL.Query().Get("redirect") != "true" {
+			s.forwardBatched(w, r, g, stream, body)
+			return
+		}
 		s.forward(w, r, g, body)
 		return
 	}
@@ -203,7 +208,12 @@ func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stre
 		s.groupError(w, err)
 		return
 	}
-	pr := partResult(PartResponse{Group: uint32(g)}, res)
+	s.writePart(w, g, res.Index, res.Parts[0], len(events))
+}
+
+// writePart answers a one-group ingest request with its part's outcome.
+func (s *Server) writePart(w http.ResponseWriter, g int, index uint64, p fsm.PartResult, events int) {
+	pr := partResult(PartResponse{Group: uint32(g)}, index, p)
 	if pr.Status == http.StatusServiceUnavailable {
 		writeUnavailable(w, pr.Error)
 		return
@@ -212,8 +222,8 @@ func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stre
 		writeError(w, pr.Status, pr.Error)
 		return
 	}
-	s.metrics.events.Add(float64(len(events)))
-	writeJSON(w, http.StatusOK, IngestResponse{Group: uint32(g), Index: pr.Index, Events: len(events), Duplicate: pr.Duplicate})
+	s.metrics.events.Add(float64(events))
+	writeJSON(w, http.StatusOK, IngestResponse{Group: uint32(g), Index: pr.Index, Events: events, Duplicate: pr.Duplicate})
 }
 
 // streamDef finds a stream's definition in group g's replica; ok is false when the
@@ -242,7 +252,11 @@ func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream
 
 // producer reads Producer-Id and Producer-Seq into p. A non-zero code is an error to answer.
 func producer(r *http.Request, p *fsm.Part) (int, string) {
-	id, seq := r.Header.Get("Producer-Id"), r.Header.Get("Producer-Seq")
+	return producerOf(r.Header.Get("Producer-Id"), r.Header.Get("Producer-Seq"), p)
+}
+
+// producerOf reads the values of Producer-Id and Producer-Seq into p, as producer does.
+func producerOf(id, seq string, p *fsm.Part) (int, string) {
 	if id == "" && seq == "" {
 		return 0, ""
 	}

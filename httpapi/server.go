@@ -106,6 +106,9 @@ type Server struct {
 
 	subsMu   sync.Mutex
 	subsDone chan struct{} // closed by CloseSubscriptions
+
+	fwdOnce sync.Once
+	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
 }
 
 // New returns a Server over the node's replicas, one per group, indexed by group ID. store
@@ -184,6 +187,7 @@ func (s *Server) routes() chi.Router {
 	r.Delete("/v1/cluster/nodes/{id}", s.handleRemove)
 	r.Get("/v1/cluster/status", s.handleStatus)
 	r.Post("/v1/internal/rows", s.handleRows)
+	r.Post("/v1/internal/ingest", s.handleInternalIngest)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
