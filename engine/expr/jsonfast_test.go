@@ -189,3 +189,38 @@ func BenchmarkDecodeEvents(b *testing.B) {
 		b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "events/s")
 	})
 }
+
+func TestAppendJSONStringMatchesMarshal(t *testing.T) {
+	for _, s := range []string{"", "wso2", "a b~", "a\"b", `a\b`, "<script>", "a&b", "tab\t", "nl\n", "\x00", "\x7f", "é", "☃", "\u2028", "a\xffb", "\x1f"} {
+		checkJSONString(t, s)
+	}
+	for c := range 256 {
+		checkJSONString(t, "x"+string(rune(c))+"y")
+		checkJSONString(t, "x"+string([]byte{byte(c)})+"y")
+	}
+}
+
+func checkJSONString(t *testing.T, s string) {
+	t.Helper()
+	want, _ := json.Marshal(s)
+	if got := String(s).AppendJSON([]byte("pre")); string(got) != "pre"+string(want) {
+		t.Fatalf("%q: got %s, want %s", s, got[3:], want)
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("wso2")
+	f.Add("a<b>\"\\\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) { checkJSONString(t, s) })
+}
+
+// BenchmarkAppendJSONObject renders an output row as the outbox does.
+func BenchmarkAppendJSONObject(b *testing.B) {
+	attrs := []siddhiql.Attribute{{Name: "symbol", Type: siddhiql.TypeString}, {Name: "t", Type: siddhiql.TypeLong}}
+	row := Row{String("sym-123"), Long(4242)}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = AppendJSONObject(buf[:0], attrs, row)
+	}
+}

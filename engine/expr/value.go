@@ -126,8 +126,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 		}
 		return append(dst, ".0"...)
 	case siddhiql.TypeString:
-		b, _ := json.Marshal(v.S) // a string always marshals
-		return append(dst, b...)
+		return appendJSONString(dst, v.S)
 	case siddhiql.TypeObject:
 		if v.S == "" {
 			return append(dst, "null"...)
@@ -196,4 +195,19 @@ func Convert(v Value, t siddhiql.Type) (Value, bool) {
 		}
 	}
 	return Null, false
+}
+
+// appendJSONString appends s as encoding/json writes it (json.Marshal: HTML-safe). A string
+// of printable ASCII with nothing to escape, the usual case, is copied between quotes here;
+// any other goes through json.Marshal, so the bytes are always the same as its.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always marshals
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
