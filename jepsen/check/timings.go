@@ -9,8 +9,8 @@ import (
 // Timings reports how long failovers and operations took. It fails only when a fault
 // took a group's leader away and that group never acknowledged a write again (while the
 // history holds acknowledged writes at all). A failover is measured from the fault's
-// start to the first acknowledgement, after it, of an ingest of the group (of any group
-// for a fault with Group -1).
+// start to the first acknowledgement of an ingest of the group (of any group for a fault
+// with Group -1) invoked after the fault began.
 func Timings(h *History) Verdict {
 	h = orEmpty(h)
 	var ingests, reads []time.Duration
@@ -60,13 +60,14 @@ func failovers(h *History, anyOK bool) ([]time.Duration, []string) {
 	return times, problems
 }
 
-// failover is the time from the fault's start to the earliest acknowledgement after it of
-// an ingest of the fault's group.
+// failover is the time from the fault's start to the earliest acknowledgement of an ingest
+// of the fault's group invoked after the fault began (a write already in flight may be
+// acknowledged by the old leader just after the fault, which says nothing about failover).
 func failover(ops []Op, f Fault) (time.Duration, bool) {
 	var first time.Duration
 	found := false
 	for _, op := range ops {
-		if op.Kind != Ingest || op.Status != OK || op.Complete <= f.Start {
+		if op.Kind != Ingest || op.Status != OK || op.Invoke < f.Start {
 			continue
 		}
 		if f.Group != -1 && op.Group != f.Group {

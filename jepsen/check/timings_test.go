@@ -44,7 +44,7 @@ func TestTimingsStats(t *testing.T) {
 }
 
 func TestTimings(t *testing.T) {
-	acked := ingest(0, 1, "k2", "p2", 1, OK, 0, 10, nil)
+	acked := ingest(0, 1, "k2", "p2", 1, OK, 6, 10, nil)
 	for _, c := range []struct {
 		name string
 		h    *History
@@ -66,6 +66,13 @@ func TestTimings(t *testing.T) {
 				{Kind: "pause-leader", Group: 1, Start: msec(20), Leader: true},
 			}},
 			want: []string{"group 1 acknowledged no write after pause-leader at 20ms"},
+		},
+		{
+			name: "a write in flight when the fault began is no failover",
+			h: &History{Ops: []Op{ingest(0, 1, "k2", "p2", 1, OK, 0, 10, nil)}, Faults: []Fault{
+				{Kind: "kill-leader", Group: 1, Start: msec(5), Leader: true},
+			}},
+			want: []string{"group 1 acknowledged no write after kill-leader at 5ms"},
 		},
 		{
 			name: "no group recovered",
