@@ -26,8 +26,13 @@ import (
 // it would have seen with one forward per request, for one HTTP exchange per batch between
 // the nodes instead of one per request.
 //
-// Format (internal/wire), request: u count, then per request: string stream, string
-// Producer-Id, string Producer-Seq (the header values as received), bytes body. Answer
+// A node that split a request over several groups sends each other group's part the same
+// way, already decoded: its rows in the Raft command codec (a KindBatch fsm.Command of that
+// one part), which the leader checks against its schema without decoding JSON again.
+//
+// Format (internal/wire), request: u count, then per request a kind byte and: kind 0 (a
+// request as received): string stream, string Producer-Id, string Producer-Seq (the header
+// values as received), bytes body; kind 1 (a decoded part): bytes command. Answer
 // (200 only): u count, then per request: u status, string Content-Type, string Retry-After,
 // bytes body. Any other answer (an older leader without the route, a node that no longer
 // leads, a malformed batch) means nothing of the batch was taken: the follower then
@@ -43,12 +48,24 @@ const (
 	forwardBatchOverhead = 1 << 20
 )
 
-// fwdReq is one client's ingest request waiting to go to the leader.
+// fwdReq is one ingest request (or one group's part of one) waiting to go to the leader.
 type fwdReq struct {
 	stream, producerID, producerSeq string
 	body                            []byte
-	done                            chan fwdReply // buffered: the sender never blocks
+	// command, when set, is a decoded part instead: a KindBatch fsm.Command of one part,
+	// encoded (stream, producer and body are then unused).
+	command []byte
+	done    chan fwdReply // buffered: the sender never blocks
 }
+
+// Kinds of request in a forwarded batch.
+const (
+	fwdKindBody byte = 0
+	fwdKindPart byte = 1
+)
+
+// size is the request's bytes, for bounding a batch.
+func (r *fwdReq) size() int { return len(r.body) + len(r.command) }
 
 // fwdReply is the leader's answer to one request of a batch.
 type fwdReply struct {
@@ -147,9 +164,9 @@ func (f *forwarder) take() []*fwdReq {
 		f.inFlight--
 		return nil
 	}
-	n, size := 1, len(f.queue[0].body)
-	for n < len(f.queue) && n < forwardBatchMax && int64(size+len(f.queue[n].body)) <= f.s.cfg.MaxBodyBytes {
-		size += len(f.queue[n].body)
+	n, size := 1, f.queue[0].size()
+	for n < len(f.queue) && n < forwardBatchMax && int64(size+f.queue[n].size()) <= f.s.cfg.MaxBodyBytes {
+		size += f.queue[n].size()
 		n++
 	}
 	batch := make([]*fwdReq, n)
@@ -166,11 +183,17 @@ func (f *forwarder) take() []*fwdReq {
 func (f *forwarder) send(batch []*fwdReq) {
 	size := 16
 	for _, req := range batch {
-		size += 3*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + len(req.body)
+		size += 1 + 4*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + req.size()
 	}
 	wr := wire.Writer{Buf: make([]byte, 0, size)}
 	wr.Uvarint(uint64(len(batch)))
 	for _, req := range batch {
+		if req.command != nil {
+			wr.Byte(fwdKindPart)
+			wr.Bytes(req.command)
+			continue
+		}
+		wr.Byte(fwdKindBody)
 		wr.String(req.stream)
 		wr.String(req.producerID)
 		wr.String(req.producerSeq)
@@ -252,12 +275,30 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := wire.NewReader(data)
-	n := rd.Count(4)
+	n := rd.Count(2)
 	reqs := make([]fwdReq, 0, n)
-	for range n {
-		req := fwdReq{stream: rd.String(), producerID: rd.String(), producerSeq: rd.String()}
-		if b := rd.Bytes(); rd.Err() == nil {
-			req.body = b
+	decoded := make([]*fsm.Part, n) // the parts of kind 1
+	for i := range n {
+		var req fwdReq
+		switch kind := rd.Byte(); kind {
+		case fwdKindBody:
+			req = fwdReq{stream: rd.String(), producerID: rd.String(), producerSeq: rd.String()}
+			if b := rd.Bytes(); rd.Err() == nil {
+				req.body = b
+			}
+		case fwdKindPart:
+			var c fsm.Command
+			if err := c.UnmarshalBinary(rd.Bytes()); err != nil || c.Kind != fsm.KindBatch || len(c.Parts) != 1 {
+				rd.Fail(fmt.Errorf("request %d is not one part: %v", i, err))
+				break
+			}
+			decoded[i] = &c.Parts[0]
+			req.stream = c.Parts[0].Stream
+		default:
+			rd.Fail(fmt.Errorf("request %d of unknown kind %d", i, kind))
+		}
+		if rd.Err() != nil {
+			break
 		}
 		reqs = append(reqs, req)
 	}
@@ -291,6 +332,16 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 	var parts []fsm.Part
 	var of []int // the request of each part
 	for i, req := range reqs {
+		if p := decoded[i]; p != nil {
+			if defs[req.stream] == nil {
+				writeError(&answers[i], http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", req.stream))
+				continue
+			}
+			// Checked against the schema by Ingest (CheckBatch).
+			parts = append(parts, *p)
+			of = append(of, i)
+			continue
+		}
 		part := fsm.Part{Stream: req.stream}
 		if code, msg := producerOf(req.producerID, req.producerSeq, &part); code != 0 {
 			writeError(&answers[i], code, msg)

@@ -15,6 +15,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // twoNodes starts n1 (leader, with the trade app) and n2 (follower, caught up).
@@ -148,7 +153,8 @@ func TestForwardBatchedFallsBack(t *testing.T) {
 		proxy.ServeHTTP(w, r)
 	}))
 	defer old.Close()
-	follower := httptest.NewServer(New(Config{NodeID: "n2"}, []Group{n2.node}, nil, fixedResolver(strings.TrimPrefix(old.URL, "http://"))))
+	api := New(Config{NodeID: "n2"}, []Group{n2.node}, nil, fixedResolver(strings.TrimPrefix(old.URL, "http://")))
+	follower := httptest.NewServer(api)
 	defer follower.Close()
 	for i := range 3 {
 		r := do(t, "POST", follower.URL+"/v1/streams/TradeStream/events", goodEvent, "Producer-Id", "fb", "Producer-Seq", strconv.Itoa(i+1))
@@ -159,7 +165,44 @@ func TestForwardBatchedFallsBack(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Error("the batch route was never tried")
 	}
-	if got := n1.node.FSM().Stats().Events; got != 3 {
-		t.Errorf("the leader applied %d events, want 3", got)
+	// A decoded part goes as NDJSON instead.
+	attrs := []siddhiql.Attribute{{Name: "symbol", Type: siddhiql.TypeString}, {Name: "price", Type: siddhiql.TypeDouble},
+		{Name: "quantity", Type: siddhiql.TypeLong}, {Name: "timestamp", Type: siddhiql.TypeLong}}
+	row := expr.Row{expr.String("wso2"), expr.Double(100), expr.Long(10), expr.Long(1514783400000)}
+	part := fsm.Part{Stream: "TradeStream", ProducerID: "fb", Seq: 4, Events: []expr.Row{row}}
+	if pr := api.ingestPart(t.Context(), 0, part, attrs, http.Header{"Producer-Id": {"fb"}, "Producer-Seq": {"4"}}); pr.Status != 200 || pr.Events != 1 {
+		t.Errorf("a decoded part through a follower of an older leader: %+v", pr)
+	}
+	if got := n1.node.FSM().Stats().Events; got != 4 {
+		t.Errorf("the leader applied %d events, want 4", got)
+	}
+}
+
+// TestForwardDecodedPart: a group's part of a split request goes to the leader already
+// decoded; the leader checks it against its schema and deduplicates it.
+func TestForwardDecodedPart(t *testing.T) {
+	n1, n2 := twoNodes(t)
+	s := New(Config{NodeID: "n2"}, []Group{n2.node}, nil, raftnode.NewResolver())
+	attrs := []siddhiql.Attribute{{Name: "symbol", Type: siddhiql.TypeString}, {Name: "price", Type: siddhiql.TypeDouble},
+		{Name: "quantity", Type: siddhiql.TypeLong}, {Name: "timestamp", Type: siddhiql.TypeLong}}
+	row := expr.Row{expr.String("wso2"), expr.Double(100), expr.Long(10), expr.Long(1514783400000)}
+	part := fsm.Part{Stream: "TradeStream", ProducerID: "split", Seq: 1, Events: []expr.Row{row, row}}
+	pr := s.ingestPart(t.Context(), 0, part, attrs, http.Header{})
+	if pr.Status != 200 || pr.Events != 2 || pr.Duplicate || pr.Index == 0 {
+		t.Fatalf("part: %+v", pr)
+	}
+	if pr := s.ingestPart(t.Context(), 0, part, attrs, http.Header{}); pr.Status != 200 || !pr.Duplicate {
+		t.Errorf("the same part again: %+v", pr)
+	}
+	if got := n1.node.FSM().Stats().Events; got != 2 {
+		t.Errorf("the leader applied %d events, want 2", got)
+	}
+	bad := fsm.Part{Stream: "TradeStream", Events: []expr.Row{{expr.String("x"), expr.Long(1)}}}
+	if pr := s.ingestPart(t.Context(), 0, bad, attrs, http.Header{}); pr.Status != 400 || !strings.Contains(pr.Error, "event") {
+		t.Errorf("a part that does not fit the leader's schema: %+v", pr)
+	}
+	unknown := fsm.Part{Stream: "Nope", Events: []expr.Row{row}}
+	if pr := s.ingestPart(t.Context(), 0, unknown, attrs, http.Header{}); pr.Status != 404 || !strings.Contains(pr.Error, `unknown stream "Nope"`) {
+		t.Errorf("a part of an unknown stream: %+v", pr)
 	}
 }

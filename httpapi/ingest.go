@@ -136,6 +136,30 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 			return pr
 		}
 	}
+	// To the leader, already decoded, batched with other parts and requests for the group.
+	cmd := fsm.Command{Kind: fsm.KindBatch, Parts: []fsm.Part{part}}
+	data, err := cmd.MarshalBinary()
+	if err != nil {
+		pr.Status, pr.Error = http.StatusInternalServerError, err.Error()
+		return pr
+	}
+	req := &fwdReq{stream: part.Stream, command: data, done: make(chan fwdReply, 1)}
+	s.forwarderOf(g).submit(req)
+	var rep fwdReply
+	select {
+	case rep = <-req.done:
+	case <-ctx.Done():
+		pr.Status, pr.Error = http.StatusServiceUnavailable, fmt.Sprintf("forwarding to the leader of group %d: %v", g, ctx.Err())
+		return pr
+	}
+	switch {
+	case rep.err != nil:
+		pr.Status, pr.Error = http.StatusServiceUnavailable, rep.err.Error()
+		return pr
+	case !rep.alone:
+		return leaderAnswer(pr, g, rep.status, rep.body)
+	}
+	// A leader without batches: the part as NDJSON, on its own.
 	var body []byte
 	for _, ev := range part.Events {
 		body = expr.AppendJSONObject(body, attrs, ev)
@@ -148,12 +172,17 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return leaderAnswer(pr, g, resp.StatusCode, b)
+}
+
+// leaderAnswer reads the leader's answer (status and body) to a forwarded part.
+func leaderAnswer(pr PartResponse, g, status int, b []byte) PartResponse {
 	var ir IngestResponse
 	if err := json.Unmarshal(b, &ir); err != nil {
-		pr.Status, pr.Error = http.StatusBadGateway, fmt.Sprintf("the leader of group %d answered %d: %s", g, resp.StatusCode, bytes.TrimSpace(b))
+		pr.Status, pr.Error = http.StatusBadGateway, fmt.Sprintf("the leader of group %d answered %d: %s", g, status, bytes.TrimSpace(b))
 		return pr
 	}
-	pr.Status, pr.Index, pr.Events, pr.Duplicate, pr.Error = resp.StatusCode, ir.Index, ir.Events, ir.Duplicate, ir.Error
+	pr.Status, pr.Index, pr.Events, pr.Duplicate, pr.Error = status, ir.Index, ir.Events, ir.Duplicate, ir.Error
 	return pr
 }
 
