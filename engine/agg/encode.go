@@ -28,10 +28,36 @@ func (s *State) Encode(w *wire.Writer) {
 		for _, v := range g.values {
 			v.Encode(w)
 		}
-		for _, rows := range g.rows {
-			w.Uvarint(uint64(len(rows)))
-			for _, r := range rows {
-				encodeRow(w, r)
+		// Cells are ordered by granularity: each granularity's run, in arrival order.
+		j := 0
+		for di := range s.def.Durations {
+			end := g.runEnd(di)
+			w.Uvarint(uint64(end - j))
+			for ; j < end; j++ {
+				s.def.encodeCell(w, &g.cells[j])
+			}
+		}
+	}
+}
+
+// encodeCell writes a cell exactly as encodeRow writes the Row it stands for.
+func (d *Def) encodeCell(w *wire.Writer, c *cell) {
+	w.Varint(c.agg)
+	w.Varint(c.evt)
+	w.Uvarint(c.index)
+	w.Varint(c.lastEvt())
+	if c.ext != nil {
+		for _, v := range c.ext.latest {
+			v.Encode(w)
+		}
+	}
+	for i, b := range d.Bases {
+		d.baseValue(c, i).Encode(w)
+		if b.Kind == BaseSet {
+			members := SetMembers(c.ext.sets[i])
+			w.Uvarint(uint64(len(members)))
+			for _, m := range members {
+				w.String(m)
 			}
 		}
 	}
@@ -74,7 +100,7 @@ func (s *State) Decode(r *wire.Reader) error {
 	groups := map[string]*group{}
 	nGroups := r.Count(1)
 	for range nGroups {
-		g := &group{rows: make([][]*Row, len(s.def.Durations))}
+		g := &group{}
 		nVals := r.Count(1)
 		if r.Err() == nil && nVals != len(s.def.GroupBy) {
 			return fmt.Errorf("agg %s: state group has %d values, the definition %d", s.def.Name, nVals, len(s.def.GroupBy))
@@ -86,10 +112,16 @@ func (s *State) Decode(r *wire.Reader) error {
 			kb = v.Key(kb)
 		}
 		g.key = string(kb)
-		for di := range g.rows {
+		for di := range s.def.Durations {
 			n := r.Count(4)
+			if r.Err() != nil {
+				break
+			}
+			if g.cells == nil {
+				g.cells = make([]cell, 0, max(n, len(s.def.Durations)))
+			}
 			for range n {
-				g.rows[di] = append(g.rows[di], decodeRow(s.def, r, g.values, g.key))
+				g.cells = append(g.cells, s.def.decodeCell(r, di))
 			}
 		}
 		if r.Err() != nil {
@@ -102,6 +134,36 @@ func (s *State) Decode(r *wire.Reader) error {
 	}
 	s.now, s.open, s.groups = now, open, groups
 	return nil
+}
+
+// decodeCell reads a cell of granularity di written by encodeCell (or encodeRow).
+func (d *Def) decodeCell(r *wire.Reader, di int) cell {
+	c := d.newCell(di, 0, 0)
+	c.agg = r.Varint()
+	c.evt = r.Varint()
+	c.index = r.Uvarint()
+	lastEvt := r.Varint()
+	if c.ext != nil {
+		c.ext.lastEvt = lastEvt
+		for i := range c.ext.latest {
+			c.ext.latest[i] = expr.DecodeValue(r)
+		}
+	}
+	for i, b := range d.Bases {
+		v := expr.DecodeValue(r)
+		if b.Kind == BaseSet {
+			set := c.ext.sets[i]
+			for range r.Count(1) {
+				set[r.String()] = struct{}{}
+			}
+			continue
+		}
+		if !v.IsNull() && v.T != b.Type {
+			r.Fail(fmt.Errorf("agg %s: base %s holds a %s, want %s", d.Name, b.Name, v.T, b.Type))
+		}
+		d.setBase(&c, i, v)
+	}
+	return c
 }
 
 func decodeRow(d *Def, r *wire.Reader, values []expr.Value, key string) *Row {

@@ -3,6 +3,7 @@ package agg
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -52,11 +53,185 @@ func newRow(nBases int) *Row {
 // GroupKey is the row's group key, a deterministic encoding of its group-by values.
 func (r *Row) GroupKey() string { return r.key }
 
-// group holds one group's rows, per granularity in Def.Durations order, oldest arrival first.
+// cell is a row as the state holds it. Every base column other than a set is a number of
+// the column's type (Def.Bases[i].Type), so it takes one word: the int64, or the float64's
+// bits. With up to inlineWords bases, no latest values and no sets (TradeAggregation: a sum,
+// a count and a sum), a cell is 64 bytes with no pointer to follow, against a 288-byte Row
+// plus its slices. Rows, Changed and Encode turn cells into Rows and bytes on demand.
+type cell struct {
+	agg, evt int64
+	index    uint64
+	// di is the granularity's position in Def.Durations.
+	di uint8
+	// nulls has bit i set while inline base i is null (a min or max before its first value).
+	nulls uint8
+	// ext holds what does not fit: nil unless the definition has latest values, sets or
+	// more than inlineWords bases.
+	ext *cellExt
+	w   [inlineWords]uint64
+}
+
+const inlineWords = 3
+
+// cellExt is the rest of a cell whose definition needs it.
+type cellExt struct {
+	lastEvt int64
+	latest  []expr.Value
+	// sets has the members of BaseSet positions (nil elsewhere); nil without sets.
+	sets []Set
+	// more are the words of bases past inlineWords, moreNull their null flags.
+	more     []uint64
+	moreNull []bool
+}
+
+func (c *cell) word(i int) *uint64 {
+	if i < inlineWords {
+		return &c.w[i]
+	}
+	return &c.ext.more[i-inlineWords]
+}
+
+func (c *cell) null(i int) bool {
+	if i < inlineWords {
+		return c.nulls&(1<<i) != 0
+	}
+	return c.ext.moreNull[i-inlineWords]
+}
+
+func (c *cell) setNull(i int, null bool) {
+	if i < inlineWords {
+		if null {
+			c.nulls |= 1 << i
+		} else {
+			c.nulls &^= 1 << i
+		}
+		return
+	}
+	c.ext.moreNull[i-inlineWords] = null
+}
+
+func (c *cell) lastEvt() int64 {
+	if c.ext == nil {
+		return noEventTime
+	}
+	return c.ext.lastEvt
+}
+
+// noEventTime is a row's LastEventTimestamp before any event with latest values.
+const noEventTime = -1 << 63
+
+// isFloat reports whether a column of type t holds a float64 word.
+func isFloat(t siddhiql.Type) bool { return t == siddhiql.TypeFloat || t == siddhiql.TypeDouble }
+
+// baseValue is base column i of c as a Value of the column's type (null for a set position and
+// for an empty min or max), as a Row holds it.
+func (d *Def) baseValue(c *cell, i int) expr.Value {
+	b := d.Bases[i]
+	if b.Kind == BaseSet || c.null(i) {
+		return expr.Value{}
+	}
+	w := *c.word(i)
+	if isFloat(b.Type) {
+		return expr.Value{T: b.Type, F: math.Float64frombits(w)}
+	}
+	return expr.Value{T: b.Type, I: int64(w)}
+}
+
+// setBase stores v (of the column's type, or null) as base column i of c.
+func (d *Def) setBase(c *cell, i int, v expr.Value) {
+	if v.IsNull() {
+		*c.word(i) = 0
+		c.setNull(i, true)
+		return
+	}
+	c.setNull(i, false)
+	if isFloat(d.Bases[i].Type) {
+		*c.word(i) = math.Float64bits(v.AsFloat())
+	} else {
+		*c.word(i) = uint64(v.I)
+	}
+}
+
+// needsExt reports whether cells of d carry a cellExt.
+func (d *Def) needsExt() bool {
+	if len(d.Latest) > 0 || len(d.Bases) > inlineWords {
+		return true
+	}
+	for _, b := range d.Bases {
+		if b.Kind == BaseSet {
+			return true
+		}
+	}
+	return false
+}
+
+// newCell returns an empty cell of granularity di: sums and counts zero, mins and maxes null,
+// sets empty.
+func (d *Def) newCell(di int, arr, evb int64) cell {
+	c := cell{agg: arr, evt: evb, di: uint8(di)}
+	if d.needsExt() {
+		x := &cellExt{lastEvt: noEventTime}
+		if len(d.Latest) > 0 {
+			x.latest = make([]expr.Value, len(d.Latest))
+		}
+		if n := len(d.Bases) - inlineWords; n > 0 {
+			x.more, x.moreNull = make([]uint64, n), make([]bool, n)
+		}
+		c.ext = x
+	}
+	for i, b := range d.Bases {
+		switch b.Kind {
+		case BaseMin, BaseMax:
+			c.setNull(i, true)
+		case BaseSet:
+			if c.ext.sets == nil {
+				c.ext.sets = make([]Set, len(d.Bases))
+			}
+			c.ext.sets[i] = Set{}
+		}
+	}
+	return c
+}
+
+// row returns c as a new Row of group g. The Row shares g's group values and c's sets with
+// the state (callers must not change them); the rest is its own.
+func (d *Def) row(g *group, c *cell) *Row {
+	r := newRow(len(d.Bases))
+	r.AggTimestamp, r.EventTimestamp, r.Index = c.agg, c.evt, c.index
+	r.Group, r.key = g.values, g.key
+	r.LastEventTimestamp = c.lastEvt()
+	for i := range d.Bases {
+		r.Bases[i] = d.baseValue(c, i)
+	}
+	if c.ext != nil {
+		if c.ext.latest != nil {
+			r.Latest = slices.Clone(c.ext.latest)
+		}
+		r.Sets = c.ext.sets
+	}
+	return r
+}
+
+// group holds one group's rows as cells, ordered by granularity (Def.Durations order), then
+// oldest arrival first.
 type group struct {
 	key    string
 	values []expr.Value
-	rows   [][]*Row
+	cells  []cell
+}
+
+// runEnd is the position after the last cell of granularity di (where a new one goes).
+func (g *group) runEnd(di int) int {
+	lo, hi := 0, len(g.cells)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if int(g.cells[m].di) <= di {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // State is the in-memory state of one aggregation: for every granularity the open arrival
@@ -95,6 +270,9 @@ func (s *State) eventBucket(di int, et int64) int64 {
 
 // NewState returns an empty state for def, bucketing with clock.
 func NewState(def *Def, clock *Clock) *State {
+	if len(def.Durations) > 256 {
+		panic("agg: more than 256 granularities") // siddhiql has seven
+	}
 	return &State{def: def, clock: clock, open: make([]int64, len(def.Durations)), groups: map[string]*group{},
 		spans: make([]span, len(def.Durations))}
 }
@@ -157,7 +335,7 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 			if d.EventTime {
 				evb = s.eventBucket(di, et)
 			}
-			s.update(g.row(di, arr, evb, d), ev, et, index)
+			s.update(g.cell(di, arr, evb, d), ev, et, index)
 		}
 	}
 	return nil
@@ -204,64 +382,66 @@ func (s *State) group(ev expr.Row) *group {
 	if g, ok := s.groups[string(b)]; ok {
 		return g
 	}
-	g := &group{key: string(b), rows: make([][]*Row, len(s.def.Durations))}
-	for _, a := range s.def.groupAttrs {
-		g.values = append(g.values, ev[a])
+	// One cell per granularity is what a group holds most of the time.
+	g := &group{key: string(b), values: make([]expr.Value, len(s.def.groupAttrs)), cells: make([]cell, 0, len(s.def.Durations))}
+	for i, a := range s.def.groupAttrs {
+		g.values[i] = ev[a]
 	}
 	s.groups[g.key] = g
 	return g
 }
 
-// row finds or creates the row (arr, evb) of granularity di. Rows are appended in arrival
-// order, so only the tail with AggTimestamp == arr needs a look.
-func (g *group) row(di int, arr, evb int64, d *Def) *Row {
-	rows := g.rows[di]
-	for j := len(rows) - 1; j >= 0 && rows[j].AggTimestamp == arr; j-- {
-		if rows[j].EventTimestamp == evb {
-			return rows[j]
+// cell finds or creates the cell (arr, evb) of granularity di. Cells are appended in
+// arrival order, so only the tail of di's run with agg == arr needs a look. The pointer is
+// good until the group's cells change.
+func (g *group) cell(di int, arr, evb int64, d *Def) *cell {
+	end := g.runEnd(di)
+	for j := end - 1; j >= 0 && int(g.cells[j].di) == di && g.cells[j].agg == arr; j-- {
+		if g.cells[j].evt == evb {
+			return &g.cells[j]
 		}
 	}
-	r := newRow(len(d.Bases))
-	r.AggTimestamp, r.EventTimestamp, r.Group, r.key = arr, evb, g.values, g.key
-	r.LastEventTimestamp = -1 << 63
-	if len(d.Latest) > 0 {
-		r.Latest = make([]expr.Value, len(d.Latest))
-	}
-	for i, b := range d.Bases {
-		switch b.Kind {
-		case BaseSum, BaseCount:
-			r.Bases[i] = expr.Value{T: b.Type}
-		case BaseSet:
-			if r.Sets == nil {
-				r.Sets = make([]Set, len(d.Bases))
-			}
-			r.Sets[i] = Set{}
-		}
-	}
-	g.rows[di] = append(rows, r)
-	return r
+	g.cells = slices.Insert(g.cells, end, d.newCell(di, arr, evb))
+	return &g.cells[end]
 }
 
-func (s *State) update(r *Row, ev expr.Row, et int64, index uint64) {
+func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
 	d := s.def
 	for i, b := range d.Bases {
-		p := &r.Bases[i]
 		switch b.Kind {
 		case BaseCount:
-			p.I++
+			*c.word(i)++
 		case BaseSum:
-			// Spelled out rather than mergeBase: this is the apply hot path.
 			v := ev[b.Attr]
 			if v.IsNull() {
 				continue
 			}
-			if p.T == siddhiql.TypeDouble {
-				p.F += v.AsFloat()
+			p := c.word(i)
+			if isFloat(b.Type) {
+				*p = math.Float64bits(math.Float64frombits(*p) + v.AsFloat())
 			} else {
-				p.I += v.I
+				*p = uint64(int64(*p) + v.I)
 			}
 		case BaseMin, BaseMax:
-			mergeBase(b.Kind, p, ev[b.Attr])
+			v := ev[b.Attr]
+			if v.IsNull() {
+				continue
+			}
+			if c.null(i) {
+				d.setBase(c, i, v)
+				continue
+			}
+			p := c.word(i)
+			var replace bool
+			if isFloat(b.Type) {
+				f, cur := v.AsFloat(), math.Float64frombits(*p)
+				replace = (b.Kind == BaseMin && f < cur) || (b.Kind == BaseMax && cur < f)
+			} else {
+				replace = (b.Kind == BaseMin && v.I < int64(*p)) || (b.Kind == BaseMax && int64(*p) < v.I)
+			}
+			if replace {
+				d.setBase(c, i, v)
+			}
 		case BaseSet:
 			v := ev[b.Attr]
 			if v.IsNull() {
@@ -269,20 +449,21 @@ func (s *State) update(r *Row, ev expr.Row, et int64, index uint64) {
 			}
 			var kb [32]byte
 			k := v.Key(kb[:0])
-			if _, ok := r.Sets[i][string(k)]; !ok {
-				r.Sets[i][string(k)] = struct{}{}
+			set := c.ext.sets[i]
+			if _, ok := set[string(k)]; !ok {
+				set[string(k)] = struct{}{}
 			}
 		}
 	}
 	// Latest values: the event with the greatest event time wins, ties to the later
 	// arrival (Siddhi's shouldUpdate uses >=).
-	if len(d.Latest) > 0 && et >= r.LastEventTimestamp {
-		r.LastEventTimestamp = et
+	if len(d.Latest) > 0 && et >= c.ext.lastEvt {
+		c.ext.lastEvt = et
 		for i, e := range d.latestExpr {
-			r.Latest[i] = e(ev)
+			c.ext.latest[i] = e(ev)
 		}
 	}
-	r.Index = index
+	c.index = index
 }
 
 // mergeBase folds v into the base value *p as kind k merges: sums and counts add, min and
@@ -314,15 +495,31 @@ func less(a, b expr.Value) bool {
 }
 
 // Rows returns the rows of granularity d held in memory, ordered by AggTimestamp,
-// EventTimestamp and group key. The rows are the state's own: callers must not change them.
+// EventTimestamp and group key. The rows are new, but share their group values and sets
+// with the state: callers must not change those.
 func (s *State) Rows(d siddhiql.Duration) []*Row {
+	return s.RowsIn(d, math.MinInt64, math.MaxInt64)
+}
+
+// RowsIn is Rows restricted to the rows whose bucket (Plan.Bucket: the event bucket in
+// event-time mode, else the arrival bucket) is in [start, end).
+func (s *State) RowsIn(d siddhiql.Duration, start, end int64) []*Row {
 	di := slices.Index(s.def.Durations, d)
 	if di < 0 {
 		return nil
 	}
 	var out []*Row
 	for _, g := range s.groups {
-		out = append(out, g.rows[di]...)
+		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+			c := &g.cells[j]
+			t := c.agg
+			if s.def.EventTime {
+				t = c.evt
+			}
+			if t >= start && t < end {
+				out = append(out, s.def.row(g, c))
+			}
+		}
 	}
 	SortRows(out)
 	return out
@@ -358,15 +555,21 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 }
 
 // Changed returns, per granularity, the rows changed after log index since, in Rows order:
-// what a flush must write.
+// what a flush must write. Only those rows are built and sorted (one pass over the groups),
+// so a flush of a few changed rows among a million costs a scan, not a sort of them all.
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
-	for _, d := range s.def.Durations {
-		for _, r := range s.Rows(d) {
-			if r.Index > since {
-				out[d] = append(out[d], r)
+	for _, g := range s.groups {
+		for j := range g.cells {
+			c := &g.cells[j]
+			if c.index > since {
+				d := s.def.Durations[c.di]
+				out[d] = append(out[d], s.def.row(g, c))
 			}
 		}
+	}
+	for _, rows := range out {
+		SortRows(rows)
 	}
 	return out
 }
@@ -375,7 +578,7 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 // index: they are in the shared store and will not change again. It returns how many rows
 // it dropped.
 func (s *State) DropFlushed(index uint64) int {
-	return s.drop(func(di int, r *Row) bool { return r.AggTimestamp < s.open[di] && r.Index <= index })
+	return s.drop(func(c *cell) bool { return c.agg < s.open[c.di] && c.index <= index })
 }
 
 // Purge drops the closed rows older than each granularity's retention at time now, judged
@@ -383,13 +586,13 @@ func (s *State) DropFlushed(index uint64) int {
 // AGG_TIMESTAMP). It returns how many rows it dropped per granularity.
 func (s *State) Purge(now int64) map[siddhiql.Duration]int {
 	counts := map[siddhiql.Duration]int{}
-	s.drop(func(di int, r *Row) bool {
-		d := s.def.Durations[di]
+	s.drop(func(c *cell) bool {
+		d := s.def.Durations[c.di]
 		keep, ok := s.def.Purge.Retention[d]
-		if !s.def.Purge.Enable || !ok || keep == siddhiql.RetainAll || r.AggTimestamp >= s.open[di] {
+		if !s.def.Purge.Enable || !ok || keep == siddhiql.RetainAll || c.agg >= s.open[c.di] {
 			return false
 		}
-		if r.EventTimestamp < now-keep {
+		if c.evt < now-keep {
 			counts[d]++
 			return true
 		}
@@ -398,27 +601,27 @@ func (s *State) Purge(now int64) map[siddhiql.Duration]int {
 	return counts
 }
 
-func (s *State) drop(gone func(di int, r *Row) bool) int {
+func (s *State) drop(gone func(c *cell) bool) int {
 	n := 0
+	nd := len(s.def.Durations)
 	for k, g := range s.groups {
-		empty := true
-		for di, rows := range g.rows {
-			kept := rows[:0]
-			for _, r := range rows {
-				if gone(di, r) {
-					n++
-					continue
-				}
-				kept = append(kept, r)
+		kept := g.cells[:0]
+		for _, c := range g.cells {
+			if gone(&c) {
+				n++
+				continue
 			}
-			clear(rows[len(kept):])
-			g.rows[di] = kept
-			if len(kept) > 0 {
-				empty = false
-			}
+			kept = append(kept, c)
 		}
-		if empty {
+		clear(g.cells[len(kept):])
+		switch {
+		case len(kept) == 0:
 			delete(s.groups, k)
+		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
+			// A burst of late rows grew the cells; give the room back.
+			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
+		default:
+			g.cells = kept
 		}
 	}
 	return n
@@ -428,9 +631,7 @@ func (s *State) drop(gone func(di int, r *Row) bool) int {
 func (s *State) Len() int {
 	n := 0
 	for _, g := range s.groups {
-		for _, rows := range g.rows {
-			n += len(rows)
-		}
+		n += len(g.cells)
 	}
 	return n
 }
