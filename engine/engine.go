@@ -229,7 +229,9 @@ func (e *Engine) Plan(app, query string) (*agg.Plan, error) {
 	return agg.Prepare(st.Def(), q)
 }
 
-// Rows returns the in-memory rows a plan reads from this engine.
+// Rows returns the in-memory rows a plan reads from this engine: those of its table whose
+// bucket is in the plan's window (the rest Plan.Run would skip anyway, and building them
+// costs a Row each).
 func (e *Engine) Rows(app string, p *agg.Plan) []*agg.Row {
 	a, ok := e.apps[app]
 	if !ok {
@@ -239,7 +241,7 @@ func (e *Engine) Rows(app string, p *agg.Plan) []*agg.Row {
 	if !ok {
 		return nil
 	}
-	return st.Rows(p.Per)
+	return st.RowsIn(p.Per, p.Start, p.End)
 }
 
 // Query answers a store query from this engine's memory alone.
