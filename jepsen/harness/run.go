@@ -194,6 +194,11 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	}
 
 	err = finalReads(ctx, c, w, rcv, rec, cfg.Groups, logger)
+	if err == nil {
+		if derr := diagnoseStore(ctx, dir, dsn, w, rec.h.FinalLive, rec.h.FinalStored); derr != nil {
+			logger.Warn("could not write the store mismatch report", "err", derr)
+		}
+	}
 	stopWatch()
 	bg.Wait()
 	h := finish(rec, subs)
