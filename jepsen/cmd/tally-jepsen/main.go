@@ -276,7 +276,7 @@ func verdictLine(o outcome) string {
 	var failed []string
 	for _, v := range o.res.Verdicts {
 		if !v.OK {
-			p := v.Name
+			p := fmt.Sprintf("%s broken (%s)", v.Name, v.Promise)
 			if len(v.Problems) > 0 {
 				p += ": " + v.Problems[0]
 			}
