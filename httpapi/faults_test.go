@@ -3,18 +3,16 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tally-db/tally/internal/relaytest"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -84,53 +82,6 @@ func TestTransfer_OneNode(t *testing.T) {
 	}
 }
 
-// relay is a TCP proxy that counts the connections it passes to target.
-type relay struct {
-	ln    net.Listener
-	conns atomic.Int64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	open  []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{ln: ln}
-	t.Cleanup(func() {
-		ln.Close()
-		r.mu.Lock()
-		for _, c := range r.open {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
-	})
-	r.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.conns.Add(1)
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.open = append(r.open, c, up)
-			r.mu.Unlock()
-			r.wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
-			r.wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
-		}
-	})
-	return r
-}
-
 // tcpNode is a node on real ports: a Raft mux, one group and the API.
 type tcpNode struct {
 	node     *raftnode.Node
@@ -182,8 +133,8 @@ func TestForwardAndTransferThroughDialMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpRelay, raftRelay := newRelay(t, n1.httpAddr), newRelay(t, n1.mux.Addr().String())
-	dm := raftnode.DialMap{n1.httpAddr: httpRelay.ln.Addr().String(), n1.mux.Addr().String(): raftRelay.ln.Addr().String()}
+	httpRelay, raftRelay := relaytest.New(t, n1.httpAddr), relaytest.New(t, n1.mux.Addr().String())
+	dm := raftnode.DialMap{n1.httpAddr: httpRelay.Addr(), n1.mux.Addr().String(): raftRelay.Addr()}
 	n2 := startTCPNode(t, "n2", false, dm.Dialer())
 	if err := n1.node.Join(ctx, "n2", n2.mux.Addr().String()); err != nil {
 		t.Fatal(err)
@@ -197,11 +148,11 @@ func TestForwardAndTransferThroughDialMap(t *testing.T) {
 	if r.code != 200 || !strings.Contains(r.body, `"events":1`) {
 		t.Fatalf("ingest on the follower: %d %s", r.code, r.body)
 	}
-	if httpRelay.conns.Load() == 0 || raftRelay.conns.Load() == 0 {
-		t.Errorf("forwarded without the map: %d HTTP and %d Raft connections relayed", httpRelay.conns.Load(), raftRelay.conns.Load())
+	if httpRelay.Conns() == 0 || raftRelay.Conns() == 0 {
+		t.Errorf("forwarded without the map: %d HTTP and %d Raft connections relayed", httpRelay.Conns(), raftRelay.Conns())
 	}
 
-	raftBefore := raftRelay.conns.Load()
+	raftBefore := raftRelay.Conns()
 	r = do(t, "POST", "http://"+n2.httpAddr+"/v1/cluster/transfer?group=0&to=n2", "")
 	var tr TransferResponse
 	if r.code != 200 || json.Unmarshal([]byte(r.body), &tr) != nil || tr != (TransferResponse{Group: 0, Leader: "n2"}) {
@@ -212,7 +163,7 @@ func TestForwardAndTransferThroughDialMap(t *testing.T) {
 	if r.code != 200 {
 		t.Fatalf("ingest on the new leader: %d %s", r.code, r.body)
 	}
-	if raftRelay.conns.Load() == raftBefore {
+	if raftRelay.Conns() == raftBefore {
 		t.Error("n2 led without a Raft connection to n1 through the relay")
 	}
 	// Back again, Raft's pick (the only other voter), asked of the leader itself.

@@ -2,14 +2,13 @@ package raftnode
 
 import (
 	"context"
-	"io"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tally-db/tally/internal/relaytest"
 )
 
 func TestParseDialMap(t *testing.T) {
@@ -42,56 +41,6 @@ func TestParseDialMap(t *testing.T) {
 	}
 }
 
-// relay is a TCP proxy that counts the connections it passes to target. Cleanup closes
-// every connection (a closed raft transport leaves its peers' connections open).
-type relay struct {
-	ln    net.Listener
-	conns atomic.Int64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	open  []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{ln: ln}
-	t.Cleanup(func() {
-		ln.Close()
-		r.mu.Lock()
-		for _, c := range r.open {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
-	})
-	r.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.conns.Add(1)
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.open = append(r.open, c, up)
-			r.mu.Unlock()
-			r.wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
-			r.wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
-		}
-	})
-	return r
-}
-
-func (r *relay) addr() string { return r.ln.Addr().String() }
-
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,8 +56,8 @@ func closedAddr(t *testing.T) string {
 // a mapped peer go to the mapped address, and nothing else changes.
 func TestDialMap_MuxAndResolver(t *testing.T) {
 	b := newTestMux(t, "b")
-	rel := newRelay(t, b.Addr().String())
-	dm := DialMap{b.Addr().String(): rel.addr()}
+	rel := relaytest.New(t, b.Addr().String())
+	dm := DialMap{b.Addr().String(): rel.Addr()}
 	a, err := NewMux("127.0.0.1:0", Meta{ID: "a", HTTPAddr: "127.0.0.1:7a"}, testLogger(t), WithDialer(dm.Dialer()))
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +74,12 @@ func TestDialMap_MuxAndResolver(t *testing.T) {
 			t.Fatalf("HTTPAddr of b: %q, %v", addr, err)
 		}
 	}
-	if n := rel.conns.Load(); n != 1 {
+	if n := rel.Conns(); n != 1 {
 		t.Errorf("resolver: %d connections through the relay, want 1", n)
 	}
 	// A node without the map dials b directly.
-	if _, err := NewResolver().HTTPAddr(ctx, b.Addr().String()); err != nil || rel.conns.Load() != 1 {
-		t.Errorf("resolver without a map: %v, %d relayed", err, rel.conns.Load())
+	if _, err := NewResolver().HTTPAddr(ctx, b.Addr().String()); err != nil || rel.Conns() != 1 {
+		t.Errorf("resolver without a map: %v, %d relayed", err, rel.Conns())
 	}
 	// A map to a dead address is not bypassed.
 	dead := NewResolver()
@@ -161,7 +110,7 @@ func TestDialMap_MuxAndResolver(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	leader := waitLeaderOf(t, func() []*Node { return nodes[:1] }, testTimeout)
-	before := rel.conns.Load()
+	before := rel.Conns()
 	if err := leader.Join(ctx, "b", b.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +121,7 @@ func TestDialMap_MuxAndResolver(t *testing.T) {
 	if err := nodes[1].WaitApplied(ctx, r.Index); err != nil {
 		t.Fatal(err)
 	}
-	if rel.conns.Load() == before {
+	if rel.Conns() == before {
 		t.Error("a replicated to b without a connection through the relay")
 	}
 	for _, m := range nodes[0].Status().Members {

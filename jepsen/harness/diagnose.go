@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +27,8 @@ func diagnoseStore(ctx context.Context, dir, dsn string, w *workload, live, stor
 		bucket int64
 	}
 	var diff []kb
-	for _, k := range unionKeys(live, stored) {
-		for _, b := range unionBuckets(live[k], stored[k]) {
+	for _, k := range sortedUnion(live, stored) {
+		for _, b := range sortedUnion(live[k], stored[k]) {
 			if live[k][b] != stored[k][b] {
 				diff = append(diff, kb{k, b})
 			}
@@ -91,25 +93,9 @@ func dumpRows(ctx context.Context, w io.Writer, db *sql.DB, key string, bucket i
 	return rows.Err()
 }
 
-func unionKeys(a, b check.Counts) []string {
-	var out []string
-	for k := range a {
-		out = append(out, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func unionBuckets(a, b map[int64]int64) []int64 {
-	var out []int64
-	for k := range a {
-		out = append(out, k)
-	}
+// sortedUnion is the keys of a and b, sorted, each once.
+func sortedUnion[K cmp.Ordered, V any](a, b map[K]V) []K {
+	out := slices.Collect(maps.Keys(a))
 	for k := range b {
 		if _, ok := a[k]; !ok {
 			out = append(out, k)
