@@ -55,17 +55,12 @@ func DecodeEvents(attrs []siddhiql.Attribute, body []byte) (rows []Row, ok bool)
 				return nil, false
 			}
 			rows = append(rows, row)
-			d.ws()
-			if d.i == len(d.s) {
+			done, ok := d.next(']')
+			if !ok {
 				return nil, false
 			}
-			c := d.s[d.i]
-			d.i++
-			if c == ']' {
+			if done {
 				break
-			}
-			if c != ',' {
-				return nil, false
 			}
 		}
 		d.ws()
@@ -142,17 +137,12 @@ func (d *fastDecoder) object(n int) (Row, bool) {
 		if row[k], ok = d.value(d.attrs[k].Type); !ok {
 			return nil, false
 		}
-		d.ws()
-		if d.i == len(d.s) {
+		done, ok := d.next('}')
+		if !ok {
 			return nil, false
 		}
-		c := d.s[d.i]
-		d.i++
-		if c == '}' {
+		if done {
 			break
-		}
-		if c != ',' {
-			return nil, false
 		}
 		d.ws()
 	}
@@ -293,4 +283,16 @@ func (d *fastDecoder) number() (num string, integral, ok bool) {
 	}
 	d.i = i
 	return s[start:i], integral, true
+}
+
+// next skips white space and reads what follows an element: end (done) or a comma; ok
+// is false on anything else or the end of the input.
+func (d *fastDecoder) next(end byte) (done, ok bool) {
+	d.ws()
+	if d.i == len(d.s) {
+		return false, false
+	}
+	c := d.s[d.i]
+	d.i++
+	return c == end, c == end || c == ','
 }
