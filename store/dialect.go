@@ -12,6 +12,9 @@ import (
 // dialect is what differs between MySQL/MariaDB and SQLite. Everything else in the store
 // is plain database/sql.
 type dialect interface {
+	// prepare readies the dialect on first contact with the server; it is called before
+	// any table is touched and must be cheap once it has succeeded.
+	prepare(ctx context.Context, db *sql.DB) error
 	quote(ident string) string
 	// colType is the declared type of a column.
 	colType(c column) string

@@ -38,6 +38,14 @@
 // already assigned); on SQLite INSERT … ON CONFLICT (key) DO UPDATE … WHERE
 // excluded.TALLY_INDEX > t.TALLY_INDEX.
 //
+// # Opening while the database is away
+//
+// Open refuses what needs an operator (a malformed DSN, a wrong password, a database that
+// does not exist) but not a MySQL server that is down or unreachable: a node restarted
+// during a database outage must come up, keep its rows in memory and flush once the store
+// is back. The tables' collation is then picked on first contact, and every call until
+// then fails with the connection error, which the flusher retries.
+//
 // # Deviations from Siddhi
 //
 // SHARD_ID is always a column and always in the primary key, whether or not the app says

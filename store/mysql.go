@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,18 +63,42 @@ func openMySQL(ctx context.Context, dsn string, logger *slog.Logger) (Rollups, e
 	db.SetConnMaxLifetime(5 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
 	d := &mysqlDialect{}
-	err = db.PingContext(ctx)
-	if err == nil {
-		d.collation, err = pickCollation(ctx, db)
-	}
-	if err != nil {
-		db.Close()
-		return nil, redact(fmt.Errorf("store: open mysql %s: %w", where, err), secret)
-	}
 	logger = logger.With("driver", "mysql", "db", where)
-	logger.Info("rollup store open", "collation", d.collation)
+	if err := d.prepare(ctx, db); err != nil {
+		if !reachableLater(ctx, err) {
+			db.Close()
+			return nil, redact(fmt.Errorf("store: open mysql %s: %w", where, err), secret)
+		}
+		// A node must be able to start while the database is away (a restart during an
+		// outage): its rows wait in memory, and the flush retries until the store is back.
+		logger.Warn("rollup store not reachable yet; starting anyway, the flush retries until it is",
+			"err", redact(err, secret))
+		return &sqlStore{db: db, dia: d, log: logger}, nil
+	}
+	logger.Info("rollup store open", "collation", d.coll())
 	return &sqlStore{db: db, dia: d, log: logger}, nil
 }
+
+// reachableLater reports whether an error opening the store may go away by itself (the
+// server is down or unreachable) rather than needing an operator (wrong password, no such
+// database, no usable collation) or coming from the caller giving up.
+func reachableLater(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1044, 1045, 1049, 1698: // access denied to the database, for the user; unknown database
+			return false
+		}
+		return true
+	}
+	return !errors.Is(err, errNoCollation)
+}
+
+// errNoCollation: the server offers none of mysqlCollations.
+var errNoCollation = errors.New("server has no utf8mb4 binary collation")
 
 // mysqlPassword finds the password in a DSN the way mysql.ParseDSN does, so that it can be
 // hidden even in ParseDSN's own errors.
@@ -116,7 +141,7 @@ func pickCollation(ctx context.Context, db *sql.DB) (string, error) {
 			return c, nil
 		}
 	}
-	return "", errors.New("server has no utf8mb4 binary collation")
+	return "", errNoCollation
 }
 
 // mysqlLogger sends the driver's own messages (dropped connections, mostly) to slog.
@@ -128,10 +153,39 @@ func (m mysqlLogger) Print(v ...any) {
 
 // mysqlDialect is MySQL 5.7+/8 and MariaDB 10.2+.
 type mysqlDialect struct {
+	mu sync.Mutex
+	// collation is the binary collation tables get, picked from the server on first
+	// contact (prepare).
 	collation string
 	// indexFirst assigns TALLY_INDEX first in the upsert: the bug the fencing tests must
 	// catch. Tests only.
 	indexFirst bool
+}
+
+// prepare picks the tables' collation once the server answers; until then every call
+// tries again.
+func (m *mysqlDialect) prepare(ctx context.Context, db *sql.DB) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.collation != "" {
+		return nil
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	c, err := pickCollation(ctx, db)
+	if err != nil {
+		return err
+	}
+	m.collation = c
+	return nil
+}
+
+// coll is the collation prepare picked.
+func (m *mysqlDialect) coll() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.collation
 }
 
 func (*mysqlDialect) quote(ident string) string {
@@ -148,7 +202,7 @@ func (m *mysqlDialect) create(l *layout) []string {
 		defs = append(defs, "INDEX "+m.quote(colLastEventTS)+" ("+m.quote(colLastEventTS)+")")
 	}
 	return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
-		m.quote(l.table), strings.Join(defs, ", "), m.collation)}
+		m.quote(l.table), strings.Join(defs, ", "), m.coll())}
 }
 
 func (*mysqlDialect) tableInfo(ctx context.Context, db *sql.DB, table string) (cols, pk []string, err error) {
@@ -190,7 +244,7 @@ func (m *mysqlDialect) migration(l *layout, have, pk []string) string {
 	}
 	// Siddhi's tables take the server's default collation, often case-insensitive, under
 	// which group-by values differing only in case would overwrite each other.
-	parts = append(parts, "CONVERT TO CHARACTER SET utf8mb4 COLLATE "+m.collation)
+	parts = append(parts, "CONVERT TO CHARACTER SET utf8mb4 COLLATE "+m.coll())
 	return "ALTER TABLE " + m.quote(l.table) + " " + strings.Join(parts, ", ")
 }
 

@@ -12,17 +12,11 @@ import (
 	"time"
 
 	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/internal/mariadbtest"
 	"github.com/tally-db/tally/siddhiql"
 )
 
 func TestOpen_Errors(t *testing.T) {
-	// A port nobody listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
 	const secret = "s3cretPW"
 	for _, c := range []struct {
 		name, dsn string
@@ -34,7 +28,6 @@ func TestOpen_Errors(t *testing.T) {
 		{"unknown scheme", "postgres://u:" + secret + "@host/db", true, `unknown scheme "postgres"`},
 		{"bad mysql DSN", "mysql://u:" + secret + "@tcp(127.0.0.1:3306/db", true, "mysql"},
 		{"bad mysql param", "mysql://u:" + secret + "@tcp(127.0.0.1:3306)/db?timeout=soon", true, "mysql"},
-		{"unreachable mysql", "mysql://u:" + secret + "@tcp(" + closed + ")/db?timeout=1s", false, "open mysql u@tcp(" + closed + ")/db"},
 		{"empty sqlite path", "sqlite://", true, "no file path"},
 		{"sqlite in a missing directory", "sqlite://" + filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), false, "open sqlite"},
 	} {
@@ -60,6 +53,73 @@ func TestOpen_Errors(t *testing.T) {
 				t.Errorf("error shows the password: %q", err)
 			}
 		})
+	}
+}
+
+// TestOpen_MySQLUnreachable: a node must start while its database is away, so Open
+// succeeds and the first use reports the outage (without the password).
+func TestOpen_MySQLUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	const secret = "s3cretPW"
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	st, err := Open(ctx, "mysql://u:"+secret+"@tcp("+closed+")/db?timeout=1s", quietLogger())
+	if err != nil {
+		t.Fatalf("Open with the server down: %v", err)
+	}
+	defer st.Close()
+	err = st.Ensure(ctx, compile(t, tradeApp, "TradeAggregation"))
+	if err == nil || !strings.Contains(err.Error(), closed) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("Ensure with the server down: %v", err)
+	}
+}
+
+// TestOpen_MySQLComesBack: opened while MariaDB is stopped, the store works once it runs.
+// A wrong database name is an operator's error, refused at once.
+func TestOpen_MySQLComesBack(t *testing.T) {
+	_, srv := mariadbtest.Start(t)
+	dsn, err := srv.CreateDatabase(t.Context(), "comes_back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Open(t.Context(), srv.DSNFor("no_such_db"), quietLogger()); err == nil {
+		st.Close()
+		t.Fatal("Open of a database that does not exist succeeded")
+	} else if !strings.Contains(err.Error(), "no_such_db") {
+		t.Errorf("error does not name the database: %v", err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(t.Context(), dsn+"?timeout=1s", quietLogger())
+	if err != nil {
+		t.Fatalf("Open with MariaDB stopped: %v", err)
+	}
+	defer st.Close()
+	def := compile(t, tradeApp, "TradeAggregation")
+	if err := st.Ensure(t.Context(), def); err == nil {
+		t.Fatal("Ensure succeeded with MariaDB stopped")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ensure(t.Context(), def); err != nil {
+		t.Fatalf("Ensure after MariaDB came back: %v", err)
+	}
+	s := newState(t, def)
+	add(t, s, 7, 1514783400000, trade("wso2", 10, 3, 1514783400000))
+	rows := s.Rows(siddhiql.Hours)
+	if n, err := st.Upsert(t.Context(), def, siddhiql.Hours, "s1", rows); err != nil || n != len(rows) {
+		t.Fatalf("Upsert after MariaDB came back: %d rows, %v", n, err)
+	}
+	got, err := st.Read(t.Context(), def, siddhiql.Hours, 0, 1<<62)
+	if err != nil || len(got) != len(rows) {
+		t.Fatalf("Read: %d rows, %v", len(got), err)
 	}
 }
 

@@ -57,6 +57,8 @@ func openSQLite(ctx context.Context, rest string, logger *slog.Logger) (Rollups,
 // sqliteDialect is SQLite 3.24+ (upsert), through modernc.org/sqlite.
 type sqliteDialect struct{}
 
+func (sqliteDialect) prepare(context.Context, *sql.DB) error { return nil }
+
 func (sqliteDialect) quote(ident string) string {
 	return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"`
 }

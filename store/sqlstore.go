@@ -28,6 +28,9 @@ func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 	if def == nil {
 		return fmt.Errorf("store: ensure: nil aggregation definition")
 	}
+	if err := s.dia.prepare(ctx, s.db); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
 	var missing []*layout
 	for _, d := range def.Durations {
 		l, err := newLayout(def, d)
