@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ var Nemeses = []string{
 	"one-way",        // a group's leader can still send to the others but hears nothing from them
 	"flaky",          // every node-to-node link delays and resets now and then
 	"store-cut",      // every node's link to the shared store blackholed for a while
+	"store-cut-kill", // the store links cut, and a node SIGKILLed and restarted before they heal
 	"clock",          // skew a group leader's clock forward or back, or jump it, then set it right
 	"transfer",       // leadership transfer of a random group in the middle of load
 }
@@ -49,6 +51,19 @@ type nemesis struct {
 	rng    *rand.Rand
 	kinds  []string
 	groups int
+	// failed lists the restarts that did not come up: a node that cannot start again is
+	// an availability failure the run reports, whatever the checkers say.
+	failed []string
+}
+
+// restart starts n again and records a failure.
+func (nm *nemesis) restart(ctx context.Context, n *node, lg *slog.Logger) error {
+	err := nm.c.startNode(ctx, n)
+	if err != nil {
+		lg.Error("restart failed", "node", n.id, "err", err)
+		nm.failed = append(nm.failed, fmt.Sprintf("%s at %s: %v", n.id, nm.rec.now().Round(time.Millisecond), err))
+	}
+	return err
 }
 
 // run injects faults from now until ctx ends: after a quiet warmup, faults of hold seconds
@@ -107,8 +122,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		c.kill(n)
 		f.Detail = "SIGKILL " + n.id
 		time.Sleep(hold)
-		if err := c.startNode(bg, n); err != nil {
-			lg.Error("restart failed", "node", n.id, "err", err)
+		if err := nm.restart(bg, n, lg); err != nil {
 			f.Detail += "; restart failed: " + err.Error()
 		}
 	case "kill-all":
@@ -128,8 +142,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		}
 		time.Sleep(hold)
 		for _, n := range c.nodes {
-			if err := c.startNode(bg, n); err != nil {
-				lg.Error("restart failed", "node", n.id, "err", err)
+			if err := nm.restart(bg, n, lg); err != nil {
 				f.Detail += "; restart of " + n.id + " failed: " + err.Error()
 			}
 		}
@@ -197,6 +210,23 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		f.Detail = "every store link blackholed"
 		c.net.CutKind("store")
 		time.Sleep(hold + 2*time.Second)
+		c.net.Heal()
+	case "store-cut-kill":
+		n := c.nodes[nm.rng.IntN(len(c.nodes))]
+		f.Nodes = []string{n.id}
+		if l := c.leader(bg, g); l == n {
+			f.Group, f.Leader = g, true
+		}
+		f.Detail = "every store link blackholed; SIGKILL " + n.id + " and restart it during the cut"
+		f.Start = nm.rec.now()
+		c.net.CutKind("store")
+		time.Sleep(hold / 2)
+		c.kill(n)
+		time.Sleep(hold / 2)
+		if err := nm.restart(bg, n, lg); err != nil {
+			f.Detail += "; restart failed: " + err.Error()
+		}
+		time.Sleep(time.Second)
 		c.net.Heal()
 	case "clock":
 		n := leader()

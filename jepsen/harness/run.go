@@ -199,6 +199,9 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 			logger.Warn("could not write the store mismatch report", "err", derr)
 		}
 	}
+	if err == nil && len(nm.failed) > 0 {
+		err = fmt.Errorf("a node did not come back after a restart: %s", strings.Join(nm.failed, "; "))
+	}
 	stopWatch()
 	bg.Wait()
 	h := finish(rec, subs)
