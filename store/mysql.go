@@ -64,7 +64,12 @@ func openMySQL(ctx context.Context, dsn string, logger *slog.Logger) (Rollups, e
 	db.SetConnMaxIdleTime(time.Minute)
 	d := &mysqlDialect{}
 	logger = logger.With("driver", "mysql", "db", where)
-	if err := d.prepare(ctx, db); err != nil {
+	// The first contact is bounded by the connect timeout: a server that accepts the
+	// connection but never answers (a network partition) must not hold the node's start.
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	err = d.prepare(pctx, db)
+	cancel()
+	if err != nil {
 		if !reachableLater(ctx, err) {
 			db.Close()
 			return nil, redact(fmt.Errorf("store: open mysql %s: %w", where, err), secret)

@@ -77,6 +77,38 @@ func TestOpen_MySQLUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), closed) || strings.Contains(err.Error(), secret) {
 		t.Fatalf("Ensure with the server down: %v", err)
 	}
+
+	// A server that accepts connections and never answers (a partition): Open returns
+	// within the connect timeout, not the 30 s read timeout.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { mute.Close(); <-done }()
+	go func() {
+		defer close(done)
+		var held []net.Conn
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	begin := time.Now()
+	st2, err := Open(ctx, "mysql://u@tcp("+mute.Addr().String()+")/db?timeout=1s", quietLogger())
+	if err != nil {
+		t.Fatalf("Open with a mute server: %v", err)
+	}
+	st2.Close()
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("Open with a mute server took %s", d)
+	}
 }
 
 // TestOpen_MySQLComesBack: opened while MariaDB is stopped, the store works once it runs.
