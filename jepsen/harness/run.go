@@ -176,6 +176,11 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 			return true
 		})
 	}
+	if healErr == nil {
+		// A few seconds of load on the healed cluster, so that every fault, the last one
+		// included, is followed by fresh writes the failover figures can be measured with.
+		sleep(ctx, 3*time.Second)
+	}
 	// Producers stop taking new work; their unknown ops get until the drain deadline.
 	stopIssue()
 	drained := make(chan struct{})
