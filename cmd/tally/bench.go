@@ -519,17 +519,11 @@ func (c *benchClient) loop(ctx context.Context, deadline time.Time) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait := backoff
-			var he *httpError
-			var ne *netError
+			wait, he, retry := retryWait(err, backoff)
 			switch {
-			case errors.As(err, &he) && retryableStatus(he.Status):
-				if he.HasRetryAfter {
-					wait = he.RetryAfter
-				}
-			case errors.As(err, &he):
+			case retry:
+			case he != nil:
 				return benchRefused(c.producer[0], seq, he)
-			case errors.As(err, &ne):
 			default:
 				return err
 			}

@@ -259,15 +259,10 @@ func sendBatch(ctx context.Context, c *client, cfg ingestConfig, path string, b 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		wait := backoff
-		var he *httpError
-		var ne *netError
+		wait, he, retry := retryWait(err, backoff)
 		switch {
-		case errors.As(err, &he) && retryableStatus(he.Status):
-			if he.HasRetryAfter {
-				wait = he.RetryAfter
-			}
-		case errors.As(err, &he):
+		case retry:
+		case he != nil:
 			msg := fmt.Sprintf("%s refused: %v", b.where(), he)
 			if he.Event != nil && *he.Event >= 0 && *he.Event < len(b.lines) {
 				msg = fmt.Sprintf("%s:%d: event %d of %s refused: %v", cfg.file, b.lines[*he.Event], *he.Event, b.where(), he)
@@ -276,7 +271,6 @@ func sendBatch(ctx context.Context, c *client, cfg ingestConfig, path string, b 
 				msg += "\nsend smaller batches with --batch"
 			}
 			return nil, errors.New(msg)
-		case errors.As(err, &ne):
 		default:
 			return nil, fmt.Errorf("%s: %w", b.where(), err)
 		}
@@ -298,6 +292,26 @@ func batchRange(n uint64) string {
 		return "batch 1"
 	}
 	return fmt.Sprintf("batches 1-%d", n)
+}
+
+// retryWait classifies a failed request. retry: the same request may go again after wait
+// (backoff, or the server's Retry-After); otherwise refused is the server's final answer,
+// or nil when err is neither an answer nor a network error.
+func retryWait(err error, backoff time.Duration) (wait time.Duration, refused *httpError, retry bool) {
+	var he *httpError
+	var ne *netError
+	switch {
+	case errors.As(err, &he) && retryableStatus(he.Status):
+		if he.HasRetryAfter {
+			return he.RetryAfter, nil, true
+		}
+		return backoff, nil, true
+	case errors.As(err, &he):
+		return 0, he, false
+	case errors.As(err, &ne):
+		return backoff, nil, true
+	}
+	return 0, nil, false
 }
 
 // retryableStatus says whether an answer means "try the same request again later".
