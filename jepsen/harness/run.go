@@ -246,7 +246,6 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 	}); err != nil {
 		return err
 	}
-	last := rcv.count()
 	var retained []check.Output
 	for g := range groups {
 		l := c.leader(ctx, g)
@@ -254,7 +253,7 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 			return fmt.Errorf("no leader of group %d to read the retained outputs from", g)
 		}
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		got, err := w.followIdle(rctx, l, g, "earliest", -1, time.Second)
+		got, err := w.follow(rctx, l, g, "earliest", -1, time.Second)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("read the retained %s of group %d: %w", burstStream, g, err)
@@ -275,7 +274,7 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 	rec.h.FinalLive, rec.h.FinalStored, rec.h.Retained = live, stored, retained
 	rec.h.Alerts = rcv.outputs()
 	rec.mu.Unlock()
-	logger.Info("final reads done", "keys", len(live), "alerts", last, "retained", len(retained))
+	logger.Info("final reads done", "keys", len(live), "alerts", len(rec.h.Alerts), "retained", len(retained))
 	return nil
 }
 

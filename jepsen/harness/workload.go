@@ -412,12 +412,6 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.outs)
-}
-
 func (r *receiver) outputs() []check.Output {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -448,7 +442,7 @@ func (w *workload) subscriber(ctx context.Context, g int) []check.Output {
 	for conn := 0; ctx.Err() == nil; conn++ {
 		n := w.c.nodes[rng.IntN(len(w.c.nodes))]
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(2000+rng.IntN(3000))*time.Millisecond)
-		got, _ := w.follow(cctx, n, g, from, conn)
+		got, _ := w.follow(cctx, n, g, from, conn, 0)
 		cancel()
 		seen = append(seen, got...)
 		if len(got) > 0 {
@@ -464,11 +458,7 @@ func (w *workload) subscriber(ctx context.Context, g int) []check.Output {
 
 // follow reads one subscription until ctx ends or the stream breaks; idle ends it early
 // once nothing arrived for that long (0: never).
-func (w *workload) follow(ctx context.Context, n *node, g int, from string, conn int) ([]check.Output, error) {
-	return w.followIdle(ctx, n, g, from, conn, 0)
-}
-
-func (w *workload) followIdle(ctx context.Context, n *node, g int, from string, conn int, idle time.Duration) ([]check.Output, error) {
+func (w *workload) follow(ctx context.Context, n *node, g int, from string, conn int, idle time.Duration) ([]check.Output, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	url := fmt.Sprintf("http://%s/v1/streams/%s/subscribe?group=%d&from=%s", n.httpAddr, burstStream, g, from)
