@@ -136,9 +136,6 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 // TestMemoryPerKey keeps the per-key heap of TradeAggregation from growing back: 20k keys
 // loaded as the memory benchmark does must hold at most maxBytesPerKey each.
 func TestMemoryPerKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
 	const maxBytesPerKey = 4000
 	per, e := memLoad(t, tradeApp, 20_000)
 	runtime.KeepAlive(e)
