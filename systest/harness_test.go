@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"sync"
 	"testing"
 	"time"
 )
@@ -61,15 +62,34 @@ type cluster struct {
 	http  *http.Client
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
+// handedOut holds every address freeAddr returned in this test process: a port closed at
+// once can be handed out again by the very next listen, which would give two nodes one
+// address.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr returns a loopback address nobody listens on right now and that no earlier call
+// returned.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := ln.Addr().String()
+		ln.Close()
+		if !handedOut.addrs[a] {
+			handedOut.addrs[a] = true
+			return a
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no fresh loopback port in 100 tries")
+	return ""
 }
 
 const tradeApp = `@app:name('TradeApp')

@@ -105,28 +105,41 @@ type clusterConfig struct {
 	logger   *slog.Logger
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// reserve holds n distinct loopback ports open. The caller closes them just before the
+// processes that will bind them start: while they are held, neither a later reservation
+// nor a proxy can be handed the same port (a port closed at once can be handed out again
+// by the very next listen, which once gave two nodes one address).
+func reserve(n int) ([]net.Listener, error) {
+	lns := make([]net.Listener, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			closeListeners(lns)
+			return nil, err
+		}
+		lns = append(lns, ln)
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return lns, nil
+}
+
+func closeListeners(lns []net.Listener) {
+	for _, ln := range lns {
+		ln.Close()
+	}
 }
 
 // newCluster lays out the nodes and their proxies; start starts them.
 func newCluster(cfg clusterConfig) (*cluster, error) {
 	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger,
 		client: &http.Client{Timeout: 5 * time.Second}}
+	held, err := reserve(2 * cfg.nodes)
+	if err != nil {
+		return nil, err
+	}
+	// The proxies below listen while the nodes' ports are still held.
+	defer closeListeners(held)
 	for i := range cfg.nodes {
-		h, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		r, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
+		h, r := held[2*i].Addr().String(), held[2*i+1].Addr().String()
 		id := fmt.Sprintf("n%d", i+1)
 		c.nodes = append(c.nodes, &node{id: id, httpAddr: h, raftAddr: r,
 			dataDir: filepath.Join(cfg.dir, id), logPath: filepath.Join(cfg.dir, id+".log")})
