@@ -67,15 +67,16 @@ URL1="http://${HTTP[0]}"
 PIDS=()
 gone=() # nodes seen exiting by themselves, already reported and reaped
 
-# Every node runs in its own process group (job control), so Ctrl-C in the terminal reaches
-# only this script, which then stops the nodes in order.
-set -m
-
+# Every node runs in a session of its own (setsid), so Ctrl-C in the terminal reaches this
+# script (and make) but not the nodes; the script then stops the nodes in order. (Job
+# control, set -m, would do the reverse: it puts each of the script's own foreground
+# commands in a process group the terminal signals instead of the script, so a Ctrl-C
+# during startup killed `tally status` or `sleep` and left the nodes running.)
 start_node() { # index, extra serve flags...
 	local i=$1
 	shift
 	local id=${IDS[$i]}
-	"$TALLY" serve --id "$id" --data-dir "$DATA_DIR/$id" \
+	setsid "$TALLY" serve --id "$id" --data-dir "$DATA_DIR/$id" \
 		--http-addr "${HTTP[$i]}" --raft-addr "${RAFT[$i]}" "$@" \
 		>"$DATA_DIR/$id.log" 2>&1 &
 	PIDS[i]=$!
