@@ -60,26 +60,29 @@ func (x *loadIndex) max() (node int32, load int, ok bool) {
 }
 
 // first returns the least loaded node with load at most limit that is not in exclude.
-func (x *loadIndex) first(limit int, exclude []int32) (node int32, load int, ok bool) {
+// Among nodes of equal load it takes the first in node order starting at a position given
+// by seed (and wrapping), so that groups with different seeds spread over equally loaded
+// nodes instead of all landing on the same few.
+func (x *loadIndex) first(limit int, exclude []int32, seed uint32) (node int32, load int, ok bool) {
 	lo, ok := x.min()
 	if !ok {
 		return 0, 0, false
 	}
 	for l := lo; l <= limit && l < len(x.buckets); l++ {
-		for _, n := range x.buckets[l] {
-			if !slices.Contains(exclude, n) {
-				return n, l, true
+		b := x.buckets[l]
+		if len(b) == 0 {
+			continue
+		}
+		start := int(seed % uint32(len(b)))
+		for i := range b {
+			j := start + i
+			if j >= len(b) {
+				j -= len(b)
+			}
+			if !slices.Contains(exclude, b[j]) {
+				return b[j], l, true
 			}
 		}
 	}
 	return 0, 0, false
-}
-
-// has reports whether node is held with that load.
-func (x *loadIndex) has(node int32, load int) bool {
-	if load >= len(x.buckets) {
-		return false
-	}
-	_, found := slices.BinarySearch(x.buckets[load], node)
-	return found
 }

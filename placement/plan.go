@@ -199,7 +199,7 @@ func (p *planner) bestAdd(g *groupInfo) (node int32, inZone int, ok bool) {
 		if ok && p.zc[z] > inZone {
 			continue
 		}
-		n, l, found := p.dest[z].first(math.MaxInt, g.live)
+		n, l, found := p.dest[z].first(math.MaxInt, g.live, seed(g.id))
 		if !found {
 			continue
 		}
@@ -280,7 +280,7 @@ func (p *planner) bestShed(x int32, lx int) (gi, y int32, ok bool) {
 			if int32(z) != zx && p.zc[z]+1 > p.zc[zx] {
 				continue
 			}
-			n, l, found := p.dest[z].first(limit, g.live)
+			n, l, found := p.dest[z].first(limit, g.live, seed(g.id))
 			if !found {
 				continue
 			}
@@ -292,6 +292,15 @@ func (p *planner) bestShed(x int32, lx int) (gi, y int32, ok bool) {
 		p.clearZones(g)
 	}
 	return gi, y, ok
+}
+
+// seed scatters a group's choices among equally loaded nodes (see loadIndex.first): a
+// fixed mix of the group ID, so groups placed together do not all share the same nodes,
+// which would concentrate a dead node's re-replication on a few survivors and tie
+// leaders to a few voters.
+func seed(group uint32) uint32 {
+	h := group * 0x9e3779b1
+	return h ^ h>>16
 }
 
 func (p *planner) countZones(g *groupInfo) {

@@ -94,8 +94,8 @@ func (s *sim) round(keep func(i int) bool) []Move {
 	return moves
 }
 
-// converge runs rounds until Plan has nothing to start and nothing is in flight, and
-// returns every move planned.
+// converge runs rounds until Plan, called with nothing in flight, has nothing to start,
+// and returns every move planned.
 func (s *sim) converge(maxRounds int, keep func(round, i int) bool) []Move {
 	s.t.Helper()
 	var all []Move
@@ -107,9 +107,10 @@ func (s *sim) converge(maxRounds int, keep func(round, i int) bool) []Move {
 		if keep != nil {
 			k = func(i int) bool { return keep(r, i) }
 		}
+		idle := len(s.inFlight) == 0
 		moves := s.round(k)
 		all = append(all, moves...)
-		if len(moves) == 0 && len(s.inFlight) == 0 {
+		if len(moves) == 0 && idle {
 			return all
 		}
 	}
@@ -243,8 +244,10 @@ func TestSimulation(t *testing.T) {
 	s.k = -1
 	moves := s.converge(20, nil)
 	s.check(1)
-	if len(moves) != groups*replicas {
-		t.Errorf("initial placement took %d moves, want %d (one per replica)", len(moves), groups*replicas)
+	// One move per replica, plus the odd balance move.
+	t.Logf("initial placement: %d moves", len(moves))
+	if len(moves) < groups*replicas || len(moves) > groups*replicas+nodes/100 {
+		t.Errorf("initial placement took %d moves, want %d (one per replica) plus at most %d", len(moves), groups*replicas, nodes/100)
 	}
 
 	// One node joins; moves run in rounds at the default bound.
@@ -282,6 +285,20 @@ func TestSimulation(t *testing.T) {
 	// One node dies: its replicas are re-created elsewhere, plus at most a few moves.
 	const dead = "n0250"
 	held = s.loads()[dead]
+	// Its groups' other replicas, which the new ones copy from, are spread over many
+	// nodes rather than a few (at most 2 per group).
+	peers := map[string]bool{}
+	for _, g := range s.groups {
+		if slices.Contains(g.Voters, dead) {
+			for _, id := range g.Voters {
+				peers[id] = id != dead
+			}
+		}
+	}
+	delete(peers, dead)
+	if len(peers) < held {
+		t.Errorf("the dead node's %d groups share only %d other nodes", held, len(peers))
+	}
 	s.setState(dead, Dead)
 	moves = s.converge(200, nil)
 	total, off = relocations(moves, dead)
@@ -290,4 +307,14 @@ func TestSimulation(t *testing.T) {
 		t.Errorf("death: %d moves of which %d off the node holding %d, want %d plus at most 5", total, off, held, held)
 	}
 	s.check(1)
+
+	// Leaders, all on each group's lowest-ID voter, spread within one of the mean.
+	leaders := map[uint32]string{}
+	for _, g := range s.groups {
+		leaders[g.ID] = slices.Min(g.Voters)
+	}
+	in := s.input()
+	calls := settleLeaders(t, in, leaders)
+	t.Logf("leaders: settled in %d calls", calls)
+	checkLeaders(t, in, leaders)
 }
