@@ -59,11 +59,11 @@ func (x *loadIndex) max() (node int32, load int, ok bool) {
 	return x.buckets[l][0], l, true
 }
 
-// first returns the least loaded node with load at most limit that is not in exclude.
-// Among nodes of equal load it takes the first in node order starting at a position given
-// by seed (and wrapping), so that groups with different seeds spread over equally loaded
-// nodes instead of all landing on the same few.
-func (x *loadIndex) first(limit int, exclude []int32, seed uint32) (node int32, load int, ok bool) {
+// first returns the least loaded node with load at most limit that is not in exclude and
+// for which keep (when not nil) is true. Among nodes of equal load it takes the first in
+// node order starting at a position given by seed (and wrapping), so that groups with
+// different seeds spread over equally loaded nodes instead of all landing on the same few.
+func (x *loadIndex) first(limit int, exclude []int32, seed uint32, keep func(int32) bool) (node int32, load int, ok bool) {
 	lo, ok := x.min()
 	if !ok {
 		return 0, 0, false
@@ -79,7 +79,7 @@ func (x *loadIndex) first(limit int, exclude []int32, seed uint32) (node int32, 
 			if j >= len(b) {
 				j -= len(b)
 			}
-			if !slices.Contains(exclude, b[j]) {
+			if !slices.Contains(exclude, b[j]) && (keep == nil || keep(b[j])) {
 				return b[j], l, true
 			}
 		}

@@ -47,6 +47,7 @@ func TestPlan_Small(t *testing.T) {
 		{"uneven zones with room", 3, 14, slices.Concat([]string{"a/z1", "b/z2"}, zoned("c", "z3", 4), zoned("d", "z4", 4), zoned("e", "z5", 4)), 1, 3},
 		{"R=1", 1, 10, []string{"a/z1", "b/z2", "c/z1", "d/z2"}, 1, 1},
 		{"R=5 over 3 zones", 5, 9, slices.Concat(zoned("a", "z1", 3), zoned("b", "z2", 3), zoned("c", "z3", 3)), 2, 5},
+		{"zone per node", 3, 40, []string{"a/a", "b/b", "c/c", "d/d", "e/e", "f/f", "g/g", "h/h", "i/i", "j/j", "k/k", "l/l", "m/m", "n/n", "o/o", "p/p", "q/q", "r/r"}, 1, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

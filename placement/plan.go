@@ -34,7 +34,12 @@ type planner struct {
 	busy   []int     // moves per node, in flight and planned
 	held   [][]int32 // the groups (positions in groups) with a replica on each node
 	all    loadIndex // every active node
-	dest   []loadIndex
+	dest   []loadIndex // per zone: the nodes in inDest
+	// destAll holds every node in inDest, and avail counts them per zone; with many
+	// zones a choice scans it, filtering by zone, instead of visiting every zone.
+	destAll    loadIndex
+	avail      []int
+	availZones int // zones with avail > 0
 	src    loadIndex // active nodes that may still give a replica away in balance
 	inDest []bool    // node is in dest[zone]: active and not at its move bound
 	inSrc  []bool
@@ -51,6 +56,7 @@ func newPlanner(c *cluster, busy []int, in Input) *planner {
 		busy:    busy,
 		held:    make([][]int32, len(c.nodes)),
 		dest:    make([]loadIndex, c.zones),
+		avail:   make([]int, c.zones),
 		inDest:  make([]bool, len(c.nodes)),
 		inSrc:   make([]bool, len(c.nodes)),
 		zc:      make([]int, c.zones),
@@ -72,6 +78,10 @@ func newPlanner(c *cluster, busy []int, in Input) *planner {
 		p.all.insert(node, p.load[i])
 		if !p.full(node) {
 			p.dest[n.zone].insert(node, p.load[i])
+			p.destAll.insert(node, p.load[i])
+			if p.avail[n.zone]++; p.avail[n.zone] == 1 {
+				p.availZones++
+			}
 			p.src.insert(node, p.load[i])
 			p.inDest[i], p.inSrc[i] = true, true
 		}
@@ -194,12 +204,15 @@ func (p *planner) pickRemove(g *groupInfo, top int) (int32, bool) {
 func (p *planner) bestAdd(g *groupInfo) (node int32, inZone int, ok bool) {
 	p.countZones(g)
 	defer p.clearZones(g)
+	if p.zones > manyZones {
+		return p.bestAddScan(g)
+	}
 	var bestLoad int
 	for z := range p.dest {
 		if ok && p.zc[z] > inZone {
 			continue
 		}
-		n, l, found := p.dest[z].first(math.MaxInt, g.live, seed(g.id))
+		n, l, found := p.dest[z].first(math.MaxInt, g.live, seed(g), nil)
 		if !found {
 			continue
 		}
@@ -208,6 +221,32 @@ func (p *planner) bestAdd(g *groupInfo) (node int32, inZone int, ok bool) {
 		}
 	}
 	return node, inZone, ok
+}
+
+// manyZones is the number of zones above which choices scan all candidate nodes once,
+// filtering by zone, rather than each zone's index in turn.
+const manyZones = 16
+
+// bestAddScan is bestAdd for many zones; p.zc must hold g's zone counts.
+func (p *planner) bestAddScan(g *groupInfo) (node int32, inZone int, ok bool) {
+	// The fewest replicas of g in a zone with room: 0 if some such zone holds none, else
+	// the least among the zones g occupies.
+	occupied, least := 0, math.MaxInt
+	for i, n := range g.live {
+		z := p.nodes[n].zone
+		if p.avail[z] == 0 || slices.ContainsFunc(g.live[:i], func(m int32) bool { return p.nodes[m].zone == z }) {
+			continue
+		}
+		occupied++
+		least = min(least, p.zc[z])
+	}
+	if p.availZones > occupied {
+		least = 0
+	}
+	node, _, ok = p.destAll.first(math.MaxInt, g.live, seed(g), func(n int32) bool {
+		return p.zc[p.nodes[n].zone] == least
+	})
+	return node, least, ok
 }
 
 // spread moves replicas of groups crowded into one zone to a zone holding at least two
@@ -276,11 +315,24 @@ func (p *planner) bestShed(x int32, lx int) (gi, y int32, ok bool) {
 			continue
 		}
 		p.countZones(g)
+		if p.zones > manyZones {
+			n, l, found := p.destAll.first(limit, g.live, seed(g), func(n int32) bool {
+				z := p.nodes[n].zone
+				return z == zx || p.zc[z]+1 <= p.zc[zx]
+			})
+			if found && (!ok || l < bestLoad || (l == bestLoad && (n < y || (n == y && cand < gi)))) {
+				gi, y, bestLoad, ok = cand, n, l, true
+				limit = l
+			}
+		}
 		for z := range p.dest {
+			if p.zones > manyZones {
+				break
+			}
 			if int32(z) != zx && p.zc[z]+1 > p.zc[zx] {
 				continue
 			}
-			n, l, found := p.dest[z].first(limit, g.live, seed(g.id))
+			n, l, found := p.dest[z].first(limit, g.live, seed(g), nil)
 			if !found {
 				continue
 			}
@@ -295,12 +347,18 @@ func (p *planner) bestShed(x int32, lx int) (gi, y int32, ok bool) {
 }
 
 // seed scatters a group's choices among equally loaded nodes (see loadIndex.first): a
-// fixed mix of the group ID, so groups placed together do not all share the same nodes,
-// which would concentrate a dead node's re-replication on a few survivors and tie
-// leaders to a few voters.
-func seed(group uint32) uint32 {
-	h := group * 0x9e3779b1
-	return h ^ h>>16
+// fixed mix of the group ID and the nodes it is on, so that groups placed together do not
+// all share the same nodes (which would concentrate a dead node's re-replication on a few
+// survivors and tie leaders to a few voters), and successive replicas of one group do not
+// land on neighbouring nodes. The sum makes it independent of the order of live.
+func seed(g *groupInfo) uint32 {
+	h := g.id * 0x9e3779b1
+	for _, n := range g.live {
+		h += (uint32(n) + 1) * 0x85ebca6b
+	}
+	h ^= h >> 16
+	h *= 0x7feb352d
+	return h ^ h>>15
 }
 
 func (p *planner) countZones(g *groupInfo) {
@@ -356,6 +414,8 @@ func (p *planner) setLoad(n int32, l int) {
 		z := p.nodes[n].zone
 		p.dest[z].remove(n, old)
 		p.dest[z].insert(n, l)
+		p.destAll.remove(n, old)
+		p.destAll.insert(n, l)
 	}
 	if p.inSrc[n] {
 		p.src.remove(n, old)
@@ -371,7 +431,12 @@ func (p *planner) addBusy(n int32) {
 		return
 	}
 	if p.inDest[n] {
-		p.dest[p.nodes[n].zone].remove(n, p.load[n])
+		z := p.nodes[n].zone
+		p.dest[z].remove(n, p.load[n])
+		p.destAll.remove(n, p.load[n])
+		if p.avail[z]--; p.avail[z] == 0 {
+			p.availZones--
+		}
 		p.inDest[n] = false
 	}
 	if p.inSrc[n] {

@@ -237,7 +237,18 @@ func relocations(moves []Move, from string) (total, off int) {
 // settling within one replica of the mean with no group twice on a node or a zone, and
 // each moving close to the fewest replicas it must.
 func TestSimulation(t *testing.T) {
-	const nodes, groups, replicas, zones = 1000, 10000, 3, 5
+	scenario(t, 1000, 10000, 3, 5)
+}
+
+// TestSimulation_ZonePerNode runs the same scenario with every node its own zone, which
+// takes the choices' many-zones path.
+func TestSimulation_ZonePerNode(t *testing.T) {
+	scenario(t, 200, 2000, 3, 200)
+}
+
+// scenario places groups from nothing, then adds, drains and kills a node, and balances
+// leaders, checking the rules and the number of moves at every step.
+func scenario(t *testing.T, nodes, groups, replicas, zones int) {
 	s := newSim(t, nodes, groups, replicas, zones)
 
 	// From nothing, every move at once (no per-node bound).
@@ -252,7 +263,8 @@ func TestSimulation(t *testing.T) {
 
 	// One node joins; moves run in rounds at the default bound.
 	s.k = 0
-	s.nodes = append(s.nodes, Node{ID: "n1000", Zone: "z0"})
+	joiner := fmt.Sprintf("n%04d", nodes)
+	s.nodes = append(s.nodes, Node{ID: joiner, Zone: "z0"})
 	moves = s.converge(200, nil)
 	s.check(1)
 	total, _ := relocations(moves, "")
@@ -262,12 +274,12 @@ func TestSimulation(t *testing.T) {
 	if total > int(1.5*ideal) || total < need || total != len(moves) {
 		t.Errorf("join moved %d replicas (%d moves), want between %d and %.0f", total, len(moves), need, 1.5*ideal)
 	}
-	if got := s.loads()["n1000"]; got < need {
+	if got := s.loads()[joiner]; got < need {
 		t.Errorf("the new node holds %d replicas, want at least %d", got, need)
 	}
 
 	// One node drains: only its replicas move, plus at most a few for balance.
-	const drained = "n0500"
+	drained := fmt.Sprintf("n%04d", nodes/2)
 	held := s.loads()[drained]
 	s.setState(drained, Draining)
 	moves = s.converge(200, nil)
@@ -283,7 +295,7 @@ func TestSimulation(t *testing.T) {
 	}
 
 	// One node dies: its replicas are re-created elsewhere, plus at most a few moves.
-	const dead = "n0250"
+	dead := fmt.Sprintf("n%04d", nodes/4)
 	held = s.loads()[dead]
 	// Its groups' other replicas, which the new ones copy from, are spread over many
 	// nodes rather than a few (at most 2 per group).
