@@ -28,23 +28,23 @@ func Plan(in Input) ([]Move, error) {
 // decides, with the indexes that make each choice cost O(R log N).
 type planner struct {
 	*cluster
-	r      int       // voters each group should have: Replicas, or fewer active nodes
-	k      int       // moves per node at once; negative means no bound
-	load   []int     // replicas per node
-	busy   []int     // moves per node, in flight and planned
-	held   [][]int32 // the groups (positions in groups) with a replica on each node
-	all    loadIndex // every active node
-	dest   []loadIndex // per zone: the nodes in inDest
+	r    int         // voters each group should have: Replicas, or fewer active nodes
+	k    int         // moves per node at once; negative means no bound
+	load []int       // replicas per node
+	busy []int       // moves per node, in flight and planned
+	held [][]int32   // the groups (positions in groups) with a replica on each node
+	all  loadIndex   // every active node
+	dest []loadIndex // per zone: the nodes in inDest
 	// destAll holds every node in inDest, and avail counts them per zone; with many
 	// zones a choice scans it, filtering by zone, instead of visiting every zone.
 	destAll    loadIndex
 	avail      []int
-	availZones int // zones with avail > 0
-	src    loadIndex // active nodes that may still give a replica away in balance
-	inDest []bool    // node is in dest[zone]: active and not at its move bound
-	inSrc  []bool
-	zc     []int // scratch: replicas of one group per zone, zeroed after each use
-	moves  []Move
+	availZones int       // zones with avail > 0
+	src        loadIndex // active nodes that may still give a replica away in balance
+	inDest     []bool    // node is in dest[zone]: active and not at its move bound
+	inSrc      []bool
+	zc         []int // scratch: replicas of one group per zone, zeroed after each use
+	moves      []Move
 }
 
 func newPlanner(c *cluster, busy []int, in Input) *planner {
