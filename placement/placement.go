@@ -63,7 +63,9 @@ type Node struct {
 }
 
 // Group is the current placement of one partition group: the nodes in its Raft
-// configuration, as voters and as learners (non-voters still catching up).
+// configuration, as voters and as learners (non-voters still catching up). Plan counts
+// learners as replicas; one left outside any move in flight is for the controller to
+// promote or remove.
 type Group struct {
 	ID       uint32   `json:"id"`
 	Voters   []string `json:"voters"`

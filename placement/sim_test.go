@@ -52,7 +52,7 @@ func (s *sim) group(id uint32) *Group {
 
 func (s *sim) start(m Move) {
 	g := s.group(m.Group)
-	if m.Add != "" {
+	if m.Add != "" && !slices.Contains(g.Voters, m.Add) && !slices.Contains(g.Learners, m.Add) {
 		g.Learners = append(g.Learners, m.Add)
 	}
 	s.inFlight = append(s.inFlight, m)
@@ -62,7 +62,9 @@ func (s *sim) finish(m Move) {
 	g := s.group(m.Group)
 	if m.Add != "" {
 		g.Learners = slices.DeleteFunc(g.Learners, func(id string) bool { return id == m.Add })
-		g.Voters = append(g.Voters, m.Add)
+		if !slices.Contains(g.Voters, m.Add) {
+			g.Voters = append(g.Voters, m.Add)
+		}
 	}
 	if m.Remove != "" {
 		g.Voters = slices.DeleteFunc(g.Voters, func(id string) bool { return id == m.Remove })
