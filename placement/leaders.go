@@ -5,8 +5,10 @@ import "slices"
 // Leaders returns the leadership transfers that spread group leaders over the active nodes
 // within one of the mean, in the order they should happen. leaders maps a group ID to the
 // node leading it; groups missing from it have no known leader and are left alone, as are
-// groups led by a dead node (an election will follow). Leaders on draining nodes are moved
-// first. Leadership only goes to an active voter of the group, and each group moves at
+// groups led by a dead node (an election will follow). Leaders on draining nodes, and on
+// nodes a move in flight is removing the group's replica from, are moved first.
+// Leadership only goes to an active voter of the group that no move in flight is
+// removing, and each group moves at
 // most once per call; the same input always gives the same transfers. Leaders is pure and
 // safe for concurrent use; it returns an error wrapping ErrInvalid for an input Plan
 // refuses.
@@ -36,7 +38,7 @@ func Leaders(in Input, leaders map[uint32]string) ([]Transfer, error) {
 	for gi := range c.groups {
 		g := &c.groups[gi]
 		for _, id := range g.voters {
-			if n, ok := c.byID[id]; ok && c.nodes[n].state == Active {
+			if n, ok := c.byID[id]; ok && c.nodes[n].state == Active && id != g.leave {
 				b.voters[gi] = append(b.voters[gi], n)
 				b.voterOf[n] = append(b.voterOf[n], int32(gi))
 			}
@@ -47,16 +49,17 @@ func Leaders(in Input, leaders map[uint32]string) ([]Transfer, error) {
 		if !ok {
 			continue
 		}
-		switch c.nodes[n].state {
-		case Active:
+		switch {
+		case c.nodes[n].state == Draining || (c.nodes[n].state == Active && g.leave == c.nodes[n].id):
+			draining = append(draining, int32(gi))
+		case c.nodes[n].state == Active:
 			b.leader[gi] = n
 			b.count[n]++
 			b.led[n] = append(b.led[n], int32(gi))
-		case Draining:
-			draining = append(draining, int32(gi))
 		}
 	}
-	// Leaders on draining nodes go to the active voter leading the fewest groups.
+	// Leaders on draining nodes, or on the node a move in flight removes the group's replica
+	// from, go to the active voter leading the fewest groups.
 	for _, gi := range draining {
 		to := int32(-1)
 		for _, v := range b.voters[gi] {

@@ -167,3 +167,42 @@ func BenchmarkLeaders10k(b *testing.B) {
 		}
 	}
 }
+
+// TestLeaders_MoveInFlight: the replica a move in flight removes loses its leadership
+// first and never receives one.
+func TestLeaders_MoveInFlight(t *testing.T) {
+	in := Input{
+		Nodes: []Node{{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "d"}},
+		Groups: []Group{
+			{ID: 1, Voters: []string{"a", "b", "c"}, Learners: []string{"d"}},
+			{ID: 2, Voters: []string{"a", "b", "c"}},
+			{ID: 3, Voters: []string{"a", "b", "c"}},
+		},
+		Replicas: 3,
+		InFlight: []Move{{Group: 1, Add: "d", Remove: "c"}},
+	}
+	// Group 1 goes from c to a (a and b lead one each, a first by ID); then a leads two
+	// and c none, so a hands c group 2, where c stays a voter.
+	ts, err := Leaders(in, map[uint32]string{1: "c", 2: "a", 3: "b"})
+	want := []Transfer{{Group: 1, From: "c", To: "a"}, {Group: 2, From: "a", To: "c"}}
+	if err != nil || !slices.Equal(ts, want) {
+		t.Fatalf("Leaders = %v, %v; want %v", ts, err, want)
+	}
+	// a leads groups 1 and 2, c none: group 1 must not go to c, its leaving replica.
+	ts, err = Leaders(in, map[uint32]string{1: "a", 2: "a", 3: "b"})
+	want = []Transfer{{Group: 2, From: "a", To: "c"}}
+	if err != nil || !slices.Equal(ts, want) {
+		t.Fatalf("Leaders = %v, %v; want %v", ts, err, want)
+	}
+	// Only group 1 led by a, b leads 2 and 3: b hands one to c, never group 1 to c.
+	in.Groups[1].Voters = []string{"a", "b", "d"}
+	ts, err = Leaders(in, map[uint32]string{1: "b", 2: "b", 3: "b"})
+	for _, tr := range ts {
+		if tr.Group == 1 && tr.To == "c" {
+			t.Fatalf("Leaders = %v: group 1 went to its leaving replica", ts)
+		}
+	}
+	if err != nil || len(ts) == 0 {
+		t.Fatalf("Leaders = %v, %v; want transfers off b", ts, err)
+	}
+}

@@ -137,6 +137,7 @@ type groupInfo struct {
 	live   []int32   // replicas on active nodes
 	bad    []replica // replicas on draining, dead or unknown nodes
 	voters []string  // the current voters, for leaders and the quorum check
+	leave  string    // the node a move in flight removes a replica from, if any
 	locked bool      // a move is in flight or planned: no other move this call
 	stuck  bool      // the group lost its quorum: nothing can change its configuration
 }
@@ -224,6 +225,7 @@ func load(in Input) (*cluster, []int, error) {
 				return nil, nil, err
 			}
 			info.locked = true
+			info.leave = m.Remove
 			if m.Add != "" && !slices.Contains(members, m.Add) {
 				members = append(members, m.Add)
 			}
