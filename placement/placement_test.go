@@ -275,3 +275,33 @@ func TestNodeState_Text(t *testing.T) {
 		t.Fatal("encoding an unknown state succeeded")
 	}
 }
+
+// TestPlan_JoinMany: ten nodes joining 100 at once (one of them in a new zone) receive
+// close to the fewest replicas they must, and nothing else moves.
+func TestPlan_JoinMany(t *testing.T) {
+	const nodes, groups = 100, 1000
+	s := newSim(t, nodes, groups, 3, 5)
+	s.k = -1
+	s.converge(20, nil)
+	s.k = 0
+	for i := range 10 {
+		zone := fmt.Sprintf("z%d", i%5)
+		if i == 9 {
+			zone = "z5"
+		}
+		s.nodes = append(s.nodes, Node{ID: fmt.Sprintf("j%d", i), Zone: zone})
+	}
+	moves := s.converge(500, nil)
+	s.check(1)
+	need := 10 * (groups * 3 / (nodes + 10)) // each joiner reaches the floor of the mean
+	ideal := float64(groups*3) * 10 / float64(nodes+10)
+	for _, m := range moves {
+		if m.Add == "" || m.Remove == "" || !strings.HasPrefix(m.Add, "j") {
+			t.Fatalf("join moved %v, want only moves onto the new nodes", m)
+		}
+	}
+	t.Logf("10 joins: %d moves (ideal %.1f, need %d)", len(moves), ideal, need)
+	if len(moves) < need || float64(len(moves)) > 1.5*ideal {
+		t.Fatalf("10 joins took %d moves, want between %d and %.0f", len(moves), need, 1.5*ideal)
+	}
+}

@@ -206,3 +206,18 @@ func checkSettled(t *testing.T, i int, s *sim) {
 		}
 	}
 }
+
+// FuzzPlan feeds Plan arbitrary cluster states (built from the two seeds) and checks that
+// every result keeps the safety rules: go test ./placement -fuzz FuzzPlan.
+func FuzzPlan(f *testing.F) {
+	f.Add(uint64(1), uint64(2))
+	f.Add(uint64(7), uint64(11))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		in := randomInput(rand.New(rand.NewPCG(a, b)))
+		moves, err := Plan(in)
+		if err != nil {
+			t.Fatalf("Plan: %v\n%+v", err, in)
+		}
+		checkSafe(t, in, moves)
+	})
+}
