@@ -55,7 +55,8 @@ func (s *NodeState) UnmarshalText(b []byte) error {
 	return fmt.Errorf("placement: decode node state %q: want active, draining or dead", b)
 }
 
-// Node is a member of the cluster as placement sees it.
+// Node is a member of the cluster as placement sees it. Nodes without a zone label share
+// the zone "".
 type Node struct {
 	ID    string    `json:"id"`
 	Zone  string    `json:"zone,omitempty"`
