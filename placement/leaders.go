@@ -92,51 +92,56 @@ type leaderBalance struct {
 	prev    []int32   // per node: the node the search reached it from
 	via     []int32   // per node: the group the search reached it through
 	search  int32
+	queue   []int32   // the search's queue, kept between searches
+	all     loadIndex // active nodes by count
+	cand    loadIndex // active nodes that may still start a chain, by count
+	inCand  []bool
 	out     []Transfer
 }
 
 // spread moves leaderships from the most loaded nodes, then to the least loaded, until
 // every active node leads within one of the mean or no chain can improve it.
 func (b *leaderBalance) spread() {
-	stuck := make([]bool, len(b.nodes))
+	b.inCand = make([]bool, len(b.nodes))
+	for i, n := range b.nodes {
+		if n.state == Active {
+			b.all.insert(int32(i), b.count[i])
+		}
+	}
 	for _, push := range []bool{true, false} {
-		clear(stuck)
+		// cand holds the nodes not found stuck in this direction yet.
+		b.cand = loadIndex{}
+		for i, n := range b.nodes {
+			if b.inCand[i] = n.state == Active; b.inCand[i] {
+				b.cand.insert(int32(i), b.count[i])
+			}
+		}
 		for {
-			lo, hi := b.extremes(nil)
-			if lo < 0 || b.count[hi]-b.count[lo] <= 1 {
+			lo, _ := b.all.min()
+			_, hi, _ := b.all.max()
+			if hi-lo <= 1 {
 				return
 			}
-			plo, phi := b.extremes(stuck)
-			pick := plo
+			var pick int32
+			var ok bool
 			if push {
-				pick = phi
+				var l int
+				pick, l, ok = b.cand.max()
+				ok = ok && l-lo > 1
+			} else {
+				var l int
+				pick, l, ok = b.cand.first(hi-2, nil, 0, nil)
+				ok = ok && hi-l > 1
 			}
-			if pick < 0 || (push && b.count[pick]-b.count[lo] <= 1) || (!push && b.count[hi]-b.count[pick] <= 1) {
+			if !ok {
 				break
 			}
 			if !b.path(pick, push) {
-				stuck[pick] = true
+				b.cand.remove(pick, b.count[pick])
+				b.inCand[pick] = false
 			}
 		}
 	}
-}
-
-// extremes returns the active nodes leading the fewest and the most groups (ties to the
-// lowest node ID), skipping those marked in skip; -1 when there is none.
-func (b *leaderBalance) extremes(skip []bool) (lo, hi int32) {
-	lo, hi = -1, -1
-	for i, n := range b.nodes {
-		if n.state != Active || (skip != nil && skip[i]) {
-			continue
-		}
-		if lo < 0 || b.count[i] < b.count[lo] {
-			lo = int32(i)
-		}
-		if hi < 0 || b.count[i] > b.count[hi] {
-			hi = int32(i)
-		}
-	}
-	return lo, hi
 }
 
 // path searches, breadth first, a chain of transfers from start: pushing (start leads too
@@ -147,36 +152,44 @@ func (b *leaderBalance) extremes(skip []bool) (lo, hi int32) {
 func (b *leaderBalance) path(start int32, push bool) bool {
 	b.search++
 	b.seen[start] = b.search
-	queue := []int32{start}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		groups := b.voterOf[n]
+	b.queue = append(b.queue[:0], start)
+	for len(b.queue) > 0 {
+		n := b.queue[0]
+		b.queue = b.queue[1:]
 		if push {
-			groups = b.led[n]
-		}
-		for _, gi := range groups {
-			l := b.leader[gi]
-			if b.done[gi] || l < 0 || (!push && l == n) {
-				continue
-			}
-			next := []int32{l}
-			if push {
-				next = b.voters[gi]
-			}
-			for _, m := range next {
-				if b.seen[m] == b.search {
+			for _, gi := range b.led[n] {
+				if b.done[gi] {
 					continue
 				}
-				b.seen[m], b.prev[m], b.via[m] = b.search, n, gi
-				if (push && b.count[m] <= b.count[start]-2) || (!push && b.count[m] >= b.count[start]+2) {
-					b.apply(start, m, push)
-					return true
+				for _, m := range b.voters[gi] {
+					if b.reach(start, n, m, gi, push) {
+						return true
+					}
 				}
-				queue = append(queue, m)
+			}
+			continue
+		}
+		for _, gi := range b.voterOf[n] {
+			if l := b.leader[gi]; !b.done[gi] && l >= 0 && l != n && b.reach(start, n, l, gi, push) {
+				return true
 			}
 		}
 	}
+	return false
+}
+
+// reach visits node m from n through group gi in the search from start: when m ends a
+// chain it applies the chain and returns true, otherwise it queues m once.
+func (b *leaderBalance) reach(start, n, m, gi int32, push bool) bool {
+	if b.seen[m] == b.search {
+		return false
+	}
+	b.seen[m], b.prev[m], b.via[m] = b.search, n, gi
+	if (push && b.count[m] <= b.count[start]-2) || (!push && b.count[m] >= b.count[start]+2) {
+		b.apply(start, m, push)
+		return true
+	}
+	b.queue = append(b.queue, m)
 	return false
 }
 
@@ -203,8 +216,8 @@ func (b *leaderBalance) transfer(gi, from, to int32) {
 	b.out = append(b.out, Transfer{Group: b.groups[gi].id, From: b.nodes[from].id, To: b.nodes[to].id})
 	b.done[gi] = true
 	b.leader[gi] = to
-	b.count[from]--
-	b.count[to]++
+	b.setCount(from, b.count[from]-1)
+	b.setCount(to, b.count[to]+1)
 	for i, g := range b.led[from] {
 		if g == gi {
 			b.led[from] = append(b.led[from][:i], b.led[from][i+1:]...)
@@ -212,4 +225,15 @@ func (b *leaderBalance) transfer(gi, from, to int32) {
 		}
 	}
 	b.led[to] = append(b.led[to], gi)
+}
+
+// setCount changes a node's count in the indexes holding it.
+func (b *leaderBalance) setCount(n int32, c int) {
+	b.all.remove(n, b.count[n])
+	b.all.insert(n, c)
+	if b.inCand[n] {
+		b.cand.remove(n, b.count[n])
+		b.cand.insert(n, c)
+	}
+	b.count[n] = c
 }
