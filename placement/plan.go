@@ -199,8 +199,9 @@ func (p *planner) pickRemove(g *groupInfo, top int) (int32, bool) {
 }
 
 // bestAdd chooses the node to add a replica of g on: in a zone holding the fewest of its
-// replicas, the least loaded node below its move bound (ties to the lowest node ID). It
-// also returns how many replicas of g the chosen zone holds.
+// replicas, the least loaded node below its move bound (ties broken by loadIndex.first
+// with g's seed within a zone, by node ID across zones). It also returns how many
+// replicas of g the chosen zone holds.
 func (p *planner) bestAdd(g *groupInfo) (node int32, inZone int, ok bool) {
 	p.countZones(g)
 	defer p.clearZones(g)
@@ -304,8 +305,8 @@ func (p *planner) balance() {
 }
 
 // bestShed chooses a replica on node x (load lx) and a node at least two replicas less
-// loaded to move it to: the least loaded such node (ties to the lowest node ID, then the
-// lowest group ID).
+// loaded to move it to: the least loaded such node (each group's candidates found with
+// its seed, then ties to the lowest node ID and the lowest group ID).
 func (p *planner) bestShed(x int32, lx int) (gi, y int32, ok bool) {
 	zx := p.nodes[x].zone
 	limit, bestLoad := lx-2, 0
