@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/tally-db/tally/security"
 )
 
 // Every connection to a node's Raft port starts with a 6-byte header: the magic byte, a
@@ -56,6 +54,7 @@ type Mux struct {
 	serverTLS *tls.Config
 	peer      peerSecurity
 	maxConns  int
+	pending   chan struct{} // a slot per connection not yet routed; nil: no cap
 
 	mu     sync.Mutex
 	layers map[uint32]*layer
@@ -99,9 +98,11 @@ func WithClusterKey(k KeyProof) MuxOption {
 	return func(m *Mux) { m.peer.key = k }
 }
 
-// WithMaxConns caps the connections the Raft port holds open at once: past n, Accept waits
-// for one to close (a flood queues in the kernel's backlog rather than exhausting file
-// descriptors). n <= 0 means no cap.
+// WithMaxConns caps the connections the Raft port holds before they have proven
+// themselves (TLS handshake, cluster key, header): past n, Accept waits until one is routed
+// or dropped, so a flood queues in the kernel's backlog rather than exhausting file
+// descriptors, and each of its connections is dropped after the header deadline. Routed
+// Raft connections do not count: raft pools them per peer and group. n <= 0 means no cap.
 func WithMaxConns(n int) MuxOption {
 	return func(m *Mux) { m.maxConns = n }
 }
@@ -134,7 +135,9 @@ func newMux(ln net.Listener, meta Meta, logger *slog.Logger, opts ...MuxOption) 
 	for _, o := range opts {
 		o(m)
 	}
-	m.ln = security.LimitListener(m.ln, m.maxConns)
+	if m.maxConns > 0 {
+		m.pending = make(chan struct{}, m.maxConns)
+	}
 	go m.serve()
 	return m
 }
@@ -184,8 +187,16 @@ func (m *Mux) Layer(group uint32) raft.StreamLayer {
 func (m *Mux) serve() {
 	var backoff time.Duration
 	for {
+		if m.pending != nil {
+			select {
+			case m.pending <- struct{}{}:
+			case <-m.done:
+				return
+			}
+		}
 		c, err := m.ln.Accept()
 		if err != nil {
+			m.release()
 			select {
 			case <-m.done:
 				return
@@ -205,6 +216,13 @@ func (m *Mux) serve() {
 		}
 		backoff = 0
 		go m.route(c)
+	}
+}
+
+// release gives back an accepted connection's slot once it is routed or dropped.
+func (m *Mux) release() {
+	if m.pending != nil {
+		<-m.pending
 	}
 }
 
@@ -230,24 +248,34 @@ func (m *Mux) secure(c net.Conn) (net.Conn, error) {
 	return c, nil
 }
 
-// route reads a connection's header and hands it to its group's layer or answers meta.
-func (m *Mux) route(c net.Conn) {
-	// One deadline for everything before the header is known: handshake, proof, header.
+// prelude secures an accepted connection and reads its header, all within headerTimeout,
+// holding the connection's slot until then. ok is false when the connection was dropped.
+func (m *Mux) prelude(c net.Conn) (net.Conn, [headerBytes]byte, bool) {
+	defer m.release()
+	var h [headerBytes]byte
 	_ = c.SetDeadline(time.Now().Add(headerTimeout))
 	sc, err := m.secure(c)
 	if err != nil {
 		m.logger.Warn("refusing a raft port connection", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
-		return
+		return nil, h, false
 	}
 	c = sc
-	var h [headerBytes]byte
 	if _, err := io.ReadFull(c, h[:]); err != nil || h[0] != muxMagic {
 		m.logger.Warn("dropping raft port connection with a bad header", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
-		return
+		return nil, h, false
 	}
 	_ = c.SetDeadline(time.Time{})
+	return c, h, true
+}
+
+// route reads a connection's header and hands it to its group's layer or answers meta.
+func (m *Mux) route(c net.Conn) {
+	c, h, ok := m.prelude(c)
+	if !ok {
+		return
+	}
 	group := binary.BigEndian.Uint32(h[2:])
 	switch h[1] {
 	case chanMeta:

@@ -283,7 +283,8 @@ func TestMux_AcceptSurvivesErrors(t *testing.T) {
 }
 
 // TestMux_ConnectionFlood: three times the cap of idle connections hold the port while
-// they are open, and it answers again once they close.
+// they are open, and it answers again once they close; routed Raft connections are not
+// capped.
 func TestMux_ConnectionFlood(t *testing.T) {
 	const maxConns = 8
 	m, err := NewMux("127.0.0.1:0", Meta{ID: "a", HTTPAddr: "127.0.0.1:7a"}, testLogger(t), WithMaxConns(maxConns))
@@ -315,10 +316,22 @@ func TestMux_ConnectionFlood(t *testing.T) {
 		meta, err := FetchMeta(try, m.Addr().String())
 		cancelTry()
 		if err == nil && meta.ID == "a" {
-			return
+			break
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("the port did not answer after the flood closed: %v", err)
 		}
+	}
+	// Routed Raft connections do not count against the cap.
+	m.Layer(1)
+	for i := range maxConns + 2 {
+		c, err := dialChannel(ctx, nil, peerSecurity{}, m.Addr().String(), chanRaft, 1, time.Second)
+		if err != nil {
+			t.Fatalf("raft connection %d: %v", i, err)
+		}
+		defer c.Close()
+	}
+	if _, err := FetchMeta(ctx, m.Addr().String()); err != nil {
+		t.Fatalf("FetchMeta with %d raft connections open: %v", maxConns+2, err)
 	}
 }

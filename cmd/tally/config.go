@@ -67,8 +67,8 @@ type serveConfig struct {
 	Insecure bool `yaml:"insecure"`
 	// Auth is the users and permissions file (JSON).
 	Auth string `yaml:"auth"`
-	// MaxConns caps the open connections of each of the HTTP and Raft listeners; past it
-	// they wait before accepting more. Default 4096.
+	// MaxConns caps the HTTP listener's open connections and the Raft port's connections
+	// not yet routed; past it they wait before accepting more. Default 4096.
 	MaxConns int `yaml:"max-conns"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
@@ -141,7 +141,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.ClusterKey, "cluster-key", "", "file with a secret shared by the nodes (at least 16 bytes, mode 0600): node identity for clusters without TLS")
 	fs.BoolVar(&flags.Insecure, "insecure", false, "allow non-loopback --http-addr/--raft-addr without --auth and --tls-cert/--tls-key/--tls-ca (warns every minute)")
 	fs.StringVar(&flags.Auth, "auth", "", "users and permissions (JSON)")
-	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open connections each of the HTTP and Raft ports holds at most; more wait to be accepted")
+	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open HTTP connections, and Raft port connections not yet past their handshake and header, held at most; more wait to be accepted")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
