@@ -335,3 +335,46 @@ func TestMux_ConnectionFlood(t *testing.T) {
 		t.Fatalf("FetchMeta with %d raft connections open: %v", maxConns+2, err)
 	}
 }
+
+// BenchmarkMux_FetchMeta measures a new connection's cost (dial, protection, header, meta
+// answer) on a plain, a TLS and a cluster key port.
+func BenchmarkMux_FetchMeta(b *testing.B) {
+	certs := certtest.New(b, filepath.Join(b.TempDir(), "ca"), "a", "b")
+	key := security.NewClusterKey([]byte("0123456789abcdef0123456789abcdef"))
+	quiet := slog.New(slog.DiscardHandler)
+	load := func(name string) *security.TLS {
+		tl, err := security.Load(security.Files{Cert: certs.Pairs[name].Cert, Key: certs.Pairs[name].Key, CA: certs.CA}, quiet)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tl
+	}
+	ta, tb := load("a"), load("b")
+	for _, c := range []struct {
+		name       string
+		srv, dialr []MuxOption
+	}{
+		{"plain", nil, nil},
+		{"tls", []MuxOption{WithTLS(ta.RaftServerConfig(), ta.ClientConfig())}, []MuxOption{WithTLS(tb.RaftServerConfig(), tb.ClientConfig())}},
+		{"clusterkey", []MuxOption{WithClusterKey(key)}, []MuxOption{WithClusterKey(key)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			srv, err := NewMux("127.0.0.1:0", Meta{ID: "a", HTTPAddr: "127.0.0.1:7a"}, quiet, c.srv...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			cli, err := NewMux("127.0.0.1:0", Meta{ID: "b"}, quiet, c.dialr...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cli.Close()
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := fetchMeta(ctx, cli.dial, cli.peer, srv.Addr().String()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
