@@ -8,7 +8,7 @@ import (
 // LimitListener returns a listener that has at most n accepted connections open at once:
 // Accept waits (rather than fails) until one of them is closed, so a flood of connections
 // queues in the kernel's backlog instead of exhausting file descriptors, and the listener
-// takes connections again as soon as the flood's close. n <= 0 returns ln unchanged.
+// takes connections again as soon as the flood's connections close. n <= 0 returns ln unchanged.
 func LimitListener(ln net.Listener, n int) net.Listener {
 	if n <= 0 {
 		return ln

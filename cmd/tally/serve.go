@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	if warning, _ := cfg.exposure(); warning != "" {
-		go warnInsecure(ctx, warning, logger)
+		go warnInsecure(ctx, warning, insecureWarnEvery, logger)
 	}
 	var clock *raftnode.OffsetClock
 	if cfg.FaultInjection {

@@ -106,10 +106,10 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// warnInsecure logs warning now and every insecureWarnEvery until ctx ends.
-func warnInsecure(ctx context.Context, warning string, logger *slog.Logger) {
+// warnInsecure logs warning now and every period until ctx ends.
+func warnInsecure(ctx context.Context, warning string, every time.Duration, logger *slog.Logger) {
 	logger.Warn(warning)
-	t := time.NewTicker(insecureWarnEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

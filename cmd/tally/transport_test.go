@@ -71,6 +71,29 @@ func TestServeConfig_SafeByDefault(t *testing.T) {
 	}
 }
 
+func TestWarnInsecure(t *testing.T) {
+	var log syncLog
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		warnInsecure(ctx, "exposed", 10*time.Millisecond, slog.New(slog.NewTextHandler(&log, nil)))
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(log.String(), "level=WARN msg=exposed") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the warning was not repeated:\n%s", log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("warnInsecure did not stop with its context")
+	}
+}
+
 func TestServeConfig_SecurityFlags(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"--id", "n1", "--data-dir", filepath.Join(dir, "d")}
