@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -258,7 +259,8 @@ func startServe(t *testing.T, args ...string) (cfg serveConfig, log *syncLog) {
 // TestServe_MutualTLS: two nodes with --tls-cert/--tls-key/--tls-ca on loopback. The
 // second joins through https:// (the join and groups requests with its node certificate),
 // Raft replicates over mutual TLS, the API answers HTTPS to a client with the CA (tally
-// status --ca), and plain HTTP gets no answer from it.
+// status --ca), plain HTTP gets no answer from it, and a rotated certificate is served
+// without a restart.
 func TestServe_MutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	certs := certtest.New(t, filepath.Join(dir, "ca"), "n1", "n2")
@@ -299,22 +301,46 @@ func TestServe_MutualTLS(t *testing.T) {
 			t.Errorf("plain HTTP was answered: %d %s", resp.StatusCode, b)
 		}
 	}
+	// A rotated certificate is served without a restart.
+	rotated := certtest.Serial(t, certs.Issue(t, "n1").Cert)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		conn, err := tls.Dial("tcp", n1.HTTPAddr, &tls.Config{RootCAs: caPool(t, certs.CA)})
+		if err == nil {
+			got := conn.ConnectionState().PeerCertificates[0].SerialNumber
+			conn.Close()
+			if got.Cmp(rotated) == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 still serves the old certificate (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// A client with a certificate from another CA is refused at the handshake.
 	other := certtest.New(t, filepath.Join(dir, "other"), "x")
 	x, err := security.Load(security.Files{Cert: other.Pairs["x"].Cert, Key: other.Pairs["x"].Key}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	caPEM, _ := os.ReadFile(certs.CA)
-	pool.AppendCertsFromPEM(caPEM)
 	cc := x.ClientConfig()
-	cc.RootCAs = pool
+	cc.RootCAs = caPool(t, certs.CA)
 	stranger := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cc}}
 	if resp, err := stranger.Get("https://" + n1.HTTPAddr + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Errorf("a client certificate from another CA was answered: %d", resp.StatusCode)
 	}
+}
+
+func caPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	return pool
 }
 
 // TestServe_NodeClientCredentials: with a cluster key, the join and cluster-shape requests
