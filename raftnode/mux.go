@@ -19,7 +19,9 @@ import (
 
 // Every connection to a node's Raft port starts with a 6-byte header: the magic byte, a
 // channel kind and a group ID (big-endian uint32). Raft connections of different groups
-// share the port; the meta channel answers "who are you" for forwarding.
+// share the port; the meta channel answers "who are you" for forwarding. With WithTLS the
+// header travels inside TLS, and with WithClusterKey after the key's proof: nothing is
+// read from a peer before it has proven itself.
 const (
 	muxMagic    byte = 0x54 // 'T'
 	chanRaft    byte = 1
