@@ -48,7 +48,7 @@ func (s *Server) call(ctx context.Context, g int, method, path string, query url
 		q[k] = v
 	}
 	q.Set("group", strconv.Itoa(g))
-	resp, err := s.send(ctx, method, "http://"+addr+path+"?"+q.Encode(), header, body)
+	resp, err := s.send(ctx, method, s.scheme+"://"+addr+path+"?"+q.Encode(), header, body)
 	if err != nil {
 		if f, ok := s.res.(forgetter); ok {
 			f.Forget(raftAddr)
@@ -86,7 +86,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, body []byte) (ok 
 		writeUnavailable(w, "this node is catching up and "+err.Error())
 		return true
 	}
-	resp, err := s.send(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), r.Header, body)
+	resp, err := s.send(r.Context(), r.Method, s.scheme+"://"+addr+r.URL.RequestURI(), r.Header, body)
 	if err != nil {
 		writeUnavailable(w, "this node is catching up and the leader cannot be reached: "+err.Error())
 		return true
@@ -121,7 +121,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, g int, body []b
 			writeUnavailable(w, err.Error())
 			return
 		}
-		target := "http://" + addr + r.URL.RequestURI()
+		target := s.scheme + "://" + addr + r.URL.RequestURI()
 		w.Header().Set("Location", target)
 		writeJSON(w, http.StatusTemporaryRedirect, map[string]string{"leader": id, "location": target})
 		return

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,19 @@ type Config struct {
 	// Clock, when set, is the leader clock shared by this node's groups, skewed through
 	// /v1/debug/clock (tally serve --fault-injection). nil answers 404 there.
 	Clock Clock
+	// TLSClient, when set, makes requests to other nodes (forwarding, fan-out, rows of
+	// other groups) use HTTPS with this configuration (security.TLS.ClientConfig, which
+	// presents this node's certificate), and redirects name https:// URLs. nil: plain HTTP.
+	TLSClient *tls.Config
+	// NodeCredentials, when set, is called on every request this node sends to another
+	// node, to prove it comes from a node (security.ClusterKey.SetHeader). nil adds
+	// nothing (with mutual TLS the client certificate is the proof).
+	NodeCredentials func(*http.Request)
+	// NodeIdentity reports whether a request comes from a node of the cluster: a client
+	// certificate verified against the cluster CA, or a valid cluster key header
+	// (security.IsNode, security.ClusterKey.Valid). nil means no node identity is
+	// configured.
+	NodeIdentity func(*http.Request) bool
 }
 
 // DefaultConfig returns the defaults.
@@ -101,6 +115,7 @@ type Server struct {
 	res     Resolver
 	logger  *slog.Logger
 	client  *http.Client
+	scheme  string // of other nodes' URLs: "http" or "https"
 	metrics *metrics
 	mux     chi.Router
 
@@ -139,10 +154,30 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	if cfg.DialContext != nil {
 		t.DialContext = cfg.DialContext
 	}
+	s.scheme = "http"
+	if cfg.TLSClient != nil {
+		t.TLSClientConfig, s.scheme = cfg.TLSClient, "https"
+		t.ForceAttemptHTTP2 = false // nodes serve HTTP/1.1
+	}
 	s.client.Transport = t
+	if cfg.NodeCredentials != nil {
+		s.client.Transport = credentialed{next: t, set: cfg.NodeCredentials}
+	}
 	s.metrics = newMetrics(cfg.Registry, groups)
 	s.mux = s.routes()
 	return s
+}
+
+// credentialed adds a node's credentials to every request it sends.
+type credentialed struct {
+	next http.RoundTripper
+	set  func(*http.Request)
+}
+
+func (c credentialed) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper must not change its caller's request
+	c.set(r)
+	return c.next.RoundTrip(r)
 }
 
 func (s *Server) subsClosed() <-chan struct{} {

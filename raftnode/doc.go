@@ -4,6 +4,8 @@
 //
 //   - a shared Raft port for every group of a node (Mux), with a meta channel that tells a
 //     caller which HTTP address a Raft address belongs to, for forwarding to the leader;
+//     optionally mutual TLS or a cluster key proof on every connection (WithTLS,
+//     WithClusterKey) and a cap on connections that have not proven themselves;
 //   - group commit on the leader: concurrent ingest calls become one entry (Ingest);
 //   - the leader's stamped time and periodic tick entries, the only time the FSM sees;
 //   - linearizable reads (commit index, VerifyLeader, wait for apply, and no reads before a

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -18,14 +19,21 @@ import (
 
 // Every connection to a node's Raft port starts with a 6-byte header: the magic byte, a
 // channel kind and a group ID (big-endian uint32). Raft connections of different groups
-// share the port; the meta channel answers "who are you" for forwarding.
+// share the port; the meta channel answers "who are you" for forwarding. With WithTLS the
+// header travels inside TLS, and with WithClusterKey after the key's proof: nothing is
+// read from a peer before it has proven itself.
 const (
 	muxMagic    byte = 0x54 // 'T'
 	chanRaft    byte = 1
 	chanMeta    byte = 2
 	headerBytes      = 6
-	// headerTimeout bounds how long an accepted connection may take to say what it is.
+	// headerTimeout bounds how long an accepted connection may take to say what it is
+	// (TLS handshake and cluster key proof included).
 	headerTimeout = 5 * time.Second
+	// acceptBackoffMin and acceptBackoffMax bound the wait after a failed Accept (out of
+	// file descriptors, say): it doubles from the first to the second until one succeeds.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
 )
 
 // ErrMuxClosed is returned by Accept after the mux is closed.
@@ -41,10 +49,14 @@ type Meta struct {
 // Mux shares one TCP listener between the Raft transports of several groups and the meta
 // channel. It is safe for concurrent use.
 type Mux struct {
-	ln     net.Listener
-	meta   Meta
-	logger *slog.Logger
-	dial   Dialer // never nil
+	ln        net.Listener
+	meta      Meta
+	logger    *slog.Logger
+	dial      Dialer // never nil
+	serverTLS *tls.Config
+	peer      peerSecurity
+	maxConns  int
+	pending   chan struct{} // a slot per connection not yet routed; nil: no cap
 
 	mu     sync.Mutex
 	layers map[uint32]*layer
@@ -65,6 +77,44 @@ func WithDialer(dial Dialer) MuxOption {
 	}
 }
 
+// WithTLS makes the Raft port speak TLS only: accepted connections must complete a
+// handshake with server (which should require a CA-verified client certificate,
+// security.TLS.RaftServerConfig) before anything is read from them, and the mux's dials
+// (Raft and meta, and those of its Resolver) use client. Either nil leaves that side plain.
+func WithTLS(server, client *tls.Config) MuxOption {
+	return func(m *Mux) { m.serverTLS, m.peer.client = server, client }
+}
+
+// KeyProof proves, on a fresh connection, that both ends share the cluster's key
+// (*security.ClusterKey): the accepting side challenges, the dialing side responds. Both
+// are bounded by a deadline the caller sets on the connection.
+type KeyProof interface {
+	Challenge(c net.Conn) error
+	Respond(c net.Conn) error
+}
+
+// WithClusterKey makes every connection to the Raft port prove the cluster key before it
+// is routed (after the TLS handshake, if any), and the mux's dials answer the proof. nil
+// changes nothing.
+func WithClusterKey(k KeyProof) MuxOption {
+	return func(m *Mux) { m.peer.key = k }
+}
+
+// WithMaxConns caps the connections the Raft port holds before they have proven
+// themselves (TLS handshake, cluster key, header): past n, Accept waits until one is routed
+// or dropped, so a flood queues in the kernel's backlog rather than exhausting file
+// descriptors, and each of its connections is dropped after the header deadline. Routed
+// Raft connections do not count: raft pools them per peer and group. n <= 0 means no cap.
+func WithMaxConns(n int) MuxOption {
+	return func(m *Mux) { m.maxConns = n }
+}
+
+// peerSecurity is how a node's dials to other Raft ports prove themselves.
+type peerSecurity struct {
+	client *tls.Config // nil: plain TCP
+	key    KeyProof    // nil: no cluster key
+}
+
 // NewMux listens on addr. meta.RaftAddr is the address other nodes dial (defaults to the
 // listener's address); meta is served on the meta channel.
 func NewMux(addr string, meta Meta, logger *slog.Logger, opts ...MuxOption) (*Mux, error) {
@@ -72,6 +122,11 @@ func NewMux(addr string, meta Meta, logger *slog.Logger, opts ...MuxOption) (*Mu
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: listen on raft address %s: %w", addr, err)
 	}
+	return newMux(ln, meta, logger, opts...), nil
+}
+
+// newMux serves the Raft port on ln.
+func newMux(ln net.Listener, meta Meta, logger *slog.Logger, opts ...MuxOption) *Mux {
 	if meta.RaftAddr == "" {
 		meta.RaftAddr = ln.Addr().String()
 	}
@@ -82,8 +137,19 @@ func NewMux(addr string, meta Meta, logger *slog.Logger, opts ...MuxOption) (*Mu
 	for _, o := range opts {
 		o(m)
 	}
+	if m.maxConns > 0 {
+		m.pending = make(chan struct{}, m.maxConns)
+	}
 	go m.serve()
-	return m, nil
+	return m
+}
+
+// Resolver returns a Resolver whose meta lookups dial like this mux: through its Dialer,
+// with its TLS client configuration and cluster key.
+func (m *Mux) Resolver() *Resolver {
+	r := NewResolver()
+	r.Dial, r.peer = m.dial, m.peer
+	return r
 }
 
 // Addr is the address the mux listens on.
@@ -117,36 +183,101 @@ func (m *Mux) Layer(group uint32) raft.StreamLayer {
 	return l
 }
 
+// serve accepts connections until the mux is closed. A failed Accept (out of file
+// descriptors, say) is retried after a wait that doubles from acceptBackoffMin to
+// acceptBackoffMax, as net/http does: the port recovers once the cause goes away.
 func (m *Mux) serve() {
+	var backoff time.Duration
 	for {
+		if m.pending != nil {
+			select {
+			case m.pending <- struct{}{}:
+			case <-m.done:
+				return
+			}
+		}
 		c, err := m.ln.Accept()
 		if err != nil {
+			m.release()
 			select {
 			case <-m.done:
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			m.logger.Error("raft port accept failed; no more connections will be accepted", "err", err)
-			return
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			m.logger.Error("raft port accept failed; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-m.done:
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		go m.route(c)
 	}
 }
 
-// route reads a connection's header and hands it to its group's layer or answers meta.
-func (m *Mux) route(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(headerTimeout))
+// release gives back an accepted connection's slot once it is routed or dropped.
+func (m *Mux) release() {
+	if m.pending != nil {
+		<-m.pending
+	}
+}
+
+// secure runs the accepting side of the port's protection on a fresh connection: the TLS
+// handshake, then the cluster key challenge. It returns the connection to read from, or
+// an error naming what the peer failed (the caller drops it).
+func (m *Mux) secure(c net.Conn) (net.Conn, error) {
+	if m.serverTLS != nil {
+		tc := tls.Server(c, m.serverTLS)
+		ctx, cancel := context.WithTimeout(context.Background(), headerTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		c = tc
+	}
+	if m.peer.key != nil {
+		if err := m.peer.key.Challenge(c); err != nil {
+			return nil, fmt.Errorf("cluster key: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// prelude secures an accepted connection and reads its header, all within headerTimeout,
+// holding the connection's slot until then. ok is false when the connection was dropped.
+func (m *Mux) prelude(c net.Conn) (net.Conn, [headerBytes]byte, bool) {
+	defer m.release()
 	var h [headerBytes]byte
+	_ = c.SetDeadline(time.Now().Add(headerTimeout))
+	sc, err := m.secure(c)
+	if err != nil {
+		m.logger.Warn("refusing a raft port connection", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return nil, h, false
+	}
+	c = sc
 	if _, err := io.ReadFull(c, h[:]); err != nil || h[0] != muxMagic {
 		m.logger.Warn("dropping raft port connection with a bad header", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
+		return nil, h, false
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, h, true
+}
+
+// route reads a connection's header and hands it to its group's layer or answers meta.
+func (m *Mux) route(c net.Conn) {
+	c, h, ok := m.prelude(c)
+	if !ok {
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
 	group := binary.BigEndian.Uint32(h[2:])
 	switch h[1] {
 	case chanMeta:
@@ -174,42 +305,65 @@ func (m *Mux) route(c net.Conn) {
 	}
 }
 
-// dialChannel connects to the Raft port at addr through dial (nil: directly) and sends the
-// header of a channel.
-func dialChannel(ctx context.Context, dial Dialer, addr string, kind byte, group uint32, timeout time.Duration) (net.Conn, error) {
+// dialChannel connects to the Raft port at addr through dial (nil: directly), secures the
+// connection as peer says (TLS handshake, cluster key proof) and sends the header of a
+// channel, all within timeout.
+func dialChannel(ctx context.Context, dial Dialer, peer peerSecurity, addr string, kind byte, group uint32, timeout time.Duration) (net.Conn, error) {
 	if dial == nil {
 		dial = dialDirect
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	c, err := dial(dctx, "tcp", addr)
-	cancel()
 	if err != nil {
 		return nil, err
+	}
+	if dl, ok := dctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if peer.client != nil {
+		cfg := peer.client
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		c = tc
+	}
+	if peer.key != nil {
+		if err := peer.key.Respond(c); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("prove the cluster key to %s: %w", addr, err)
+		}
 	}
 	var h [headerBytes]byte
 	h[0], h[1] = muxMagic, kind
 	binary.BigEndian.PutUint32(h[2:], group)
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.Write(h[:]); err != nil {
 		c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 
-// FetchMeta asks the node at raft address addr who it is.
+// FetchMeta asks the node at raft address addr who it is, over plain TCP (a Mux's
+// Resolver dials with the mux's TLS and cluster key).
 func FetchMeta(ctx context.Context, addr string) (Meta, error) {
-	return fetchMeta(ctx, nil, addr)
+	return fetchMeta(ctx, nil, peerSecurity{}, addr)
 }
 
-// fetchMeta is FetchMeta through dial (nil: directly).
-func fetchMeta(ctx context.Context, dial Dialer, addr string) (Meta, error) {
+// fetchMeta is FetchMeta through dial (nil: directly), secured as peer says.
+func fetchMeta(ctx context.Context, dial Dialer, peer peerSecurity, addr string) (Meta, error) {
 	timeout := 2 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	c, err := dialChannel(ctx, dial, addr, chanMeta, 0, timeout)
+	c, err := dialChannel(ctx, dial, peer, addr, chanMeta, 0, timeout)
 	if err != nil {
 		return Meta{}, fmt.Errorf("raftnode: ask %s who it is: %w", addr, err)
 	}
@@ -258,7 +412,7 @@ func (l *layer) Close() error {
 func (l *layer) Addr() net.Addr { return advertised{l.mux.meta.RaftAddr} }
 
 func (l *layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialChannel(context.Background(), l.mux.dial, string(address), chanRaft, l.group, timeout)
+	return dialChannel(context.Background(), l.mux.dial, l.mux.peer, string(address), chanRaft, l.group, timeout)
 }
 
 // advertised is the address a layer reports to raft: the one peers dial.
@@ -273,6 +427,8 @@ type Resolver struct {
 	// Dial opens the meta connections (a DialMap's, say); nil dials the Raft address
 	// directly. Set it before first use.
 	Dial Dialer
+	// peer secures the meta connections (Mux.Resolver); zero: plain TCP.
+	peer peerSecurity
 
 	mu    sync.Mutex
 	cache map[string]string
@@ -289,7 +445,7 @@ func (r *Resolver) HTTPAddr(ctx context.Context, raftAddr string) (string, error
 	if ok {
 		return a, nil
 	}
-	m, err := fetchMeta(ctx, r.Dial, raftAddr)
+	m, err := fetchMeta(ctx, r.Dial, r.peer, raftAddr)
 	if err != nil {
 		return "", err
 	}

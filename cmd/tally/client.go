@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -180,6 +182,8 @@ func decodeBody(r *response, v any) error {
 type clientFlags struct {
 	addr    string
 	timeout time.Duration
+	ca      string // PEM file of the CA that signed the nodes' certificates
+	user    string // USER:PASSWORD for Basic auth
 }
 
 func addClientFlags(fs *flag.FlagSet, cf *clientFlags, timeout time.Duration) {
@@ -187,11 +191,69 @@ func addClientFlags(fs *flag.FlagSet, cf *clientFlags, timeout time.Duration) {
 	if addr == "" {
 		addr = defaultAddr
 	}
-	fs.StringVar(&cf.addr, "addr", addr, "HTTP address of any node of the cluster (env TALLY_ADDR)")
+	fs.StringVar(&cf.addr, "addr", addr, "HTTP address of any node of the cluster, https:// for nodes serving HTTPS (env TALLY_ADDR)")
 	fs.DurationVar(&cf.timeout, "timeout", timeout, "give up on a request after this long")
+	fs.StringVar(&cf.ca, "ca", os.Getenv("TALLY_CA"), "CA certificate (PEM) that signed the nodes' certificates, to verify https:// nodes (env TALLY_CA; default: the system's roots)")
+	fs.StringVar(&cf.user, "user", "", "USER:PASSWORD sent with every request (HTTP Basic auth; env TALLY_USER)")
 }
 
-func (cf clientFlags) client() (*client, error) { return newClient(cf.addr, cf.timeout) }
+func (cf clientFlags) client() (*client, error) {
+	c, err := newClient(cf.addr, cf.timeout)
+	if err != nil {
+		return nil, err
+	}
+	user := cf.user
+	if user == "" {
+		user = os.Getenv("TALLY_USER")
+	}
+	if err := c.secure(cf.ca, user); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// secure makes c verify https:// nodes against the CA in caFile (when given) and send
+// user, USER:PASSWORD, as Basic auth on every request (when given).
+func (c *client) secure(caFile, user string) error {
+	var name, password string
+	if user != "" {
+		var ok bool
+		if name, password, ok = strings.Cut(user, ":"); !ok || name == "" {
+			return errors.New("--user (or TALLY_USER) must be USER:PASSWORD")
+		}
+	}
+	var rt http.RoundTripper = http.DefaultTransport
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--ca %s holds no PEM certificate", caFile)
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		rt = t
+	}
+	if name != "" {
+		rt = basicAuth{next: rt, user: name, password: password}
+	}
+	c.http.Transport = rt
+	return nil
+}
+
+// basicAuth adds a user's credentials to every request.
+type basicAuth struct {
+	next           http.RoundTripper
+	user, password string
+}
+
+func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.SetBasicAuth(b.user, b.password)
+	return b.next.RoundTrip(r)
+}
 
 // parseArgs parses flags that may come before, between or after the positional arguments
 // (`tally query 'from …' --app A` works), and returns the positional arguments. "--" ends
@@ -235,8 +297,15 @@ func flagExit(err error) int {
 func fail(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "tally %s: %v\n", cmd, err)
 	var ne *netError
-	if errors.As(err, &ne) {
+	var he *httpError
+	var ua x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &ua):
+		fmt.Fprintf(stderr, "tally %s: the node's certificate is not signed by a CA this client trusts: give the cluster's CA with --ca or TALLY_CA.\n", cmd)
+	case errors.As(err, &ne):
 		fmt.Fprintf(stderr, "tally %s: is a node running there? Set --addr or TALLY_ADDR to a node's HTTP address.\n", cmd)
+	case errors.As(err, &he) && he.Status == http.StatusUnauthorized:
+		fmt.Fprintf(stderr, "tally %s: the node wants credentials: give --user USER:PASSWORD or TALLY_USER.\n", cmd)
 	}
 	return 1
 }

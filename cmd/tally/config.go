@@ -56,6 +56,20 @@ type serveConfig struct {
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
+	// Transport security (package security): this node's certificate and key (the HTTP API
+	// serves HTTPS only when given), the cluster CA (mutual TLS between nodes), or a
+	// shared cluster key file for clusters without TLS.
+	TLSCert    string `yaml:"tls-cert"`
+	TLSKey     string `yaml:"tls-key"`
+	TLSCA      string `yaml:"tls-ca"`
+	ClusterKey string `yaml:"cluster-key"`
+	// Insecure lets a node listen on non-loopback addresses without --auth and TLS.
+	Insecure bool `yaml:"insecure"`
+	// Auth is the users and permissions file (JSON).
+	Auth string `yaml:"auth"`
+	// MaxConns caps the HTTP listener's open connections and the Raft port's connections
+	// not yet routed; past it they wait before accepting more. Default 4096.
+	MaxConns int `yaml:"max-conns"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
 		Properties struct {
@@ -71,7 +85,7 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{DataDir: "data", HTTPAddr: "127.0.0.1:7070", RaftAddr: "127.0.0.1:7071", AggTimeZone: "GMT",
-		LogLevel: "info", LogFormat: "text"}
+		LogLevel: "info", LogFormat: "text", MaxConns: defaultMaxConns}
 }
 
 // listFlag is a repeatable or comma-separated flag.
@@ -121,6 +135,13 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	var dialEntries []string
 	fs.Var(listFlag{&dialEntries}, "dial-map", "FROM=TO (host:port each): connect to TO whenever this node dials another node at FROM (Raft, forwarding, join), e.g. through a fault-injection proxy; repeatable or comma-separated")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
+	fs.StringVar(&flags.TLSCert, "tls-cert", "", "this node's certificate (PEM; re-read when it changes): the HTTP API serves HTTPS only")
+	fs.StringVar(&flags.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM; re-read when it changes)")
+	fs.StringVar(&flags.TLSCA, "tls-ca", "", "the cluster CA (PEM): mutual TLS between nodes; peers must present a certificate it signed")
+	fs.StringVar(&flags.ClusterKey, "cluster-key", "", "file with a secret shared by the nodes (at least 16 bytes, mode 0600): node identity for clusters without TLS")
+	fs.BoolVar(&flags.Insecure, "insecure", false, "allow non-loopback --http-addr/--raft-addr without --auth and --tls-cert/--tls-key/--tls-ca (warns every minute)")
+	fs.StringVar(&flags.Auth, "auth", "", "users and permissions (JSON)")
+	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open HTTP connections, and Raft port connections not yet past their handshake and header, held at most; more wait to be accepted")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -193,6 +214,20 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.SnapshotInterval = flags.SnapshotInterval
 		case "trailing-logs":
 			cfg.TrailingLogs = flags.TrailingLogs
+		case "tls-cert":
+			cfg.TLSCert = flags.TLSCert
+		case "tls-key":
+			cfg.TLSKey = flags.TLSKey
+		case "tls-ca":
+			cfg.TLSCA = flags.TLSCA
+		case "cluster-key":
+			cfg.ClusterKey = flags.ClusterKey
+		case "insecure":
+			cfg.Insecure = flags.Insecure
+		case "auth":
+			cfg.Auth = flags.Auth
+		case "max-conns":
+			cfg.MaxConns = flags.MaxConns
 		}
 	})
 	if dialErr != nil {
@@ -270,5 +305,6 @@ func (c serveConfig) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: use text or json", c.LogFormat))
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
 }

@@ -29,8 +29,11 @@ const serveUsage = `usage: tally serve --id ID [--bootstrap | --join URL] [flags
 
 Runs a Tally node: one replica of the partition group, its Raft port and its HTTP API.
 The first node of a cluster starts with --bootstrap (and --app files to deploy); the others
-start with --join http://any-node:port. A restarted node needs neither: it finds its state
-in --data-dir.
+start with --join http://any-node:port (https:// when the nodes serve HTTPS). A restarted
+node needs neither: it finds its state in --data-dir.
+
+On an address other than loopback a node needs --auth, --tls-cert, --tls-key and --tls-ca
+(or --insecure to run unprotected anyway).
 
 flags:
 `
@@ -78,12 +81,19 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if dial != nil {
 		logger.Warn("connections to other nodes are redirected by --dial-map", "dial_map", cfg.DialMap.String())
 	}
+	sec, err := loadTransport(cfg, dial, logger)
+	if err != nil {
+		return err
+	}
+	if warning, _ := cfg.exposure(); warning != "" {
+		go warnInsecure(ctx, warning, insecureWarnEvery, logger)
+	}
 	var clock *raftnode.OffsetClock
 	if cfg.FaultInjection {
 		clock = &raftnode.OffsetClock{}
 		logger.Warn("fault injection is on: POST /v1/debug/clock skews this node's leader clock; not for production")
 	}
-	mux, err := raftnode.NewMux(cfg.RaftAddr, raftnode.Meta{ID: cfg.ID, HTTPAddr: cfg.HTTPAddr, RaftAddr: cfg.RaftAddr}, logger, raftnode.WithDialer(dial))
+	mux, err := raftnode.NewMux(cfg.RaftAddr, raftnode.Meta{ID: cfg.ID, HTTPAddr: cfg.HTTPAddr, RaftAddr: cfg.RaftAddr}, logger, sec.muxOptions(cfg.MaxConns)...)
 	if err != nil {
 		return err
 	}
@@ -93,7 +103,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return fmt.Errorf("listen on HTTP address %s: %w", cfg.HTTPAddr, err)
 	}
 	defer httpLn.Close()
-	groups, err := clusterGroups(ctx, cfg, dial, logger)
+	groups, err := clusterGroups(ctx, cfg, sec.client(5*time.Second), logger)
 	if err != nil {
 		return err
 	}
@@ -130,23 +140,24 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			}
 		}()
 	}
-	resolver := raftnode.NewResolver()
-	resolver.Dial = dial
+	resolver := mux.Resolver() // meta lookups dial like the Raft port: map, TLS, cluster key
 	acfg := httpapi.DefaultConfig()
-	acfg.NodeID, acfg.Logger, acfg.Profiling, acfg.DialContext = cfg.ID, logger, cfg.Pprof, dial
+	acfg.NodeID, acfg.Logger, acfg.Profiling = cfg.ID, logger, cfg.Pprof
+	sec.apiConfig(&acfg)
 	if clock != nil {
 		acfg.Clock = clock
 	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(api, logger, defaultHTTPLimits)
 	srv.RegisterOnShutdown(api.CloseSubscriptions) // open subscriptions would hold Shutdown
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- srv.Serve(httpLn) }()
+	go func() { httpErr <- srv.Serve(sec.listener(httpLn, cfg.MaxConns)) }()
 	logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "groups", groups,
-		"data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN))
+		"data_dir", cfg.DataDir, "store", redactDSN(cfg.StoreDSN), "https", sec.tls != nil,
+		"mutual_tls", sec.tls != nil && sec.tls.HasCA(), "cluster_key", sec.key != nil)
 
 	if len(nodes[0].Status().Members) == 0 && len(cfg.Join) > 0 {
-		if err := join(ctx, cfg, dial, logger); err != nil {
+		if err := joinWith(ctx, cfg, sec.client(10*time.Second), logger); err != nil {
 			logger.Error("join failed", "err", err)
 		}
 	}
@@ -233,7 +244,7 @@ type clusterMeta struct {
 // clusterGroups is the number of partition groups: recorded in the data directory after the
 // first start; chosen with --groups when bootstrapping; learned from the node joined through
 // otherwise.
-func clusterGroups(ctx context.Context, cfg serveConfig, dial raftnode.Dialer, logger *slog.Logger) (int, error) {
+func clusterGroups(ctx context.Context, cfg serveConfig, client *http.Client, logger *slog.Logger) (int, error) {
 	path := filepath.Join(cfg.DataDir, clusterFile)
 	if b, err := os.ReadFile(path); err == nil {
 		var m clusterMeta
@@ -250,7 +261,7 @@ func clusterGroups(ctx context.Context, cfg serveConfig, dial raftnode.Dialer, l
 	n := cfg.Groups
 	if len(cfg.Join) > 0 {
 		var err error
-		if n, err = groupsOf(ctx, cfg.Join, nodeClient(5*time.Second, dial), logger); err != nil {
+		if n, err = groupsOf(ctx, cfg.Join, client, logger); err != nil {
 			return 0, err
 		}
 		if cfg.groupsSet && cfg.Groups != n {
@@ -386,10 +397,14 @@ func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, group
 }
 
 // join asks the cluster, through any of the given nodes, to add this node, retrying until it
-// succeeds or ctx ends.
+// succeeds or ctx ends. Its requests dial through dial (nil: directly), in plain HTTP(S).
 func join(ctx context.Context, cfg serveConfig, dial raftnode.Dialer, logger *slog.Logger) error {
+	return joinWith(ctx, cfg, nodeClient(10*time.Second, dial), logger)
+}
+
+// joinWith is join with the given client (transport.client: TLS, cluster key).
+func joinWith(ctx context.Context, cfg serveConfig, client *http.Client, logger *slog.Logger) error {
 	body, _ := json.Marshal(httpapi.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr})
-	client := nodeClient(10*time.Second, dial)
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		for _, base := range cfg.Join {
