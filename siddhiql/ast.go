@@ -250,6 +250,8 @@ type Query struct {
 	Having    Expr
 	Output    OutputEvents
 	Into      string
+	// Rate is the output clause (`output last every 1 min`); nil when absent.
+	Rate *OutputRate
 }
 
 // OrderKey is one `order by` item.

@@ -53,7 +53,11 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 	case isWord(t, "insert"):
 		p.parseInsert(q)
 	case isWord(t, "output"):
-		p.failf(t.pos, "output rate limiting ('output ... every') is not supported")
+		q.Rate = p.parseOutputRate()
+		if !p.isWord("insert") {
+			p.failf(p.tok().pos, "expected 'insert into' after the output clause, found %s", p.tok().describe())
+		}
+		p.parseInsert(q)
 	case isWord(t, "update"), isWord(t, "delete"):
 		p.failf(t.pos, "'%s' outputs are not supported: queries can only 'insert into' a stream", strings.ToLower(t.text))
 	case isWord(t, "return"):
