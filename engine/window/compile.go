@@ -51,6 +51,7 @@ type Query struct {
 	expiredOn  bool
 
 	win window
+	lim *limiter // the output rate limit; nil when the query has none
 
 	// state
 	clock   int64
@@ -87,7 +88,8 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 	rq := &Query{
 		nIn:       len(input.Attributes),
 		currentOn: q.Output != siddhiql.ExpiredEvents,
-		expiredOn: q.Output != siddhiql.CurrentEvents,
+		// A snapshot sees expired events too, to drop them from its snapshot.
+		expiredOn: q.Output != siddhiql.CurrentEvents || (q.Rate != nil && q.Rate.Kind == siddhiql.RateSnapshot),
 		groups:    map[string]*group{},
 	}
 	var err error
@@ -149,6 +151,15 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 		rq.having = c.Eval
 	}
 	rq.hasAgg = len(rq.aggs) > 0
+	if q.Rate != nil {
+		var aggPos []int
+		for i, it := range items {
+			if isAggregateCall(it.Expr) {
+				aggPos = append(aggPos, i)
+			}
+		}
+		rq.lim = newLimiter(q.Rate, q.Window != nil, len(q.GroupBy) > 0, aggPos, len(items))
+	}
 	return rq, nil
 }
 
