@@ -56,6 +56,8 @@ type App struct {
 	Streams      []*StreamDef
 	Aggregations []*AggregationDef
 	Queries      []*Query
+	// Triggers are the `define trigger` definitions, in text order.
+	Triggers []*TriggerDef
 }
 
 // Annotation is @name or @name(elements...). Names keep their spelling; a namespaced name

@@ -265,8 +265,14 @@ func (p *parser) parseDefinition(app *App, anns []*Annotation, defs defined) str
 		defs.add(p, a.Name, a.Pos)
 		app.Aggregations = append(app.Aggregations, a)
 		return "aggregation definition"
+	case isWord(kind, "trigger"):
+		p.advance()
+		t := p.parseTrigger(def.pos, anns)
+		defs.add(p, t.Name, def.pos)
+		app.Triggers = append(app.Triggers, t)
+		return "trigger definition"
 	}
-	for _, k := range [...]string{"table", "window", "trigger", "function"} {
+	for _, k := range [...]string{"table", "window", "function"} {
 		if isWord(kind, k) {
 			p.failf(kind.pos, "define %s is not supported: only streams and aggregations can be defined", k)
 		}

@@ -1,6 +1,9 @@
 package siddhiql
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParse_OutputRate(t *testing.T) {
 	tests := []struct {
@@ -41,5 +44,32 @@ func TestParse_OutputRate(t *testing.T) {
 	}
 	if q := queryOf(t, "from S select sym insert into O;"); q.Rate != nil {
 		t.Errorf("rate without output clause = %+v", q.Rate)
+	}
+}
+
+func TestParse_Triggers(t *testing.T) {
+	app := mustParse(t, `@app:name('T')
+define trigger FiveSec at every 5 sec;
+define trigger Once at 'start';
+define trigger Cron at '*/5 * * * * ?';
+from FiveSec select triggered_time insert into Out;`)
+	if len(app.Triggers) != 3 {
+		t.Fatalf("got %d triggers", len(app.Triggers))
+	}
+	a, b, c := app.Triggers[0], app.Triggers[1], app.Triggers[2]
+	if a.Name != "FiveSec" || a.Every != 5000 || a.Start || a.Cron != "" || a.Pos != (Pos{2, 1}) {
+		t.Errorf("every trigger = %+v", a)
+	}
+	if b.Name != "Once" || !b.Start || b.Every != 0 {
+		t.Errorf("start trigger = %+v", b)
+	}
+	if c.Name != "Cron" || c.Cron != "*/5 * * * * ?" || c.CronPos != (Pos{4, 24}) {
+		t.Errorf("cron trigger = %+v", c)
+	}
+	if attrs := a.Attributes(); len(attrs) != 1 || attrs[0].Name != "triggered_time" || attrs[0].Type != TypeLong {
+		t.Errorf("attributes = %+v", attrs)
+	}
+	if _, err := Parse("define stream T (a int);\ndefine trigger T at 'start';"); err == nil || !strings.Contains(err.Error(), `"T" is already defined at 1:1`) {
+		t.Errorf("duplicate name: err = %v", err)
 	}
 }
