@@ -23,6 +23,7 @@ type App struct {
 	aggs        map[string]*agg.State
 	aggOrder    []string
 	queries     []*query
+	triggers    []*trigger // in definition order (trigger.go)
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -62,6 +63,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		}
 		a.streams[sd.Name] = &stream{def: sd}
 		a.streamOrder = append(a.streamOrder, sd.Name)
+	}
+	if err := a.compileTriggers(p); err != nil {
+		return nil, err
 	}
 	for _, ad := range p.Aggregations {
 		if _, dup := a.aggs[ad.Name]; dup || a.streams[ad.Name] != nil {
@@ -218,6 +222,7 @@ func (a *App) run(index uint64, now int64, q *query, step func(func(window.Outpu
 }
 
 func (a *App) tick(index uint64, now int64, out *[]Output) {
+	a.fireTriggers(index, now, out)
 	for _, n := range a.aggOrder {
 		a.aggs[n].Advance(now)
 	}

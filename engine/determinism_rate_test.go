@@ -19,6 +19,16 @@ from Trades select venue, qty group by venue output first every 2 sec insert int
 from Trades#window.length(4) select symbol, max(price) as hi group by symbol output snapshot every 1500 millisec insert all events into Snap;
 from Trades#window.lengthBatch(3) select venue, qty output snapshot every 2 sec insert all events into SnapBatch;
 `},
+	"trigger": {`@app:name('Triggered')
+define stream Trades (symbol string, price double, qty long, ts long, venue string);
+define trigger Started at 'start';
+define trigger Tock at every 700 millisec;
+define trigger Cron at '*/3 * * * * ?';
+from Started select triggered_time insert into StartedAt;
+from Tock select count() as n, triggered_time insert into Periodic;
+from Cron#window.length(2) select sum(triggered_time) as s output last every 2 events insert into CronOut;
+from Trades select symbol, qty insert into Echo;
+`},
 }
 
 func newEngineApps(t *testing.T, apps []string) *Engine {

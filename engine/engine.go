@@ -178,6 +178,7 @@ func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row
 	}
 	now = e.advance(now)
 	var out []Output
+	e.fireTriggers(index, now, &out)
 	e.inputs[stream].feed(index, now, stream, events, &out, 0)
 	return out, nil
 }

@@ -29,6 +29,7 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 		for _, q := range a.queries {
 			q.rt.Encode(&w)
 		}
+		a.encodeTriggers(&w) // nothing for apps without triggers, as every older state
 	}
 	return w.Buf, nil
 }
@@ -70,6 +71,7 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 				return fmt.Errorf("engine: restore app %s query into %s: %w", name, q.def.Into, err)
 			}
 		}
+		a.decodeTriggers(r)
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("engine: decode state: %w", err)
