@@ -24,6 +24,8 @@ type App struct {
 	aggOrder    []string
 	queries     []*query
 	triggers    []*trigger // in definition order (trigger.go)
+	sources     []link     // inMemory @source links, in definition order (inmemory.go)
+	bus         *bus       // the engine's inMemory topics; nil until deployed
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -32,6 +34,7 @@ type stream struct {
 	aggs    []*agg.State
 	queries []*query
 	sinks   []Sink // the stream's @sink annotations, in order
+	topics  []link // the stream's inMemory @sink links, in order
 }
 
 type query struct {
@@ -104,6 +107,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		return nil, err
 	}
 	if err := a.compileSinks(); err != nil {
+		return nil, err
+	}
+	if err := a.compileLinks(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -205,6 +211,9 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 	}
 	for _, q := range s.queries {
 		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
+	}
+	if len(s.topics) > 0 {
+		a.bus.publish(index, now, s.topics, events, out, depth)
 	}
 }
 

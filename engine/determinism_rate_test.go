@@ -29,6 +29,23 @@ from Tock select count() as n, triggered_time insert into Periodic;
 from Cron#window.length(2) select sum(triggered_time) as s output last every 2 events insert into CronOut;
 from Trades select symbol, qty insert into Echo;
 `},
+	"links": {`@app:name('Receiver')
+define stream Trades (symbol string, price double, qty long, ts long, venue string);
+@sink(type='inMemory', topic='BIG')
+define stream Big (symbol string, qty long, venue string);
+from Trades[qty > 5] select symbol, qty, venue insert into Big;
+`, `@app:name('Summary')
+@source(type='inMemory', topic='BIG')
+define stream BigIn (symbol string, qty long, venue string);
+from BigIn select venue, sum(qty) as total group by venue output last every 2 sec insert into VenueTotals;
+from BigIn#window.length(3) select symbol, qty insert all events into Recent;
+`, `@app:name('Alerts')
+@source(type='inMemory', topic='BIG')
+define stream BigAgain (symbol string, qty long, venue string);
+define trigger Clock at every 3 sec;
+from BigAgain select symbol, qty output first every 5 events insert into FirstBig;
+from Clock select triggered_time insert into Clocked;
+`},
 }
 
 func newEngineApps(t *testing.T, apps []string) *Engine {

@@ -72,7 +72,7 @@ func (s Sink) Key() string {
 func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
 	var out []Sink
 	for _, an := range sd.Annotations {
-		if !strings.EqualFold(an.Name, "sink") {
+		if !strings.EqualFold(an.Name, "sink") || isInMemory(an) { // inMemory links apps (inmemory.go)
 			continue
 		}
 		s, err := parseSink(an)

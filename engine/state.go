@@ -80,5 +80,6 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("engine: decode state: %d trailing bytes", r.Len())
 	}
 	e.now, e.apps, e.inputs = fresh.now, fresh.apps, fresh.inputs
+	e.rebuildBus()
 	return nil
 }

@@ -154,7 +154,7 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 	if q.Rate != nil {
 		var aggPos []int
 		for i, it := range items {
-			if isAggregateCall(it.Expr) {
+			if c, ok := it.Expr.(*siddhiql.Call); ok && expr.IsAggregate(c) {
 				aggPos = append(aggPos, i)
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/wire"
@@ -429,17 +428,4 @@ func (l *limiter) decode(r *wire.Reader, width int) {
 	if l.kind == siddhiql.RateLast || l.snap == snapPerKey {
 		l.reindex()
 	}
-}
-
-// isAggregateCall reports whether e is a call of one of the selector's aggregate functions.
-func isAggregateCall(e siddhiql.Expr) bool {
-	c, ok := e.(*siddhiql.Call)
-	if !ok || c.Namespace != "" {
-		return false
-	}
-	switch strings.ToLower(c.Name) {
-	case "sum", "count", "avg", "min", "max", "distinctcount":
-		return true
-	}
-	return false
 }

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tally-db/tally/engine/expr"
+)
+
+const pubApp = `@app:name('Pub')
+define stream In (symbol string, price double);
+@sink(type='inMemory', topic='Prices')
+define stream Out (symbol string, price double);
+from In[price > 0] select symbol, price insert into Out;`
+
+const subApp = `@app:name('Sub')
+@source(type='inMemory', topic='Prices', @map(type='passThrough'))
+define stream PriceIn (sym string, p double);
+from PriceIn select sym, p * 2 as doubled insert into Doubled;`
+
+func streams(outs []Output) string {
+	var b []string
+	for _, o := range outs {
+		b = append(b, o.App+"/"+o.Stream+string(expr.AppendJSONObject(nil, o.Attrs, o.Row)))
+	}
+	return strings.Join(b, " ")
+}
+
+func TestInMemory_DeliversWithinApply(t *testing.T) {
+	e := newEngineApps(t, []string{subApp, pubApp})
+	outs, err := e.Apply(1, 1000, "In", []expr.Row{{expr.String("A"), expr.Double(1.5)}, {expr.String("B"), expr.Double(-1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `Pub/Out{"symbol":"A","price":1.5} Sub/Doubled{"sym":"A","doubled":3.0}`
+	if got := streams(outs); got != want {
+		t.Errorf("outputs %s\nwant %s", got, want)
+	}
+	// A sink of type inMemory is not a delivered sink.
+	if s := e.Sinks(); len(s) != 0 {
+		t.Errorf("inMemory link listed as a sink: %+v", s)
+	}
+	// Undeploying the subscriber stops delivery; restoring keeps the links.
+	e.Undeploy("Sub")
+	outs, _ = e.Apply(2, 1001, "In", []expr.Row{{expr.String("C"), expr.Double(2)}})
+	if got := streams(outs); got != `Pub/Out{"symbol":"C","price":2.0}` {
+		t.Errorf("after undeploy: %s", got)
+	}
+	if _, err := e.Deploy(subApp); err != nil {
+		t.Fatal(err)
+	}
+	restored, _ := New(Config{})
+	if err := restored.UnmarshalBinary(encode(t, e)); err != nil {
+		t.Fatal(err)
+	}
+	outs, _ = restored.Apply(3, 1002, "In", []expr.Row{{expr.String("D"), expr.Double(4)}})
+	if got := streams(outs); got != `Pub/Out{"symbol":"D","price":4.0} Sub/Doubled{"sym":"D","doubled":8.0}` {
+		t.Errorf("after restore: %s", got)
+	}
+}
+
+func TestInMemory_DeployErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		deployed  []string
+		app, want string
+	}{
+		{"schema mismatch on the subscriber", []string{pubApp}, `@app:name('Bad')
+@source(type='inMemory', topic='Prices')
+define stream X (symbol string, price float);`,
+			"siddhiql: 2:1: @source(type='inMemory', topic='Prices') on stream X: its attributes (symbol string, price float) do not match those of stream Out of app Pub, which publishes to the topic (symbol string, price double)"},
+		{"schema mismatch on the publisher", []string{subApp}, `@app:name('Bad')
+define stream In2 (a int);
+@sink(type='inMemory', topic='Prices')
+define stream O (a int);
+from In2 select a insert into O;`,
+			"siddhiql: 3:1: @sink(type='inMemory', topic='Prices') on stream O: its attributes (a int) do not match those of stream PriceIn of app Sub, which subscribes to the topic (sym string, p double)"},
+		{"loop between apps", []string{`@app:name('A')
+@source(type='inMemory', topic='Y')
+define stream AIn (v int);
+@sink(type='inMemory', topic='X')
+define stream AOut (v int);
+from AIn select v insert into AOut;`}, `@app:name('B')
+@source(type='inMemory', topic='X')
+define stream BIn (v int);
+@sink(type='inMemory', topic='Y')
+define stream BOut (v int);
+from BIn select v insert into BOut;`, "back into itself"},
+		{"no topic", nil, `@app:name('Bad')
+@sink(type='inMemory')
+define stream O (a int);`, "siddhiql: 2:1: @sink(type='inMemory') on stream O needs topic='...'"},
+		{"unknown option", nil, `@app:name('Bad')
+@source(type='inMemory', topic='T', buffer='3')
+define stream O (a int);`, "has no option buffer"},
+		{"json map", nil, `@app:name('Bad')
+@source(type='inMemory', topic='T', @map(type='json'))
+define stream O (a int);`, "only type='passThrough' is supported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngineApps(t, tt.deployed)
+			if _, err := e.Deploy(tt.app); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant %q", err, tt.want)
+			}
+			if len(e.Apps()) != len(tt.deployed) {
+				t.Error("a refused deploy changed the apps")
+			}
+		})
+	}
+}
