@@ -58,6 +58,8 @@ type App struct {
 	Queries      []*Query
 	// Triggers are the `define trigger` definitions, in text order.
 	Triggers []*TriggerDef
+	// Partitions are the `partition with` blocks, in text order.
+	Partitions []*Partition
 }
 
 // Annotation is @name or @name(elements...). Names keep their spelling; a namespaced name

@@ -201,6 +201,7 @@ func Dump(app *App) string {
 	for _, q := range app.Queries {
 		d.query(1, q)
 	}
+	d.triggersAndPartitions(app)
 	return d.b.String()
 }
 

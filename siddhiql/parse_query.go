@@ -130,7 +130,12 @@ func (p *parser) parseInsert(q *Query) {
 	p.expectWord("into", "after 'insert'")
 	t := p.tok()
 	if t.kind == tPunct && t.text == "#" {
-		p.failf(t.pos, "inner streams ('#') belong to partitions, which are not supported")
+		if !p.inPartition {
+			p.failf(t.pos, "inner streams ('#') belong to partitions: use them between a partition's begin and end")
+		}
+		p.advance()
+		q.Into = "#" + p.name("an inner stream name after '#'").text
+		return
 	}
 	q.Into = p.name("an output stream name after 'into'").text
 }

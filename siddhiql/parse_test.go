@@ -132,8 +132,16 @@ func TestParse_Errors(t *testing.T) {
 		{"trigger bare word", "define trigger T at start;", "1:21", "expected 'every <time>', 'start' or a cron expression in quotes after 'at'"},
 		{"define function", "define function f[javascript] return int { return 1; };", "1:8", "define function is not supported"},
 		{"define other", "define foo X;", "1:8", "expected 'stream' or 'aggregation' after 'define', found 'foo'"},
-		{"partition", "define stream S (a int);\n  partition with (a of S) begin from S select a insert into O; end;", "2:3",
-			"partition is not supported"},
+		{"partition twice", "define stream S (a int);\n  partition with (a of S, a > 1 as 'x' of S) begin from S select a insert into O; end;", "2:27",
+			"stream S is partitioned twice in this partition (first at 2:19)"},
+		{"partition nested", "define stream S (a int);\npartition with (a of S) begin partition with (a of S) begin from S select a insert into O; end; end;", "2:31",
+			"expected a query or 'end' in the partition begun at 2:1, found 'partition'"},
+		{"partition range label", "define stream S (a int);\npartition with (a < 1 as x of S) begin from S select a insert into O; end;", "2:26",
+			"expected the range's label in quotes after 'as', found 'x'"},
+		{"partition no of", "define stream S (a int);\npartition with (a S) begin from S select a insert into O; end;", "2:19",
+			"expected 'of' and the stream name after the partition key, found 'S'"},
+		{"partition query", "define stream S (a int);\npartition with (a of S) begin define stream T (b int); end;", "2:31",
+			"expected a query or 'end' in the partition begun at 2:1, found 'define'"},
 		{"duplicate attribute", "define stream S (a int, b int, a long);", "1:32", `duplicate attribute "a" in stream S`},
 		{"unknown type", "define stream S (a integer);", "1:20", `unknown type "integer" for attribute a`},
 		{"missing type", "define stream S (a, b int);", "1:19", "expected a type for attribute a, found ','"},
@@ -187,7 +195,7 @@ func TestParse_ErrorText(t *testing.T) {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	_, err = Parse(strings.Repeat("\n", 2) + "  partition with (a of S) begin end;")
-	if got, want := err.Error(), "siddhiql: 3:3: partition is not supported"; got != want {
+	if got, want := err.Error(), "siddhiql: 3:33: the partition begun at 3:3 has no queries"; got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 }
