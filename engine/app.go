@@ -23,9 +23,12 @@ type App struct {
 	aggs        map[string]*agg.State
 	aggOrder    []string
 	queries     []*query
-	triggers    []*trigger // in definition order (trigger.go)
-	sources     []link     // inMemory @source links, in definition order (inmemory.go)
-	bus         *bus       // the engine's inMemory topics; nil until deployed
+
+	// Triggers, inMemory links and partitions (trigger.go, inmemory.go, partition.go).
+	triggers   []*trigger   // in definition order
+	sources    []link       // inMemory @source links, in definition order
+	bus        *bus         // the engine's inMemory topics; nil until deployed
+	partitions []*partition // in text order
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -34,7 +37,9 @@ type stream struct {
 	aggs    []*agg.State
 	queries []*query
 	sinks   []Sink // the stream's @sink annotations, in order
-	topics  []link // the stream's inMemory @sink links, in order
+
+	topics     []link       // the stream's inMemory @sink links, in order
+	partitions []*partition // partitions whose queries read the stream
 }
 
 type query struct {
@@ -87,7 +92,10 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.aggOrder = append(a.aggOrder, ad.Name)
 		in.aggs = append(in.aggs, st)
 	}
-	for _, qd := range p.Queries {
+	for i, qd := range p.Queries {
+		if err := a.compilePartitionsAt(p, i); err != nil {
+			return nil, err
+		}
 		in, ok := a.streams[qd.From]
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
@@ -102,6 +110,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		}
 		in.queries = append(in.queries, q)
 		a.queries = append(a.queries, q)
+	}
+	if err := a.compilePartitionsAt(p, len(p.Queries)); err != nil {
+		return nil, err
 	}
 	if err := a.checkCycles(); err != nil {
 		return nil, err
@@ -151,8 +162,8 @@ func (a *App) checkCycles() error {
 			return nil
 		}
 		state[s] = 1
-		for _, q := range a.streams[s].queries {
-			if err := visit(q.def.Into); err != nil {
+		for _, into := range a.next(s) {
+			if err := visit(into); err != nil {
 				return err
 			}
 		}
@@ -212,6 +223,9 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 	for _, q := range s.queries {
 		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
 	}
+	for _, p := range s.partitions {
+		p.feed(a, index, now, name, events, out, depth)
+	}
 	if len(s.topics) > 0 {
 		a.bus.publish(index, now, s.topics, events, out, depth)
 	}
@@ -237,5 +251,8 @@ func (a *App) tick(index uint64, now int64, out *[]Output) {
 	}
 	for _, q := range a.queries {
 		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Advance(now, emit) }, out, 0)
+	}
+	for _, p := range a.partitions {
+		p.tick(a, index, now, out)
 	}
 }

@@ -46,6 +46,20 @@ define trigger Clock at every 3 sec;
 from BigAgain select symbol, qty output first every 5 events insert into FirstBig;
 from Clock select triggered_time insert into Clocked;
 `},
+	"partition": {`@app:name('Parted')
+define stream Trades (symbol string, price double, qty long, ts long, venue string);
+define stream Control (venue string);
+partition with (symbol of Trades)
+begin
+  from Trades#window.length(3) select symbol, sum(qty) as q, venue insert all events into #Recent;
+  from #Recent[q > 10] select symbol, q output last every 2 events insert into BigBySymbol;
+  from Trades#window.time(2 sec) select symbol, count() as n insert expired events into Expired;
+end;
+partition with (price < 500 as 'cheap' or price >= 500 as 'dear' or qty > 10 as 'bulk' of Trades)
+begin
+  from Trades#window.lengthBatch(4) select venue, max(price) as hi group by venue insert into Bands;
+end;
+`},
 }
 
 func newEngineApps(t *testing.T, apps []string) *Engine {

@@ -229,8 +229,8 @@ func checkLinkLoops(a *App, apps map[string]*App, names []string, subs map[strin
 		state[n] = 1
 		path = append(path, n)
 		s := apps[n.app].streams[n.stream]
-		for _, q := range s.queries {
-			if err := visit(node{n.app, q.def.Into}); err != nil {
+		for _, into := range apps[n.app].next(n.stream) {
+			if err := visit(node{n.app, into}); err != nil {
 				return err
 			}
 		}

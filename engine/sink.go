@@ -223,6 +223,11 @@ func (a *App) compileSinks() error {
 	for _, q := range a.queries {
 		written[q.def.Into] = true
 	}
+	for _, p := range a.partitions {
+		for _, into := range p.outputs {
+			written[into] = true
+		}
+	}
 	for _, name := range a.streamOrder {
 		sd := a.streams[name].def
 		sinks, err := parseSinks(a.Name, sd)
@@ -269,6 +274,11 @@ func (e *Engine) IsOutputStream(stream string) bool {
 	for _, a := range e.apps {
 		for _, q := range a.queries {
 			if q.def.Into == stream {
+				return true
+			}
+		}
+		for _, p := range a.partitions {
+			if slices.Contains(p.outputs, stream) {
 				return true
 			}
 		}

@@ -29,7 +29,8 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 		for _, q := range a.queries {
 			q.rt.Encode(&w)
 		}
-		a.encodeTriggers(&w) // nothing for apps without triggers, as every older state
+		a.encodeTriggers(&w)   // nothing for apps without triggers, as every older state
+		a.encodePartitions(&w) // nothing for apps without partitions
 	}
 	return w.Buf, nil
 }
@@ -72,6 +73,9 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 			}
 		}
 		a.decodeTriggers(r)
+		if err := a.decodePartitions(r); err != nil {
+			return fmt.Errorf("engine: restore app %s: %w", name, err)
+		}
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("engine: decode state: %w", err)

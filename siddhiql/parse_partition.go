@@ -89,10 +89,11 @@ func (p *parser) parsePartition(anns []*Annotation, after int, names map[string]
 // parsePartitionWith parses `expr of S` or `cond as 'label' (or cond as 'label')* of S`.
 func (p *parser) parsePartitionWith() *PartitionWith {
 	w := &PartitionWith{Pos: p.tok().pos}
+	start := w.Pos
 	e := p.parseExpr()
 	if p.isWord("as") {
 		for {
-			r := PartitionRange{Pos: e.Position(), Cond: e}
+			r := PartitionRange{Pos: start, Cond: e}
 			p.expectWord("as", "after a range condition")
 			l := p.tok()
 			if l.kind != tString {
@@ -109,6 +110,7 @@ func (p *parser) parsePartitionWith() *PartitionWith {
 			if !p.acceptWord("or") {
 				break
 			}
+			start = p.tok().pos
 			e = p.parseExpr()
 		}
 	} else {
