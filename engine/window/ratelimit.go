@@ -52,9 +52,11 @@ type held struct {
 //   - last every T: at each period end, the last output (per key with group by).
 //   - snapshot every T: at each period end, the current snapshot (see snapMode).
 //
-// Periods start when the query first sees a stamped time (its first call after deploy)
-// and end at that time plus multiples of T. A period end fires from the stamped time of a
-// later call: before an output stamped at or after it, or at the end of the call.
+// Periods end at the multiples of T since the Unix epoch (a minute's end for `every 1 min`),
+// not T after the app started as Siddhi's are: the same on every replica and in every
+// partition group, whenever the deploy was applied. A period end fires from the stamped
+// time of a later call: before an output stamped at or after it, or at the end of the
+// call. Released outputs keep their own time.
 type limiter struct {
 	kind    siddhiql.RateKind
 	events  int64 // N of `every N events`; 0 for time-based limits
@@ -110,10 +112,15 @@ func (l *limiter) reset() {
 // timed reports whether the limiter releases at period ends.
 func (l *limiter) timed() bool { return l.period > 0 && l.kind != siddhiql.RateFirst }
 
-// anchor starts the periods at t, the query's first stamped time.
+// anchor starts the schedule at t, the query's first stamped time: the first period end
+// is the first multiple of the period (since the Unix epoch) after t.
 func (l *limiter) anchor(t int64) {
-	if !l.anchored {
-		l.anchored, l.next = true, t+l.period
+	if !l.anchored && l.period > 0 {
+		q := t / l.period
+		if t < 0 && t%l.period != 0 {
+			q-- // floor
+		}
+		l.anchored, l.next = true, (q+1)*l.period
 	}
 }
 

@@ -81,3 +81,20 @@ func TestRateLimit_SnapshotWindowDropsExpired(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestRateLimit_PeriodsAlignedToEpoch(t *testing.T) {
+	// The query starts at 1234: its first period of 1000 ends at 2000, not 2234.
+	q := mustCompile(t, rateQuery(nil, symQ(), []string{"symbol"}, siddhiql.OutputRate{Kind: siddhiql.RateLast, Millis: 1000}))
+	got := runAll(t, q, []step{
+		at(1234, ev("A", 1)), at(1500, ev("B", 2)), at(1900, ev("A", 3)),
+		adv(1999), // nothing yet
+		adv(2000), // A 3 and B 2, keys in first-seen order
+		at(2100, ev("B", 4)),
+		adv(2234), adv(2999), // still nothing
+		adv(3000), // B 4
+	})
+	want := []string{"C@1900 A 3", "C@1500 B 2", "C@2100 B 4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
