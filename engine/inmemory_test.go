@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -106,5 +107,17 @@ define stream O (a int);`, "only type='passThrough' is supported"},
 				t.Error("a refused deploy changed the apps")
 			}
 		})
+	}
+}
+
+func TestInMemory_ReachesFollowsTopicsAndPartitions(t *testing.T) {
+	e := newEngineApps(t, []string{pubApp, subApp, `@app:name('Part')
+define stream P (k string);
+partition with (k of P) begin from P select k insert into #I; from #I select k insert into PartOut; end;`})
+	if got := fmt.Sprint(e.Reaches("In")); got != "[Doubled Out PriceIn]" {
+		t.Errorf("Reaches(In) = %s", got)
+	}
+	if got := fmt.Sprint(e.Reaches("P")); got != "[PartOut]" {
+		t.Errorf("Reaches(P) = %s", got)
 	}
 }

@@ -286,28 +286,36 @@ func (e *Engine) IsOutputStream(stream string) bool {
 	return false
 }
 
-// Reaches returns, sorted, the streams that events sent to stream can reach through queries
-// (directly or through query chains); stream itself is not included unless a chain loops
-// back, which checkCycles refuses.
+// Reaches returns, sorted, the streams that events sent to stream can reach through queries,
+// partitions and inMemory topics (directly or through chains); stream itself is not
+// included unless a chain loops back, which deploy refuses.
 func (e *Engine) Reaches(stream string) []string {
 	a, ok := e.inputs[stream]
 	if !ok {
 		return nil
 	}
 	seen := map[string]bool{}
-	var visit func(s string, depth int)
-	visit = func(s string, depth int) {
+	var visit func(a *App, s string, depth int)
+	visit = func(a *App, s string, depth int) {
 		st, ok := a.streams[s]
 		if !ok || depth > maxDepth {
 			return
 		}
-		for _, q := range st.queries {
-			if !seen[q.def.Into] {
-				seen[q.def.Into] = true
-				visit(q.def.Into, depth+1)
+		for _, into := range a.next(s) { // queries and partitions
+			if !seen[into] {
+				seen[into] = true
+				visit(a, into, depth+1)
+			}
+		}
+		for _, l := range st.topics { // inMemory subscribers in other apps
+			for _, sub := range e.bus.subs[l.topic] {
+				if !seen[sub.stream] {
+					seen[sub.stream] = true
+					visit(sub.app, sub.stream, depth+1)
+				}
 			}
 		}
 	}
-	visit(stream, 0)
+	visit(a, stream, 0)
 	return slices.Sorted(maps.Keys(seen))
 }
