@@ -152,6 +152,9 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 	}
 	rq.hasAgg = len(rq.aggs) > 0
 	if q.Rate != nil {
+		if q.Rate.Kind == siddhiql.RateSnapshot && q.Output == siddhiql.ExpiredEvents {
+			return nil, errAt(q.Rate.Pos, "a query with 'output snapshot every' inserts its snapshots as current events: use 'insert into' or 'insert all events into', not 'insert expired events'")
+		}
 		var aggPos []int
 		for i, it := range items {
 			if c, ok := it.Expr.(*siddhiql.Call); ok && expr.IsAggregate(c) {

@@ -98,3 +98,12 @@ func TestRateLimit_PeriodsAlignedToEpoch(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestRateLimit_SnapshotRefusesExpiredOnly(t *testing.T) {
+	q := query(win("length", il(2)), siddhiql.ExpiredEvents, symQ(), nil, nil)
+	q.Rate = &siddhiql.OutputRate{Pos: siddhiql.Pos{Line: 3, Col: 9}, Kind: siddhiql.RateSnapshot, Millis: 10}
+	_, err := Compile(q, stockStream)
+	if err == nil || err.Error() != "siddhiql: 3:9: a query with 'output snapshot every' inserts its snapshots as current events: use 'insert into' or 'insert all events into', not 'insert expired events'" {
+		t.Errorf("err = %v", err)
+	}
+}
