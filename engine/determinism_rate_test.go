@@ -55,6 +55,7 @@ begin
   from #Recent[q > 10] select symbol, q output last every 2 events insert into BigBySymbol;
   from Trades#window.time(2 sec) select symbol, count() as n insert expired events into Expired;
 end;
+@purge(enable='true', interval='2 sec', idle.period='3 sec')
 partition with (price < 500 as 'cheap' or price >= 500 as 'dear' or qty > 10 as 'bulk' of Trades)
 begin
   from Trades#window.lengthBatch(4) select venue, max(price) as hi group by venue insert into Bands;

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/engine/window"
@@ -30,8 +31,8 @@ const maxPartitionKeys = 100_000
 //     the partition like any query output.
 //
 // Instances are created by the first event of their key and kept (with their state) in
-// creation order, which is the same on every replica. An app's own queries see a stream's
-// events before its partitions do.
+// creation order, which is the same on every replica, until @purge drops them. An app's own
+// queries see a stream's events before its partitions do.
 type partition struct {
 	def     *siddhiql.Partition
 	keyers  map[string]keyer               // partitioned stream → key function
@@ -39,15 +40,21 @@ type partition struct {
 	attrs   [][]siddhiql.Attribute         // output attributes of each query
 	inner   map[string]*siddhiql.StreamDef // inner streams, by name with '#'
 	outputs []string                       // global streams the partition's queries insert into
+	// @purge(enable='true', interval='…', idle.period='…'): instances that no event of a
+	// partitioned stream reached for idlePeriod are dropped, checked every interval.
+	purge                 bool
+	purgeEvery, purgeIdle int64
 
 	// state
-	keys  []string // instances in creation order
-	insts map[string]*instance
+	keys      []string // instances in creation order
+	insts     map[string]*instance
+	nextPurge int64 // the next purge check; 0 until the partition first sees a time
 }
 
 // instance is the state of one partition key: a runtime of every query of the partition.
 type instance struct {
 	key     string
+	last    int64 // stamped time of the last event of a partitioned stream that reached it
 	queries []*query
 }
 
@@ -71,6 +78,9 @@ func (a *App) compilePartitionsAt(p *siddhiql.App, n int) error {
 
 func (a *App) compilePartition(pd *siddhiql.Partition) (*partition, error) {
 	part := &partition{def: pd, keyers: map[string]keyer{}, inner: map[string]*siddhiql.StreamDef{}, insts: map[string]*instance{}}
+	if err := part.compilePurge(); err != nil {
+		return nil, err
+	}
 	for _, w := range pd.With {
 		s, ok := a.streams[w.Stream]
 		if !ok {
@@ -192,6 +202,7 @@ func (p *partition) instance(key string) *instance {
 
 // feed delivers events of a global stream to the partition.
 func (p *partition) feed(a *App, index uint64, now int64, stream string, events []expr.Row, out *[]Output, depth int) {
+	p.purgeDue(now)
 	k, partitioned := p.keyers[stream]
 	if !partitioned {
 		for _, key := range p.keys {
@@ -204,6 +215,7 @@ func (p *partition) feed(a *App, index uint64, now int64, stream string, events 
 	flush := func() {
 		if len(run) > 0 {
 			if in := p.instance(cur); in != nil {
+				in.last = now
 				p.feedInstance(a, in, index, now, stream, run, out, depth)
 			}
 		}
@@ -254,6 +266,7 @@ func (p *partition) run(a *App, in *instance, index uint64, now int64, q *query,
 
 // tick advances every instance's queries, instances in creation order.
 func (p *partition) tick(a *App, index uint64, now int64, out *[]Output) {
+	p.purgeDue(now)
 	for _, key := range p.keys {
 		in := p.insts[key]
 		for _, q := range in.queries {
@@ -264,9 +277,11 @@ func (p *partition) tick(a *App, index uint64, now int64, out *[]Output) {
 
 func (a *App) encodePartitions(w *wire.Writer) {
 	for _, p := range a.partitions {
+		w.Varint(p.nextPurge)
 		w.Uvarint(uint64(len(p.keys)))
 		for _, key := range p.keys {
 			w.String(key)
+			w.Varint(p.insts[key].last)
 			for _, q := range p.insts[key].queries {
 				q.rt.Encode(w)
 			}
@@ -277,9 +292,10 @@ func (a *App) encodePartitions(w *wire.Writer) {
 func (a *App) decodePartitions(r *wire.Reader) error {
 	for i, p := range a.partitions {
 		p.keys, p.insts = nil, map[string]*instance{}
-		n := r.Count(2)
+		p.nextPurge = r.Varint()
+		n := r.Count(3)
 		for range n {
-			key := r.String()
+			key, last := r.String(), r.Varint()
 			if r.Err() != nil {
 				break
 			}
@@ -290,6 +306,7 @@ func (a *App) decodePartitions(r *wire.Reader) error {
 			if in == nil {
 				return fmt.Errorf("partition %d: more than %d keys", i+1, maxPartitionKeys)
 			}
+			in.last = last
 			for _, q := range in.queries {
 				if err := q.rt.Decode(r); err != nil {
 					return fmt.Errorf("partition %d key %q query into %s: %w", i+1, key, q.def.Into, err)
@@ -298,6 +315,83 @@ func (a *App) decodePartitions(r *wire.Reader) error {
 		}
 	}
 	return r.Err()
+}
+
+// compilePurge reads the partition's @purge annotation. Siddhi's defaults: interval 5 min;
+// enable and idle.period are required.
+func (p *partition) compilePurge() error {
+	var an *siddhiql.Annotation
+	for _, x := range p.def.Annotations {
+		if strings.EqualFold(x.Name, "purge") {
+			if an != nil {
+				return &siddhiql.Error{Pos: x.Pos, Msg: "a partition takes one @purge"}
+			}
+			an = x
+		}
+	}
+	if an == nil {
+		return nil
+	}
+	fail := func(pos siddhiql.Pos, format string, args ...any) error {
+		return &siddhiql.Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	}
+	p.purgeEvery = 5 * 60 * 1000
+	var enable, idle bool
+	for _, el := range an.Elements {
+		switch strings.ToLower(el.Key) {
+		case "enable":
+			switch strings.ToLower(el.Value) {
+			case "true":
+				p.purge = true
+			case "false":
+			default:
+				return fail(el.Pos, "@purge enable must be 'true' or 'false', found '%s'", el.Value)
+			}
+			enable = true
+		case "interval", "idle.period":
+			ms, err := parseMillis(el.Value)
+			if err != nil || ms <= 0 {
+				return fail(el.Pos, "@purge %s '%s' is not a positive duration such as '1 min'", el.Key, el.Value)
+			}
+			if strings.EqualFold(el.Key, "interval") {
+				p.purgeEvery = ms
+			} else {
+				p.purgeIdle, idle = ms, true
+			}
+		default:
+			return fail(el.Pos, "a partition's @purge has no element %s: it takes enable, interval and idle.period", el.Key)
+		}
+	}
+	if !enable || !idle {
+		return fail(an.Pos, "a partition's @purge needs enable='true|false' and idle.period='<time>'")
+	}
+	return nil
+}
+
+// purgeDue drops the instances idle for the idle period or longer (Siddhi's partition
+// purging), keeping the others in creation order. It checks once every purge interval of
+// stamped time, the first check one interval after the partition first sees a time.
+func (p *partition) purgeDue(now int64) {
+	if !p.purge {
+		return
+	}
+	if p.nextPurge == 0 {
+		p.nextPurge = now + p.purgeEvery
+		return
+	}
+	if now < p.nextPurge {
+		return
+	}
+	p.nextPurge = now + p.purgeEvery
+	kept := p.keys[:0]
+	for _, key := range p.keys {
+		if p.insts[key].last+p.purgeIdle <= now {
+			delete(p.insts, key)
+			continue
+		}
+		kept = append(kept, key)
+	}
+	p.keys = kept
 }
 
 // next lists the streams that events of stream s reach in one step: the outputs of the

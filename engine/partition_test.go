@@ -73,6 +73,18 @@ partition with (v + 1 as 'r' of S) begin from S select k insert into O; end;`, "
 		{`@app:name('X')
 define stream S (k string, v int);
 partition with (k of S) begin from S select k, v insert into S; end;`, "feed stream S back into itself"},
+		{`@app:name('X')
+define stream S (k string, v int);
+@purge(enable='yes', idle.period='1 sec')
+partition with (k of S) begin from S select k insert into O; end;`, "3:8: @purge enable must be 'true' or 'false', found 'yes'"},
+		{`@app:name('X')
+define stream S (k string, v int);
+@purge(enable='true')
+partition with (k of S) begin from S select k insert into O; end;`, "3:1: a partition's @purge needs enable='true|false' and idle.period='<time>'"},
+		{`@app:name('X')
+define stream S (k string, v int);
+@purge(enable='true', idle.period='soon')
+partition with (k of S) begin from S select k insert into O; end;`, "@purge idle.period 'soon' is not a positive duration"},
 	} {
 		if _, err := e.Deploy(tt.app); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s\nerr = %v\nwant %q", tt.app, err, tt.want)
