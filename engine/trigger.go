@@ -43,6 +43,9 @@ func (a *App) compileTriggers(p *siddhiql.App) error {
 			return &siddhiql.Error{Pos: td.Pos, Msg: fmt.Sprintf("trigger %s has the name of a stream", td.Name)}
 		}
 		t := &trigger{def: td}
+		if !td.Start && td.Every <= 0 && td.Cron == "" {
+			return &siddhiql.Error{Pos: td.Pos, Msg: fmt.Sprintf("trigger %s has no schedule: use at every <time>, at 'start' or at '<cron>'", td.Name)}
+		}
 		if td.Cron != "" {
 			c, err := parseCron(td.Cron)
 			if err != nil {

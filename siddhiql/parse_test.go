@@ -129,6 +129,7 @@ func TestParse_Errors(t *testing.T) {
 		{"define window", "define window W (a int) length(5);", "1:8", "define window is not supported"},
 		{"trigger without at", "define trigger T every 5 min;", "1:18", "expected 'at' after trigger name T"},
 		{"trigger every count", "define trigger T at every 5;", "1:27", "trigger T: 'at every' needs a time such as '5 sec', found 5"},
+		{"trigger empty", "define trigger T at ' ';", "1:21", "trigger T: 'at' needs 'start' or a cron expression, found an empty string"},
 		{"trigger bare word", "define trigger T at start;", "1:21", "expected 'every <time>', 'start' or a cron expression in quotes after 'at'"},
 		{"define function", "define function f[javascript] return int { return 1; };", "1:8", "define function is not supported"},
 		{"define other", "define foo X;", "1:8", "expected 'stream' or 'aggregation' after 'define', found 'foo'"},

@@ -48,6 +48,9 @@ func (p *parser) parseTrigger(pos Pos, anns []*Annotation) *TriggerDef {
 		p.failf(s.pos, "expected 'every <time>', 'start' or a cron expression in quotes after 'at', found %s", s.describe())
 	}
 	p.advance()
+	if strings.TrimSpace(s.text) == "" {
+		p.failf(s.pos, "trigger %s: 'at' needs 'start' or a cron expression, found an empty string", t.Name)
+	}
 	if strings.EqualFold(strings.TrimSpace(s.text), "start") {
 		t.Start = true
 		return t
