@@ -33,6 +33,12 @@ func zeroRow(def *siddhiql.StreamDef, i int) expr.Row {
 	return row
 }
 
+const fuzzPublisher = `@app:name('FuzzPub')
+define stream FuzzIn (s string, v int);
+@sink(type='inMemory', topic='T')
+define stream FuzzOut (s string, v int);
+from FuzzIn select s, v insert into FuzzOut;`
+
 // FuzzDeployRun: any app text either fails to deploy with an error, or deploys, runs events
 // and ticks through every input stream, and restores from its encoding, without panicking.
 func FuzzDeployRun(f *testing.F) {
@@ -56,21 +62,28 @@ func FuzzDeployRun(f *testing.F) {
 			f.Add(a)
 		}
 	}
+	f.Add("@app:name('Sub')\n@source(type='inMemory', topic='T')\ndefine stream In (s string, v int);\n" +
+		"partition with (s of In) begin from In#window.length(2) select s, sum(v) as t output last every 2 events insert into O; end;")
 	f.Fuzz(func(t *testing.T, text string) {
 		e, err := New(Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := e.Deploy(text)
-		if err != nil {
+		// A publisher on topic T, so that fuzzed apps can subscribe to it.
+		if _, err := e.Deploy(fuzzPublisher); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Deploy(text); err != nil {
 			return
 		}
 		now := int64(1000)
 		for i := range 12 {
-			for _, s := range a.streamOrder {
-				def := a.streams[s].def
-				// Event-time aggregations may refuse a value: that is an error, not a panic.
-				_, _ = e.Apply(uint64(i+1), now, s, []expr.Row{zeroRow(def, i), zeroRow(def, i+1)})
+			for _, a := range e.Apps() {
+				for _, s := range a.streamOrder {
+					def := a.streams[s].def
+					// Event-time aggregations may refuse a value: that is an error, not a panic.
+					_, _ = e.Apply(uint64(i+1), now, s, []expr.Row{zeroRow(def, i), zeroRow(def, i+1)})
+				}
 			}
 			now += 700
 			e.Tick(uint64(i+1), now)
