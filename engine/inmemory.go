@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -18,17 +19,117 @@ const SinkInMemory = "inMemory"
 //	@sink(type='inMemory', topic='X' [, @map(type='passThrough')])    publishes the stream
 //	@source(type='inMemory', topic='X' [, @map(type='passThrough')])  subscribes a stream
 //
+// A publisher's topic may name attributes (`topic='{{symbol}}'`, `'prices.{{symbol}}'`):
+// each event then goes to the topic its values spell (strings as they are, other values as
+// JSON writes them), and deploy checks it against every subscribed topic it can spell.
+//
 // Every event of a publishing stream (ingested, or inserted by a query) is delivered, in
 // the same Apply or Tick, to every stream subscribed to its topic: subscribing apps in
 // app-name order, an app's subscribed streams in definition order, each after the
 // publishing stream's own queries have seen the events. Attributes pass by position
 // (passThrough), so a topic's publishers and subscribers must have the same attribute
-// types; Deploy refuses a mismatch and any chain of links and queries that loops back to a
-// stream it started from.
+// types; Deploy refuses a mismatch and any chain of static links and queries that loops
+// back to a stream it started from. A loop through a dynamic topic is bounded instead: an
+// event stops after maxDepth hops of queries and topics.
 type link struct {
 	pos    siddhiql.Pos
 	topic  string
 	stream string
+	// tmpl is set for a publisher's dynamic topic (`topic='prices.{{symbol}}'`): the topic
+	// of each event is the text with every {{attr}} replaced by the event's value.
+	tmpl *topicTemplate
+}
+
+// topicTemplate is a dynamic topic: literal text and attribute positions, and a pattern
+// that matches every topic it can produce.
+type topicTemplate struct {
+	parts []topicPart
+	re    *regexp.Regexp
+}
+
+type topicPart struct {
+	lit  string
+	attr int // -1 for literal text
+}
+
+// parseTopicTemplate reads {{attr}} placeholders in a publisher's topic; nil when there are
+// none.
+func parseTopicTemplate(topic string, def *siddhiql.StreamDef) (*topicTemplate, error) {
+	if !strings.Contains(topic, "{{") {
+		return nil, nil
+	}
+	t := &topicTemplate{}
+	var re strings.Builder
+	re.WriteString("^")
+	rest := topic
+	for rest != "" {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			t.parts = append(t.parts, topicPart{lit: rest, attr: -1})
+			re.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, topicPart{lit: rest[:i], attr: -1})
+			re.WriteString(regexp.QuoteMeta(rest[:i]))
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return nil, fmt.Errorf("topic %q has a '{{' without '}}'", topic)
+		}
+		name := strings.TrimSpace(rest[i+2 : i+j])
+		idx := slices.IndexFunc(def.Attributes, func(a siddhiql.Attribute) bool { return a.Name == name })
+		if idx < 0 {
+			return nil, fmt.Errorf("topic %q: {{%s}} is not an attribute of stream %s", topic, name, def.Name)
+		}
+		t.parts = append(t.parts, topicPart{attr: idx})
+		re.WriteString("(?s:.*)")
+		rest = rest[i+j+2:]
+	}
+	re.WriteString("$")
+	t.re = regexp.MustCompile(re.String())
+	return t, nil
+}
+
+// render is the topic of one event.
+func (t *topicTemplate) render(row expr.Row) string {
+	var b strings.Builder
+	for _, p := range t.parts {
+		switch {
+		case p.attr < 0:
+			b.WriteString(p.lit)
+		case row[p.attr].T == siddhiql.TypeString:
+			b.WriteString(row[p.attr].S)
+		case row[p.attr].IsNull():
+			b.WriteString("null")
+		default:
+			b.WriteString(row[p.attr].String())
+		}
+	}
+	return b.String()
+}
+
+// reaches reports whether a publisher's link can deliver to a subscriber's topic.
+func (l link) reaches(topic string) bool {
+	if l.tmpl == nil {
+		return l.topic == topic
+	}
+	return l.tmpl.re.MatchString(topic)
+}
+
+// targets lists the subscribers l can deliver to: those of its topic, or, for a dynamic
+// topic, those of every topic it can produce (topics sorted).
+func (l link) targets(subs map[string][]subscriber) []subscriber {
+	if l.tmpl == nil {
+		return subs[l.topic]
+	}
+	var out []subscriber
+	for _, topic := range slices.Sorted(maps.Keys(subs)) {
+		if l.reaches(topic) {
+			out = append(out, subs[topic]...)
+		}
+	}
+	return out
 }
 
 // isInMemory reports whether an @sink or @source annotation has type='inMemory'.
@@ -93,6 +194,9 @@ func (a *App) compileLinks() error {
 				return err
 			}
 			if isSink {
+				if l.tmpl, err = parseTopicTemplate(l.topic, s.def); err != nil {
+					return &siddhiql.Error{Pos: l.pos, Msg: fmt.Sprintf("@sink(type='inMemory'): %v", err)}
+				}
 				s.topics = append(s.topics, l)
 			} else {
 				a.sources = append(a.sources, l)
@@ -136,13 +240,34 @@ func (b *bus) publish(index uint64, now int64, topics []link, events []expr.Row,
 	if b == nil || depth >= maxDepth {
 		return
 	}
-	for _, t := range topics {
-		for _, sub := range b.subs[t.topic] {
+	deliver := func(topic string, events []expr.Row) {
+		for _, sub := range b.subs[topic] {
 			s := sub.app.streams[sub.stream]
 			if s.check(events) != nil {
 				continue
 			}
 			sub.app.feed(index, now, sub.stream, events, out, depth+1)
+		}
+	}
+	for _, t := range topics {
+		if t.tmpl == nil {
+			deliver(t.topic, events)
+			continue
+		}
+		// A dynamic topic: consecutive events of one topic travel together, in order.
+		var run []expr.Row
+		cur := ""
+		for _, ev := range events {
+			topic := t.tmpl.render(ev)
+			if len(run) > 0 && topic != cur {
+				deliver(cur, run)
+				run = nil
+			}
+			cur = topic
+			run = append(run, ev)
+		}
+		if len(run) > 0 {
+			deliver(cur, run)
 		}
 	}
 }
@@ -160,42 +285,38 @@ func (e *Engine) checkLinks(a *App) error {
 	type end struct {
 		app *App
 		l   link
-		pub bool
 	}
-	byTopic := map[string][]end{}
+	var pubs, subs []end
 	for _, n := range names {
 		x := apps[n]
 		for _, sn := range x.streamOrder {
 			for _, l := range x.streams[sn].topics {
-				byTopic[l.topic] = append(byTopic[l.topic], end{x, l, true})
+				pubs = append(pubs, end{x, l})
 			}
 		}
 		for _, l := range x.sources {
-			byTopic[l.topic] = append(byTopic[l.topic], end{x, l, false})
+			subs = append(subs, end{x, l})
 		}
 	}
-	for _, topic := range slices.Sorted(maps.Keys(byTopic)) {
-		ends := byTopic[topic]
-		for _, mine := range ends {
-			if mine.app != a {
+	for _, p := range pubs {
+		for _, sub := range subs {
+			if (p.app != a && sub.app != a) || !p.l.reaches(sub.l.topic) {
 				continue
 			}
-			for _, other := range ends {
-				if other.pub == mine.pub {
-					continue
-				}
-				want := other.app.streams[other.l.stream].def.Attributes
-				got := a.streams[mine.l.stream].def.Attributes
-				if !sameTypes(got, want) {
-					what, role := "@source", "publishes to"
-					if mine.pub {
-						what, role = "@sink", "subscribes to"
-					}
-					return &siddhiql.Error{Pos: mine.l.pos, Msg: fmt.Sprintf(
-						"%s(type='inMemory', topic='%s') on stream %s: its attributes (%s) do not match those of stream %s of app %s, which %s the topic (%s)",
-						what, topic, mine.l.stream, typeList(got), other.l.stream, other.app.Name, role, typeList(want))}
-				}
+			pa := p.app.streams[p.l.stream].def.Attributes
+			sa := sub.app.streams[sub.l.stream].def.Attributes
+			if sameTypes(pa, sa) {
+				continue
 			}
+			mine, other, what, role := p, sub, "@sink", "subscribes to"
+			if p.app != a {
+				mine, other, what, role = sub, p, "@source", "publishes to"
+			}
+			got := mine.app.streams[mine.l.stream].def.Attributes
+			want := other.app.streams[other.l.stream].def.Attributes
+			return &siddhiql.Error{Pos: mine.l.pos, Msg: fmt.Sprintf(
+				"%s(type='inMemory', topic='%s') on stream %s: its attributes (%s) do not match those of stream %s of app %s, which %s the topic (%s)",
+				what, mine.l.topic, mine.l.stream, typeList(got), other.l.stream, other.app.Name, role, typeList(want))}
 		}
 	}
 	return checkLinkLoops(a, apps, names, byTopicSubs(apps, names))
@@ -235,6 +356,11 @@ func checkLinkLoops(a *App, apps map[string]*App, names []string, subs map[strin
 			}
 		}
 		for _, l := range s.topics {
+			if l.tmpl != nil {
+				// A dynamic topic could spell any topic, its own source's too: such loops
+				// are bounded at run time (maxDepth hops), not refused.
+				continue
+			}
 			for _, sub := range subs[l.topic] {
 				if err := visit(node{sub.app.Name, sub.stream}); err != nil {
 					return err

@@ -121,3 +121,45 @@ partition with (k of P) begin from P select k insert into #I; from #I select k i
 		t.Errorf("Reaches(P) = %s", got)
 	}
 }
+
+func TestInMemory_DynamicTopics(t *testing.T) {
+	loop := `@app:name('Loop')
+@source(type='inMemory', topic='Foo')
+define stream FooIn (symbol string, n long);
+@sink(type='inMemory', topic='{{symbol}}')
+define stream Bar (symbol string, n long);
+from FooIn select symbol, n + 1L as n insert into Bar;`
+	e := newEngineApps(t, []string{loop})
+	// An event whose symbol spells its own source topic goes round until the depth bound.
+	outs, err := e.Apply(1, 1000, "FooIn", []expr.Row{{expr.String("Foo"), expr.Long(0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) == 0 || len(outs) > maxDepth {
+		t.Fatalf("a loop through a dynamic topic gave %d outputs, want between 1 and %d", len(outs), maxDepth)
+	}
+	if last := outs[len(outs)-1].Row[1].I; last != int64(len(outs)) {
+		t.Errorf("last hop n = %d, want %d", last, len(outs))
+	}
+	for _, tt := range []struct{ app, want string }{
+		{`@app:name('X')
+@sink(type='inMemory', topic='p.{{nope}}')
+define stream O (symbol string, n long);`, "2:1: @sink(type='inMemory'): topic \"p.{{nope}}\": {{nope}} is not an attribute of stream O"},
+		{`@app:name('X')
+@sink(type='inMemory', topic='p.{{symbol')
+define stream O (symbol string, n long);`, "has a '{{' without '}}'"},
+		{`@app:name('X')
+@sink(type='inMemory', topic='F{{symbol}}')
+define stream O (symbol string, n int);`, "2:1: @sink(type='inMemory', topic='F{{symbol}}') on stream O: its attributes (symbol string, n int) do not match those of stream FooIn of app Loop, which subscribes to the topic (symbol string, n long)"},
+	} {
+		if _, err := e.Deploy(tt.app); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("err = %v\nwant %q", err, tt.want)
+		}
+	}
+	// A dynamic topic that cannot spell Foo is not checked against it.
+	if _, err := e.Deploy(`@app:name('Y')
+@sink(type='inMemory', topic='G{{symbol}}')
+define stream O2 (symbol string, n int);`); err != nil {
+		t.Errorf("a topic that cannot reach Foo: %v", err)
+	}
+}

@@ -308,7 +308,7 @@ func (e *Engine) Reaches(stream string) []string {
 			}
 		}
 		for _, l := range st.topics { // inMemory subscribers in other apps
-			for _, sub := range e.bus.subs[l.topic] {
+			for _, sub := range l.targets(e.bus.subs) {
 				if !seen[sub.stream] {
 					seen[sub.stream] = true
 					visit(sub.app, sub.stream, depth+1)
