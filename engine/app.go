@@ -23,6 +23,12 @@ type App struct {
 	aggs        map[string]*agg.State
 	aggOrder    []string
 	queries     []*query
+
+	// Triggers, inMemory links and partitions (trigger.go, inmemory.go, partition.go).
+	triggers   []*trigger   // in definition order
+	sources    []link       // inMemory @source links, in definition order
+	bus        *bus         // the engine's inMemory topics; nil until deployed
+	partitions []*partition // in text order
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -31,6 +37,9 @@ type stream struct {
 	aggs    []*agg.State
 	queries []*query
 	sinks   []Sink // the stream's @sink annotations, in order
+
+	topics     []link       // the stream's inMemory @sink links, in order
+	partitions []*partition // partitions whose queries read the stream
 }
 
 type query struct {
@@ -63,6 +72,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.streams[sd.Name] = &stream{def: sd}
 		a.streamOrder = append(a.streamOrder, sd.Name)
 	}
+	if err := a.compileTriggers(p); err != nil {
+		return nil, err
+	}
 	for _, ad := range p.Aggregations {
 		if _, dup := a.aggs[ad.Name]; dup || a.streams[ad.Name] != nil {
 			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("%s is defined twice", ad.Name)}
@@ -80,7 +92,10 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.aggOrder = append(a.aggOrder, ad.Name)
 		in.aggs = append(in.aggs, st)
 	}
-	for _, qd := range p.Queries {
+	for i, qd := range p.Queries {
+		if err := a.compilePartitionsAt(p, i); err != nil {
+			return nil, err
+		}
 		in, ok := a.streams[qd.From]
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
@@ -96,10 +111,16 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		in.queries = append(in.queries, q)
 		a.queries = append(a.queries, q)
 	}
+	if err := a.compilePartitionsAt(p, len(p.Queries)); err != nil {
+		return nil, err
+	}
 	if err := a.checkCycles(); err != nil {
 		return nil, err
 	}
 	if err := a.compileSinks(); err != nil {
+		return nil, err
+	}
+	if err := a.compileLinks(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -141,8 +162,8 @@ func (a *App) checkCycles() error {
 			return nil
 		}
 		state[s] = 1
-		for _, q := range a.streams[s].queries {
-			if err := visit(q.def.Into); err != nil {
+		for _, into := range a.next(s) {
+			if err := visit(into); err != nil {
 				return err
 			}
 		}
@@ -202,6 +223,12 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 	for _, q := range s.queries {
 		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
 	}
+	for _, p := range s.partitions {
+		p.feed(a, index, now, name, events, out, depth)
+	}
+	if len(s.topics) > 0 {
+		a.bus.publish(index, now, s.topics, events, out, depth)
+	}
 }
 
 // run collects one query's outputs and passes them downstream.
@@ -218,10 +245,14 @@ func (a *App) run(index uint64, now int64, q *query, step func(func(window.Outpu
 }
 
 func (a *App) tick(index uint64, now int64, out *[]Output) {
+	a.fireTriggers(index, now, out)
 	for _, n := range a.aggOrder {
 		a.aggs[n].Advance(now)
 	}
 	for _, q := range a.queries {
 		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Advance(now, emit) }, out, 0)
+	}
+	for _, p := range a.partitions {
+		p.tick(a, index, now, out)
 	}
 }

@@ -49,6 +49,7 @@ type Engine struct {
 	apps  map[string]*App
 	// inputs maps a stream name to the app that defines it.
 	inputs map[string]*App
+	bus    *bus // inMemory topics between the apps (inmemory.go)
 }
 
 // New returns an empty engine.
@@ -83,6 +84,7 @@ func (e *Engine) Deploy(text string) (*App, error) {
 	for _, s := range a.streamOrder {
 		e.inputs[s] = a
 	}
+	e.rebuildBus()
 	return a, nil
 }
 
@@ -105,6 +107,9 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 			return nil, fmt.Errorf("%w: stream %s is already defined by app %s", ErrConflict, s, other.Name)
 		}
 	}
+	if err := e.checkLinks(a); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -118,6 +123,7 @@ func (e *Engine) Undeploy(name string) bool {
 		delete(e.inputs, s)
 	}
 	delete(e.apps, name)
+	e.rebuildBus()
 	return true
 }
 
@@ -178,6 +184,7 @@ func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row
 	}
 	now = e.advance(now)
 	var out []Output
+	e.fireTriggers(index, now, &out)
 	e.inputs[stream].feed(index, now, stream, events, &out, 0)
 	return out, nil
 }

@@ -72,7 +72,7 @@ func (s Sink) Key() string {
 func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
 	var out []Sink
 	for _, an := range sd.Annotations {
-		if !strings.EqualFold(an.Name, "sink") {
+		if !strings.EqualFold(an.Name, "sink") || isInMemory(an) { // inMemory links apps (inmemory.go)
 			continue
 		}
 		s, err := parseSink(an)
@@ -223,6 +223,11 @@ func (a *App) compileSinks() error {
 	for _, q := range a.queries {
 		written[q.def.Into] = true
 	}
+	for _, p := range a.partitions {
+		for _, into := range p.outputs {
+			written[into] = true
+		}
+	}
 	for _, name := range a.streamOrder {
 		sd := a.streams[name].def
 		sinks, err := parseSinks(a.Name, sd)
@@ -272,32 +277,45 @@ func (e *Engine) IsOutputStream(stream string) bool {
 				return true
 			}
 		}
+		for _, p := range a.partitions {
+			if slices.Contains(p.outputs, stream) {
+				return true
+			}
+		}
 	}
 	return false
 }
 
-// Reaches returns, sorted, the streams that events sent to stream can reach through queries
-// (directly or through query chains); stream itself is not included unless a chain loops
-// back, which checkCycles refuses.
+// Reaches returns, sorted, the streams that events sent to stream can reach through queries,
+// partitions and inMemory topics (directly or through chains); stream itself is not
+// included unless a chain loops back, which deploy refuses.
 func (e *Engine) Reaches(stream string) []string {
 	a, ok := e.inputs[stream]
 	if !ok {
 		return nil
 	}
 	seen := map[string]bool{}
-	var visit func(s string, depth int)
-	visit = func(s string, depth int) {
+	var visit func(a *App, s string, depth int)
+	visit = func(a *App, s string, depth int) {
 		st, ok := a.streams[s]
 		if !ok || depth > maxDepth {
 			return
 		}
-		for _, q := range st.queries {
-			if !seen[q.def.Into] {
-				seen[q.def.Into] = true
-				visit(q.def.Into, depth+1)
+		for _, into := range a.next(s) { // queries and partitions
+			if !seen[into] {
+				seen[into] = true
+				visit(a, into, depth+1)
+			}
+		}
+		for _, l := range st.topics { // inMemory subscribers in other apps
+			for _, sub := range l.targets(e.bus.subs) {
+				if !seen[sub.stream] {
+					seen[sub.stream] = true
+					visit(sub.app, sub.stream, depth+1)
+				}
 			}
 		}
 	}
-	visit(stream, 0)
+	visit(a, stream, 0)
 	return slices.Sorted(maps.Keys(seen))
 }

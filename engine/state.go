@@ -29,6 +29,8 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 		for _, q := range a.queries {
 			q.rt.Encode(&w)
 		}
+		a.encodeTriggers(&w)   // nothing for apps without triggers, as every older state
+		a.encodePartitions(&w) // nothing for apps without partitions
 	}
 	return w.Buf, nil
 }
@@ -70,6 +72,10 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 				return fmt.Errorf("engine: restore app %s query into %s: %w", name, q.def.Into, err)
 			}
 		}
+		a.decodeTriggers(r)
+		if err := a.decodePartitions(r); err != nil {
+			return fmt.Errorf("engine: restore app %s: %w", name, err)
+		}
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("engine: decode state: %w", err)
@@ -78,5 +84,6 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("engine: decode state: %d trailing bytes", r.Len())
 	}
 	e.now, e.apps, e.inputs = fresh.now, fresh.apps, fresh.inputs
+	e.rebuildBus()
 	return nil
 }

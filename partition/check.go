@@ -76,6 +76,7 @@ func CheckApp(app *siddhiql.App, groups int) error {
 				name, s.Name, groups, groups, groups, s.Name, instead)
 		}
 	}
+	checkRatesTriggersPartitions(app, streams, groups, report) // check_stream.go
 	if first == nil {
 		return nil
 	}

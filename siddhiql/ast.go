@@ -56,6 +56,10 @@ type App struct {
 	Streams      []*StreamDef
 	Aggregations []*AggregationDef
 	Queries      []*Query
+	// Triggers are the `define trigger` definitions, in text order.
+	Triggers []*TriggerDef
+	// Partitions are the `partition with` blocks, in text order.
+	Partitions []*Partition
 }
 
 // Annotation is @name or @name(elements...). Names keep their spelling; a namespaced name
@@ -250,6 +254,8 @@ type Query struct {
 	Having    Expr
 	Output    OutputEvents
 	Into      string
+	// Rate is the output clause (`output last every 1 min`); nil when absent.
+	Rate *OutputRate
 }
 
 // OrderKey is one `order by` item.

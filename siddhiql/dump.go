@@ -201,6 +201,7 @@ func Dump(app *App) string {
 	for _, q := range app.Queries {
 		d.query(1, q)
 	}
+	d.triggersAndPartitions(app)
 	return d.b.String()
 }
 
@@ -275,6 +276,9 @@ func (d *dumper) query(depth int, q *Query) {
 	d.selectList(depth+1, q.SelectAll, q.Select)
 	d.vars(depth+1, "group by", q.GroupBy)
 	d.expr(depth+1, "having", q.Having)
+	if q.Rate != nil {
+		d.line(depth+1, "%s  (%s)", q.Rate, q.Rate.Pos)
+	}
 	d.line(depth+1, "insert %s events into %s", q.Output, quoteName(q.Into))
 }
 

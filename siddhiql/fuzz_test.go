@@ -44,6 +44,8 @@ func FuzzParse(f *testing.F) {
 		"from S#window.externalTimeBatch(ts, 1 min 30 sec, 0L, 5 sec, true)[x != 'y'] select * insert into O",
 		"define aggregation A from S select f(-2147483648, 1.5e3f, 10L) as x aggregate every hour ... day",
 		"/* c */ -- d\n// e\n`from`",
+		"define trigger T at every 5 sec; define trigger U at '*/5 * * * * ?'; from S select a group by a output last every 2 events insert into O;",
+		"@purge(enable='true', idle.period='1 sec') partition with (a of S, b < 1 as 'x' or b >= 1 as 'y' of R) begin from S select a output snapshot every 1 min insert into #I; from #I select * insert into O; end;",
 	)
 	f.Fuzz(func(t *testing.T, src string) {
 		app, err := Parse(src)
@@ -84,6 +86,19 @@ func FuzzParse(f *testing.F) {
 		for _, q := range app.Queries {
 			if q.From == "" || q.Into == "" || q.SelectAll == (len(q.Select) > 0) {
 				t.Fatalf("query %+v", q)
+			}
+			if r := q.Rate; r != nil && (r.Events > 0) == (r.Millis > 0) {
+				t.Fatalf("output rate %+v needs exactly one of events and millis", r)
+			}
+		}
+		for _, p := range app.Partitions {
+			if len(p.With) == 0 || len(p.Queries) == 0 {
+				t.Fatalf("partition %+v", p)
+			}
+			for _, w := range p.With {
+				if (w.Value == nil) == (len(w.Ranges) == 0) {
+					t.Fatalf("partition with %+v needs a value or ranges", w)
+				}
 			}
 		}
 		// Parsing is deterministic: the same text gives the same tree.

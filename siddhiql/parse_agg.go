@@ -51,8 +51,11 @@ func (p *parser) parseSource() string {
 	switch {
 	case isWord(t, "every"):
 		p.failf(t.pos, "patterns ('every') are not supported")
+	case t.kind == tPunct && t.text == "#" && p.inPartition:
+		p.advance()
+		return "#" + p.name("an inner stream name after '#'").text
 	case t.kind == tPunct && t.text == "#":
-		p.failf(t.pos, "inner streams ('#') belong to partitions, which are not supported")
+		p.failf(t.pos, "inner streams ('#') belong to partitions: use them between a partition's begin and end")
 	case t.kind == tPunct && t.text == "(":
 		p.failf(t.pos, "patterns and sequences are not supported")
 	case t.kind != tIdent:

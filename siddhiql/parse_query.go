@@ -53,7 +53,11 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 	case isWord(t, "insert"):
 		p.parseInsert(q)
 	case isWord(t, "output"):
-		p.failf(t.pos, "output rate limiting ('output ... every') is not supported")
+		q.Rate = p.parseOutputRate()
+		if !p.isWord("insert") {
+			p.failf(p.tok().pos, "expected 'insert into' after the output clause, found %s", p.tok().describe())
+		}
+		p.parseInsert(q)
 	case isWord(t, "update"), isWord(t, "delete"):
 		p.failf(t.pos, "'%s' outputs are not supported: queries can only 'insert into' a stream", strings.ToLower(t.text))
 	case isWord(t, "return"):
@@ -126,7 +130,12 @@ func (p *parser) parseInsert(q *Query) {
 	p.expectWord("into", "after 'insert'")
 	t := p.tok()
 	if t.kind == tPunct && t.text == "#" {
-		p.failf(t.pos, "inner streams ('#') belong to partitions, which are not supported")
+		if !p.inPartition {
+			p.failf(t.pos, "inner streams ('#') belong to partitions: use them between a partition's begin and end")
+		}
+		p.advance()
+		q.Into = "#" + p.name("an inner stream name after '#'").text
+		return
 	}
 	q.Into = p.name("an output stream name after 'into'").text
 }

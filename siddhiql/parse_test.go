@@ -127,11 +127,22 @@ func TestParse_Errors(t *testing.T) {
 		{"garbage", "select 1", "1:1", "expected 'define' or 'from', found 'select'"},
 		{"define table", "define table T (a int);", "1:8", "define table is not supported"},
 		{"define window", "define window W (a int) length(5);", "1:8", "define window is not supported"},
-		{"define trigger", "define trigger T at every 5 min;", "1:8", "define trigger is not supported"},
+		{"trigger without at", "define trigger T every 5 min;", "1:18", "expected 'at' after trigger name T"},
+		{"trigger every count", "define trigger T at every 5;", "1:27", "trigger T: 'at every' needs a time such as '5 sec', found 5"},
+		{"trigger empty", "define trigger T at ' ';", "1:21", "trigger T: 'at' needs 'start' or a cron expression, found an empty string"},
+		{"trigger bare word", "define trigger T at start;", "1:21", "expected 'every <time>', 'start' or a cron expression in quotes after 'at'"},
 		{"define function", "define function f[javascript] return int { return 1; };", "1:8", "define function is not supported"},
 		{"define other", "define foo X;", "1:8", "expected 'stream' or 'aggregation' after 'define', found 'foo'"},
-		{"partition", "define stream S (a int);\n  partition with (a of S) begin from S select a insert into O; end;", "2:3",
-			"partition is not supported"},
+		{"partition twice", "define stream S (a int);\n  partition with (a of S, a > 1 as 'x' of S) begin from S select a insert into O; end;", "2:27",
+			"stream S is partitioned twice in this partition (first at 2:19)"},
+		{"partition nested", "define stream S (a int);\npartition with (a of S) begin partition with (a of S) begin from S select a insert into O; end; end;", "2:31",
+			"expected a query or 'end' in the partition begun at 2:1, found 'partition'"},
+		{"partition range label", "define stream S (a int);\npartition with (a < 1 as x of S) begin from S select a insert into O; end;", "2:26",
+			"expected the range's label in quotes after 'as', found 'x'"},
+		{"partition no of", "define stream S (a int);\npartition with (a S) begin from S select a insert into O; end;", "2:19",
+			"expected 'of' and the stream name after the partition key, found 'S'"},
+		{"partition query", "define stream S (a int);\npartition with (a of S) begin define stream T (b int); end;", "2:31",
+			"expected a query or 'end' in the partition begun at 2:1, found 'define'"},
 		{"duplicate attribute", "define stream S (a int, b int, a long);", "1:32", `duplicate attribute "a" in stream S`},
 		{"unknown type", "define stream S (a integer);", "1:20", `unknown type "integer" for attribute a`},
 		{"missing type", "define stream S (a, b int);", "1:19", "expected a type for attribute a, found ','"},
@@ -185,7 +196,7 @@ func TestParse_ErrorText(t *testing.T) {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	_, err = Parse(strings.Repeat("\n", 2) + "  partition with (a of S) begin end;")
-	if got, want := err.Error(), "siddhiql: 3:3: partition is not supported"; got != want {
+	if got, want := err.Error(), "siddhiql: 3:33: the partition begun at 3:3 has no queries"; got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 }

@@ -15,6 +15,8 @@ type parser struct {
 	toks  []token // lexed so far; the last is tEOF once the end is reached
 	i     int
 	depth int // nesting of expressions and annotations, bounded by maxDepth
+	// inPartition is set between a partition's begin and end, where inner streams are allowed.
+	inPartition bool
 }
 
 // maxDepth bounds recursion, so that hostile input such as 10^6 '(' fails with an error
@@ -218,7 +220,8 @@ func (p *parser) parseApp() *App {
 			app.Queries = append(app.Queries, q)
 			what = "query"
 		case isWord(t, "partition"):
-			p.failf(t.pos, "partition is not supported")
+			app.Partitions = append(app.Partitions, p.parsePartition(rest, len(app.Queries), queries))
+			what = "partition"
 		default:
 			p.failf(t.pos, "expected 'define' or 'from', found %s", t.describe())
 		}
@@ -265,8 +268,14 @@ func (p *parser) parseDefinition(app *App, anns []*Annotation, defs defined) str
 		defs.add(p, a.Name, a.Pos)
 		app.Aggregations = append(app.Aggregations, a)
 		return "aggregation definition"
+	case isWord(kind, "trigger"):
+		p.advance()
+		t := p.parseTrigger(def.pos, anns)
+		defs.add(p, t.Name, def.pos)
+		app.Triggers = append(app.Triggers, t)
+		return "trigger definition"
 	}
-	for _, k := range [...]string{"table", "window", "trigger", "function"} {
+	for _, k := range [...]string{"table", "window", "function"} {
 		if isWord(kind, k) {
 			p.failf(kind.pos, "define %s is not supported: only streams and aggregations can be defined", k)
 		}

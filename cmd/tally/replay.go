@@ -21,6 +21,8 @@ import (
 const replayUsage = `usage: tally replay --app APP.siddhi --events EVENTS.ndjson [--query 'from ...'] [flags]
 
 Feeds recorded events through a SiddhiQL app, offline, exactly as a Tally group applies them.
+--app may be repeated: the apps are deployed in order, linked by their inMemory topics, and
+--query reads the first.
 
 Each line of EVENTS is one JSON object:
   {"stream":"TradeStream","ts":1514783400000,"data":{"symbol":"wso2","price":100.0,...}}
@@ -47,7 +49,11 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
-	appPath := fs.String("app", "", "SiddhiQL app file (required)")
+	var appPaths []string
+	fs.Func("app", "SiddhiQL app file (required; repeat it to deploy several apps, linked by inMemory topics)", func(v string) error {
+		appPaths = append(appPaths, v)
+		return nil
+	})
 	eventsPath := fs.String("events", "", "NDJSON events file, or - for standard input (required)")
 	query := fs.String("query", "", "store query to answer after the events, e.g. 'from Agg within 0L, 9999999999999L per \"hours\" select *'")
 	zone := fs.String("agg-time-zone", "GMT", "aggTimeZone: IANA zone in which hour/day/month/year buckets start")
@@ -58,12 +64,12 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		return 2
 	}
-	if *appPath == "" || *eventsPath == "" || fs.NArg() > 0 {
+	if len(appPaths) == 0 || *eventsPath == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "tally replay: --app and --events are required and no other arguments are taken")
 		fs.Usage()
 		return 2
 	}
-	if err := replay(ctx, replayConfig{app: *appPath, events: *eventsPath, query: *query, zone: *zone, details: *details}, stdin, stdout); err != nil {
+	if err := replay(ctx, replayConfig{apps: appPaths, events: *eventsPath, query: *query, zone: *zone, details: *details}, stdin, stdout); err != nil {
 		fmt.Fprintf(stderr, "tally replay: %v\n", err)
 		return 1
 	}
@@ -71,14 +77,18 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 type replayConfig struct {
-	app, events, query, zone string
-	details                  bool
+	apps                []string // deployed in this order; a query reads the first
+	events, query, zone string
+	details             bool
 }
 
 func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Writer) error {
-	text, err := os.ReadFile(cfg.app)
-	if err != nil {
-		return fmt.Errorf("read app: %w", err)
+	texts := make([][]byte, len(cfg.apps))
+	for i, p := range cfg.apps {
+		var err error
+		if texts[i], err = os.ReadFile(p); err != nil {
+			return fmt.Errorf("read app: %w", err)
+		}
 	}
 	in := stdin
 	if cfg.events != "-" {
@@ -89,13 +99,20 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 		defer f.Close()
 		in = f
 	}
+	var appName string // the first app's: the one a query reads
 	newShard := func() (*engine.Engine, error) {
 		e, err := engine.New(engine.Config{AggTimeZone: cfg.zone})
 		if err != nil {
 			return nil, err
 		}
-		if _, err := e.Deploy(string(text)); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.app, err)
+		for i, text := range texts {
+			a, err := e.Deploy(string(text))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cfg.apps[i], err)
+			}
+			if i == 0 {
+				appName = a.Name
+			}
 		}
 		return e, nil
 	}
@@ -103,7 +120,6 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return err
 	}
-	appName := first.Apps()[0].Name
 	if cfg.query != "" {
 		// Check the query before reading any event: a typo should not wait for a big file.
 		if _, err := first.Plan(appName, cfg.query); err != nil {

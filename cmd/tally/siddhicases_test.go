@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 //
 //	-- source --       where the case comes from (the Siddhi test it was translated from)
 //	-- app --          the SiddhiQL app
+//	-- app 2 --        optional: further apps (app 3, ...), deployed after it in order
 //	-- events --       replay's NDJSON input (see `tally replay -h`)
 //	-- query --        optional: a store query answered after the events
 //	-- want --         replay's exact output (the outputs as NDJSON, or the query answer)
@@ -50,7 +52,20 @@ func TestSiddhiCases(t *testing.T) {
 			if err := os.WriteFile(events, []byte(sec["events"]), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			args := []string{"replay", "--app", app, "--events", events}
+			args := []string{"replay", "--app", app}
+			// Further apps, linked to the first by inMemory topics: sections "app 2", "app 3", ...
+			for i := 2; ; i++ {
+				more, ok := sec[fmt.Sprintf("app %d", i)]
+				if !ok {
+					break
+				}
+				p := filepath.Join(dir, fmt.Sprintf("app%d.siddhi", i))
+				if err := os.WriteFile(p, []byte(more), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--app", p)
+			}
+			args = append(args, "--events", events)
 			if q := strings.TrimSpace(sec["query"]); q != "" {
 				args = append(args, "--query", q)
 			}

@@ -64,6 +64,9 @@ func Compile(e siddhiql.Expr, scope Scope) (*Compiled, error) {
 		if IsAggregate(n) {
 			return nil, Errorf(n, "aggregate function %s() is not allowed here", n.Name)
 		}
+		if c, ok, err := compileCoordination(n); ok {
+			return c, err
+		}
 		name := n.Name
 		if n.Namespace != "" {
 			name = n.Namespace + ":" + n.Name

@@ -51,6 +51,7 @@ type Query struct {
 	expiredOn  bool
 
 	win window
+	lim *limiter // the output rate limit; nil when the query has none
 
 	// state
 	clock   int64
@@ -87,7 +88,8 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 	rq := &Query{
 		nIn:       len(input.Attributes),
 		currentOn: q.Output != siddhiql.ExpiredEvents,
-		expiredOn: q.Output != siddhiql.CurrentEvents,
+		// A snapshot sees expired events too, to drop them from its snapshot.
+		expiredOn: q.Output != siddhiql.CurrentEvents || (q.Rate != nil && q.Rate.Kind == siddhiql.RateSnapshot),
 		groups:    map[string]*group{},
 	}
 	var err error
@@ -149,6 +151,18 @@ func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
 		rq.having = c.Eval
 	}
 	rq.hasAgg = len(rq.aggs) > 0
+	if q.Rate != nil {
+		if q.Rate.Kind == siddhiql.RateSnapshot && q.Output == siddhiql.ExpiredEvents {
+			return nil, errAt(q.Rate.Pos, "a query with 'output snapshot every' inserts its snapshots as current events: use 'insert into' or 'insert all events into', not 'insert expired events'")
+		}
+		var aggPos []int
+		for i, it := range items {
+			if c, ok := it.Expr.(*siddhiql.Call); ok && expr.IsAggregate(c) {
+				aggPos = append(aggPos, i)
+			}
+		}
+		rq.lim = newLimiter(q.Rate, q.Window != nil, len(q.GroupBy) > 0, aggPos, len(items))
+	}
 	return rq, nil
 }
 

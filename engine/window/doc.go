@@ -57,6 +57,16 @@
 // group by, one output (the last passing event) when it has aggregates but no group by,
 // and one output per event otherwise.
 //
+// # Output rate limits
+//
+// A query's output clause (`output [all|first|last] every N events | <time>`, `output
+// snapshot every <time>`) passes the selector's outputs through a limiter (see limiter in
+// ratelimit.go for each kind). Time periods end at multiples of the period since the
+// epoch and fire from the stamped time of later calls, before any output stamped at or
+// after the period end. A snapshot sees expired events too (to drop them from the
+// snapshot) and turns off the batch reduction, as Siddhi does; its outputs are CURRENT
+// copies. Held outputs keep their own time and are part of the encoded state.
+//
 // # Determinism
 //
 // No wall clock, no randomness, and no Go map iteration reaches outputs or encodings:

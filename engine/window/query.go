@@ -7,6 +7,7 @@ import (
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/wire"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // stateVersion is the first byte of an encoded state.
@@ -30,6 +31,10 @@ func (q *Query) tick(t int64) int64 {
 // emit in a deterministic order. A now below the query's clock is taken as the clock.
 func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 	now = q.tick(now)
+	if q.lim != nil {
+		q.lim.anchor(now)
+		defer q.lim.due(now, emit)
+	}
 	out := q.sink(emit)
 	q.win.advance(now, out)
 	rows := make([]expr.Row, 0, len(events))
@@ -51,6 +56,10 @@ func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 // timeBatch windows flush and externalTimeBatch timeouts fire, in due-time order.
 func (q *Query) Advance(now int64, emit func(Output)) {
 	now = q.tick(now)
+	if q.lim != nil {
+		q.lim.anchor(now)
+		defer q.lim.due(now, emit)
+	}
 	q.win.advance(now, q.sink(emit))
 }
 
@@ -123,16 +132,28 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 		}
 		items = kept
 	}
+	if q.lim != nil && q.lim.kind == siddhiql.RateSnapshot {
+		batch = false // a snapshot sees every event, as Siddhi turns batching off for it
+	}
 	grouped := batch && len(q.groupBy) > 0
 	lastOnly := batch && !grouped && q.hasAgg
 	var (
-		byKey map[string]int
-		outs  []Output
-		last  *Output
+		byKey   map[string]int
+		outs    []Output
+		outKeys []string
+		last    *Output
+		lastKey string
 	)
+	send := emit
+	if q.lim != nil {
+		send = func(o Output) { q.lim.offer(o, lastKey, emit) }
+	}
 	for _, it := range items {
 		if it.kind == itReset {
 			clear(q.groups)
+			if q.lim != nil {
+				q.lim.windowReset(it.time, emit)
+			}
 			continue
 		}
 		key := q.groupKey(it.row)
@@ -151,18 +172,21 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 			} else {
 				byKey[key] = len(outs)
 				outs = append(outs, o)
+				outKeys = append(outKeys, key)
 			}
 		case lastOnly:
-			last = &o
+			last, lastKey = &o, key
 		default:
-			emit(o)
+			lastKey = key
+			send(o)
 		}
 	}
-	for _, o := range outs {
-		emit(o)
+	for i, o := range outs {
+		lastKey = outKeys[i]
+		send(o)
 	}
 	if last != nil {
-		emit(*last)
+		send(*last)
 	}
 }
 
@@ -186,6 +210,9 @@ func (q *Query) Encode(w *wire.Writer) {
 		for i := range g.aggs {
 			g.aggs[i].encode(w)
 		}
+	}
+	if q.lim != nil { // only queries with an output clause, which older states never had
+		q.lim.encode(w)
 	}
 }
 
@@ -211,6 +238,9 @@ func (q *Query) Decode(r *wire.Reader) error {
 			break
 		}
 		q.groups[k] = g
+	}
+	if q.lim != nil {
+		q.lim.decode(r, len(q.outAttrs))
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)

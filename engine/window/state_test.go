@@ -63,17 +63,36 @@ func stateQueries() map[string]func() *siddhiql.Query {
 			return q
 		}
 	}
+	rated := func(w func() *siddhiql.Window, r siddhiql.OutputRate) func() *siddhiql.Query {
+		return func() *siddhiql.Query {
+			q := mk(w)()
+			q.Rate = &r
+			return q
+		}
+	}
+	length := func() *siddhiql.Window { return win("length", il(3)) }
+	timeW := func() *siddhiql.Window { return win("time", tl(25)) }
+	batch := func() *siddhiql.Window { return win("lengthBatch", il(3)) }
 	return map[string]func() *siddhiql.Query{
-		"none":                 mk(nil),
-		"length":               mk(func() *siddhiql.Window { return win("length", il(3)) }),
-		"lengthBatch":          mk(func() *siddhiql.Window { return win("lengthBatch", il(3)) }),
-		"lengthBatch current":  mk(func() *siddhiql.Window { return win("lengthBatch", il(3), bl(true)) }),
-		"time":                 mk(func() *siddhiql.Window { return win("time", tl(25)) }),
-		"timeBatch":            mk(func() *siddhiql.Window { return win("timeBatch", il(20)) }),
-		"timeBatch start":      mk(func() *siddhiql.Window { return win("timeBatch", il(20), ll(5), bl(true)) }),
-		"externalTime":         mk(func() *siddhiql.Window { return win("externalTime", vr("ts"), il(30)) }),
-		"externalTimeBatch":    mk(func() *siddhiql.Window { return win("externalTimeBatch", vr("ts"), il(30)) }),
-		"externalTimeBatch to": mk(func() *siddhiql.Window { return win("externalTimeBatch", vr("ts"), il(30), il(0), il(15)) }),
+		"rate all every 4 events":   rated(batch, siddhiql.OutputRate{Kind: siddhiql.RateAll, Events: 4}),
+		"rate first every 3 events": rated(nil, siddhiql.OutputRate{Kind: siddhiql.RateFirst, Events: 3}),
+		"rate last every 5 events":  rated(length, siddhiql.OutputRate{Kind: siddhiql.RateLast, Events: 5}),
+		"rate all every 20 ms":      rated(timeW, siddhiql.OutputRate{Kind: siddhiql.RateAll, Millis: 20}),
+		"rate first every 15 ms":    rated(length, siddhiql.OutputRate{Kind: siddhiql.RateFirst, Millis: 15}),
+		"rate last every 30 ms":     rated(nil, siddhiql.OutputRate{Kind: siddhiql.RateLast, Millis: 30}),
+		"rate snapshot none":        rated(nil, siddhiql.OutputRate{Kind: siddhiql.RateSnapshot, Millis: 20}),
+		"rate snapshot time":        rated(timeW, siddhiql.OutputRate{Kind: siddhiql.RateSnapshot, Millis: 20}),
+		"rate snapshot lengthBatch": rated(batch, siddhiql.OutputRate{Kind: siddhiql.RateSnapshot, Millis: 20}),
+		"none":                      mk(nil),
+		"length":                    mk(func() *siddhiql.Window { return win("length", il(3)) }),
+		"lengthBatch":               mk(func() *siddhiql.Window { return win("lengthBatch", il(3)) }),
+		"lengthBatch current":       mk(func() *siddhiql.Window { return win("lengthBatch", il(3), bl(true)) }),
+		"time":                      mk(func() *siddhiql.Window { return win("time", tl(25)) }),
+		"timeBatch":                 mk(func() *siddhiql.Window { return win("timeBatch", il(20)) }),
+		"timeBatch start":           mk(func() *siddhiql.Window { return win("timeBatch", il(20), ll(5), bl(true)) }),
+		"externalTime":              mk(func() *siddhiql.Window { return win("externalTime", vr("ts"), il(30)) }),
+		"externalTimeBatch":         mk(func() *siddhiql.Window { return win("externalTimeBatch", vr("ts"), il(30)) }),
+		"externalTimeBatch to":      mk(func() *siddhiql.Window { return win("externalTimeBatch", vr("ts"), il(30), il(0), il(15)) }),
 	}
 }
 
