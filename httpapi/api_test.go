@@ -187,8 +187,8 @@ func TestStoreQueryErrors(t *testing.T) {
 		{body: `{"appName":"TradeApp","query":" "}`, code: 400, want: `{"type":"error","message":"Query cannot be empty or null"}`},
 		{body: `{"query":"from X"}`, code: 400, want: `{"type":"error","message":"Siddhi app name cannot be empty or null"}`},
 		{body: `{"appName":"Nope","query":"from X within 0L, 1L per 'hours'"}`, code: 404, want: `{"type":"error","message":"Cannot find an active SiddhiApp with name: Nope"}`},
-		{body: `{"appName":"TradeApp","query":"from TradeAggregation select *"}`, code: 500, want: `"message":"Cannot query: siddhiql: 1:23: store query on an aggregation needs 'within'"`},
-		{body: `{"appName":"TradeApp","query":"from TradeAggregation within 0L, 1L per 'weeks'"}`, code: 500, want: `Cannot query: siddhiql: 1:`},
+		{body: `{"appName":"TradeApp","query":"from TradeAggregation select *"}`, code: 400, want: `{"type":"error","message":"siddhiql: 1:23: store query on an aggregation needs 'within'"}`},
+		{body: `{"appName":"TradeApp","query":"from TradeAggregation within 0L, 1L per 'weeks'"}`, code: 400, want: `"message":"siddhiql: 1:`},
 		{body: totalQuery, url: "/stores/query?consistency=eventually", code: 400, want: `unknown consistency \"eventually\"`},
 	}
 	for _, c := range cases {

@@ -82,6 +82,9 @@ type Config struct {
 	// Clock, when set, is the leader clock shared by this node's groups, skewed through
 	// /v1/debug/clock (tally serve --fault-injection). nil answers 404 there.
 	Clock Clock
+	// Limits bounds what requests may hold of the node (see Limits); zero fields mean the
+	// defaults.
+	Limits Limits
 }
 
 // DefaultConfig returns the defaults.
@@ -259,6 +262,12 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, raftnode.ErrTransferFailed):
 		return http.StatusServiceUnavailable, err.Error() + "; retry"
+	case isPermanent(err):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, fsm.ErrTooManyProducers):
+		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, agg.ErrTooManyKeys):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
 		return http.StatusServiceUnavailable, "no leader is known for the group right now; retry shortly"
 	case errors.Is(err, raftnode.ErrUnknownOutcome):
