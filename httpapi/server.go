@@ -109,6 +109,7 @@ type Server struct {
 
 	subsMu   sync.Mutex
 	subsDone chan struct{} // closed by CloseSubscriptions
+	subsOpen int           // open subscriptions, bounded by Limits.MaxSubscribers; guarded by subsMu
 
 	fwdOnce sync.Once
 	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
