@@ -111,6 +111,8 @@ type Server struct {
 	subsDone chan struct{} // closed by CloseSubscriptions
 	subsOpen int           // open subscriptions, bounded by Limits.MaxSubscribers; guarded by subsMu
 
+	stateHashes stateHashCache // /v1/debug/state
+
 	fwdOnce sync.Once
 	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
 }
