@@ -29,7 +29,7 @@ define aggregation TradeAggregation
 `
 
 // newSingleNode starts a one-voter group in-process with the trade app and serves the API.
-func newSingleNode(t *testing.T, cfg Config, opts ...func(*raftnode.Config)) (*raftnode.Node, *httptest.Server) {
+func newSingleNode(t testing.TB, cfg Config, opts ...func(*raftnode.Config)) (*raftnode.Node, *httptest.Server) {
 	t.Helper()
 	_, trans := raft.NewInmemTransport("")
 	nc := raftnode.DefaultConfig()
@@ -73,7 +73,7 @@ type response struct {
 	header http.Header
 }
 
-func do(t *testing.T, method, url, body string, headers ...string) response {
+func do(t testing.TB, method, url, body string, headers ...string) response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	if err != nil {
