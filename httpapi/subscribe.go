@@ -110,7 +110,10 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	stall := s.cfg.Limits.withDefaults().SubscriberWriteTimeout
 	deadlines := rc.SetWriteDeadline(time.Time{}) == nil
-	if !deadlines {
+	if deadlines {
+		// A kept-alive connection's next response must not inherit the last deadline.
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	} else {
 		s.logger.Warn("subscription without write deadlines: the response writer does not support them", "stream", stream)
 	}
 	send := func(b []byte) bool {
