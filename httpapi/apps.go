@@ -154,6 +154,10 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if err := siddhiql.CheckAppLimits(string(body), app); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err := checkAppName(app.Name); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -166,3 +166,17 @@ func TestPermanentErrorsAre400(t *testing.T) {
 		t.Errorf("a transient store error: %d, want 503", code)
 	}
 }
+
+// TestDeployAppLimits: the API refuses an app past the queries-per-app bound (a replayed
+// log or snapshot would still take it: the bound is a gate, not part of parsing).
+func TestDeployAppLimits(t *testing.T) {
+	_, srv := newSingleNode(t, Config{})
+	var b strings.Builder
+	b.WriteString("@app:name('Many') define stream M (v long);\n")
+	for range 1001 {
+		b.WriteString("from M select v insert into MO;\n")
+	}
+	if r := do(t, http.MethodPost, srv.URL+"/v1/apps", b.String()); r.code != 400 || !strings.Contains(r.body, "siddhiql: 1002:1: too many queries: an app holds at most 1000") {
+		t.Errorf("1001 queries: %d %s", r.code, r.body)
+	}
+}

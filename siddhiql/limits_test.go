@@ -29,8 +29,21 @@ func TestParse_ExpressionSize(t *testing.T) {
 	checkErr(t, "nested", err, "1:12002", "expression too large")
 }
 
-func TestParse_AppBounds(t *testing.T) {
-	_, err := Parse(strings.Repeat(" ", MaxAppBytes+1))
+// parseChecked parses an app and checks it against the app limits, as a deploy does.
+func parseChecked(text string) error {
+	app, err := Parse(text)
+	if err != nil {
+		return err
+	}
+	return CheckAppLimits(text, app)
+}
+
+func TestCheckAppLimits(t *testing.T) {
+	big := "define stream S (v long);" + strings.Repeat(" ", MaxAppBytes)
+	if _, err := Parse(big); err != nil {
+		t.Fatalf("Parse applies no app limit (a deployed app must keep parsing): %v", err)
+	}
+	err := parseChecked(big)
 	checkErr(t, "big app", err, "1:1", fmt.Sprintf("more than the limit of %d", MaxAppBytes))
 
 	var b strings.Builder
@@ -38,13 +51,13 @@ func TestParse_AppBounds(t *testing.T) {
 	for i := 0; i <= MaxQueries; i++ {
 		b.WriteString("from S select v insert into O;\n")
 	}
-	_, err = Parse(b.String())
+	err = parseChecked(b.String())
 	checkErr(t, "queries", err, fmt.Sprintf("%d:1", MaxQueries+2), "too many queries: an app holds at most 1000")
 
 	b.Reset()
 	for i := 0; i <= MaxDefinitions; i++ {
 		fmt.Fprintf(&b, "define stream S%d (v long);\n", i)
 	}
-	_, err = Parse(b.String())
+	err = parseChecked(b.String())
 	checkErr(t, "definitions", err, fmt.Sprintf("%d:1", MaxDefinitions+1), "too many definitions: an app holds at most 1000")
 }

@@ -135,9 +135,6 @@ func run(text string, f func(p *parser)) (err error) {
 
 // Parse parses and validates a whole SiddhiQL app. The error, if any, is an *Error.
 func Parse(text string) (*App, error) {
-	if len(text) > MaxAppBytes {
-		return nil, errAt(Pos{Line: 1, Col: 1}, "app text is %d bytes, more than the limit of %d", len(text), MaxAppBytes)
-	}
 	var app *App
 	err := run(text, func(p *parser) { app = p.parseApp() })
 	if err != nil {
@@ -195,7 +192,6 @@ func (p *parser) parseApp() *App {
 	app := &App{}
 	defs := defined{}
 	queries := map[string]Pos{}
-	ndefs := 0
 	first := true
 	for p.tok().kind != tEOF {
 		anns := p.parseAnnotations()
@@ -220,14 +216,8 @@ func (p *parser) parseApp() *App {
 		var what string
 		switch t := p.tok(); {
 		case isWord(t, "define"):
-			if ndefs++; ndefs > MaxDefinitions {
-				p.failf(t.pos, "too many definitions: an app holds at most %d", MaxDefinitions)
-			}
 			what = p.parseDefinition(app, rest, defs)
 		case isWord(t, "from"):
-			if len(app.Queries) >= MaxQueries {
-				p.failf(t.pos, "too many queries: an app holds at most %d", MaxQueries)
-			}
 			q := p.parseQuery(rest)
 			if q.Name != "" {
 				if prev, ok := queries[q.Name]; ok {
