@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -52,5 +53,28 @@ func TestCompile_RefusesDeeperThanLimit(t *testing.T) {
 	_, err := Compile(e, &Fields{Stream: "S", Attrs: []siddhiql.Attribute{{Name: "v", Type: siddhiql.TypeLong}}})
 	if err == nil || !strings.Contains(err.Error(), "nested too deeply") {
 		t.Fatalf("err = %v, want nested too deeply", err)
+	}
+}
+
+// TestDecodeJSON_DuplicateKeys: an event object with a key twice (however it is escaped)
+// is refused naming the key, by both decoders.
+func TestDecodeJSON_DuplicateKeys(t *testing.T) {
+	attrs := []siddhiql.Attribute{{Name: "k", Type: siddhiql.TypeString}, {Name: "v", Type: siddhiql.TypeLong}}
+	for _, body := range []string{
+		`{"k":"a","v":1,"k":"b"}`,
+		`{"k":"a","v":1,"\u006b":"b"}`,
+		`{"v":1,"k":"a","v":null}`,
+	} {
+		if _, ok := DecodeEvents(attrs, []byte(body)); ok {
+			t.Errorf("fast decoder took %s", body)
+		}
+		_, err := DecodeJSON(attrs, []byte(body))
+		var fe *FieldError
+		if !errors.As(err, &fe) || !strings.Contains(fe.Msg, "duplicate key") || (fe.Field != "k" && fe.Field != "v") {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if _, err := DecodeJSON(attrs, []byte(`{"k":"a","v":1}`)); err != nil {
+		t.Errorf("distinct keys: %v", err)
 	}
 }
