@@ -2,6 +2,8 @@
 # module proxy on first use).
 GO      ?= go
 FUZZTIME ?= 30s
+# FUZZTIME_SHORT is the run of each of the other fuzz targets in `make fuzz`.
+FUZZTIME_SHORT ?= 10s
 # GROUPS is the number of partition groups `make run` creates.
 GROUPS  ?= 1
 
@@ -13,7 +15,8 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 # test is what CI runs: formatting, vet, staticcheck, then every test with the race detector,
-# a short fuzz run of the parser, and the quick fault-injection matrix.
+# a short fuzz run of the parser and of every decoder a request reaches (6 × FUZZTIME_SHORT),
+# and the quick fault-injection matrix.
 test: lint unit fuzz jepsen-quick
 
 unit:
@@ -30,6 +33,12 @@ fmt:
 fuzz:
 	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParseStoreQuery$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/expr -run '^$$' -fuzz '^FuzzCompileExpr$$' -fuzztime $(FUZZTIME_SHORT)
+	$(GO) test ./engine/agg -run '^$$' -fuzz '^FuzzDecodeShardRows$$' -fuzztime $(FUZZTIME_SHORT)
+	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME_SHORT)
+	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzIngest$$' -fuzztime $(FUZZTIME_SHORT)
+	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzStoreQuery$$' -fuzztime $(FUZZTIME_SHORT)
+	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzInternalIngest$$' -fuzztime $(FUZZTIME_SHORT)
 
 # jepsen-quick runs the fault-injection suite on a fixed set of seeds (mixed faults over 1
 # and 3 groups, plus the planted-bug runs that must be caught), about 3 minutes; reports go

@@ -32,7 +32,9 @@ type producer struct {
 	seen [windowWords]uint64
 	// index is the log index of the producer's last applied part.
 	index uint64
-	elem  *list.Element
+	// at is the engine's time (stamped Unix ms) when that part applied.
+	at   int64
+	elem *list.Element
 }
 
 // dedup is the replicated table that makes a retried request idempotent.
@@ -42,20 +44,61 @@ type producer struct {
 // already applied is a duplicate; a seq more than DedupWindow below the highest is too old. An
 // unknown producer's first seq is always fresh. At most max producers are kept: adding one
 // more evicts the producer whose last apply has the smallest log index, ties broken by the
-// smallest id, so every replica evicts the same one. An evicted producer is forgotten: a retry
-// of one of its old requests would be applied again.
+// smallest id, so every replica evicts the same one, but only if that producer last applied
+// more than ttl ms ago (in stamped time): a live producer is never forgotten, and a new one
+// is refused instead (ErrTooManyProducers). An evicted producer is forgotten: a retry of one
+// of its old requests would be applied again.
 //
 // Because log indexes only grow, lru is ordered by index (oldest first); producers that share
 // an index sit together, and eviction picks the smallest id among the oldest group. That
 // makes the choice independent of the order within a group, which a restore does not keep.
 type dedup struct {
 	max  int
+	ttl  int64 // ms a producer stays live after its last apply
 	byID map[string]*producer
-	lru  *list.List // of *producer, by index ascending
+	lru  *list.List // of *producer, by index ascending (so by at ascending too)
 }
 
-func newDedup(max int) *dedup {
-	return &dedup{max: max, byID: map[string]*producer{}, lru: list.New()}
+func newDedup(max int, ttl int64) *dedup {
+	return &dedup{max: max, ttl: ttl, byID: map[string]*producer{}, lru: list.New()}
+}
+
+// known reports whether producer id is in the table.
+func (d *dedup) known(id string) bool {
+	_, ok := d.byID[id]
+	return ok
+}
+
+// expired reports whether p last applied more than ttl before now.
+func (d *dedup) expired(p *producer, now int64) bool {
+	// Unsigned: the difference of two int64s with now > at always fits.
+	return p.at < now && uint64(now)-uint64(p.at) > uint64(d.ttl)
+}
+
+// room reports whether n producers not yet in the table can be added at time now: there
+// are free places, or enough producers at the front of the list have expired to make them.
+// It changes nothing.
+func (d *dedup) room(n int, now int64) bool {
+	need := len(d.byID) + n - d.max
+	for e := d.lru.Front(); need > 0 && e != nil; e = e.Next() {
+		if !d.expired(e.Value.(*producer), now) {
+			return false
+		}
+		need--
+	}
+	return need <= 0
+}
+
+// makeRoom makes a place for one new producer at time now, evicting an expired producer
+// if the table is full. It reports whether there is a place, and whether it evicted.
+func (d *dedup) makeRoom(now int64) (ok, evicted bool) {
+	if len(d.byID) < d.max {
+		return true, false
+	}
+	if !d.room(1, now) {
+		return false, false
+	}
+	return true, d.evictOne()
 }
 
 // Len is the number of producers remembered.
@@ -98,16 +141,17 @@ func (d *dedup) low(id string) uint64 {
 	return p.high - DedupWindow
 }
 
-// record marks seq of producer id as applied by the entry at index. check must have said
-// fresh. index must not be smaller than any index recorded before. It reports whether it
-// evicted another producer to make room.
-func (d *dedup) record(id string, seq, index uint64) (evicted bool) {
+// record marks seq of producer id as applied by the entry at index, at engine time at.
+// check must have said fresh, and for a new producer makeRoom must have said ok (record
+// evicts the oldest producer regardless if the table is still full). index and at must
+// not be smaller than any recorded before. It reports whether it evicted another producer.
+func (d *dedup) record(id string, seq, index uint64, at int64) (evicted bool) {
 	p, ok := d.byID[id]
 	if !ok {
 		if len(d.byID) >= d.max {
 			evicted = d.evictOne()
 		}
-		p = &producer{id: id, high: seq, index: index}
+		p = &producer{id: id, high: seq, index: index, at: at}
 		p.elem = d.lru.PushBack(p)
 		d.byID[id] = p
 		return evicted
@@ -121,7 +165,7 @@ func (d *dedup) record(id string, seq, index uint64) (evicted bool) {
 			p.seen[k/64] |= 1 << (k % 64)
 		}
 	}
-	p.index = index
+	p.index, p.at = index, at
 	d.lru.MoveToBack(p.elem)
 	return false
 }
@@ -170,7 +214,7 @@ func (d *dedup) evictOne() bool {
 	return true
 }
 
-// encode appends the table to w, producers sorted by id.
+// encode appends the table to w, producers sorted by id (snapshot version 2: with at).
 func (d *dedup) encode(w *wire.Writer) {
 	w.Uvarint(uint64(len(d.byID)))
 	for _, id := range slices.Sorted(maps.Keys(d.byID)) {
@@ -178,6 +222,7 @@ func (d *dedup) encode(w *wire.Writer) {
 		w.String(id)
 		w.Uvarint(p.high)
 		w.Uvarint(p.index)
+		w.Varint(p.at)
 		n := windowWords
 		for n > 0 && p.seen[n-1] == 0 {
 			n--
@@ -189,15 +234,20 @@ func (d *dedup) encode(w *wire.Writer) {
 	}
 }
 
-// decodeDedup reads a table written by encode. A table with more than max producers (the
-// limit was lowered) is cut down by the eviction rule.
-func decodeDedup(r *wire.Reader, max int) (*dedup, error) {
-	d := newDedup(max)
+// decodeDedup reads a table written by encode. Snapshot version 1 carries no times: its
+// producers count as applied at legacyAt (the restored engine's time), so none of them
+// expires before a full ttl has passed. A table with more than max producers (the limit was
+// lowered) is cut down by the eviction rule, live or not.
+func decodeDedup(r *wire.Reader, max int, ttl int64, version byte, legacyAt int64) (*dedup, error) {
+	d := newDedup(max, ttl)
 	n := r.Count(4) // id, high, index, word count
 	ps := make([]*producer, 0, n)
 	prev := ""
 	for i := range n {
-		p := &producer{id: r.String(), high: r.Uvarint(), index: r.Uvarint()}
+		p := &producer{id: r.String(), high: r.Uvarint(), index: r.Uvarint(), at: legacyAt}
+		if version >= 2 {
+			p.at = r.Varint()
+		}
 		words := r.Uvarint()
 		if r.Err() != nil {
 			break

@@ -13,7 +13,7 @@ import (
 // TestDedupWindow checks the anti-replay window on the table alone against a model that
 // remembers every seq.
 func TestDedupWindow(t *testing.T) {
-	d := newDedup(10)
+	d := newDedup(10, DefaultProducerTTL)
 	seen := map[uint64]bool{}
 	var high uint64
 	// Seqs jump forward by various strides (including exactly DedupWindow and DedupWindow+1) and fill
@@ -33,7 +33,7 @@ func TestDedupWindow(t *testing.T) {
 			t.Fatalf("step %d seq %d: verdict %d, want %d (high %d)", i, s, got, want, high)
 		}
 		if want == fresh {
-			d.record("p", s, uint64(i+1))
+			d.record("p", s, uint64(i+1), 0)
 			seen[s] = true
 			high = max(high, s)
 		}
@@ -57,35 +57,35 @@ func TestDedupWindow(t *testing.T) {
 }
 
 func TestDedupEvictionOrder(t *testing.T) {
-	d := newDedup(3)
-	d.record("c", 1, 1)
-	d.record("b", 1, 2)
-	d.record("a", 1, 2) // b and a share index 2
-	d.record("c", 2, 3) // c is now the newest
-	if !d.record("d", 1, 4) {
+	d := newDedup(3, DefaultProducerTTL)
+	d.record("c", 1, 1, 0)
+	d.record("b", 1, 2, 0)
+	d.record("a", 1, 2, 0) // b and a share index 2
+	d.record("c", 2, 3, 0) // c is now the newest
+	if !d.record("d", 1, 4, 0) {
 		t.Fatal("adding a 4th producer evicted nothing")
 	}
 	// Oldest index is 2 (a, b): the smaller id, a, goes.
 	if d.check("a", 1) != fresh || d.check("b", 1) != duplicate || d.check("c", 2) != duplicate {
 		t.Fatalf("evicted the wrong producer: a=%d b=%d c=%d", d.check("a", 1), d.check("b", 1), d.check("c", 2))
 	}
-	d.record("e", 1, 5)
+	d.record("e", 1, 5, 0)
 	if d.check("b", 1) != fresh || d.Len() != 3 {
 		t.Fatal("b should have gone next")
 	}
-	if d.record("c", 3, 6) {
+	if d.record("c", 3, 6, 0) {
 		t.Error("updating a known producer evicted")
 	}
 }
 
 func TestDedupEncodeRoundTrip(t *testing.T) {
-	d := newDedup(100)
+	d := newDedup(100, DefaultProducerTTL)
 	for i := range 50 {
-		d.record(fmt.Sprintf("p%02d", i%7), uint64(i*i%300), uint64(i/3+1))
+		d.record(fmt.Sprintf("p%02d", i%7), uint64(i*i%300), uint64(i/3+1), 0)
 	}
 	var w wire.Writer
 	d.encode(&w)
-	got, err := decodeDedup(wire.NewReader(w.Buf), 100)
+	got, err := decodeDedup(wire.NewReader(w.Buf), 100, DefaultProducerTTL, SnapshotVersion, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestDedupEncodeRoundTrip(t *testing.T) {
 		t.Fatal("dedup re-encodes differently")
 	}
 	// A smaller limit on restore evicts by the rule: the oldest indexes go.
-	small, err := decodeDedup(wire.NewReader(w.Buf), 2)
+	small, err := decodeDedup(wire.NewReader(w.Buf), 2, DefaultProducerTTL, SnapshotVersion, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestDedupEncodeRoundTrip(t *testing.T) {
 		{2, 1, 'a', 0, 0, 0, 1, 'a', 0, 0, 0}, // duplicate id
 		{1, 1, 'a', 0, 0, 2, 0},               // short
 	} {
-		if _, err := decodeDedup(wire.NewReader(bad), 10); err == nil {
+		if _, err := decodeDedup(wire.NewReader(bad), 10, DefaultProducerTTL, 1, 0); err == nil {
 			t.Errorf("decodeDedup(% x) succeeded", bad)
 		}
 	}
@@ -166,10 +166,10 @@ func TestDedupThroughEngine(t *testing.T) {
 // TestDedupEvictionDeterministic: eviction at MaxProducers depends only on the log, not on
 // part order within an entry, and is the same after a snapshot and restore.
 func TestDedupEvictionDeterministic(t *testing.T) {
-	cfg := Config{MaxProducers: 2}
+	cfg := Config{MaxProducers: 2, ProducerTTL: 1}
 	deploy := Command{Kind: KindDeploy, Time: t0, Text: testApp}
-	// Entry 2 records p2 and p1 at the same index (in two orders); entry 3 adds p3, which
-	// must evict p1 (same index as p2, smaller id).
+	// Entry 2 records p2 and p1 at the same index (in two orders); entry 3 adds p3 after
+	// both expired, which must evict p1 (same index as p2, smaller id).
 	orders := [][]Part{
 		{part("S", "p2", 1, ev("a", 1)), part("S", "p1", 1, ev("a", 1))},
 		{part("S", "p1", 1, ev("a", 1)), part("S", "p2", 1, ev("a", 1))},
@@ -184,7 +184,7 @@ func TestDedupEvictionDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, x := range []*FSM{f, restored} {
-			r := mustApply(t, x, 3, batch(t0+2, part("S", "p3", 1, ev("a", 1))))
+			r := mustApply(t, x, 3, batch(t0+5, part("S", "p3", 1, ev("a", 1))))
 			if r.Parts[0].Events != 1 {
 				t.Fatal(render(r))
 			}

@@ -31,6 +31,14 @@ var (
 // DefaultMaxProducers is Config.MaxProducers' default.
 const DefaultMaxProducers = 100_000
 
+// DefaultProducerTTL is Config.ProducerTTL's default: one hour, in milliseconds.
+const DefaultProducerTTL = 60 * 60 * 1000
+
+// ErrTooManyProducers is a part's error when its producer is new and the dedup table is
+// full of producers that applied within ProducerTTL: forgetting one of them could apply
+// its retry twice, so the new producer is refused until one expires.
+var ErrTooManyProducers = errors.New("fsm: too many live producers")
+
 // Config configures an FSM. Start from DefaultConfig. Every replica of a group must use the
 // same values: they shape the replicated state.
 type Config struct {
@@ -43,6 +51,10 @@ type Config struct {
 	// MaxProducers bounds the dedup table (producers remembered). Default 100,000; zero
 	// means the default.
 	MaxProducers int
+	// ProducerTTL is how long, in milliseconds of stamped time, a producer stays in the
+	// dedup table after its last applied part, however many new producers arrive. Default
+	// one hour; zero means the default. Every replica must use the same value.
+	ProducerTTL int64
 	// RetainForSubscribers is how many outputs per output stream the outbox keeps after
 	// every sink of the stream delivered them, for subscribers to replay. Default 10,000;
 	// zero means the default. Every replica must use the same value.
@@ -51,6 +63,10 @@ type Config struct {
 	// to every stream that feeds the sink's stream (ErrSinkBacklog). Default 100,000; zero
 	// means the default. Only the leader's value counts.
 	MaxUndelivered int
+	// MaxKeys bounds the distinct group keys of each aggregation: CheckBatch refuses input
+	// that would add a key past it (agg.ErrTooManyKeys). Apply never does, so only the
+	// leader's value counts. Zero means no limit.
+	MaxKeys int
 	// Logger logs restores; nil means slog.Default(). Apply never logs.
 	Logger *slog.Logger
 	// OnSnapshot, if set, is called (outside the lock) each time a snapshot is captured:
@@ -60,13 +76,16 @@ type Config struct {
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
-	return Config{MaxProducers: DefaultMaxProducers, RetainForSubscribers: DefaultRetainForSubscribers, MaxUndelivered: DefaultMaxUndelivered}
+	return Config{MaxProducers: DefaultMaxProducers, ProducerTTL: DefaultProducerTTL, RetainForSubscribers: DefaultRetainForSubscribers, MaxUndelivered: DefaultMaxUndelivered}
 }
 
 // Validate checks c, naming the field and bound that fail.
 func (c Config) Validate() error {
 	if c.MaxProducers < 0 {
 		return fmt.Errorf("fsm: MaxProducers must be >= 1 (0 means %d), got %d", DefaultMaxProducers, c.MaxProducers)
+	}
+	if c.ProducerTTL < 0 {
+		return fmt.Errorf("fsm: ProducerTTL must be >= 1 ms (0 means %d), got %d", DefaultProducerTTL, c.ProducerTTL)
 	}
 	if c.RetainForSubscribers < 0 || c.MaxUndelivered < 0 {
 		return fmt.Errorf("fsm: RetainForSubscribers and MaxUndelivered must be >= 1 (0 means the default), got %d and %d", c.RetainForSubscribers, c.MaxUndelivered)
@@ -144,6 +163,9 @@ func New(cfg Config) (*FSM, error) {
 	if cfg.MaxProducers == 0 {
 		cfg.MaxProducers = DefaultMaxProducers
 	}
+	if cfg.ProducerTTL == 0 {
+		cfg.ProducerTTL = DefaultProducerTTL
+	}
 	if cfg.RetainForSubscribers == 0 {
 		cfg.RetainForSubscribers = DefaultRetainForSubscribers
 	}
@@ -165,7 +187,7 @@ func New(cfg Config) (*FSM, error) {
 		cfg:    cfg,
 		log:    lg.With("component", "fsm", "group", cfg.GroupID),
 		eng:    eng,
-		dedup:  newDedup(cfg.MaxProducers),
+		dedup:  newDedup(cfg.MaxProducers, cfg.ProducerTTL),
 		outbox: newOutbox(cfg.RetainForSubscribers),
 		notify: make(chan struct{}),
 	}, nil
@@ -286,13 +308,26 @@ func (f *FSM) applyPartLocked(index uint64, now int64, p *Part, out *[]engine.Ou
 			return PartResult{Err: fmt.Errorf("%w: producer %q seq %d is below its window, which starts at %d",
 				ErrSeqTooOld, p.ProducerID, p.Seq, f.dedup.low(p.ProducerID))}
 		}
+		// CheckBatch refused a new producer when the table was full of live ones; one
+		// admitted by it may still find the table full here (another new producer got
+		// the place first), and every replica then refuses it alike.
+		if !f.dedup.known(p.ProducerID) {
+			ok, evicted := f.dedup.makeRoom(max(now, f.eng.Now()))
+			if evicted {
+				f.stats.Evicted++
+			}
+			if !ok {
+				f.stats.Failed++
+				return PartResult{Err: f.tooManyProducers(p.ProducerID)}
+			}
+		}
 	}
 	outs, err := f.eng.Apply(index, now, p.Stream, p.Events)
 	if err != nil {
 		f.stats.Failed++
 		return PartResult{Err: err}
 	}
-	if p.ProducerID != "" && f.dedup.record(p.ProducerID, p.Seq, index) {
+	if p.ProducerID != "" && f.dedup.record(p.ProducerID, p.Seq, index, f.eng.Now()) {
 		f.stats.Evicted++
 	}
 	*out = append(*out, outs...)
@@ -312,14 +347,28 @@ func (f *FSM) CheckBatch(parts []Part) []error {
 	defer f.mu.RUnlock()
 	var errs []error
 	backlog := f.sinkBacklogLocked()
+	var newProducers map[string]bool // new producers admitted so far in parts
 	for i := range parts {
 		p := &parts[i]
 		var err error
-		if p.ProducerID != "" && f.dedup.check(p.ProducerID, p.Seq) == tooOld {
+		switch {
+		case p.ProducerID != "" && f.dedup.check(p.ProducerID, p.Seq) == tooOld:
 			err = fmt.Errorf("%w: producer %q seq %d is below its window, which starts at %d",
 				ErrSeqTooOld, p.ProducerID, p.Seq, f.dedup.low(p.ProducerID))
-		} else {
+		case p.ProducerID != "" && !f.dedup.known(p.ProducerID) && !newProducers[p.ProducerID] &&
+			!f.dedup.room(len(newProducers)+1, f.eng.Now()):
+			err = f.tooManyProducers(p.ProducerID)
+		default:
+			if p.ProducerID != "" && !f.dedup.known(p.ProducerID) {
+				if newProducers == nil {
+					newProducers = map[string]bool{}
+				}
+				newProducers[p.ProducerID] = true
+			}
 			err = f.eng.CheckEvents(p.Stream, p.Events)
+			if err == nil {
+				err = f.eng.CheckLimits(p.Stream, p.Events, f.cfg.MaxKeys)
+			}
 		}
 		if err == nil && backlog != nil {
 			for _, s := range f.eng.Reaches(p.Stream) {
@@ -339,6 +388,13 @@ func (f *FSM) CheckBatch(parts []Part) []error {
 		}
 	}
 	return errs
+}
+
+// tooManyProducers is the error of a new producer refused because the table is full of
+// live ones.
+func (f *FSM) tooManyProducers(id string) error {
+	return fmt.Errorf("%w: producer %q is new and all %d producers remembered applied within the last %d ms; retry later or reuse a producer ID",
+		ErrTooManyProducers, id, f.cfg.MaxProducers, f.cfg.ProducerTTL)
 }
 
 // Read runs fn with the engine under the read lock, for queries. fn must not modify the

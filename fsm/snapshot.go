@@ -16,10 +16,11 @@ import (
 )
 
 // Snapshot file layout: SnapshotMagic, one version byte, the state body (see State), and the
-// CRC-32C of the body, little-endian.
+// CRC-32C of the body, little-endian. Version 2 added each producer's last applied time to
+// the dedup table; version 1 is still read.
 const (
 	SnapshotMagic   = "TALLYSNP"
-	SnapshotVersion = 1
+	SnapshotVersion = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -112,11 +113,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("%w: read: %w", ErrBadSnapshot, err)
 	}
-	body, err := snapshotBody(data)
+	body, version, err := snapshotBody(data)
 	if err != nil {
 		return err
 	}
-	st, err := f.decodeState(body)
+	st, err := f.decodeState(body, version)
 	if err != nil {
 		return err
 	}
@@ -131,22 +132,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-func snapshotBody(data []byte) ([]byte, error) {
+// snapshotBody checks a snapshot file's header and checksum and returns its body and
+// version.
+func snapshotBody(data []byte) ([]byte, byte, error) {
 	const hdr = len(SnapshotMagic) + 1
 	if len(data) < hdr+4 {
-		return nil, fmt.Errorf("%w: %d bytes is too short", ErrBadSnapshot, len(data))
+		return nil, 0, fmt.Errorf("%w: %d bytes is too short", ErrBadSnapshot, len(data))
 	}
 	if !bytes.Equal(data[:len(SnapshotMagic)], []byte(SnapshotMagic)) {
-		return nil, fmt.Errorf("%w: no %s header", ErrBadSnapshot, SnapshotMagic)
+		return nil, 0, fmt.Errorf("%w: no %s header", ErrBadSnapshot, SnapshotMagic)
 	}
-	if v := data[len(SnapshotMagic)]; v != SnapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadSnapshot, v, SnapshotVersion)
+	v := data[len(SnapshotMagic)]
+	if v != 1 && v != SnapshotVersion {
+		return nil, 0, fmt.Errorf("%w: version %d, want 1 to %d", ErrBadSnapshot, v, SnapshotVersion)
 	}
 	body := data[hdr : len(data)-4]
 	if got, want := crc32.Checksum(body, crcTable), binary.LittleEndian.Uint32(data[len(data)-4:]); got != want {
-		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrBadSnapshot, got, want)
+		return nil, 0, fmt.Errorf("%w: checksum %08x, want %08x", ErrBadSnapshot, got, want)
 	}
-	return body, nil
+	return body, v, nil
 }
 
 // decoded is a state body read back.
@@ -159,8 +163,9 @@ type decoded struct {
 	outbox  *outbox
 }
 
-// decodeState decodes a body written by stateLocked into fresh structures; f is not touched.
-func (f *FSM) decodeState(body []byte) (decoded, error) {
+// decodeState decodes a body of snapshot version version, written by stateLocked, into
+// fresh structures; f is not touched.
+func (f *FSM) decodeState(body []byte, version byte) (decoded, error) {
 	r := wire.NewReader(body)
 	group := r.Uvarint()
 	applied := r.Uvarint()
@@ -178,7 +183,7 @@ func (f *FSM) decodeState(body []byte) (decoded, error) {
 	if err := eng.UnmarshalBinary(engBytes); err != nil {
 		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
-	dd, err := decodeDedup(r, f.cfg.MaxProducers)
+	dd, err := decodeDedup(r, f.cfg.MaxProducers, f.cfg.ProducerTTL, version, eng.Now())
 	if err != nil {
 		return decoded{}, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}

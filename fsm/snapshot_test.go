@@ -12,7 +12,7 @@ func TestSnapshotFormat(t *testing.T) {
 	f := newFSM(t, Config{GroupID: 3})
 	apply(t, f, logOf(t, 1, workloads()["batch"]...))
 	snap := snapshotBytes(t, f)
-	if !bytes.HasPrefix(snap, []byte("TALLYSNP\x01")) {
+	if !bytes.HasPrefix(snap, []byte("TALLYSNP\x02")) {
 		t.Fatalf("snapshot starts % x", snap[:9])
 	}
 	if body := state(t, f); !bytes.Equal(snap[9:len(snap)-4], body) {

@@ -29,7 +29,7 @@ define aggregation TradeAggregation
 `
 
 // newSingleNode starts a one-voter group in-process with the trade app and serves the API.
-func newSingleNode(t *testing.T, cfg Config, opts ...func(*raftnode.Config)) (*raftnode.Node, *httptest.Server) {
+func newSingleNode(t testing.TB, cfg Config, opts ...func(*raftnode.Config)) (*raftnode.Node, *httptest.Server) {
 	t.Helper()
 	_, trans := raft.NewInmemTransport("")
 	nc := raftnode.DefaultConfig()
@@ -73,7 +73,7 @@ type response struct {
 	header http.Header
 }
 
-func do(t *testing.T, method, url, body string, headers ...string) response {
+func do(t testing.TB, method, url, body string, headers ...string) response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	if err != nil {
@@ -187,8 +187,8 @@ func TestStoreQueryErrors(t *testing.T) {
 		{body: `{"appName":"TradeApp","query":" "}`, code: 400, want: `{"type":"error","message":"Query cannot be empty or null"}`},
 		{body: `{"query":"from X"}`, code: 400, want: `{"type":"error","message":"Siddhi app name cannot be empty or null"}`},
 		{body: `{"appName":"Nope","query":"from X within 0L, 1L per 'hours'"}`, code: 404, want: `{"type":"error","message":"Cannot find an active SiddhiApp with name: Nope"}`},
-		{body: `{"appName":"TradeApp","query":"from TradeAggregation select *"}`, code: 500, want: `"message":"Cannot query: siddhiql: 1:23: store query on an aggregation needs 'within'"`},
-		{body: `{"appName":"TradeApp","query":"from TradeAggregation within 0L, 1L per 'weeks'"}`, code: 500, want: `Cannot query: siddhiql: 1:`},
+		{body: `{"appName":"TradeApp","query":"from TradeAggregation select *"}`, code: 400, want: `{"type":"error","message":"siddhiql: 1:23: store query on an aggregation needs 'within'"}`},
+		{body: `{"appName":"TradeApp","query":"from TradeAggregation within 0L, 1L per 'weeks'"}`, code: 400, want: `"message":"siddhiql: 1:`},
 		{body: totalQuery, url: "/stores/query?consistency=eventually", code: 400, want: `unknown consistency \"eventually\"`},
 	}
 	for _, c := range cases {

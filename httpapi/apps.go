@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -152,6 +154,14 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if err := siddhiql.CheckAppLimits(string(body), app); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := checkAppName(app.Name); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err := partition.CheckApp(app, len(s.groups)); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -180,6 +190,33 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		name = app.Name
 	}
 	answerFanOut(w, code, out, map[string]any{"name": name})
+}
+
+// maxAppName bounds an app name, in bytes.
+const maxAppName = 128
+
+// checkAppName refuses an app name that is not an identifier: letters, digits, '_', '-'
+// and '.', not starting with '-' or '.', valid UTF-8, at most maxAppName bytes. The name is
+// a path segment of /v1/apps/{name}, so '/' or NUL would make an app that cannot be
+// removed. An empty name is left to the engine, which asks for @app:name.
+func checkAppName(name string) error {
+	const rule = "an app name is letters, digits, '_', '-' and '.', not starting with '-' or '.', at most 128 bytes"
+	switch {
+	case name == "":
+		return nil
+	case len(name) > maxAppName:
+		return fmt.Errorf("app name is %d bytes: %s", len(name), rule)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("app name %q is not valid UTF-8: %s", name, rule)
+	case name[0] == '-' || name[0] == '.':
+		return fmt.Errorf("app name %q starts with %q: %s", name, name[:1], rule)
+	}
+	for _, c := range name {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && c != '_' && c != '-' && c != '.' {
+			return fmt.Errorf("app name %q holds %q: %s", name, c, rule)
+		}
+	}
+	return nil
 }
 
 // outcome turns a local operation's result into a GroupOutcome.

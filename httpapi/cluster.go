@@ -161,8 +161,8 @@ func (s *Server) handleStateHash(w http.ResponseWriter, r *http.Request) {
 		StateHash    string `json:"state_hash"`
 	}
 	var all []entry
-	for i, grp := range s.groups {
-		idx, h, err := grp.StateHash()
+	for i := range s.groups {
+		idx, h, err := s.stateHash(i)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -51,4 +52,48 @@ func (s *Server) handleClock(w http.ResponseWriter, r *http.Request) {
 	}
 	ms := s.cfg.Clock.Offset().Milliseconds()
 	writeJSON(w, http.StatusOK, ClockOffset{OffsetMs: &ms})
+}
+
+// stateHashDuty bounds how much of the time state hashes may hold a group's FSM lock:
+// after a hash that took d to compute, the next one of the group waits at least
+// stateHashDuty×d, and meanwhile callers get the last one (with its own applied index).
+// Encoding the state blocks Apply for d, so /v1/debug/state cannot stall ingest for more
+// than about 1/stateHashDuty of the time however often it is called.
+const stateHashDuty = 10
+
+// stateHashCache remembers each group's last state hash and computes at most one at a time.
+type stateHashCache struct {
+	mu      sync.Mutex // held while computing: concurrent callers share the result
+	entries map[int]stateHashEntry
+}
+
+type stateHashEntry struct {
+	index uint64
+	hash  string
+	cost  time.Duration
+	done  time.Time
+}
+
+// stateHash returns group g's applied index and state hash: a fresh one when the group
+// applied entries since the last, unless the last was computed less than stateHashDuty
+// times its cost ago.
+func (s *Server) stateHash(g int) (uint64, string, error) {
+	c := &s.stateHashes
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[g]
+	if ok && (s.groups[g].Status().AppliedIndex == e.index || time.Since(e.done) < stateHashDuty*e.cost) {
+		return e.index, e.hash, nil
+	}
+	start := time.Now()
+	index, hash, err := s.groups[g].StateHash()
+	if err != nil {
+		return 0, "", err
+	}
+	if c.entries == nil {
+		c.entries = map[int]stateHashEntry{}
+	}
+	now := time.Now()
+	c.entries[g] = stateHashEntry{index: index, hash: hash, cost: now.Sub(start), done: now}
+	return index, hash, nil
 }

@@ -44,6 +44,9 @@ func writeSiddhiError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, siddhiError{Type: "error", Message: msg})
 }
 
+// errNoStore: consistency=stored on a node without a shared store.
+var errNoStore = errors.New("consistency=stored needs a shared store, and this node has none")
+
 // readOptions reads ?consistency= and ?min_index=. min_index is either one index, for
 // group 0 (the only group of a one-group cluster), or a list GROUP:INDEX,GROUP:INDEX as an
 // ingest answer's parts give them.
@@ -66,6 +69,9 @@ func (s *Server) readOptions(r *http.Request) (raftnode.Consistency, []uint64, e
 		i, ierr := strconv.ParseUint(is, 10, 64)
 		if gerr != nil || ierr != nil || g < 0 || g >= len(s.groups) {
 			return 0, nil, fmt.Errorf("min_index %q: use INDEX or GROUP:INDEX,GROUP:INDEX with groups 0 to %d", v, len(s.groups)-1)
+		}
+		if err := s.checkMinIndex(g, i); err != nil {
+			return 0, nil, err
 		}
 		min[g] = i
 	}
@@ -96,12 +102,21 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 		writeSiddhiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := s.query(r.Context(), c, min, req.AppName, req.Query)
+	ctx, cancel := s.minIndexContext(r.Context(), min)
+	defer cancel()
+	res, err := s.query(ctx, c, min, req.AppName, req.Query)
+	var timeoutMsg string
+	var timedOut bool
+	if err != nil {
+		timeoutMsg, timedOut = s.minIndexTimeout(r.Context(), err, min)
+	}
 	switch {
 	case errors.Is(err, engine.ErrUnknownApp) && c != raftnode.Stale && s.relay(w, r, body):
 		// This node may lag behind a deploy: the leader of group 0 answered.
 	case errors.Is(err, engine.ErrUnknownApp):
 		writeSiddhiError(w, http.StatusNotFound, "Cannot find an active SiddhiApp with name: "+req.AppName)
+	case timedOut:
+		writeSiddhiError(w, http.StatusServiceUnavailable, timeoutMsg)
 	case isGroupError(err) || errors.Is(err, errNoLeaderAddr):
 		_, msg := errorStatus(err)
 		if errors.Is(err, errNoLeaderAddr) {
@@ -109,7 +124,17 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		writeSiddhiError(w, http.StatusServiceUnavailable, msg)
 	case err != nil:
-		writeSiddhiError(w, http.StatusInternalServerError, "Cannot query: "+err.Error())
+		// A query that does not parse or type-check is the caller's to fix (400); so is
+		// whatever says it is permanent. Anything else is this node's failure.
+		code, msg := errorStatus(err)
+		if errors.Is(err, errNoStore) {
+			code = http.StatusBadRequest
+		}
+		if code == http.StatusInternalServerError {
+			s.logger.Error("store query failed", "app", req.AppName, "err", err)
+			msg = "Cannot query: " + msg
+		}
+		writeSiddhiError(w, code, msg)
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(append(res.AppendJSON(nil, req.Details), '\n'))
@@ -143,7 +168,7 @@ func (s *Server) query(ctx context.Context, c raftnode.Consistency, min []uint64
 	}
 	plan := plans[0]
 	if c == raftnode.Stored && s.store == nil {
-		return nil, fmt.Errorf("consistency=stored needs a shared store, and this node has none")
+		return nil, errNoStore
 	}
 	var stored []agg.ShardRow
 	if s.store != nil {
@@ -217,8 +242,15 @@ func (s *Server) handleRows(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	_, rows, err := s.groups[g].MemoryRows(r.Context(), c, min[0], req.AppName, req.Query)
+	ctx, cancel := s.minIndexContext(r.Context(), min[:1])
+	defer cancel()
+	_, rows, err := s.groups[g].MemoryRows(ctx, c, min[0], req.AppName, req.Query)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
+			writeUnavailable(w, fmt.Sprintf("waited %s (--max-wait) for index %d of group %d (this replica has applied %d)",
+				s.cfg.Limits.withDefaults().MaxWait, min[0], g, s.groups[g].Status().AppliedIndex))
+			return
+		}
 		s.groupError(w, err)
 		return
 	}
@@ -268,10 +300,19 @@ func (s *Server) handleAggregation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q := buildStoreQuery(name, within, per, qp.Get("on"), qp.Get("select"))
-	res, err := s.query(r.Context(), c, min, app, q)
+	ctx, cancel := s.minIndexContext(r.Context(), min)
+	defer cancel()
+	res, err := s.query(ctx, c, min, app, q)
+	var timeoutMsg string
+	var timedOut bool
+	if err != nil {
+		timeoutMsg, timedOut = s.minIndexTimeout(r.Context(), err, min)
+	}
 	switch {
 	case errors.Is(err, engine.ErrUnknownApp):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown app %q", app))
+	case timedOut:
+		writeUnavailable(w, timeoutMsg)
 	case isGroupError(err) || errors.Is(err, errNoLeaderAddr):
 		writeUnavailable(w, err.Error())
 	case err != nil:

@@ -96,6 +96,9 @@ type Config struct {
 	// (security.IsNode, security.ClusterKey.Valid). nil means no node identity is
 	// configured.
 	NodeIdentity func(*http.Request) bool
+	// Limits bounds what requests may hold of the node (see Limits); zero fields mean the
+	// defaults.
+	Limits Limits
 }
 
 // DefaultConfig returns the defaults.
@@ -121,6 +124,9 @@ type Server struct {
 
 	subsMu   sync.Mutex
 	subsDone chan struct{} // closed by CloseSubscriptions
+	subsOpen int           // open subscriptions, bounded by Limits.MaxSubscribers; guarded by subsMu
+
+	stateHashes stateHashCache // /v1/debug/state
 
 	fwdOnce sync.Once
 	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
@@ -294,6 +300,12 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, raftnode.ErrTransferFailed):
 		return http.StatusServiceUnavailable, err.Error() + "; retry"
+	case isPermanent(err):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, fsm.ErrTooManyProducers):
+		return http.StatusTooManyRequests, err.Error()
+	case errors.Is(err, agg.ErrTooManyKeys):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, raftnode.ErrNoLeader), errors.Is(err, raftnode.ErrNotLeader):
 		return http.StatusServiceUnavailable, "no leader is known for the group right now; retry shortly"
 	case errors.Is(err, raftnode.ErrUnknownOutcome):

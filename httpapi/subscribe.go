@@ -100,15 +100,38 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			stream, from, g, trimmed.ID(uint32(g))))
 		return
 	}
+	if !s.openSub() {
+		writeUnavailable(w, fmt.Sprintf("this node serves its limit of %d subscriptions (--max-subscribers): subscribe on another node or retry later", s.cfg.Limits.withDefaults().MaxSubscribers))
+		return
+	}
+	defer s.closeSub()
+	// A subscription outlives the server's write timeout, but every write has its own
+	// deadline: a client that stops reading is dropped once a write blocks that long.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a subscription outlives the server's write timeout
+	stall := s.cfg.Limits.withDefaults().SubscriberWriteTimeout
+	deadlines := rc.SetWriteDeadline(time.Time{}) == nil
+	if deadlines {
+		// A kept-alive connection's next response must not inherit the last deadline.
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	} else {
+		s.logger.Warn("subscription without write deadlines: the response writer does not support them", "stream", stream)
+	}
+	send := func(b []byte) bool {
+		if deadlines && rc.SetWriteDeadline(time.Now().Add(stall)) != nil {
+			return false
+		}
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	buf := fmt.Appendf(nil, ": stream %s of group %d after %s\n\n", stream, g, after.ID(uint32(g)))
-	if _, err := w.Write(buf); err != nil || rc.Flush() != nil {
+	if !send(buf) {
 		return
 	}
 	closed := s.subsClosed()
@@ -120,8 +143,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// The client fell behind the retention: say so and end; it resumes with from=earliest.
 			buf = fmt.Appendf(buf[:0], "event: error\ndata: %s\n\n", strconv.Quote(err.Error()))
-			_, _ = w.Write(buf)
-			_ = rc.Flush()
+			send(buf)
 			return
 		}
 		if len(es) > 0 {
@@ -140,7 +162,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 				buf = e.AppendJSON(buf, uint32(g), stream)
 				buf = append(buf, "\n\n"...)
 			}
-			if _, err := w.Write(buf); err != nil || rc.Flush() != nil {
+			if !send(buf) {
 				return
 			}
 			after = es[len(es)-1].Pos
@@ -155,11 +177,35 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-changed:
 		case <-ka.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil || rc.Flush() != nil {
+			if !send([]byte(": keep-alive\n\n")) {
 				return
 			}
 		}
 	}
+}
+
+// openSub counts a new subscription in; false when the node already serves its limit.
+func (s *Server) openSub() bool {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subsOpen >= s.cfg.Limits.withDefaults().MaxSubscribers {
+		return false
+	}
+	s.subsOpen++
+	return true
+}
+
+func (s *Server) closeSub() {
+	s.subsMu.Lock()
+	s.subsOpen--
+	s.subsMu.Unlock()
+}
+
+// openSubscriptions is the number of subscriptions being served.
+func (s *Server) openSubscriptions() int {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	return s.subsOpen
 }
 
 // handleSinks lists group g's sinks (every group with no ?group=) and their positions.

@@ -51,6 +51,12 @@ type Config struct {
 	TickInterval time.Duration
 	// MaxProducers bounds the dedup table (see fsm); default 100,000.
 	MaxProducers int
+	// ProducerTTL is how long a producer stays in the dedup table after it last applied
+	// (fsm.Config.ProducerTTL, in stamped time); default 1h. Every replica must agree.
+	ProducerTTL time.Duration
+	// MaxKeys bounds each aggregation's distinct group keys (fsm.Config.MaxKeys); default
+	// 1,000,000, zero means no limit. Only the leader's value counts.
+	MaxKeys int
 
 	// Store is the shared rollup store the leader flushes to and queries read; nil keeps
 	// every row in memory (tests, replay).
@@ -103,6 +109,8 @@ func DefaultConfig() Config {
 		Linger:             time.Millisecond,
 		TickInterval:       time.Second,
 		MaxProducers:       100000,
+		ProducerTTL:        time.Hour,
+		MaxKeys:            1_000_000,
 		FlushInterval:      time.Second,
 		MaxUnflushedRows:   1_000_000,
 

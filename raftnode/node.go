@@ -85,6 +85,10 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	if cfg.MaxProducers > 0 {
 		fcfg.MaxProducers = cfg.MaxProducers
 	}
+	if cfg.ProducerTTL > 0 {
+		fcfg.ProducerTTL = cfg.ProducerTTL.Milliseconds()
+	}
+	fcfg.MaxKeys = cfg.MaxKeys
 	if cfg.RetainOutputs > 0 {
 		fcfg.RetainForSubscribers = cfg.RetainOutputs
 	}

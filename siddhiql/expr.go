@@ -21,8 +21,14 @@ func isReserved(s string) bool {
 }
 
 // parseExpr parses an expression: or < and < not < == != < < <= > >= < + - < * / % < unary -.
+// Every operand and operator counts towards MaxExprNodes of the outermost expression.
 func (p *parser) parseExpr() Expr {
 	defer p.nest(p.tok().pos)()
+	if p.exprNest == 0 {
+		p.nodes = 0
+	}
+	p.exprNest++
+	defer func() { p.exprNest-- }()
 	return p.parseOr()
 }
 
@@ -30,6 +36,7 @@ func (p *parser) parseOr() Expr {
 	x := p.parseAnd()
 	for p.isWord("or") {
 		op := p.advance()
+		p.node(op.pos)
 		x = &Binary{Pos: op.pos, Op: OpOr, L: x, R: p.parseAnd()}
 	}
 	return x
@@ -39,6 +46,7 @@ func (p *parser) parseAnd() Expr {
 	x := p.parseNot()
 	for p.isWord("and") {
 		op := p.advance()
+		p.node(op.pos)
 		x = &Binary{Pos: op.pos, Op: OpAnd, L: x, R: p.parseNot()}
 	}
 	return x
@@ -48,6 +56,7 @@ func (p *parser) parseNot() Expr {
 	if p.isWord("not") {
 		op := p.advance()
 		defer p.nest(op.pos)()
+		p.node(op.pos)
 		return &Unary{Pos: op.pos, Op: OpNot, X: p.parseNot()}
 	}
 	return p.parseEquality()
@@ -72,6 +81,7 @@ func (p *parser) parseEquality() Expr {
 	for {
 		if op := binaryOp(p.tok(), OpEq, OpNe); op != OpInvalid {
 			pos := p.advance().pos
+			p.node(pos)
 			x = &Binary{Pos: pos, Op: op, L: x, R: p.parseRelational()}
 			continue
 		}
@@ -96,6 +106,7 @@ func (p *parser) parseRelational() Expr {
 			return x
 		}
 		pos := p.advance().pos
+		p.node(pos)
 		x = &Binary{Pos: pos, Op: op, L: x, R: p.parseAdditive()}
 	}
 }
@@ -108,6 +119,7 @@ func (p *parser) parseAdditive() Expr {
 			return x
 		}
 		pos := p.advance().pos
+		p.node(pos)
 		x = &Binary{Pos: pos, Op: op, L: x, R: p.parseMultiplicative()}
 	}
 }
@@ -120,6 +132,7 @@ func (p *parser) parseMultiplicative() Expr {
 			return x
 		}
 		pos := p.advance().pos
+		p.node(pos)
 		x = &Binary{Pos: pos, Op: op, L: x, R: p.parseUnary()}
 	}
 }
@@ -130,6 +143,7 @@ func (p *parser) parseUnary() Expr {
 	if p.isPunct("-") || p.isPunct("+") {
 		sign := p.tok()
 		if p.peek(1).kind == tNumber {
+			p.node(sign.pos)
 			p.advance()
 			return p.parseSignedNumber(sign.text == "-", sign.pos)
 		}
@@ -138,6 +152,7 @@ func (p *parser) parseUnary() Expr {
 		}
 		p.advance()
 		defer p.nest(sign.pos)()
+		p.node(sign.pos)
 		return &Unary{Pos: sign.pos, Op: OpNeg, X: p.parseUnary()}
 	}
 	return p.parsePrimary()
@@ -145,6 +160,7 @@ func (p *parser) parseUnary() Expr {
 
 func (p *parser) parsePrimary() Expr {
 	t := p.tok()
+	p.node(t.pos)
 	switch t.kind {
 	case tNumber:
 		return p.parseNumber()

@@ -14,22 +14,29 @@ type parser struct {
 	lx    *lexer
 	toks  []token // lexed so far; the last is tEOF once the end is reached
 	i     int
-	depth int // nesting of expressions and annotations, bounded by maxDepth
+	depth int // nesting of expressions and annotations, bounded by MaxDepth
 	// inPartition is set between a partition's begin and end, where inner streams are allowed.
 	inPartition bool
-}
 
-// maxDepth bounds recursion, so that hostile input such as 10^6 '(' fails with an error
-// instead of overflowing the goroutine stack (which cannot be recovered).
-const maxDepth = 200
+	exprNest int // nesting of parseExpr calls: 0 outside any expression
+	nodes    int // nodes of the outermost expression being parsed, bounded by MaxExprNodes
+}
 
 // nest enters one level of recursion at pos; call the returned func to leave it.
 func (p *parser) nest(pos Pos) func() {
 	p.depth++
-	if p.depth > maxDepth {
-		p.failf(pos, "nested too deeply (more than %d levels)", maxDepth)
+	if p.depth > MaxDepth {
+		p.failf(pos, "nested too deeply (more than %d levels)", MaxDepth)
 	}
 	return func() { p.depth-- }
+}
+
+// node counts one operand or operator of the expression being parsed at pos.
+func (p *parser) node(pos Pos) {
+	p.nodes++
+	if p.nodes > MaxExprNodes {
+		p.failf(pos, "expression too large (more than %d operands and operators)", MaxExprNodes)
+	}
 }
 
 func newParser(text string) *parser {
@@ -141,6 +148,9 @@ func Parse(text string) (*App, error) {
 // ParseStoreQuery parses one on-demand query against an aggregation; a trailing ';' is
 // allowed. The error, if any, is an *Error.
 func ParseStoreQuery(text string) (*StoreQuery, error) {
+	if len(text) > MaxStoreQueryBytes {
+		return nil, errAt(Pos{Line: 1, Col: 1}, "store query is %d bytes, more than the limit of %d", len(text), MaxStoreQueryBytes)
+	}
 	var q *StoreQuery
 	err := run(text, func(p *parser) {
 		q = p.parseStoreQuery()

@@ -53,6 +53,12 @@ type serveConfig struct {
 	// DialMap rewrites the addresses this node dials to reach other nodes (Raft, meta,
 	// forwarding, join): FROM: TO. Fault-injection suites route links through proxies with it.
 	DialMap raftnode.DialMap `yaml:"dial-map"`
+	// Limits (see README "Limits"): keys per aggregation (0: no limit), open subscriptions,
+	// the dedup TTL (must be the same on every node) and the longest min_index wait.
+	MaxKeys        int           `yaml:"max-keys"`
+	MaxSubscribers int           `yaml:"max-subscribers"`
+	ProducerTTL    time.Duration `yaml:"producer-ttl"`
+	MaxWait        time.Duration `yaml:"max-wait"`
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
@@ -85,7 +91,7 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{DataDir: "data", HTTPAddr: "127.0.0.1:7070", RaftAddr: "127.0.0.1:7071", AggTimeZone: "GMT",
-		LogLevel: "info", LogFormat: "text", MaxConns: defaultMaxConns}
+		LogLevel: "info", LogFormat: "text", MaxConns: defaultMaxConns, MaxKeys: 1_000_000}
 }
 
 // listFlag is a repeatable or comma-separated flag.
@@ -134,6 +140,10 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.Uint64Var(&flags.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot for slow followers (default 10240)")
 	var dialEntries []string
 	fs.Var(listFlag{&dialEntries}, "dial-map", "FROM=TO (host:port each): connect to TO whenever this node dials another node at FROM (Raft, forwarding, join), e.g. through a fault-injection proxy; repeatable or comma-separated")
+	fs.IntVar(&flags.MaxKeys, "max-keys", 1_000_000, "distinct group keys per aggregation per group; ingest adding one more answers 503 (0: no limit)")
+	fs.IntVar(&flags.MaxSubscribers, "max-subscribers", 0, "open subscriptions (SSE) per node; one more answers 503 (default 1000)")
+	fs.DurationVar(&flags.ProducerTTL, "producer-ttl", 0, "a producer that applied within this long is never forgotten by the dedup table; must be the same on every node (default 1h)")
+	fs.DurationVar(&flags.MaxWait, "max-wait", 0, "longest wait of a read for min_index before it answers 503 (default 10s)")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
 	fs.StringVar(&flags.TLSCert, "tls-cert", "", "this node's certificate (PEM; re-read when it changes): the HTTP API serves HTTPS only")
 	fs.StringVar(&flags.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM; re-read when it changes)")
@@ -228,6 +238,14 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.Auth = flags.Auth
 		case "max-conns":
 			cfg.MaxConns = flags.MaxConns
+		case "max-keys":
+			cfg.MaxKeys = flags.MaxKeys
+		case "max-subscribers":
+			cfg.MaxSubscribers = flags.MaxSubscribers
+		case "producer-ttl":
+			cfg.ProducerTTL = flags.ProducerTTL
+		case "max-wait":
+			cfg.MaxWait = flags.MaxWait
 		}
 	})
 	if dialErr != nil {
@@ -285,6 +303,9 @@ func (c serveConfig) validate() error {
 	}
 	if c.Groups < 1 || c.Groups > 1024 {
 		errs = append(errs, fmt.Errorf("--groups %d: use 1 to 1024", c.Groups))
+	}
+	if c.MaxKeys < 0 || c.MaxSubscribers < 0 || c.ProducerTTL < 0 || c.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("--max-keys, --max-subscribers, --producer-ttl and --max-wait must not be negative"))
 	}
 	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 {
 		errs = append(errs, fmt.Errorf("--flush-interval and --max-unflushed-rows must not be negative"))

@@ -151,6 +151,9 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 		if l.TS == nil {
 			return fmt.Errorf("%s:%d: missing \"ts\" (arrival time, epoch ms)", cfg.events, n)
 		}
+		if *l.TS < agg.MinTime || *l.TS > agg.MaxTime {
+			return fmt.Errorf("%s:%d: ts %d is outside years 0001 to 9999", cfg.events, n, *l.TS)
+		}
 		if *l.TS < last {
 			return fmt.Errorf("%s:%d: ts %d goes back in time (previous line: %d)", cfg.events, n, *l.TS, last)
 		}
@@ -176,6 +179,9 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 			row, err := expr.DecodeJSON(def.Attributes, l.Data)
 			if err != nil {
 				return fmt.Errorf("%s:%d: stream %s: %w", cfg.events, n, l.Stream, err)
+			}
+			if err := e.CheckLimits(l.Stream, []expr.Row{row}, 0); err != nil {
+				return fmt.Errorf("%s:%d: %w", cfg.events, n, err)
 			}
 			if outs, err = e.Apply(uint64(n), *l.TS, l.Stream, []expr.Row{row}); err != nil {
 				return fmt.Errorf("%s:%d: %w", cfg.events, n, err)

@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	resolver := mux.Resolver() // meta lookups dial like the Raft port: map, TLS, cluster key
 	acfg := httpapi.DefaultConfig()
 	acfg.NodeID, acfg.Logger, acfg.Profiling = cfg.ID, logger, cfg.Pprof
+	acfg.Limits = httpapi.Limits{MaxWait: cfg.MaxWait, MaxSubscribers: cfg.MaxSubscribers}
 	sec.apiConfig(&acfg)
 	if clock != nil {
 		acfg.Clock = clock
@@ -194,6 +195,10 @@ func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.
 	ncfg.ID, ncfg.Group, ncfg.Bootstrap, ncfg.AggTimeZone, ncfg.Logger = cfg.ID, group, cfg.Bootstrap, cfg.AggTimeZone, logger
 	ncfg.DataDir = dir
 	ncfg.Store, ncfg.ShardID = rollups, shard
+	ncfg.MaxKeys = cfg.MaxKeys
+	if cfg.ProducerTTL > 0 {
+		ncfg.ProducerTTL = cfg.ProducerTTL
+	}
 	if cfg.FlushInterval > 0 {
 		ncfg.FlushInterval = cfg.FlushInterval
 	}

@@ -41,8 +41,17 @@ func IsAggregate(c *siddhiql.Call) bool {
 	return c.Namespace == "" && AggregateFuncs[strings.ToLower(c.Name)]
 }
 
-// Compile type-checks e against scope and returns its evaluator.
+// Compile type-checks e against scope and returns its evaluator. It recurses once per
+// level of e, and the evaluator once per operator on the way to a leaf: the parser bounds
+// both by siddhiql.MaxExprNodes, and Compile refuses anything deeper.
 func Compile(e siddhiql.Expr, scope Scope) (*Compiled, error) {
+	return compile(e, scope, 0)
+}
+
+func compile(e siddhiql.Expr, scope Scope, depth int) (*Compiled, error) {
+	if depth > siddhiql.MaxExprNodes {
+		return nil, Errorf(e, "expression nested too deeply (more than %d levels)", siddhiql.MaxExprNodes)
+	}
 	switch n := e.(type) {
 	case *siddhiql.Literal:
 		v := literal(n)
@@ -73,17 +82,17 @@ func Compile(e siddhiql.Expr, scope Scope) (*Compiled, error) {
 		}
 		return nil, Errorf(n, "unknown function %s(): supported functions are sum, count, avg, min, max and distinctCount", name)
 	case *siddhiql.Unary:
-		x, err := Compile(n.X, scope)
+		x, err := compile(n.X, scope, depth+1)
 		if err != nil {
 			return nil, err
 		}
 		return fold(compileUnary(n, x))
 	case *siddhiql.Binary:
-		l, err := Compile(n.L, scope)
+		l, err := compile(n.L, scope, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		r, err := Compile(n.R, scope)
+		r, err := compile(n.R, scope, depth+1)
 		if err != nil {
 			return nil, err
 		}

@@ -35,6 +35,9 @@ func DecodeJSON(attrs []siddhiql.Attribute, data []byte) (Row, error) {
 	if obj == nil {
 		return nil, &FieldError{Msg: "event is null, want a JSON object"}
 	}
+	if err := duplicateKey(data, len(obj)); err != nil {
+		return nil, err
+	}
 	row := make(Row, len(attrs))
 	for i, a := range attrs {
 		raw, ok := obj[a.Name]
@@ -55,6 +58,33 @@ func DecodeJSON(attrs []siddhiql.Attribute, data []byte) (Row, error) {
 		}
 	}
 	return row, nil
+}
+
+// duplicateKey returns a *FieldError naming the first key that occurs twice in the JSON
+// object data (valid JSON, with distinct keys once decoded into a map), or nil: a map keeps
+// only the last of duplicate keys, so they must be found in the text.
+func duplicateKey(data []byte, distinct int) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil
+	}
+	seen := make(map[string]struct{}, distinct)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		k, _ := t.(string)
+		if _, dup := seen[k]; dup {
+			return &FieldError{Field: k, Msg: "duplicate key in the event object"}
+		}
+		seen[k] = struct{}{}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 func hasAttr(attrs []siddhiql.Attribute, name string) bool {
