@@ -59,6 +59,8 @@ type Node struct {
 	obsCh     chan raft.Observation
 	flush     flushState
 	deliver   deliverState
+	// promoteNow wakes the promotion loop (a join).
+	promoteNow chan struct{}
 }
 
 // Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
@@ -152,14 +154,16 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, bolt: bolt, logs: logs,
-		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16)}
+		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16),
+		promoteNow: make(chan struct{}, 1)}
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
 	r.RegisterObserver(n.observer)
 	n.flush.ensured, n.flush.lastPurge, n.flush.now = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}, flushNow
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.promoteLoop()
 	go n.deliverLoop()
 	go n.watchLeadership()
 	go n.commitLoop()
