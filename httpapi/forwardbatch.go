@@ -32,7 +32,10 @@ import (
 //
 // Format (internal/wire), request: u count, then per request a kind byte and: kind 0 (a
 // request as received): string stream, string Producer-Id, string Producer-Seq (the header
-// values as received), bytes body; kind 1 (a decoded part): bytes command. Answer
+// values as received), bytes body; kind 1 (a decoded part): bytes command; kind 2 (a
+// request as received, acting for a user): string user, then as kind 0. Kind 2 is sent only
+// with users on: the leader checks that user's write permission and scopes its producer ID
+// (a decoded part was scoped where it was decoded). Answer
 // (200 only): u count, then per request: u status, string Content-Type, string Retry-After,
 // bytes body. Any other answer (an older leader without the route, a node that no longer
 // leads, a malformed batch) means nothing of the batch was taken: the follower then
@@ -51,7 +54,9 @@ const (
 // fwdReq is one ingest request (or one group's part of one) waiting to go to the leader.
 type fwdReq struct {
 	stream, producerID, producerSeq string
-	body                            []byte
+	// user is the user the request acts for ("" with users off).
+	user string
+	body []byte
 	// command, when set, is a decoded part instead: a KindBatch fsm.Command of one part,
 	// encoded (stream, producer and body are then unused).
 	command []byte
@@ -60,8 +65,9 @@ type fwdReq struct {
 
 // Kinds of request in a forwarded batch.
 const (
-	fwdKindBody byte = 0
-	fwdKindPart byte = 1
+	fwdKindBody     byte = 0
+	fwdKindPart     byte = 1
+	fwdKindUserBody byte = 2
 )
 
 // size is the request's bytes, for bounding a batch.
@@ -103,7 +109,7 @@ func (s *Server) forwarderOf(g int) *forwarder {
 // the leader in a batch, and relays the leader's answer.
 func (s *Server) forwardBatched(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) {
 	req := &fwdReq{stream: stream, producerID: r.Header.Get("Producer-Id"), producerSeq: r.Header.Get("Producer-Seq"),
-		body: body, done: make(chan fwdReply, 1)}
+		user: userOf(r.Context()), body: body, done: make(chan fwdReply, 1)}
 	s.forwarderOf(g).submit(req)
 	var rep fwdReply
 	select {
@@ -183,7 +189,7 @@ func (f *forwarder) take() []*fwdReq {
 func (f *forwarder) send(batch []*fwdReq) {
 	size := 16
 	for _, req := range batch {
-		size += 1 + 4*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + req.size()
+		size += 1 + 5*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + len(req.user) + req.size()
 	}
 	wr := wire.Writer{Buf: make([]byte, 0, size)}
 	wr.Uvarint(uint64(len(batch)))
@@ -193,7 +199,12 @@ func (f *forwarder) send(batch []*fwdReq) {
 			wr.Bytes(req.command)
 			continue
 		}
-		wr.Byte(fwdKindBody)
+		if req.user != "" {
+			wr.Byte(fwdKindUserBody)
+			wr.String(req.user)
+		} else {
+			wr.Byte(fwdKindBody)
+		}
 		wr.String(req.stream)
 		wr.String(req.producerID)
 		wr.String(req.producerSeq)
@@ -281,8 +292,11 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 	for i := range n {
 		var req fwdReq
 		switch kind := rd.Byte(); kind {
-		case fwdKindBody:
-			req = fwdReq{stream: rd.String(), producerID: rd.String(), producerSeq: rd.String()}
+		case fwdKindBody, fwdKindUserBody:
+			if kind == fwdKindUserBody {
+				req.user = rd.String()
+			}
+			req.stream, req.producerID, req.producerSeq = rd.String(), rd.String(), rd.String()
 			if b := rd.Bytes(); rd.Err() == nil {
 				req.body = b
 			}
@@ -342,8 +356,15 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 			of = append(of, i)
 			continue
 		}
+		user := req.user
+		if s.cfg.Users == nil {
+			user = "" // users are off here: producer IDs are not scoped
+		} else if user != "" && !s.cfg.Users.Allowed(user, permWrite) {
+			writeError(&answers[i], http.StatusForbidden, fmt.Sprintf("user %q may not ingest into stream %q: that needs the %q permission", user, req.stream, permWrite))
+			continue
+		}
 		part := fsm.Part{Stream: req.stream}
-		if code, msg := producerOf(req.producerID, req.producerSeq, &part); code != 0 {
+		if code, msg := producerOf(user, req.producerID, req.producerSeq, &part); code != 0 {
 			writeError(&answers[i], code, msg)
 			continue
 		}

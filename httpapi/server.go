@@ -82,6 +82,17 @@ type Config struct {
 	// Clock, when set, is the leader clock shared by this node's groups, skewed through
 	// /v1/debug/clock (tally serve --fault-injection). nil answers 404 there.
 	Clock Clock
+	// Users, when set, turns on users and permissions (tally serve --auth, see auth.go):
+	// every route but /healthz and /readyz then needs credentials and a permission. nil
+	// leaves the API open.
+	Users Users
+	// NodeIdentity reports whether a request comes from a cluster node: a client
+	// certificate verified against the cluster CA, or a valid cluster-key header. nil
+	// means no node identity is configured.
+	NodeIdentity func(*http.Request) bool
+	// NodeCredentials adds this node's credentials to an outgoing node-to-node request
+	// (forwarding, fan-out, rows of other groups). nil adds none.
+	NodeCredentials func(*http.Request)
 }
 
 // DefaultConfig returns the defaults.
@@ -173,6 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(s.instrument)
+	r.Use(s.authorize)
 	r.Post("/v1/streams/{stream}/events", s.handleIngest)
 	r.Get("/v1/streams/{stream}/subscribe", s.handleSubscribe)
 	r.Get("/v1/sinks", s.handleSinks)

@@ -56,6 +56,9 @@ type serveConfig struct {
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
+	// Auth is the users file (security.Load): when set, the API asks for credentials and
+	// permissions. Empty leaves the API open.
+	Auth string `yaml:"auth"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
 		Properties struct {
@@ -121,6 +124,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	var dialEntries []string
 	fs.Var(listFlag{&dialEntries}, "dial-map", "FROM=TO (host:port each): connect to TO whenever this node dials another node at FROM (Raft, forwarding, join), e.g. through a fault-injection proxy; repeatable or comma-separated")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
+	fs.StringVar(&flags.Auth, "auth", "", `users file: a JSON list of {"username", "password" or "password_hash" (bcrypt), "perms": ["read","write","admin","all"], optional "token"}; the API then needs credentials`)
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -155,6 +159,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
 		case "fault-injection":
 			cfg.FaultInjection = flags.FaultInjection
+		case "auth":
+			cfg.Auth = flags.Auth
 		case "id":
 			cfg.ID = flags.ID
 		case "data-dir":

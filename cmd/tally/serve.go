@@ -22,6 +22,7 @@ import (
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/security"
 	"github.com/tally-db/tally/store"
 )
 
@@ -39,6 +40,7 @@ flags:
 var (
 	_ httpapi.Group    = (*raftnode.Node)(nil)
 	_ httpapi.Resolver = (*raftnode.Resolver)(nil)
+	_ httpapi.Users    = (*security.Users)(nil)
 )
 
 func serveMain(ctx context.Context, args []string, stderr io.Writer) int {
@@ -73,6 +75,14 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 // serve runs a node until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
+	var users *security.Users
+	if cfg.Auth != "" {
+		var err error
+		if users, err = security.Load(cfg.Auth); err != nil {
+			return fmt.Errorf("--auth: %w", err)
+		}
+		logger.Info("users and permissions on", "auth", cfg.Auth, "users", len(users.Names()))
+	}
 	// dial is how this node connects to other nodes: nil dials their addresses directly.
 	dial := cfg.DialMap.Dialer()
 	if dial != nil {
@@ -115,6 +125,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		}
 		glog := logger.With("group", g)
 		ncfg := nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger)
+		ncfg.Probe = mux.Probe // joining nodes are asked through the mux's dialer
 		if clock != nil {
 			ncfg.Clock = clock.Now // one clock for every group of the node
 		}
@@ -130,12 +141,23 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			}
 		}()
 	}
+	// The meta channel tells a leader how far this node has applied each group's log: it
+	// promotes a joined node to voter once caught up.
+	mux.ServeApplied(func(g uint32) (uint64, bool) {
+		if int(g) >= len(nodes) {
+			return 0, false
+		}
+		return nodes[g].LogApplied(), true
+	})
 	resolver := raftnode.NewResolver()
 	resolver.Dial = dial
 	acfg := httpapi.DefaultConfig()
 	acfg.NodeID, acfg.Logger, acfg.Profiling, acfg.DialContext = cfg.ID, logger, cfg.Pprof, dial
 	if clock != nil {
 		acfg.Clock = clock
+	}
+	if users != nil {
+		acfg.Users = users // pprof, when on, is admin-only like every admin route
 	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
