@@ -52,17 +52,21 @@ func TestJoin_RefusesWithoutChangingTheConfiguration(t *testing.T) {
 		})
 	}
 
-	t.Run("without a probe", func(t *testing.T) {
-		saved := leader.cfg.Probe
-		leader.cfg.Probe = nil
-		defer func() { leader.cfg.Probe = saved }()
-		if err := leader.Join(ctx, "n3", "n3"); !errors.Is(err, ErrJoinCheck) {
-			t.Fatalf("join without a probe: %v, want ErrJoinCheck", err)
-		}
-		if after := members(leader); after != before {
-			t.Fatalf("configuration changed: %s", after)
-		}
-	})
+}
+
+// TestJoin_WithoutProbeRefuses: a leader that cannot ask the joining node adds nobody.
+func TestJoin_WithoutProbeRefuses(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Probe = nil })
+	leader := c.waitLeader(testTimeout)
+	i := c.add(false)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	if err := leader.Join(ctx, "n1", string(c.addrs[i])); !errors.Is(err, ErrJoinCheck) || !strings.Contains(err.Error(), "cannot check joining nodes") {
+		t.Fatalf("join without a probe: %v, want ErrJoinCheck", err)
+	}
+	if got := members(leader); got != "n0@n0:voter" {
+		t.Fatalf("configuration changed: %s", got)
+	}
 }
 
 // TestJoin_NonVoterUntilCaughtUp: a joined node is a non-voter while it has not applied the
@@ -88,7 +92,9 @@ func TestJoin_NonVoterUntilCaughtUp(t *testing.T) {
 	}
 	// The leader asks several times and keeps it a non-voter while it lags.
 	from := c.probes.Load()
-	eventually(t, testTimeout, func() bool { return c.probes.Load() >= from+3 }, "the leader asks n1 how far it is")
+	eventually(t, testTimeout, func() bool {
+		return c.probes.Load() >= from+3 || members(leader) != "n0@n0:voter n1@n1:nonvoter"
+	}, "the leader asks n1 how far it is")
 	if got := members(leader); got != "n0@n0:voter n1@n1:nonvoter" {
 		t.Fatalf("a lagging node was promoted: %s", got)
 	}
