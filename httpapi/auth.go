@@ -141,12 +141,15 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			return
 		}
 		acc := s.accessOf(r)
-		node := s.cfg.NodeIdentity != nil && s.cfg.NodeIdentity(r)
-		switch {
-		case !acc.node && acc.perm == permOpen:
+		if !acc.node && acc.perm == permOpen {
 			next.ServeHTTP(w, r)
 			return
-		case node && behalf != "" && users != nil:
+		}
+		if s.cfg.NodeIdentity != nil && s.cfg.NodeIdentity(r) {
+			if behalf == "" || users == nil {
+				next.ServeHTTP(w, r) // a node's own request: nodes are members of the cluster
+				return
+			}
 			// A node acting for a user: the user's permission, checked here.
 			if acc.perm != permAny && acc.perm != permOpen && !users.Allowed(behalf, acc.perm) {
 				s.forbid(w, r, behalf, acc.perm)
@@ -154,13 +157,8 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r.WithContext(withUser(r.Context(), behalf)))
 			return
-		case node:
-			next.ServeHTTP(w, r) // a node's own request: nodes are members of the cluster
-			return
-		case acc.node && s.cfg.NodeIdentity == nil && users == nil:
-			next.ServeHTTP(w, r)
-			return
-		case users == nil:
+		}
+		if users == nil { // node identities only: user routes stay open
 			if acc.node {
 				s.needNode(w, r)
 				return

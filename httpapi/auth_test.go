@@ -268,3 +268,26 @@ func TestAuth_ForwardedAsTheUser(t *testing.T) {
 		t.Fatalf("transfer as admin through the follower: %d %s", r.code, r.body)
 	}
 }
+
+// TestAuth_NodeIdentityWithoutUsers: with node identities but no users file, user routes
+// stay open and node routes answer only nodes.
+func TestAuth_NodeIdentityWithoutUsers(t *testing.T) {
+	cfg := Config{}
+	withAuth(nil)(&cfg)
+	cfg.Users = nil
+	_, srv := newSingleNode(t, cfg)
+	join := `{"id":"n1","raft_addr":"x"}`
+	if r := do(t, "POST", srv.URL+"/v1/cluster/join", join); r.code != 403 || !strings.Contains(r.body, "joining needs a node identity") {
+		t.Errorf("join without identity: %d %s", r.code, r.body)
+	}
+	if r := do(t, "POST", srv.URL+"/v1/internal/rows?group=0", totalQuery); r.code != 403 || !strings.Contains(r.body, "for cluster nodes only") {
+		t.Errorf("rows without identity: %d %s", r.code, r.body)
+	}
+	// A node passes the middleware (the join then fails on its own merits: n1 at x).
+	if r := do(t, "POST", srv.URL+"/v1/cluster/join", join, nodeKey, "cluster-secret"); r.code != 409 {
+		t.Errorf("join as a node: %d %s", r.code, r.body)
+	}
+	if r := do(t, "POST", srv.URL+"/v1/streams/TradeStream/events", goodEvent, onBehalfOfHeader, "someone"); r.code != 200 {
+		t.Errorf("ingest without users: %d %s", r.code, r.body)
+	}
+}
