@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -110,6 +111,7 @@ func (n *Node) promoteLoop() {
 	}()
 	t := time.NewTicker(promoteInterval)
 	defer t.Stop()
+	targets := map[raft.ServerID]uint64{}
 	for {
 		select {
 		case <-n.stop:
@@ -118,24 +120,36 @@ func (n *Node) promoteLoop() {
 		case <-n.promoteNow:
 		}
 		if n.IsLeader() {
-			n.promoteCaughtUp(ctx)
+			n.promoteCaughtUp(ctx, targets)
+		} else {
+			clear(targets)
 		}
 	}
 }
 
 // promoteCaughtUp makes voters of the non-voters that answer on their Raft address with
 // their ID and have applied this group's log up to the commit index the leader had when it
-// asked. A non-voter that does not answer stays one (it counts for no quorum).
-func (n *Node) promoteCaughtUp(ctx context.Context) {
+// asked, this round or (under steady writes, which a follower always trails a little) the
+// round before: targets keeps, per non-voter, the commit index of the last round. A
+// non-voter that does not answer stays one (it counts for no quorum).
+func (n *Node) promoteCaughtUp(ctx context.Context, targets map[raft.ServerID]uint64) {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil || n.cfg.Probe == nil {
 		return
 	}
+	nonvoters := map[raft.ServerID]bool{}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			nonvoters[s.ID] = true
+		}
+	}
+	maps.DeleteFunc(targets, func(id raft.ServerID, _ uint64) bool { return !nonvoters[id] })
 	for _, s := range f.Configuration().Servers {
 		if s.Suffrage == raft.Voter || ctx.Err() != nil {
 			continue
 		}
 		commit := n.raft.CommitIndex()
+		target, asked := targets[s.ID]
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		m, err := n.cfg.Probe(pctx, string(s.Address), n.cfg.Group)
 		cancel()
@@ -146,7 +160,10 @@ func (n *Node) promoteCaughtUp(ctx context.Context) {
 		case m.ID != string(s.ID):
 			n.logger.Warn("non-voter answers with another ID; not promoting it", "id", s.ID, "raft_addr", s.Address, "answered", m.ID)
 			continue
-		case m.Applied == nil || *m.Applied < commit:
+		case m.Applied == nil:
+			continue
+		case *m.Applied < commit && (!asked || *m.Applied < target):
+			targets[s.ID] = commit
 			continue
 		}
 		// prevIndex: if the configuration changed meanwhile, this fails and the next round

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tally-db/tally/fsm"
 )
 
 // members renders nd's configuration, sorted: "id@addr:voter|nonvoter".
@@ -138,4 +140,38 @@ func TestJoin_BogusJoinsLeaveTheGroupWorking(t *testing.T) {
 	}, "every node ready")
 	r := ingest(t, leader, "p", 1, row("x", 5))
 	c.waitApplied(r.Index)
+}
+
+// TestJoin_PromotedUnderSteadyWrites: a node that joins while writes keep coming, so that it
+// always trails the leader's newest commit a little, still becomes a voter.
+func TestJoin_PromotedUnderSteadyWrites(t *testing.T) {
+	c := newCluster(t, 1)
+	c.deploy()
+	leader := c.waitLeader(testTimeout)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			_, err := leader.Ingest(ctx, []fsm.Part{part("w", seq, row("k", 1))})
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	i := c.add(false)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	if err := leader.Join(ctx, "n1", string(c.addrs[i])); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, testTimeout, func() bool { return members(leader) == "n0@n0:voter n1@n1:voter" }, "n1 becomes a voter under steady writes")
 }

@@ -231,7 +231,17 @@ func (n *Node) watchLeadership() {
 				continue
 			}
 			term := n.raft.CurrentTerm()
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+			// A barrier still queued when Raft shuts down is never answered: wait for it
+			// or for Close, whichever comes first.
+			barrier := make(chan error, 1)
+			go func(f raft.Future) { barrier <- f.Error() }(n.raft.Barrier(n.cfg.ApplyTimeout))
+			var err error
+			select {
+			case err = <-barrier:
+			case <-n.stop:
+				return
+			}
+			if err != nil {
 				n.logger.Warn("barrier after winning the election failed", "term", term, "err", err)
 				continue
 			}

@@ -173,3 +173,31 @@ func TestUsers_BcryptCacheIsBounded(t *testing.T) {
 		t.Fatal("right password refused after the cache filled")
 	}
 }
+
+// BenchmarkUsers_Check: what authenticating a request costs, per kind of password.
+func BenchmarkUsers_Check(b *testing.B) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.DefaultCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	us, err := Parse(fmt.Appendf(nil, `[{"username":"plain","password":"pw","perms":["read"]},{"username":"hashed","password_hash":%q,"perms":["read"]}]`, hash))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("plain", func(b *testing.B) {
+		for b.Loop() {
+			us.Check("plain", "pw")
+		}
+	})
+	b.Run("bcrypt-cached", func(b *testing.B) {
+		us.Check("hashed", "pw")
+		for b.Loop() {
+			us.Check("hashed", "pw")
+		}
+	})
+	b.Run("bcrypt-uncached", func(b *testing.B) {
+		for b.Loop() {
+			bcrypt.CompareHashAndPassword(hash, []byte("pw"))
+		}
+	})
+}
