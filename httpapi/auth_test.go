@@ -13,8 +13,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/security"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // testUsers has one user per permission, and a token for root.
@@ -289,5 +293,71 @@ func TestAuth_NodeIdentityWithoutUsers(t *testing.T) {
 	}
 	if r := do(t, "POST", srv.URL+"/v1/streams/TradeStream/events", goodEvent, onBehalfOfHeader, "someone"); r.code != 200 {
 		t.Errorf("ingest without users: %d %s", r.code, r.body)
+	}
+}
+
+// TestAuth_ForwardedBatchChecksEachUser: a leader takes a forwarded batch only from a node,
+// and checks the write permission of the user each request acts for, as received (kind 2)
+// or decoded (kind 3).
+func TestAuth_ForwardedBatchChecksEachUser(t *testing.T) {
+	cfg := Config{}
+	withAuth(parseUsers(t, testUsers))(&cfg)
+	n, srv := newSingleNode(t, cfg)
+	var def *siddhiql.StreamDef
+	n.FSM().Read(func(e *engine.Engine) { def, _ = e.Stream("TradeStream") })
+	rows, apiErr := decodeEvents(def.Attributes, []byte(goodEvent))
+	if apiErr != nil {
+		t.Fatal(apiErr.Error)
+	}
+	part := func(producer string) []byte {
+		c := fsm.Command{Kind: fsm.KindBatch, Parts: []fsm.Part{{Stream: "TradeStream", ProducerID: producer, Seq: 1, Events: rows}}}
+		b, err := c.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	wr := wire.Writer{}
+	wr.Uvarint(4)
+	for _, user := range []string{"reader", "writer"} {
+		wr.Byte(fwdKindUserBody)
+		wr.String(user)
+		wr.String("TradeStream")
+		wr.String("p")
+		wr.String("1")
+		wr.Bytes([]byte(goodEvent))
+	}
+	for _, user := range []string{"reader", "writer"} {
+		wr.Byte(fwdKindUserPart)
+		wr.String(user)
+		wr.Bytes(part(user + "/q"))
+	}
+	url := srv.URL + "/v1/internal/ingest?group=0"
+	if r := do(t, "POST", url, string(wr.Buf), basic("root", "x")...); r.code != 403 {
+		t.Fatalf("a batch from a user: %d %s", r.code, r.body)
+	}
+	r := do(t, "POST", url, string(wr.Buf), nodeKey, "cluster-secret")
+	if r.code != 200 {
+		t.Fatalf("a batch from a node: %d %s", r.code, r.body)
+	}
+	rd := wire.NewReader([]byte(r.body))
+	if m := rd.Count(4); m != 4 {
+		t.Fatalf("%d answers", m)
+	}
+	want := []int{403, 200, 403, 200}
+	for i, code := range want {
+		status, _, _, body := rd.Uvarint(), rd.String(), rd.String(), rd.Bytes()
+		if int(status) != code {
+			t.Errorf("request %d: %d %s, want %d", i, status, body, code)
+		}
+		if code == 403 && !strings.Contains(string(body), `user \"reader\" may not ingest into stream \"TradeStream\"`) {
+			t.Errorf("request %d: %s", i, body)
+		}
+	}
+	if err := rd.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !inState(t, n, "writer/p") || !inState(t, n, "writer/q") || inState(t, n, "reader/") {
+		t.Fatal("want producers writer/p (scoped by the leader) and writer/q (scoped before), no reader's")
 	}
 }

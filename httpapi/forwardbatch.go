@@ -32,10 +32,10 @@ import (
 //
 // Format (internal/wire), request: u count, then per request a kind byte and: kind 0 (a
 // request as received): string stream, string Producer-Id, string Producer-Seq (the header
-// values as received), bytes body; kind 1 (a decoded part): bytes command; kind 2 (a
-// request as received, acting for a user): string user, then as kind 0. Kind 2 is sent only
-// with users on: the leader checks that user's write permission and scopes its producer ID
-// (a decoded part was scoped where it was decoded). Answer
+// values as received), bytes body; kind 1 (a decoded part): bytes command; kinds 2 and 3
+// (acting for a user): string user, then as kind 0 and 1. Kinds 2 and 3 are sent only with
+// users on: the leader checks that user's write permission, and scopes the producer ID of a
+// kind 2 request (a decoded part was scoped where it was decoded). Answer
 // (200 only): u count, then per request: u status, string Content-Type, string Retry-After,
 // bytes body. Any other answer (an older leader without the route, a node that no longer
 // leads, a malformed batch) means nothing of the batch was taken: the follower then
@@ -68,6 +68,7 @@ const (
 	fwdKindBody     byte = 0
 	fwdKindPart     byte = 1
 	fwdKindUserBody byte = 2
+	fwdKindUserPart byte = 3
 )
 
 // size is the request's bytes, for bounding a batch.
@@ -195,7 +196,12 @@ func (f *forwarder) send(batch []*fwdReq) {
 	wr.Uvarint(uint64(len(batch)))
 	for _, req := range batch {
 		if req.command != nil {
-			wr.Byte(fwdKindPart)
+			if req.user != "" {
+				wr.Byte(fwdKindUserPart)
+				wr.String(req.user)
+			} else {
+				wr.Byte(fwdKindPart)
+			}
 			wr.Bytes(req.command)
 			continue
 		}
@@ -300,7 +306,10 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 			if b := rd.Bytes(); rd.Err() == nil {
 				req.body = b
 			}
-		case fwdKindPart:
+		case fwdKindPart, fwdKindUserPart:
+			if kind == fwdKindUserPart {
+				req.user = rd.String()
+			}
 			var c fsm.Command
 			if err := c.UnmarshalBinary(rd.Bytes()); err != nil || c.Kind != fsm.KindBatch || len(c.Parts) != 1 {
 				rd.Fail(fmt.Errorf("request %d is not one part: %v", i, err))
@@ -346,6 +355,10 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 	var parts []fsm.Part
 	var of []int // the request of each part
 	for i, req := range reqs {
+		if s.cfg.Users != nil && req.user != "" && !s.cfg.Users.Allowed(req.user, permWrite) {
+			writeError(&answers[i], http.StatusForbidden, fmt.Sprintf("user %q may not ingest into stream %q: that needs the %q permission", req.user, req.stream, permWrite))
+			continue
+		}
 		if p := decoded[i]; p != nil {
 			if defs[req.stream] == nil {
 				writeError(&answers[i], http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", req.stream))
@@ -359,9 +372,6 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 		user := req.user
 		if s.cfg.Users == nil {
 			user = "" // users are off here: producer IDs are not scoped
-		} else if user != "" && !s.cfg.Users.Allowed(user, permWrite) {
-			writeError(&answers[i], http.StatusForbidden, fmt.Sprintf("user %q may not ingest into stream %q: that needs the %q permission", user, req.stream, permWrite))
-			continue
 		}
 		part := fsm.Part{Stream: req.stream}
 		if code, msg := producerOf(user, req.producerID, req.producerSeq, &part); code != 0 {

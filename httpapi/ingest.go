@@ -143,7 +143,7 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 		pr.Status, pr.Error = http.StatusInternalServerError, err.Error()
 		return pr
 	}
-	req := &fwdReq{stream: part.Stream, command: data, done: make(chan fwdReply, 1)}
+	req := &fwdReq{stream: part.Stream, command: data, user: userOf(ctx), done: make(chan fwdReply, 1)}
 	s.forwarderOf(g).submit(req)
 	var rep fwdReply
 	select {
