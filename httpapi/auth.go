@@ -81,8 +81,9 @@ var routeAccess = map[string]access{
 	"* /metrics":                         {perm: permRead}, // r.Handle: every method
 }
 
-// accessOf finds what r needs, routing it as the router will.
-func (s *Server) accessOf(r *http.Request) access {
+// accessOf finds what r needs, routing it as the router will, and the route's pattern
+// ("" when none matches).
+func (s *Server) accessOf(r *http.Request) (access, string) {
 	path := r.URL.RawPath
 	if path == "" {
 		path = r.URL.Path
@@ -90,20 +91,28 @@ func (s *Server) accessOf(r *http.Request) access {
 	pattern := s.mux.Find(chi.NewRouteContext(), r.Method, path)
 	switch {
 	case pattern == "":
-		return access{perm: permAny}
+		return access{perm: permAny}, ""
 	case strings.HasPrefix(pattern, "/debug/pprof"):
-		return access{perm: permAdmin}
+		return access{perm: permAdmin}, pattern
 	case pattern == "/v1/apps" && r.Method == http.MethodGet && r.URL.Query().Get("text") == "true":
 		// The apps' texts carry sink headers (credentials of the receivers).
-		return access{perm: permAdmin}
+		return access{perm: permAdmin}, pattern
 	}
 	if a, ok := routeAccess[r.Method+" "+pattern]; ok {
-		return a
+		return a, pattern
 	}
 	if a, ok := routeAccess["* "+pattern]; ok {
-		return a
+		return a, pattern
 	}
-	return access{perm: permAdmin} // a route nobody mapped: the safe side
+	return access{perm: permAdmin}, pattern // a route nobody mapped: the safe side
+}
+
+// refusing records, for the request metrics, the route of a request refused before it was
+// routed.
+func refusing(r *http.Request, pattern string) {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && pattern != "" {
+		rctx.RoutePatterns = append(rctx.RoutePatterns, pattern)
+	}
 }
 
 type userKey struct{}
@@ -140,7 +149,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		acc := s.accessOf(r)
+		acc, pattern := s.accessOf(r)
 		if !acc.node && acc.perm == permOpen {
 			next.ServeHTTP(w, r)
 			return
@@ -152,6 +161,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			}
 			// A node acting for a user: the user's permission, checked here.
 			if acc.perm != permAny && acc.perm != permOpen && !users.Allowed(behalf, acc.perm) {
+				refusing(r, pattern)
 				s.forbid(w, r, behalf, acc.perm)
 				return
 			}
@@ -160,6 +170,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		}
 		if users == nil { // node identities only: user routes stay open
 			if acc.node {
+				refusing(r, pattern)
 				s.needNode(w, r)
 				return
 			}
@@ -168,6 +179,7 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 		}
 		user, ok := users.Authenticate(r)
 		if !ok {
+			refusing(r, pattern)
 			w.Header().Set("WWW-Authenticate", `Basic realm="tally"`)
 			msg := "authentication required: send HTTP Basic credentials or a Bearer token"
 			if r.Header.Get("Authorization") != "" {
@@ -177,10 +189,12 @@ func (s *Server) authorize(next http.Handler) http.Handler {
 			return
 		}
 		if acc.node {
+			refusing(r, pattern)
 			s.needNode(w, r)
 			return
 		}
 		if acc.perm != permAny && !users.Allowed(user, acc.perm) {
+			refusing(r, pattern)
 			s.forbid(w, r, user, acc.perm)
 			return
 		}

@@ -108,6 +108,13 @@ func TestAuth_CredentialsAndPermissions(t *testing.T) {
 	if r := do(t, "DELETE", srv.URL+"/v1/apps/Other", "", basic("admin", "a")...); r.code != 200 {
 		t.Errorf("admin removing: %d %s", r.code, r.body)
 	}
+	// Refused requests are counted under their route.
+	m := do(t, "GET", srv.URL+"/metrics", "", basic("reader", "r")...)
+	for _, want := range []string{`tally_http_requests_total{code="401",route="/v1/streams/{stream}/events"} 2`, `tally_http_requests_total{code="403",route="/v1/apps"} 3`} {
+		if !strings.Contains(m.body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // TestAuth_ProducersAreScopedToTheirUser: the same Producer-Id and seq from two users are two
@@ -168,11 +175,11 @@ func TestRouteAccess_EveryRoute(t *testing.T) {
 	}
 	// pprof is admin-only.
 	req, _ := http.NewRequest("GET", "/debug/pprof/heap", nil)
-	if a := s.accessOf(req); a.perm != permAdmin || a.node {
+	if a, _ := s.accessOf(req); a.perm != permAdmin || a.node {
 		t.Errorf("pprof: %+v", a)
 	}
 	req, _ = http.NewRequest("GET", "/debug/pprof/", nil)
-	if a := s.accessOf(req); a.perm != permAdmin {
+	if a, _ := s.accessOf(req); a.perm != permAdmin {
 		t.Errorf("pprof index: %+v", a)
 	}
 }
