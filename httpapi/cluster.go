@@ -60,7 +60,13 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, raftnode.ErrNotLeader) {
 			return GroupOutcome{}
 		}
+		if errors.Is(err, raftnode.ErrJoinCheck) {
+			// The node does not answer on its Raft address, or is another node.
+			return GroupOutcome{Group: g, Status: http.StatusBadRequest, Error: err.Error()}
+		}
 		if err != nil && !isGroupError(err) {
+			// ErrMemberElsewhere, ErrAddrInUse: the configuration has another view of
+			// this node or address.
 			return GroupOutcome{Group: g, Status: http.StatusConflict, Error: err.Error()}
 		}
 		return outcome(g, 0, err, http.StatusOK)

@@ -89,7 +89,7 @@ type tcpNode struct {
 	httpAddr string
 }
 
-func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer) *tcpNode {
+func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer, opts ...func(*Config)) *tcpNode {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", id)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -104,10 +104,12 @@ func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer)
 	nc := raftnode.DefaultConfig()
 	nc.ID, nc.DataDir, nc.Bootstrap, nc.Logger = id, filepath.Join(t.TempDir(), id), bootstrap, logger
 	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	nc.Probe = mux.Probe
 	n, err := raftnode.Open(nc, raftnode.NewTCPTransport(mux, 0, logger))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mux.ServeApplied(func(g uint32) (uint64, bool) { return n.LogApplied(), g == 0 })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -115,7 +117,11 @@ func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer)
 	})
 	res := raftnode.NewResolver()
 	res.Dial = dial
-	srv := &http.Server{Handler: New(Config{NodeID: id, Logger: logger, DialContext: dial}, []Group{n}, nil, res)}
+	cfg := Config{NodeID: id, Logger: logger, DialContext: dial}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := &http.Server{Handler: New(cfg, []Group{n}, nil, res)}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	return &tcpNode{node: n, mux: mux, httpAddr: ln.Addr().String()}
@@ -139,6 +145,7 @@ func TestForwardAndTransferThroughDialMap(t *testing.T) {
 	if err := n1.node.Join(ctx, "n2", n2.mux.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
+	waitVoter(t, n1.node, "n2")
 	if err := n2.node.WaitApplied(ctx, idx); err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +181,20 @@ func TestForwardAndTransferThroughDialMap(t *testing.T) {
 	if r := do(t, "POST", "http://"+n1.httpAddr+"/v1/cluster/transfer?to=n3", ""); r.code != 400 || !strings.Contains(r.body, `\"n3\" is not a voter of group 0 (voters: n1, n2)`) {
 		t.Errorf("transfer to a non-voter: %d %s", r.code, r.body)
 	}
+}
+
+// waitVoter waits until node id is a voter in nd's configuration: a joined node is a
+// non-voter until it has caught up.
+func waitVoter(t *testing.T, nd *raftnode.Node, id string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		for _, m := range nd.Status().Members {
+			if m.ID == id && m.Voter {
+				return true
+			}
+		}
+		return false
+	}, id+" is a voter")
 }
 
 func waitFor(t *testing.T, cond func() bool, what string) {

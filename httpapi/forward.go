@@ -58,7 +58,8 @@ func (s *Server) call(ctx context.Context, g int, method, path string, query url
 	return resp, nil
 }
 
-// send makes a request to another node, keeping forwardHeaders and marking it forwarded.
+// send makes a request to another node, keeping forwardHeaders, marking it forwarded and
+// naming the user it acts for (from ctx) with this node's credentials.
 func (s *Server) send(ctx context.Context, method, target string, header http.Header, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
@@ -70,6 +71,7 @@ func (s *Server) send(ctx context.Context, method, target string, header http.He
 		}
 	}
 	req.Header.Set(forwardedHeader, s.cfg.NodeID)
+	s.nodeRequest(ctx, req)
 	return s.client.Do(req)
 }
 

@@ -32,7 +32,10 @@ import (
 //
 // Format (internal/wire), request: u count, then per request a kind byte and: kind 0 (a
 // request as received): string stream, string Producer-Id, string Producer-Seq (the header
-// values as received), bytes body; kind 1 (a decoded part): bytes command. Answer
+// values as received), bytes body; kind 1 (a decoded part): bytes command; kinds 2 and 3
+// (acting for a user): string user, then as kind 0 and 1. Kinds 2 and 3 are sent only with
+// users on: the leader checks that user's write permission, and scopes the producer ID of a
+// kind 2 request (a decoded part was scoped where it was decoded). Answer
 // (200 only): u count, then per request: u status, string Content-Type, string Retry-After,
 // bytes body. Any other answer (an older leader without the route, a node that no longer
 // leads, a malformed batch) means nothing of the batch was taken: the follower then
@@ -51,7 +54,9 @@ const (
 // fwdReq is one ingest request (or one group's part of one) waiting to go to the leader.
 type fwdReq struct {
 	stream, producerID, producerSeq string
-	body                            []byte
+	// user is the user the request acts for ("" with users off).
+	user string
+	body []byte
 	// command, when set, is a decoded part instead: a KindBatch fsm.Command of one part,
 	// encoded (stream, producer and body are then unused).
 	command []byte
@@ -60,8 +65,10 @@ type fwdReq struct {
 
 // Kinds of request in a forwarded batch.
 const (
-	fwdKindBody byte = 0
-	fwdKindPart byte = 1
+	fwdKindBody     byte = 0
+	fwdKindPart     byte = 1
+	fwdKindUserBody byte = 2
+	fwdKindUserPart byte = 3
 )
 
 // size is the request's bytes, for bounding a batch.
@@ -103,7 +110,7 @@ func (s *Server) forwarderOf(g int) *forwarder {
 // the leader in a batch, and relays the leader's answer.
 func (s *Server) forwardBatched(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) {
 	req := &fwdReq{stream: stream, producerID: r.Header.Get("Producer-Id"), producerSeq: r.Header.Get("Producer-Seq"),
-		body: body, done: make(chan fwdReply, 1)}
+		user: userOf(r.Context()), body: body, done: make(chan fwdReply, 1)}
 	s.forwarderOf(g).submit(req)
 	var rep fwdReply
 	select {
@@ -183,17 +190,27 @@ func (f *forwarder) take() []*fwdReq {
 func (f *forwarder) send(batch []*fwdReq) {
 	size := 16
 	for _, req := range batch {
-		size += 1 + 4*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + req.size()
+		size += 1 + 5*10 + len(req.stream) + len(req.producerID) + len(req.producerSeq) + len(req.user) + req.size()
 	}
 	wr := wire.Writer{Buf: make([]byte, 0, size)}
 	wr.Uvarint(uint64(len(batch)))
 	for _, req := range batch {
 		if req.command != nil {
-			wr.Byte(fwdKindPart)
+			if req.user != "" {
+				wr.Byte(fwdKindUserPart)
+				wr.String(req.user)
+			} else {
+				wr.Byte(fwdKindPart)
+			}
 			wr.Bytes(req.command)
 			continue
 		}
-		wr.Byte(fwdKindBody)
+		if req.user != "" {
+			wr.Byte(fwdKindUserBody)
+			wr.String(req.user)
+		} else {
+			wr.Byte(fwdKindBody)
+		}
 		wr.String(req.stream)
 		wr.String(req.producerID)
 		wr.String(req.producerSeq)
@@ -281,12 +298,18 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 	for i := range n {
 		var req fwdReq
 		switch kind := rd.Byte(); kind {
-		case fwdKindBody:
-			req = fwdReq{stream: rd.String(), producerID: rd.String(), producerSeq: rd.String()}
+		case fwdKindBody, fwdKindUserBody:
+			if kind == fwdKindUserBody {
+				req.user = rd.String()
+			}
+			req.stream, req.producerID, req.producerSeq = rd.String(), rd.String(), rd.String()
 			if b := rd.Bytes(); rd.Err() == nil {
 				req.body = b
 			}
-		case fwdKindPart:
+		case fwdKindPart, fwdKindUserPart:
+			if kind == fwdKindUserPart {
+				req.user = rd.String()
+			}
 			var c fsm.Command
 			if err := c.UnmarshalBinary(rd.Bytes()); err != nil || c.Kind != fsm.KindBatch || len(c.Parts) != 1 {
 				rd.Fail(fmt.Errorf("request %d is not one part: %v", i, err))
@@ -332,6 +355,10 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 	var parts []fsm.Part
 	var of []int // the request of each part
 	for i, req := range reqs {
+		if s.cfg.Users != nil && req.user != "" && !s.cfg.Users.Allowed(req.user, permWrite) {
+			writeError(&answers[i], http.StatusForbidden, fmt.Sprintf("user %q may not ingest into stream %q: that needs the %q permission", req.user, req.stream, permWrite))
+			continue
+		}
 		if p := decoded[i]; p != nil {
 			if defs[req.stream] == nil {
 				writeError(&answers[i], http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", req.stream))
@@ -342,8 +369,12 @@ func (s *Server) handleInternalIngest(w http.ResponseWriter, r *http.Request) {
 			of = append(of, i)
 			continue
 		}
+		user := req.user
+		if s.cfg.Users == nil {
+			user = "" // users are off here: producer IDs are not scoped
+		}
 		part := fsm.Part{Stream: req.stream}
-		if code, msg := producerOf(req.producerID, req.producerSeq, &part); code != 0 {
+		if code, msg := producerOf(user, req.producerID, req.producerSeq, &part); code != 0 {
 			writeError(&answers[i], code, msg)
 			continue
 		}

@@ -37,6 +37,7 @@ func twoNodes(t *testing.T) (leader, follower *tcpNode) {
 	if err := n1.node.Join(ctx, "n2", n2.mux.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
+	waitVoter(t, n1.node, "n2")
 	if err := n2.node.WaitApplied(ctx, idx); err != nil {
 		t.Fatal(err)
 	}

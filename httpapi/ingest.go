@@ -143,7 +143,7 @@ func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []s
 		pr.Status, pr.Error = http.StatusInternalServerError, err.Error()
 		return pr
 	}
-	req := &fwdReq{stream: part.Stream, command: data, done: make(chan fwdReply, 1)}
+	req := &fwdReq{stream: part.Stream, command: data, user: userOf(ctx), done: make(chan fwdReply, 1)}
 	s.forwarderOf(g).submit(req)
 	var rep fwdReply
 	select {
@@ -279,13 +279,17 @@ func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream
 	return def, true
 }
 
-// producer reads Producer-Id and Producer-Seq into p. A non-zero code is an error to answer.
+// producer reads Producer-Id and Producer-Seq into p, the ID scoped to the request's user
+// (scopeProducer). A non-zero code is an error to answer.
 func producer(r *http.Request, p *fsm.Part) (int, string) {
-	return producerOf(r.Header.Get("Producer-Id"), r.Header.Get("Producer-Seq"), p)
+	return producerOf(userOf(r.Context()), r.Header.Get("Producer-Id"), r.Header.Get("Producer-Seq"), p)
 }
 
-// producerOf reads the values of Producer-Id and Producer-Seq into p, as producer does.
-func producerOf(id, seq string, p *fsm.Part) (int, string) {
+// producerOf reads the values of Producer-Id and Producer-Seq of a request acting for user
+// into p, as producer does. This is the one place a producer ID is scoped: requests that
+// travel on to a leader carry the headers as sent and the user, or the part already
+// decoded.
+func producerOf(user, id, seq string, p *fsm.Part) (int, string) {
 	if id == "" && seq == "" {
 		return 0, ""
 	}
@@ -299,7 +303,7 @@ func producerOf(id, seq string, p *fsm.Part) (int, string) {
 	if err != nil {
 		return http.StatusBadRequest, fmt.Sprintf("Producer-Seq %q is not an unsigned integer", seq)
 	}
-	p.ProducerID, p.Seq = id, n
+	p.ProducerID, p.Seq = scopeProducer(user, id), n
 	return 0, ""
 }
 

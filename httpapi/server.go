@@ -99,6 +99,10 @@ type Config struct {
 	// Limits bounds what requests may hold of the node (see Limits); zero fields mean the
 	// defaults.
 	Limits Limits
+	// Users, when set, turns on users and permissions (tally serve --auth, see auth.go):
+	// every route but /healthz and /readyz then needs credentials and a permission. nil
+	// leaves the API open.
+	Users Users
 }
 
 // DefaultConfig returns the defaults.
@@ -214,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(s.instrument)
+	r.Use(s.authorize)
 	r.Post("/v1/streams/{stream}/events", s.handleIngest)
 	r.Get("/v1/streams/{stream}/subscribe", s.handleSubscribe)
 	r.Get("/v1/sinks", s.handleSinks)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,10 @@ type cluster struct {
 	addrs  []raft.ServerAddress
 	cfgs   []Config
 	closed []bool
+
+	// lagging: nodes (by ID) whose probe answers say they applied nothing yet.
+	lagging map[string]bool
+	probes  atomic.Int64 // probe answers given
 }
 
 // newCluster starts n nodes: node 0 bootstraps, the others join through the leader. opts
@@ -111,6 +116,7 @@ func (c *cluster) add(bootstrap bool, opts ...func(*Config)) int {
 	addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))
 	cfg := testConfig(c.t, id, filepath.Join(c.t.TempDir(), id))
 	cfg.Bootstrap = bootstrap
+	cfg.Probe = c.probe
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -135,6 +141,24 @@ func (c *cluster) add(bootstrap bool, opts ...func(*Config)) int {
 	c.nodes[i] = nd
 	c.mu.Unlock()
 	return i
+}
+
+// probe answers for the in-memory addresses what a node's meta channel answers: its ID
+// and applied index. An address of no open node does not answer.
+func (c *cluster) probe(ctx context.Context, addr string, _ uint32) (Meta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, a := range c.addrs {
+		if string(a) == addr && !c.closed[i] && c.nodes[i] != nil {
+			applied := c.nodes[i].LogApplied()
+			if c.lagging[c.cfgs[i].ID] {
+				applied = 0
+			}
+			c.probes.Add(1)
+			return Meta{ID: c.cfgs[i].ID, RaftAddr: addr, Applied: &applied}, nil
+		}
+	}
+	return Meta{}, fmt.Errorf("nothing answers at %s", addr)
 }
 
 // join adds node i through leader.

@@ -89,6 +89,11 @@ type Config struct {
 	// injection shares one OffsetClock between a node's groups to skew it.
 	Clock func() time.Time
 
+	// Probe asks a joining node, at its Raft address, for its ID and how far it has
+	// applied this group's log (Mux.Probe). Join refuses nodes while it is nil
+	// (ErrJoinCheck).
+	Probe Prober
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -103,10 +103,12 @@ func TestDialMap_MuxAndResolver(t *testing.T) {
 		id := []string{"a", "b"}[i]
 		cfg := testConfig(t, id, filepath.Join(dir, id))
 		cfg.Bootstrap = i == 0
+		cfg.Probe = m.Probe
 		n, err := Open(cfg, NewTCPTransport(m, 0, cfg.Logger))
 		if err != nil {
 			t.Fatal(err)
 		}
+		serveApplied(m).add(n)
 		nodes = append(nodes, n)
 	}
 	leader := waitLeaderOf(t, func() []*Node { return nodes[:1] }, testTimeout)

@@ -82,6 +82,7 @@ func newGroups(t *testing.T) *groups {
 			cfg.Group = uint32(g)
 			cfg.Bootstrap = n == 0
 			cfg.Logger = logger.With("node", nodeID(n))
+			cfg.Probe = gc.probe
 			nd, err := Open(cfg, gc.trans[n][g])
 			if err != nil {
 				t.Fatalf("open %s group %d: %v", nodeID(n), g, err)
@@ -101,6 +102,10 @@ func newGroups(t *testing.T) *groups {
 		}
 	}
 	for g := range numGroups {
+		// Joined nodes become voters once they have caught up.
+		eventually(t, testTimeout, func() bool { return voterCount(gc.node(0, g)) == numNodes }, "group %d has %d voters", g, numNodes)
+	}
+	for g := range numGroups {
 		leader := gc.leader(g)
 		name, idx, err := leader.Deploy(ctx, groupsApp)
 		if err != nil || name != "T" {
@@ -117,6 +122,37 @@ func newGroups(t *testing.T) *groups {
 		t.Fatalf("stream S: key index %d, routing %+v", partition.KeyIndex(gc.def), gc.def.Routing)
 	}
 	return gc
+}
+
+// probe answers for groupAddr(n, g) what node n's meta channel answers about group g.
+func (gc *groups) probe(_ context.Context, addr string, _ uint32) (Meta, error) {
+	for n := range numNodes {
+		for g := range numGroups {
+			if string(groupAddr(n, g)) != addr {
+				continue
+			}
+			gc.mu.Lock()
+			nd, closed := gc.nodes[n][g], gc.closed[n]
+			gc.mu.Unlock()
+			if nd == nil || closed {
+				break
+			}
+			applied := nd.LogApplied()
+			return Meta{ID: nodeID(n), RaftAddr: addr, Applied: &applied}, nil
+		}
+	}
+	return Meta{}, fmt.Errorf("nothing answers at %s", addr)
+}
+
+// voterCount is how many voters nd's configuration has.
+func voterCount(nd *Node) int {
+	voters := 0
+	for _, m := range nd.Status().Members {
+		if m.Voter {
+			voters++
+		}
+	}
+	return voters
 }
 
 // node is node n's replica of group g.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,6 +45,10 @@ type Meta struct {
 	ID       string `json:"id"`
 	HTTPAddr string `json:"http_addr"`
 	RaftAddr string `json:"raft_addr"`
+	// Applied is how far this node has applied the log of the group named in the meta
+	// request's header (Node.LogApplied), when it hosts that group and the mux was told
+	// (Mux.ServeApplied). A leader promotes a joined node once it has caught up.
+	Applied *uint64 `json:"applied_index,omitempty"`
 }
 
 // Mux shares one TCP listener between the Raft transports of several groups and the meta
@@ -62,6 +67,8 @@ type Mux struct {
 	layers map[uint32]*layer
 	closed bool
 	done   chan struct{}
+
+	applied atomic.Pointer[func(group uint32) (uint64, bool)] // ServeApplied
 }
 
 // MuxOption adjusts a Mux at NewMux.
@@ -282,8 +289,14 @@ func (m *Mux) route(c net.Conn) {
 	switch h[1] {
 	case chanMeta:
 		defer c.Close()
+		meta := m.meta
+		if fn := m.applied.Load(); fn != nil {
+			if a, ok := (*fn)(group); ok {
+				meta.Applied = &a
+			}
+		}
 		_ = c.SetWriteDeadline(time.Now().Add(headerTimeout))
-		_ = json.NewEncoder(c).Encode(m.meta)
+		_ = json.NewEncoder(c).Encode(meta)
 	case chanRaft:
 		m.mu.Lock()
 		l, ok := m.layers[group]
@@ -354,16 +367,27 @@ func dialChannel(ctx context.Context, dial Dialer, peer peerSecurity, addr strin
 // FetchMeta asks the node at raft address addr who it is, over plain TCP (a Mux's
 // Resolver dials with the mux's TLS and cluster key).
 func FetchMeta(ctx context.Context, addr string) (Meta, error) {
-	return fetchMeta(ctx, nil, peerSecurity{}, addr)
+	return fetchMeta(ctx, nil, peerSecurity{}, addr, 0)
 }
 
-// fetchMeta is FetchMeta through dial (nil: directly), secured as peer says.
-func fetchMeta(ctx context.Context, dial Dialer, peer peerSecurity, addr string) (Meta, error) {
+// ServeApplied makes the meta channel answer, for the group a request names, how far this
+// node has applied that group's log: fn returns it, or false for a group the node does not
+// host.
+func (m *Mux) ServeApplied(fn func(group uint32) (uint64, bool)) { m.applied.Store(&fn) }
+
+// Probe asks the node at Raft address addr who it is and how far it has applied group's
+// log, dialing as the mux's Raft connections do. It is a Prober.
+func (m *Mux) Probe(ctx context.Context, addr string, group uint32) (Meta, error) {
+	return fetchMeta(ctx, m.dial, m.peer, addr, group)
+}
+
+// fetchMeta is FetchMeta through dial (nil: directly), secured as peer says, about group.
+func fetchMeta(ctx context.Context, dial Dialer, peer peerSecurity, addr string, group uint32) (Meta, error) {
 	timeout := 2 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	c, err := dialChannel(ctx, dial, peer, addr, chanMeta, 0, timeout)
+	c, err := dialChannel(ctx, dial, peer, addr, chanMeta, group, timeout)
 	if err != nil {
 		return Meta{}, fmt.Errorf("raftnode: ask %s who it is: %w", addr, err)
 	}
@@ -445,7 +469,7 @@ func (r *Resolver) HTTPAddr(ctx context.Context, raftAddr string) (string, error
 	if ok {
 		return a, nil
 	}
-	m, err := fetchMeta(ctx, r.Dial, r.peer, raftAddr)
+	m, err := fetchMeta(ctx, r.Dial, r.peer, raftAddr, 0)
 	if err != nil {
 		return "", err
 	}

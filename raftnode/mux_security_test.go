@@ -371,7 +371,7 @@ func BenchmarkMux_FetchMeta(b *testing.B) {
 			defer cli.Close()
 			ctx := context.Background()
 			for b.Loop() {
-				if _, err := fetchMeta(ctx, cli.dial, cli.peer, srv.Addr().String()); err != nil {
+				if _, err := fetchMeta(ctx, cli.dial, cli.peer, srv.Addr().String(), 0); err != nil {
 					b.Fatal(err)
 				}
 			}

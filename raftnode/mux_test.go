@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,35 @@ func newTestMux(t *testing.T, id string) *Mux {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// appliedRegistry serves a mux's applied indexes (Mux.ServeApplied) from the nodes added
+// to it.
+type appliedRegistry struct {
+	mu    sync.Mutex
+	nodes map[uint32]*Node
+}
+
+func serveApplied(m *Mux) *appliedRegistry {
+	r := &appliedRegistry{nodes: map[uint32]*Node{}}
+	m.ServeApplied(r.applied)
+	return r
+}
+
+func (r *appliedRegistry) add(n *Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nodes[n.Group()] = n
+}
+
+func (r *appliedRegistry) applied(g uint32) (uint64, bool) {
+	r.mu.Lock()
+	n := r.nodes[g]
+	r.mu.Unlock()
+	if n == nil {
+		return 0, false
+	}
+	return n.LogApplied(), true
 }
 
 func TestMux_FetchMeta(t *testing.T) {
@@ -115,15 +145,18 @@ func TestMux_TwoGroups(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
+	regs := []*appliedRegistry{serveApplied(muxes[0]), serveApplied(muxes[1])}
 	for _, g := range groups {
 		for i, m := range muxes {
 			cfg := testConfig(t, ids[i], filepath.Join(dir, ids[i], string(rune('0'+g))))
 			cfg.Group = g
 			cfg.Bootstrap = i == 0
+			cfg.Probe = m.Probe
 			n, err := Open(cfg, NewTCPTransport(m, g, cfg.Logger))
 			if err != nil {
 				t.Fatalf("open group %d on %s: %v", g, ids[i], err)
 			}
+			regs[i].add(n)
 			nodes[g] = append(nodes[g], n)
 		}
 		leader := waitLeaderOf(t, func() []*Node { return nodes[g][:1] }, testTimeout)

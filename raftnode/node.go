@@ -59,6 +59,8 @@ type Node struct {
 	obsCh     chan raft.Observation
 	flush     flushState
 	deliver   deliverState
+	// promoteNow wakes the promotion loop (a join).
+	promoteNow chan struct{}
 }
 
 // Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
@@ -156,14 +158,16 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, bolt: bolt, logs: logs,
-		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16)}
+		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16),
+		promoteNow: make(chan struct{}, 1)}
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
 	r.RegisterObserver(n.observer)
 	n.flush.ensured, n.flush.lastPurge, n.flush.now = map[*agg.Def]bool{}, map[*agg.Def]time.Time{}, flushNow
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.promoteLoop()
 	go n.deliverLoop()
 	go n.watchLeadership()
 	go n.commitLoop()
@@ -231,7 +235,17 @@ func (n *Node) watchLeadership() {
 				continue
 			}
 			term := n.raft.CurrentTerm()
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+			// A barrier still queued when Raft shuts down is never answered: wait for it
+			// or for Close, whichever comes first.
+			barrier := make(chan error, 1)
+			go func(f raft.Future) { barrier <- f.Error() }(n.raft.Barrier(n.cfg.ApplyTimeout))
+			var err error
+			select {
+			case err = <-barrier:
+			case <-n.stop:
+				return
+			}
+			if err != nil {
 				n.logger.Warn("barrier after winning the election failed", "term", term, "err", err)
 				continue
 			}

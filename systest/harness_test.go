@@ -130,9 +130,19 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 			})
 		}
 	}
+	// A joined node is a non-voter until it has caught up: wait for n voters.
 	c.eventually(15*time.Second, fmt.Sprintf("%d voters", n), func() bool {
 		st, err := c.status(c.nodes[0])
-		return err == nil && len(st.Groups[0].Members) == n
+		if err != nil {
+			return false
+		}
+		voters := 0
+		for _, m := range st.Groups[0].Members {
+			if m.Voter {
+				voters++
+			}
+		}
+		return voters == n
 	})
 	return c
 }

@@ -71,7 +71,8 @@ type serveConfig struct {
 	ClusterKey string `yaml:"cluster-key"`
 	// Insecure lets a node listen on non-loopback addresses without --auth and TLS.
 	Insecure bool `yaml:"insecure"`
-	// Auth is the users and permissions file (JSON).
+	// Auth is the users file (security.Load): when set, the API asks for credentials and
+	// permissions. Empty leaves the API open.
 	Auth string `yaml:"auth"`
 	// MaxConns caps the HTTP listener's open connections and the Raft port's connections
 	// not yet routed; past it they wait before accepting more. Default 4096.
@@ -150,7 +151,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.TLSCA, "tls-ca", "", "the cluster CA (PEM): mutual TLS between nodes; peers must present a certificate it signed")
 	fs.StringVar(&flags.ClusterKey, "cluster-key", "", "file with a secret shared by the nodes (at least 16 bytes, mode 0600): node identity for clusters without TLS")
 	fs.BoolVar(&flags.Insecure, "insecure", false, "allow non-loopback --http-addr/--raft-addr without --auth and --tls-cert/--tls-key/--tls-ca (warns every minute)")
-	fs.StringVar(&flags.Auth, "auth", "", "users and permissions (JSON)")
+	fs.StringVar(&flags.Auth, "auth", "", `users file: a JSON list of {"username", "password" or "password_hash" (bcrypt), "perms": ["read","write","admin","all"], optional "token"}; the API then needs credentials`)
 	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open HTTP connections, and Raft port connections not yet past their handshake and header, held at most; more wait to be accepted")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
@@ -186,6 +187,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
 		case "fault-injection":
 			cfg.FaultInjection = flags.FaultInjection
+		case "auth":
+			cfg.Auth = flags.Auth
 		case "id":
 			cfg.ID = flags.ID
 		case "data-dir":
@@ -234,8 +237,6 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.ClusterKey = flags.ClusterKey
 		case "insecure":
 			cfg.Insecure = flags.Insecure
-		case "auth":
-			cfg.Auth = flags.Auth
 		case "max-conns":
 			cfg.MaxConns = flags.MaxConns
 		case "max-keys":

@@ -22,6 +22,7 @@ import (
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/security"
 	"github.com/tally-db/tally/store"
 )
 
@@ -42,6 +43,7 @@ flags:
 var (
 	_ httpapi.Group    = (*raftnode.Node)(nil)
 	_ httpapi.Resolver = (*raftnode.Resolver)(nil)
+	_ httpapi.Users    = (*security.Users)(nil)
 )
 
 func serveMain(ctx context.Context, args []string, stderr io.Writer) int {
@@ -76,6 +78,14 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 // serve runs a node until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
+	var users *security.Users
+	if cfg.Auth != "" {
+		var err error
+		if users, err = security.LoadUsers(cfg.Auth); err != nil {
+			return fmt.Errorf("--auth: %w", err)
+		}
+		logger.Info("users and permissions on", "auth", cfg.Auth, "users", len(users.Names()))
+	}
 	// dial is how this node connects to other nodes: nil dials their addresses directly.
 	dial := cfg.DialMap.Dialer()
 	if dial != nil {
@@ -125,6 +135,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		}
 		glog := logger.With("group", g)
 		ncfg := nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger)
+		ncfg.Probe = mux.Probe // joining nodes are asked through the mux's dialer
 		if clock != nil {
 			ncfg.Clock = clock.Now // one clock for every group of the node
 		}
@@ -140,6 +151,14 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 			}
 		}()
 	}
+	// The meta channel tells a leader how far this node has applied each group's log: it
+	// promotes a joined node to voter once caught up.
+	mux.ServeApplied(func(g uint32) (uint64, bool) {
+		if int(g) >= len(nodes) {
+			return 0, false
+		}
+		return nodes[g].LogApplied(), true
+	})
 	resolver := mux.Resolver() // meta lookups dial like the Raft port: map, TLS, cluster key
 	acfg := httpapi.DefaultConfig()
 	acfg.NodeID, acfg.Logger, acfg.Profiling = cfg.ID, logger, cfg.Pprof
@@ -147,6 +166,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	sec.apiConfig(&acfg)
 	if clock != nil {
 		acfg.Clock = clock
+	}
+	if users != nil {
+		acfg.Users = users // pprof, when on, is admin-only like every admin route
 	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := newHTTPServer(api, logger, defaultHTTPLimits)

@@ -202,7 +202,14 @@ func (c *cluster) start(ctx context.Context, groups int) error {
 			return false
 		}
 		for _, g := range st.Groups {
-			if len(g.Members) != len(c.nodes) || g.Leader == nil {
+			// A joined node is a non-voter until it has caught up.
+			voters := 0
+			for _, m := range g.Members {
+				if m.Voter {
+					voters++
+				}
+			}
+			if voters != len(c.nodes) || g.Leader == nil {
 				return false
 			}
 		}
