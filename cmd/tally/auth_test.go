@@ -18,7 +18,11 @@ func TestServe_BadAuthFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`[{"username":"ok","password":"p","perms":["read"]},{"username":"bob","password":"p","perms":["root"]}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := load(t, "--id", "n1", "--data-dir", filepath.Join(dir, "data"), "--bootstrap", "--auth", path)
+	key := filepath.Join(dir, "cluster.key")
+	if err := os.WriteFile(key, []byte("a cluster secret of enough bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load(t, "--id", "n1", "--data-dir", filepath.Join(dir, "data"), "--bootstrap", "--auth", path, "--cluster-key", key)
 	if err != nil {
 		t.Fatal(err)
 	}
