@@ -62,10 +62,12 @@ func startSecureNode(t *testing.T, id string, bootstrap bool, certs *certtest.Ce
 	nc := raftnode.DefaultConfig()
 	nc.ID, nc.DataDir, nc.Bootstrap, nc.Logger = id, filepath.Join(t.TempDir(), id), bootstrap, logger
 	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	nc.Probe = mux.Probe
 	n, err := raftnode.Open(nc, raftnode.NewTCPTransport(mux, 0, logger))
 	if err != nil {
 		t.Fatal(err)
 	}
+	mux.ServeApplied(func(g uint32) (uint64, bool) { return n.LogApplied(), g == 0 })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
