@@ -167,6 +167,10 @@ func Substitute(e siddhiql.Expr, named map[string]siddhiql.Expr) siddhiql.Expr {
 		c := *n
 		c.X = Substitute(n.X, named)
 		return &c
+	case *siddhiql.IsNull:
+		c := *n
+		c.X = Substitute(n.X, named)
+		return &c
 	case *siddhiql.Call:
 		c := *n
 		c.Args = make([]siddhiql.Expr, len(n.Args))

@@ -64,11 +64,9 @@ func Compile(e siddhiql.Expr, scope Scope) (*Compiled, error) {
 		if IsAggregate(n) {
 			return nil, Errorf(n, "aggregate function %s() is not allowed here", n.Name)
 		}
-		name := n.Name
-		if n.Namespace != "" {
-			name = n.Namespace + ":" + n.Name
-		}
-		return nil, Errorf(n, "unknown function %s(): supported functions are sum, count, avg, min, max and distinctCount", name)
+		return compileCall(n, scope)
+	case *siddhiql.IsNull:
+		return compileIsNull(n, scope)
 	case *siddhiql.Unary:
 		x, err := Compile(n.X, scope)
 		if err != nil {

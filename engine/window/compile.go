@@ -51,6 +51,7 @@ type Query struct {
 	expiredOn  bool
 
 	win window
+	env *expr.Env // what functions read besides the row; nil when none
 
 	// state
 	clock   int64
@@ -77,14 +78,22 @@ func errAt(pos siddhiql.Pos, format string, args ...any) error {
 // ill-typed filters or having, bad window arguments, bad aggregate calls, unnamed or
 // colliding output attributes.
 func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
+	return CompileEnv(q, input, nil)
+}
+
+// CompileEnv is Compile for a query whose functions read env (the stamped time, the
+// event's time, the GeoIP database). The query sets env.EventTime to each event's time
+// before it evaluates the event.
+func CompileEnv(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.Env) (*Query, error) {
 	if input == nil {
 		return nil, errAt(q.Pos, "query reads unknown stream %q", q.From)
 	}
 	if q.From != "" && q.From != input.Name {
 		return nil, errAt(q.Pos, "query reads stream %q but was compiled against %q", q.From, input.Name)
 	}
-	fields := &expr.Fields{Stream: input.Name, Attrs: input.Attributes}
+	fields := &expr.Fields{Stream: input.Name, Attrs: input.Attributes, Env: env}
 	rq := &Query{
+		env:       env,
 		nIn:       len(input.Attributes),
 		currentOn: q.Output != siddhiql.ExpiredEvents,
 		expiredOn: q.Output != siddhiql.CurrentEvents,
@@ -206,6 +215,9 @@ func names(as []siddhiql.Attribute) string {
 	}
 	return b.String()
 }
+
+// FuncEnv gives the select's functions the query's Env.
+func (s *selectScope) FuncEnv() *expr.Env { return s.fields.Env }
 
 func (s *selectScope) Call(c *siddhiql.Call) (int, siddhiql.Type, bool, error) {
 	if !expr.IsAggregate(c) {
