@@ -18,6 +18,9 @@ type fn struct {
 	// stampedBare marks functions that read the Env when called without arguments
 	// (time:timestampInMilliseconds()).
 	stampedBare bool
+	// live marks functions whose answer depends on node configuration that is set after
+	// compiling (the GeoIP database): never folded into constants.
+	live bool
 	build       func(c *siddhiql.Call, args []*Compiled, env *Env) (*Compiled, error)
 }
 
@@ -86,7 +89,7 @@ func compileCall(c *siddhiql.Call, scope Scope) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Const = allConst && !stamped
+	out.Const = allConst && !stamped && !f.live
 	return fold(out, nil)
 }
 
