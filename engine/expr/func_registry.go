@@ -20,8 +20,8 @@ type fn struct {
 	stampedBare bool
 	// live marks functions whose answer depends on node configuration that is set after
 	// compiling (the GeoIP database): never folded into constants.
-	live bool
-	build       func(c *siddhiql.Call, args []*Compiled, env *Env) (*Compiled, error)
+	live  bool
+	build func(c *siddhiql.Call, args []*Compiled, env *Env) (*Compiled, error)
 }
 
 // funcs maps a lower-case function name ("ifthenelse", "str:concat") to its definition.

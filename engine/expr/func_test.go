@@ -217,3 +217,30 @@ func TestJavaLayout(t *testing.T) {
 		}
 	}
 }
+
+func TestUserAgent(t *testing.T) {
+	const (
+		win     = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+		iphone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+		android = "Mozilla/5.0 (Linux; Android 10; SM-G973F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Mobile Safari/537.36"
+		ie      = "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; Trident/6.0)"
+	)
+	cases := []struct{ ua, prop, want string }{
+		{win, "os", "Windows"}, {win, "browser", "Chrome"}, {win, "device", "Other"},
+		{iphone, "os", "iOS"}, {iphone, "browser", "Mobile Safari"}, {iphone, "device", "iPhone"},
+		{android, "os", "Android"}, {android, "browser", "Chrome Mobile"}, {android, "device", "SM-G973F"},
+		{ie, "browser", "IE"},
+		{"", "os", "Other"},
+	}
+	for _, c := range cases {
+		row := Row{String(c.ua), Null, Null, Null, Null, Null, Null}
+		got := evalFunc(t, "env:getUserAgentProperty(s, '"+c.prop+"')", nil, row)
+		if got.S != c.want {
+			t.Errorf("getUserAgentProperty(%q, %s) = %v, want %q", c.ua, c.prop, got, c.want)
+		}
+	}
+	e, _ := siddhiql.ParseExpr("env:getUserAgentProperty(s, 'cpu')")
+	if _, err := Compile(e, &Fields{Stream: "S", Attrs: testAttrs}); err == nil || !strings.Contains(err.Error(), "unknown property") {
+		t.Errorf("property 'cpu': err = %v", err)
+	}
+}
