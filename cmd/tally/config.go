@@ -32,9 +32,12 @@ type serveConfig struct {
 	Apps        []string `yaml:"app"`
 	ShardID     string   `yaml:"shard-id"`
 	AggTimeZone string   `yaml:"agg-time-zone"`
-	LogLevel    string   `yaml:"log-level"`
-	LogFormat   string   `yaml:"log-format"`
-	Pprof       bool     `yaml:"pprof"`
+	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
+	// every node must have the same file. Empty: the functions answer "".
+	GeoIPDB   string `yaml:"geoip-db"`
+	LogLevel  string `yaml:"log-level"`
+	LogFormat string `yaml:"log-format"`
+	Pprof     bool   `yaml:"pprof"`
 	// StoreDSN is the shared rollup store: mysql://user:pass@tcp(host:port)/db or
 	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
 	// of one machine).
@@ -112,6 +115,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
 	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
+	fs.StringVar(&flags.GeoIPDB, "geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP; must be the same file on every node (default: none, they answer \"\")")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&flags.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&flags.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the HTTP address")
@@ -175,6 +179,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.ShardID = flags.ShardID
 		case "agg-time-zone":
 			cfg.AggTimeZone = flags.AggTimeZone
+		case "geoip-db":
+			cfg.GeoIPDB = flags.GeoIPDB
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
 		case "log-format":

@@ -102,6 +102,11 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	defer rollups.Close()
+	geo, closeGeo, err := openGeoIP(cfg.GeoIPDB, logger)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
 
 	nodes := make([]*raftnode.Node, groups)
 	apiGroups := make([]httpapi.Group, groups)
@@ -115,6 +120,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		}
 		glog := logger.With("group", g)
 		ncfg := nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger)
+		ncfg.GeoIP = geo
 		if clock != nil {
 			ncfg.Clock = clock.Now // one clock for every group of the node
 		}
