@@ -32,12 +32,9 @@ type serveConfig struct {
 	Apps        []string `yaml:"app"`
 	ShardID     string   `yaml:"shard-id"`
 	AggTimeZone string   `yaml:"agg-time-zone"`
-	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
-	// every node must have the same file. Empty: the functions answer "".
-	GeoIPDB   string `yaml:"geoip-db"`
-	LogLevel  string `yaml:"log-level"`
-	LogFormat string `yaml:"log-format"`
-	Pprof     bool   `yaml:"pprof"`
+	LogLevel    string   `yaml:"log-level"`
+	LogFormat   string   `yaml:"log-format"`
+	Pprof       bool     `yaml:"pprof"`
 	// StoreDSN is the shared rollup store: mysql://user:pass@tcp(host:port)/db or
 	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
 	// of one machine).
@@ -59,6 +56,9 @@ type serveConfig struct {
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
+	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
+	// every node must have the same file. Empty: the functions answer "".
+	GeoIPDB string `yaml:"geoip-db"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
 		Properties struct {
