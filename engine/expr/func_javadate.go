@@ -11,7 +11,15 @@ import (
 // literal text ('T', ”). Letters Go cannot express the same way (unpadded H, S or SS
 // alone, G, u, w, W, F, k, K) and literal text that Go would read as a layout element
 // are refused with an error naming them.
-func javaLayout(pattern string) (string, error) {
+func javaLayout(pattern string) (string, error) { return translateJava(pattern, false) }
+
+// javaParseLayout is javaLayout for reading dates, as leniently as Java reads them:
+// numbers may have fewer digits than the pattern letters (2014-3-1 for yyyy-MM-dd), and
+// without an am/pm marker h and hh read 0 to 23.
+func javaParseLayout(pattern string) (string, error) { return translateJava(pattern, true) }
+
+func translateJava(pattern string, parse bool) (string, error) {
+	ampm := strings.Contains(pattern, "a")
 	var b strings.Builder
 	for i := 0; i < len(pattern); {
 		c := pattern[i]
@@ -59,6 +67,9 @@ func javaLayout(pattern string) (string, error) {
 			n++
 		}
 		el, err := javaElement(pattern, c, n, i > 0 && (pattern[i-1] == '.' || pattern[i-1] == ','))
+		if err == nil && parse {
+			el = lenient(el, ampm)
+		}
 		if err != nil {
 			return "", err
 		}
@@ -158,6 +169,26 @@ func javaElement(pattern string, c byte, n int, afterPoint bool) (string, error)
 		}
 	}
 	return bad("")
+}
+
+// lenient turns a fixed-width Go element into one that reads 1 or 2 digits.
+func lenient(el string, ampm bool) string {
+	switch el {
+	case "01":
+		return "1"
+	case "02":
+		return "2"
+	case "03", "3":
+		if !ampm {
+			return "15"
+		}
+		return "3"
+	case "04":
+		return "4"
+	case "05":
+		return "5"
+	}
+	return el
 }
 
 // literalOK refuses literal text that Go would read as a layout element.

@@ -108,7 +108,9 @@ func TestFunctions(t *testing.T) {
 		{"time:dateFormat(l, 'yyyy-MM-dd HH:mm:ss')", row, `"2014-11-11 13:23:44"`},
 		{"time:dateFormat('2014-11-11 13:23:44', 'yyyy/MM/dd', 'yyyy-MM-dd HH:mm:ss')", row, `"2014/11/11"`},
 		{"time:dateFormat('2014-11-11 13:23:44.657', 'EEE, d MMM yyyy')", row, `"Tue, 11 Nov 2014"`},
-		{"time:extract('YEAR', '2014-3-11 02:23:44', 'yyyy-MM-dd hh:mm:ss')", row, "null"},
+		{"time:extract('MONTH', '2014-3-11 22:23:44', 'yyyy-MM-dd hh:mm:ss')", row, "3"},
+		{"time:extract('HOUR', '2014-3-11 22:23:44', 'yyyy-MM-dd hh:mm:ss')", row, "22"},
+		{"time:extract('HOUR', '2014-03-11 10:23:44 PM', 'yyyy-MM-dd hh:mm:ss a')", row, "22"},
 		{"time:extract('year', '2014-03-11 02:23:44', 'yyyy-MM-dd HH:mm:ss')", row, "2014"},
 		{"time:extract(l, 'HOUR')", row, "13"},
 		{"time:extract(l, 'WEEK')", row, "46"},
@@ -209,6 +211,17 @@ func TestJavaLayout(t *testing.T) {
 		got, err := javaLayout(in)
 		if err != nil || got != want {
 			t.Errorf("javaLayout(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	parse := map[string]string{
+		"yyyy-MM-dd hh:mm:ss":   "2006-1-2 15:4:5",
+		"yyyy-MM-dd hh:mm:ss a": "2006-1-2 3:4:5 PM",
+		"dd/MM/yy HH:mm":        "2/1/06 15:4",
+	}
+	for in, want := range parse {
+		got, err := javaParseLayout(in)
+		if err != nil || got != want {
+			t.Errorf("javaParseLayout(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"H:mm", "ss SSS", "yyyy G", "'unterminated", "yyyy'1'", "ww", "kk"} {

@@ -64,28 +64,33 @@ func parseTimeUnit(s string) timeUnit {
 type layoutArg struct {
 	fixed string // translated layout when constant
 	ev    Eval   // nil when constant
+	parse bool   // a layout to read dates with (lenient), not to write them
 }
 
-func newLayoutArg(c *siddhiql.Call, args []*Compiled, i int) (layoutArg, error) {
+func newLayoutArg(c *siddhiql.Call, args []*Compiled, i int, parse bool) (layoutArg, error) {
+	translate := javaLayout
+	if parse {
+		translate = javaParseLayout
+	}
 	if i < 0 {
-		l, _ := javaLayout(defaultDatePattern)
-		return layoutArg{fixed: l}, nil
+		l, _ := translate(defaultDatePattern)
+		return layoutArg{fixed: l, parse: parse}, nil
 	}
 	if err := needType(c, args, i, siddhiql.TypeString); err != nil {
 		return layoutArg{}, err
 	}
 	if !args[i].Const {
-		return layoutArg{ev: args[i].Eval}, nil
+		return layoutArg{ev: args[i].Eval, parse: parse}, nil
 	}
 	v := args[i].Eval(nil)
 	if v.IsNull() {
 		return layoutArg{}, Errorf(c.Args[i], "argument %d of %s() (a date pattern) must not be null", i+1, callName(c))
 	}
-	l, err := javaLayout(v.S)
+	l, err := translate(v.S)
 	if err != nil {
 		return layoutArg{}, Errorf(c.Args[i], "%s(): %v", callName(c), err)
 	}
-	return layoutArg{fixed: l}, nil
+	return layoutArg{fixed: l, parse: parse}, nil
 }
 
 // layout is the Go layout for row r; ok is false for a null or unsupported pattern.
@@ -97,7 +102,11 @@ func (l layoutArg) layout(r Row) (string, bool) {
 	if v.IsNull() {
 		return "", false
 	}
-	s, err := javaLayout(v.S)
+	translate := javaLayout
+	if l.parse {
+		translate = javaParseLayout
+	}
+	s, err := translate(v.S)
 	return s, err == nil
 }
 
@@ -120,7 +129,7 @@ func buildTimestampInMillis(c *siddhiql.Call, args []*Compiled, env *Env) (*Comp
 	if len(args) == 2 {
 		pi = 1
 	}
-	lay, err := newLayoutArg(c, args, pi)
+	lay, err := newLayoutArg(c, args, pi, true)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +154,7 @@ func buildDateFormat(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, err
 	if err := needType(c, args, 0, siddhiql.TypeLong, siddhiql.TypeString); err != nil {
 		return nil, err
 	}
-	target, err := newLayoutArg(c, args, 1)
+	target, err := newLayoutArg(c, args, 1, false)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +176,7 @@ func buildDateFormat(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, err
 	if len(args) == 3 {
 		si = 2
 	}
-	source, err := newLayoutArg(c, args, si)
+	source, err := newLayoutArg(c, args, si, true)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +239,7 @@ func buildExtract(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error)
 		if len(args) >= 3 {
 			pi = 2
 		}
-		lay, err := newLayoutArg(c, args, pi)
+		lay, err := newLayoutArg(c, args, pi, true)
 		if err != nil {
 			return nil, err
 		}
@@ -346,20 +355,25 @@ func buildDateAdd(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error)
 	if len(args) == 4 {
 		pi = 3
 	}
-	lay, err := newLayoutArg(c, args, pi)
+	out, err := newLayoutArg(c, args, pi, false)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newLayoutArg(c, args, pi, true)
 	if err != nil {
 		return nil, err
 	}
 	return result(siddhiql.TypeString, func(r Row) Value {
 		v, n := src(r), num(r)
-		l, ok := lay.layout(r)
-		if v.IsNull() || n.IsNull() || !ok {
+		ol, ok1 := out.layout(r)
+		il, ok2 := in.layout(r)
+		if v.IsNull() || n.IsNull() || !ok1 || !ok2 {
 			return Null
 		}
-		t, ok := parseDate(l, v.S)
+		t, ok := parseDate(il, v.S)
 		if !ok {
 			return Null
 		}
-		return String(addUnit(t, unit, int(n.I)).Format(l))
+		return String(addUnit(t, unit, int(n.I)).Format(ol))
 	})
 }
