@@ -299,8 +299,9 @@ func constArg(e siddhiql.Expr, fields *expr.Fields, win, what string) (expr.Valu
 	if err != nil {
 		return expr.Null, err
 	}
-	if !c.Const {
-		return expr.Null, errAt(e.Position(), "window %s: %s must be a constant", win, what)
+	if _, lit := e.(*siddhiql.Literal); !c.Const || !lit {
+		// Siddhi takes only a literal here: an expression of constants (1/2) is refused too.
+		return expr.Null, errAt(e.Position(), "window %s: %s must be a constant, found %s", win, what, siddhiql.FormatExpr(e))
 	}
 	return c.Eval(nil), nil
 }
@@ -380,7 +381,7 @@ func compileWindow(w *siddhiql.Window, fields *expr.Fields, keepExpired bool) (w
 		if err := argCount(w, 1, 2, "(int window.length[, bool stream.current.event])"); err != nil {
 			return nil, err
 		}
-		n, err := posIntArg(w.Args[0], fields, w.Name, "window.length", false)
+		n, err := lengthBatchArg(w.Args[0], fields, w.Name)
 		if err != nil {
 			return nil, err
 		}
