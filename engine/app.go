@@ -107,6 +107,7 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 	if err := a.compileSinks(); err != nil {
 		return nil, err
 	}
+	a.Notes = siddhiql.Notes(p)
 	return a, nil
 }
 
