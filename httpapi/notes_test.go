@@ -18,3 +18,14 @@ func TestDeployNotes(t *testing.T) {
 		t.Errorf("deploy without declarations: %d %s", r.code, r.body)
 	}
 }
+
+func TestStatusGeoIPHash(t *testing.T) {
+	_, srv := newSingleNode(t, Config{GeoIPSHA256: "abc123"})
+	if r := do(t, "GET", srv.URL+"/v1/cluster/status", ""); !strings.Contains(r.body, `"geoip_sha256":"abc123"`) {
+		t.Errorf("status: %d %s", r.code, r.body)
+	}
+	_, plain := newSingleNode(t, Config{})
+	if r := do(t, "GET", plain.URL+"/v1/cluster/status", ""); strings.Contains(r.body, "geoip") {
+		t.Errorf("status without a database: %s", r.body)
+	}
+}

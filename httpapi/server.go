@@ -82,6 +82,9 @@ type Config struct {
 	// Clock, when set, is the leader clock shared by this node's groups, skewed through
 	// /v1/debug/clock (tally serve --fault-injection). nil answers 404 there.
 	Clock Clock
+	// GeoIPSHA256 is the SHA-256 of the node's --geoip-db file, shown in status so
+	// operators can check every node has the same one; empty without a database.
+	GeoIPSHA256 string
 }
 
 // DefaultConfig returns the defaults.

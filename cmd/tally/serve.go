@@ -143,6 +143,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	if clock != nil {
 		acfg.Clock = clock
 	}
+	if h, ok := geo.(interface{ Hash() string }); ok {
+		acfg.GeoIPSHA256 = h.Hash()
+	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(api.CloseSubscriptions) // open subscriptions would hold Shutdown
