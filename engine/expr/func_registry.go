@@ -107,7 +107,7 @@ func argErr(c *siddhiql.Call, i int, want string, got siddhiql.Type) error {
 	return Errorf(c.Args[i], "argument %d of %s() must be %s, got %s", i+1, callName(c), want, got)
 }
 
-// needTypes checks that argument i has one of the types ts.
+// needType checks that argument i has one of the types ts.
 func needType(c *siddhiql.Call, args []*Compiled, i int, ts ...siddhiql.Type) error {
 	if slices.Contains(ts, args[i].Type) {
 		return nil
@@ -136,9 +136,8 @@ func result(t siddhiql.Type, ev Eval) (*Compiled, error) {
 	return &Compiled{Type: t, Eval: ev}, nil
 }
 
-// Typed helpers: evaluators over string arguments that answer null when an argument is
-// null (where Siddhi's function would throw and drop the event, Tally answers null).
-
+// str1 is an evaluator of f over a string argument; a null argument gives null (where
+// Siddhi's function would throw and drop the event, Tally answers null).
 func str1(args []*Compiled, f func(string) Value) Eval {
 	a := args[0].Eval
 	return func(r Row) Value {
@@ -147,16 +146,5 @@ func str1(args []*Compiled, f func(string) Value) Eval {
 			return Null
 		}
 		return f(x.S)
-	}
-}
-
-func str2(args []*Compiled, f func(a, b string) Value) Eval {
-	a, b := args[0].Eval, args[1].Eval
-	return func(r Row) Value {
-		x, y := a(r), b(r)
-		if x.IsNull() || y.IsNull() {
-			return Null
-		}
-		return f(x.S, y.S)
 	}
 }
