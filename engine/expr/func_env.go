@@ -96,3 +96,14 @@ func envOf(scope Scope) *Env {
 	}
 	return nil
 }
+
+// WithEnv returns scope with env as the Env its expressions' functions read, for scopes
+// that do not provide one themselves (a join's, say).
+func WithEnv(scope Scope, env *Env) Scope { return envWrap{Scope: scope, env: env} }
+
+type envWrap struct {
+	Scope
+	env *Env
+}
+
+func (w envWrap) FuncEnv() *Env { return w.env }

@@ -257,3 +257,28 @@ func TestUserAgent(t *testing.T) {
 		t.Errorf("property 'cpu': err = %v", err)
 	}
 }
+
+// plainScope provides no Env of its own.
+type plainScope struct{ Fields }
+
+func (p *plainScope) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) { return p.Fields.Var(v) }
+func (p *plainScope) Call(c *siddhiql.Call) (int, siddhiql.Type, bool, error) {
+	return p.Fields.Call(c)
+}
+
+func TestWithEnv(t *testing.T) {
+	e, _ := siddhiql.ParseExpr("currentTimeMillis() + l")
+	sc := &plainScope{Fields{Stream: "S", Attrs: testAttrs}}
+	if _, err := Compile(e, sc); err == nil {
+		t.Fatal("a scope without an Env compiled currentTimeMillis()")
+	}
+	env := &Env{}
+	c, err := Compile(e, WithEnv(sc, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Enter(3, 100)
+	if v := c.Eval(Row{Null, Null, Long(5), Null, Null, Null, Null}); v.I != 105 {
+		t.Errorf("currentTimeMillis() + l = %v, want 105", v)
+	}
+}
