@@ -65,6 +65,7 @@ func TestCompileErrors(t *testing.T) {
 		{"cast(s, 'decimal')", "type must be one of"},
 		{"cast(s, s)", "must be a string constant"},
 		{"default(s, s)", "must be a constant"},
+		{"default(i, 1/2)", "must be a constant, found (1 / 2)"},
 		{"time:dateFormat(l, 'yyyy-MM-dd H')", `"H" is not supported`},
 		{"str:regexp(s, '(')", "bad regular expression"},
 		{"time:extract('EPOCH', s)", "unknown unit"},

@@ -117,8 +117,9 @@ func buildCoalesce(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error
 }
 
 func buildDefault(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error) {
-	if !args[1].Const {
-		return nil, Errorf(c.Args[1], "the default value of default() must be a constant")
+	if _, lit := c.Args[1].(*siddhiql.Literal); !lit || !args[1].Const {
+		// Siddhi takes only a literal: default(x, 1/2) is refused too.
+		return nil, Errorf(c.Args[1], "the default value of default() must be a constant, found %s", siddhiql.FormatExpr(c.Args[1]))
 	}
 	if args[0].Type != args[1].Type {
 		return nil, Errorf(c, "default() needs the attribute and the default value of the same type, got %s and %s", args[0].Type, args[1].Type)
@@ -197,6 +198,11 @@ func convertValue(v Value, t siddhiql.Type) Value {
 		return Null
 	}
 	if t == siddhiql.TypeString {
+		if v.T == siddhiql.TypeObject {
+			if s := objectValue(v); s.T != siddhiql.TypeObject && !s.IsNull() {
+				v = s // the scalar the object holds, as Java's toString prints it
+			}
+		}
 		return String(javaString(v))
 	}
 	if v.T == siddhiql.TypeObject {

@@ -136,6 +136,9 @@ func buildTimestampInMillis(c *siddhiql.Call, args []*Compiled, env *Env) (*Comp
 	src := args[0].Eval
 	return result(siddhiql.TypeLong, func(r Row) Value {
 		s := src(r)
+		if s.IsNull() && len(args) == 1 && env != nil {
+			return Long(env.Now) // as Siddhi: a null date alone reads the current time
+		}
 		l, ok := lay.layout(r)
 		if s.IsNull() || !ok {
 			return Null
