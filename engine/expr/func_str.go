@@ -314,6 +314,9 @@ func buildReplace(c *siddhiql.Call, args []*Compiled, all bool) (*Compiled, erro
 		if !ok {
 			return Null
 		}
+		if all && replaceTooLong(rx, x.S, tmpl) {
+			return Null
+		}
 		if all {
 			return String(rx.ReplaceAllString(x.S, tmpl))
 		}
@@ -324,6 +327,24 @@ func buildReplace(c *siddhiql.Call, args []*Compiled, all bool) (*Compiled, erro
 		out := rx.ExpandString(nil, tmpl, x.S, loc)
 		return String(x.S[:loc[0]] + string(out) + x.S[loc[1]:])
 	})
+}
+
+// maxReplaceBytes bounds what str:replaceAll may build: a replacement repeated at every
+// match of a long string could take minutes and gigabytes on every replica. A result that
+// could be longer answers null.
+const maxReplaceBytes = 4 << 20
+
+// replaceTooLong reports whether replacing every match of rx in s by tmpl could build
+// more than maxReplaceBytes: the kept text, the template's own text at every match, and
+// each group reference expanding to at most all of s over all matches (they do not
+// overlap).
+func replaceTooLong(rx *regexp.Regexp, s, tmpl string) bool {
+	refs := strings.Count(tmpl, "$")
+	if len(s)*(1+refs)+(len(s)+1)*len(tmpl) <= maxReplaceBytes {
+		return false // even a match at every position stays within the bound
+	}
+	n := len(rx.FindAllStringIndex(s, -1))
+	return len(s)*(1+refs)+n*len(tmpl) > maxReplaceBytes
 }
 
 // javaReplacement turns a Java replacement string ($1 for a group, \ escaping the next

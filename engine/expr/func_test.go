@@ -3,6 +3,7 @@ package expr
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -283,5 +284,21 @@ func TestWithEnv(t *testing.T) {
 	env.Enter(3, 100)
 	if v := c.Eval(Row{Null, Null, Long(5), Null, Null, Null, Null}); v.I != 105 {
 		t.Errorf("currentTimeMillis() + l = %v, want 105", v)
+	}
+}
+
+// A replaceAll that would build gigabytes answers null at once instead of wedging the node.
+func TestReplaceAllBounded(t *testing.T) {
+	big := strings.Repeat("a", 100_000)
+	row := Row{String(big), Null, Null, Null, Null, Null, Null}
+	start := time.Now()
+	if v := evalFunc(t, "str:replaceAll(s, 'a', s)", nil, row); !v.IsNull() {
+		t.Errorf("replaceAll building %d bytes answered a value", len(big)*len(big))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusing took %v", d)
+	}
+	if v := evalFunc(t, "str:replaceAll(s, 'a', 'bb')", nil, row); len(v.S) != 200_000 {
+		t.Errorf("replaceAll within the bound: %d bytes, want 200000", len(v.S))
 	}
 }
