@@ -330,6 +330,11 @@ func addMonths(t time.Time, n int) time.Time {
 // buildDateAdd is time:dateAdd(string date, int n, unit[, pattern]), a string in the
 // same pattern, or time:dateAdd(long millis, int n, unit), the result's millis as a string.
 func buildDateAdd(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error) {
+	return buildDateShift(c, args, 1)
+}
+
+// buildDateShift is time:dateAdd (sign 1) or time:dateSub (sign -1).
+func buildDateShift(c *siddhiql.Call, args []*Compiled, sign int) (*Compiled, error) {
 	if err := needType(c, args, 0, siddhiql.TypeLong, siddhiql.TypeString); err != nil {
 		return nil, err
 	}
@@ -340,7 +345,12 @@ func buildDateAdd(c *siddhiql.Call, args []*Compiled, _ *Env) (*Compiled, error)
 	if err != nil {
 		return nil, err
 	}
-	src, num := args[0].Eval, args[1].Eval
+	src, num0 := args[0].Eval, args[1].Eval
+	num := func(r Row) Value {
+		v := num0(r)
+		v.I *= int64(sign)
+		return v
+	}
 	if args[0].Type == siddhiql.TypeLong {
 		if len(args) == 4 {
 			return nil, Errorf(c, "time:dateAdd(millis, n, unit) takes no pattern")
