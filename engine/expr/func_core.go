@@ -212,13 +212,13 @@ func convertValue(v Value, t siddhiql.Type) Value {
 		s := v.S
 		switch t {
 		case siddhiql.TypeInt:
-			i, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, 32)
+			i, err := strconv.ParseInt(javaIntText(s), 10, 32)
 			if err != nil {
 				return Null
 			}
 			return Int(int32(i))
 		case siddhiql.TypeLong:
-			i, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, 64)
+			i, err := strconv.ParseInt(javaIntText(s), 10, 64)
 			if err != nil {
 				return Null
 			}
@@ -268,6 +268,15 @@ func convertValue(v Value, t siddhiql.Type) Value {
 		return Bool(v.AsFloat() == 1)
 	}
 	return Null
+}
+
+// javaIntText is s as Go's ParseInt takes what Java's Integer.parseInt does: a leading
+// '+' before a digit is allowed.
+func javaIntText(s string) string {
+	if len(s) > 1 && s[0] == '+' && s[1] >= '0' && s[1] <= '9' {
+		return s[1:]
+	}
+	return s
 }
 
 // javaF2L is Java's (int) or (long) cast of a double: NaN is 0, out of range saturates.

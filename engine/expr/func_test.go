@@ -62,6 +62,8 @@ func TestFunctions(t *testing.T) {
 		{"convert(l, 'string')", row, `"1415712224000"`},
 		{"convert('12.5', 'double')", row, "12.5"},
 		{"convert('x', 'int')", row, "null"},
+		{"convert('+5', 'int')", row, "5"},
+		{"convert('+-5', 'long')", row, "null"},
 		{"convert(b, 'long')", row, "1"},
 		{"convert(1e10, 'string')", row, `"1.0E10"`},
 		{"convert(0.0001, 'string')", row, `"1.0E-4"`},
