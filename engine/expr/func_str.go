@@ -329,22 +329,26 @@ func buildReplace(c *siddhiql.Call, args []*Compiled, all bool) (*Compiled, erro
 	})
 }
 
-// maxReplaceBytes bounds what str:replaceAll may build: a replacement repeated at every
-// match of a long string could take minutes and gigabytes on every replica. A result that
-// could be longer answers null.
-const maxReplaceBytes = 4 << 20
+// maxReplaceGrowth bounds how much longer than its input str:replaceAll may make a string:
+// a replacement repeated at every match of a long string could take minutes and
+// gigabytes on every replica. A result that could grow more answers null.
+const maxReplaceGrowth = 4 << 20
 
-// replaceTooLong reports whether replacing every match of rx in s by tmpl could build
-// more than maxReplaceBytes: the kept text, the template's own text at every match, and
-// each group reference expanding to at most all of s over all matches (they do not
-// overlap).
+// replaceTooLong reports whether replacing every match of rx in s by tmpl could grow s by
+// more than maxReplaceGrowth: the template's own text at every match, plus each group
+// reference expanding to at most all of s over all matches (they do not overlap).
 func replaceTooLong(rx *regexp.Regexp, s, tmpl string) bool {
 	refs := strings.Count(tmpl, "$")
-	if len(s)*(1+refs)+(len(s)+1)*len(tmpl) <= maxReplaceBytes {
+	if len(s)*refs+(len(s)+1)*len(tmpl) <= maxReplaceGrowth {
 		return false // even a match at every position stays within the bound
 	}
-	n := len(rx.FindAllStringIndex(s, -1))
-	return len(s)*(1+refs)+n*len(tmpl) > maxReplaceBytes
+	room := maxReplaceGrowth - len(s)*refs
+	if room < 0 {
+		return true
+	}
+	// Count matches only as far as the bound allows: past it the answer is known.
+	limit := room/len(tmpl) + 1
+	return len(rx.FindAllStringIndex(s, limit)) >= limit
 }
 
 // javaReplacement turns a Java replacement string ($1 for a group, \ escaping the next
