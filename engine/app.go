@@ -29,6 +29,11 @@ type App struct {
 	sources    []link       // inMemory @source links, in definition order
 	bus        *bus         // the engine's inMemory topics; nil until deployed
 	partitions []*partition // in text order
+	// env is what the app's functions read besides the row (stamped time, GeoIP).
+	env *expr.Env
+	// Notes are remarks for the operator about how the app runs (an @source whose events
+	// come through the ingest API, say); deploy reports them.
+	Notes []string
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -64,7 +69,7 @@ func (a *App) Aggregation(name string) (*agg.State, bool) {
 }
 
 func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
-	a := &App{Name: p.Name, Text: text, Parsed: p, streams: map[string]*stream{}, aggs: map[string]*agg.State{}}
+	a := &App{Name: p.Name, Text: text, Parsed: p, streams: map[string]*stream{}, aggs: map[string]*agg.State{}, env: &expr.Env{App: p.Name}}
 	for _, sd := range p.Streams {
 		if _, dup := a.streams[sd.Name]; dup {
 			return nil, &siddhiql.Error{Pos: sd.Pos, Msg: fmt.Sprintf("stream %s is defined twice", sd.Name)}
@@ -83,7 +88,7 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		if !ok {
 			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("aggregation %s reads stream %s, which is not defined", ad.Name, ad.From)}
 		}
-		def, err := agg.Compile(ad, in.def)
+		def, err := agg.CompileEnv(ad, in.def, a.env)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +105,7 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
 		}
-		rt, err := window.Compile(qd, in.def)
+		rt, err := window.CompileEnv(qd, in.def, a.env)
 		if err != nil {
 			return nil, err
 		}
@@ -123,6 +128,7 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 	if err := a.compileLinks(); err != nil {
 		return nil, err
 	}
+	a.Notes = siddhiql.Notes(p)
 	return a, nil
 }
 
@@ -214,6 +220,7 @@ const maxDepth = 64
 // feeding them on to the streams they are inserted into.
 func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out *[]Output, depth int) {
 	s := a.streams[name]
+	a.env.Enter(index, now)
 	for _, st := range s.aggs {
 		// check ran before: Add cannot fail here.
 		if err := st.Add(index, now, events); err != nil {
@@ -245,6 +252,7 @@ func (a *App) run(index uint64, now int64, q *query, step func(func(window.Outpu
 }
 
 func (a *App) tick(index uint64, now int64, out *[]Output) {
+	a.env.Enter(index, now)
 	a.fireTriggers(index, now, out)
 	for _, n := range a.aggOrder {
 		a.aggs[n].Advance(now)

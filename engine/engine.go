@@ -34,6 +34,9 @@ type Config struct {
 	// AggTimeZone is Siddhi's aggTimeZone: the IANA zone in which hour, day, month and
 	// year buckets start. Empty means GMT.
 	AggTimeZone string
+	// GeoIP is the node's GeoIP database for geo:findCountryFromIP and geo:findCityFromIP;
+	// nil answers "". Every node must have the same one (see expr.GeoIP).
+	GeoIP expr.GeoIP
 }
 
 // Validate checks the configuration.
@@ -45,6 +48,7 @@ func (c Config) Validate() error {
 // Engine runs deployed apps. See the package doc for its guarantees.
 type Engine struct {
 	clock *agg.Clock
+	geo   expr.GeoIP
 	now   int64
 	apps  map[string]*App
 	// inputs maps a stream name to the app that defines it.
@@ -58,7 +62,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	return &Engine{clock: clock, apps: map[string]*App{}, inputs: map[string]*App{}}, nil
+	return &Engine{clock: clock, geo: cfg.GeoIP, apps: map[string]*App{}, inputs: map[string]*App{}}, nil
 }
 
 // Now is the latest stamped time the engine has seen.
@@ -102,6 +106,7 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.env.GeoIP = e.geo
 	for _, s := range a.streamOrder {
 		if other, ok := e.inputs[s]; ok && other.Name != a.Name {
 			return nil, fmt.Errorf("%w: stream %s is already defined by app %s", ErrConflict, s, other.Name)

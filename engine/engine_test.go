@@ -255,7 +255,7 @@ func TestStoreQueryClauses(t *testing.T) {
 		{`from TradeAggregation within 0L, 5L per "weeks" select *`, "unknown per duration"},
 		{`from Nope within 0L, 5L per "hours" select *`, "has no aggregation Nope"},
 		{`from TradeAggregation within 0L, 5L per "hours" select nope`, `no attribute "nope"`},
-		{`from TradeAggregation within 0L, 5L per "hours" select symbol order by total`, `order by "total"`},
+		{`from TradeAggregation within 0L, 5L per "hours" select symbol order by nope`, `order by "nope": neither a selected column nor an attribute`},
 		{`from TradeAggregation within 0L per "hours" select *`, "time pattern"},
 	}
 	for _, c := range bad {

@@ -48,6 +48,8 @@ type Config struct {
 	// AggTimeZone is the IANA zone in which hour, day, month and year buckets start; empty
 	// means GMT (see engine.Config).
 	AggTimeZone string
+	// GeoIP is the node's GeoIP database for the engine's geo: functions (nil: none).
+	GeoIP engine.GeoIP
 	// MaxProducers bounds the dedup table (producers remembered). Default 100,000; zero
 	// means the default.
 	MaxProducers int
@@ -175,7 +177,7 @@ func New(cfg Config) (*FSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{AggTimeZone: cfg.AggTimeZone})
+	eng, err := engine.New(engine.Config{AggTimeZone: cfg.AggTimeZone, GeoIP: cfg.GeoIP})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: %w", err)
 	}

@@ -176,7 +176,7 @@ func (f *FSM) decodeState(body []byte, version byte) (decoded, error) {
 	if group != uint64(f.cfg.GroupID) {
 		return decoded{}, fmt.Errorf("%w: it is of group %d, this FSM is group %d", ErrBadSnapshot, group, f.cfg.GroupID)
 	}
-	eng, err := engine.New(engine.Config{AggTimeZone: f.cfg.AggTimeZone})
+	eng, err := engine.New(engine.Config{AggTimeZone: f.cfg.AggTimeZone, GeoIP: f.cfg.GeoIP})
 	if err != nil {
 		return decoded{}, fmt.Errorf("fsm: %w", err)
 	}

@@ -183,13 +183,21 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, out[0].Status, out[0].Error)
 		return
 	}
+	notes := siddhiql.Notes(app)
 	if code == http.StatusCreated {
 		s.logger.Info("app deployed", "app", app.Name, "groups", len(groups))
+		for _, n := range notes {
+			s.logger.Info("app note", "app", app.Name, "note", n)
+		}
 	}
 	if name == "" {
 		name = app.Name
 	}
-	answerFanOut(w, code, out, map[string]any{"name": name})
+	extra := map[string]any{"name": name}
+	if len(notes) > 0 {
+		extra["notes"] = notes
+	}
+	answerFanOut(w, code, out, extra)
 }
 
 // maxAppName bounds an app name, in bytes.

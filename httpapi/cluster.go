@@ -118,10 +118,12 @@ type GroupStatus struct {
 type ClusterStatus struct {
 	ID     string        `json:"id"`
 	Groups []GroupStatus `json:"groups"`
+	// GeoIPSHA256 identifies the node's GeoIP database (every node needs the same one).
+	GeoIPSHA256 string `json:"geoip_sha256,omitempty"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	out := ClusterStatus{ID: s.cfg.NodeID, Groups: make([]GroupStatus, 0, len(s.groups))}
+	out := ClusterStatus{ID: s.cfg.NodeID, Groups: make([]GroupStatus, 0, len(s.groups)), GeoIPSHA256: s.cfg.GeoIPSHA256}
 	for _, grp := range s.groups {
 		st := grp.Status()
 		g := GroupStatus{ID: st.Group, ShardID: st.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,

@@ -103,6 +103,9 @@ type Config struct {
 	// every route but /healthz and /readyz then needs credentials and a permission. nil
 	// leaves the API open.
 	Users Users
+	// GeoIPSHA256 is the SHA-256 of the node's --geoip-db file, shown in status so
+	// operators can check every node has the same one; empty without a database.
+	GeoIPSHA256 string
 }
 
 // DefaultConfig returns the defaults.

@@ -136,6 +136,8 @@ func hasAggregate(q *siddhiql.Query) bool {
 			return walk(n.L) || walk(n.R)
 		case *siddhiql.Unary:
 			return walk(n.X)
+		case *siddhiql.IsNull:
+			return walk(n.X)
 		}
 		return false
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/tally-db/tally/engine"
 )
 
 // Config configures one group's replica on this node. Start from DefaultConfig.
@@ -19,6 +21,8 @@ type Config struct {
 	Bootstrap bool
 	// AggTimeZone is the engine's aggTimeZone (default GMT).
 	AggTimeZone string
+	// GeoIP is the node's GeoIP database for the engine's geo: functions (nil: none).
+	GeoIP engine.GeoIP
 
 	// HeartbeatTimeout and ElectionTimeout: how long a follower waits without contact
 	// before starting an election (Raft randomizes up to twice this). Defaults 400ms and

@@ -77,6 +77,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	logger = logger.With("component", "raftnode", "group", cfg.Group)
 	fcfg := fsm.DefaultConfig()
 	fcfg.GroupID, fcfg.AggTimeZone, fcfg.Logger = cfg.Group, cfg.AggTimeZone, logger
+	fcfg.GeoIP = cfg.GeoIP
 	flushNow := make(chan struct{}, 1)
 	fcfg.OnSnapshot = func() {
 		select {

@@ -62,6 +62,10 @@ func formatExpr(b *strings.Builder, e Expr) {
 			formatExpr(b, a)
 		}
 		b.WriteByte(')')
+	case *IsNull:
+		b.WriteByte('(')
+		formatExpr(b, e.X)
+		b.WriteString(" is null)")
 	default:
 		fmt.Fprintf(b, "<%T>", e)
 	}

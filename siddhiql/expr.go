@@ -88,7 +88,7 @@ func (p *parser) parseEquality() Expr {
 		t := p.tok()
 		switch {
 		case isWord(t, "is"):
-			p.failf(t.pos, "'is null' is not supported")
+			p.failf(t.pos, "'is null' applies to an attribute, a stream or a function call, not to %s", FormatExpr(x))
 		case isWord(t, "in"):
 			p.failf(t.pos, "'in' (table lookup) is not supported")
 		case t.kind == tPunct && t.text == "=":
@@ -202,19 +202,19 @@ func (p *parser) parseName() Expr {
 	p.advance()
 	switch {
 	case p.isPunct("("):
-		return p.parseCall(t.pos, "", t.text)
+		return p.parseNullCheck(p.parseCall(t.pos, "", t.text))
 	case p.isPunct(":") && p.peek(1).kind == tIdent && p.peek(2).kind == tPunct && p.peek(2).text == "(":
 		p.advance()
 		name := p.advance()
-		return p.parseCall(t.pos, t.text, name.text)
+		return p.parseNullCheck(p.parseCall(t.pos, t.text, name.text))
 	case p.isPunct("."):
 		p.advance()
 		n := p.name("an attribute name after '" + t.text + ".'")
-		return &Variable{Pos: t.pos, Stream: t.text, Name: n.text}
+		return p.parseNullCheck(&Variable{Pos: t.pos, Stream: t.text, Name: n.text})
 	case p.isPunct("["):
 		p.failf(p.tok().pos, "indexed event references (%s[...]) are only used in patterns, which are not supported", t.text)
 	}
-	return &Variable{Pos: t.pos, Name: t.text}
+	return p.parseNullCheck(&Variable{Pos: t.pos, Name: t.text})
 }
 
 func (p *parser) parseCall(pos Pos, ns, name string) Expr {

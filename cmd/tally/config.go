@@ -77,6 +77,9 @@ type serveConfig struct {
 	// MaxConns caps the HTTP listener's open connections and the Raft port's connections
 	// not yet routed; past it they wait before accepting more. Default 4096.
 	MaxConns int `yaml:"max-conns"`
+	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
+	// every node must have the same file. Empty: the functions answer "".
+	GeoIPDB string `yaml:"geoip-db"`
 	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
 	Siddhi struct {
 		Properties struct {
@@ -133,6 +136,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
 	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
+	fs.StringVar(&flags.GeoIPDB, "geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP; must be the same file on every node (default: none, they answer \"\")")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&flags.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&flags.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the HTTP address")
@@ -209,6 +213,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.ShardID = flags.ShardID
 		case "agg-time-zone":
 			cfg.AggTimeZone = flags.AggTimeZone
+		case "geoip-db":
+			cfg.GeoIPDB = flags.GeoIPDB
 		case "log-level":
 			cfg.LogLevel = flags.LogLevel
 		case "log-format":

@@ -58,6 +58,7 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	query := fs.String("query", "", "store query to answer after the events, e.g. 'from Agg within 0L, 9999999999999L per \"hours\" select *'")
 	zone := fs.String("agg-time-zone", "GMT", "aggTimeZone: IANA zone in which hour/day/month/year buckets start")
 	details := fs.Bool("details", false, "with --query, add the column names and types as \"details\"")
+	geoDB := fs.String("geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP (default: none, they answer \"\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,7 +70,7 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fs.Usage()
 		return 2
 	}
-	if err := replay(ctx, replayConfig{apps: appPaths, events: *eventsPath, query: *query, zone: *zone, details: *details}, stdin, stdout); err != nil {
+	if err := replay(ctx, replayConfig{apps: appPaths, events: *eventsPath, query: *query, zone: *zone, details: *details, geoDB: *geoDB}, stdin, stdout); err != nil {
 		fmt.Fprintf(stderr, "tally replay: %v\n", err)
 		return 1
 	}
@@ -80,6 +81,7 @@ type replayConfig struct {
 	apps                []string // deployed in this order; a query reads the first
 	events, query, zone string
 	details             bool
+	geoDB               string // --geoip-db; empty for none
 }
 
 func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Writer) error {
@@ -100,8 +102,13 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 		in = f
 	}
 	var appName string // the first app's: the one a query reads
+	geo, closeGeo, err := openGeoIP(cfg.geoDB, nil)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
 	newShard := func() (*engine.Engine, error) {
-		e, err := engine.New(engine.Config{AggTimeZone: cfg.zone})
+		e, err := engine.New(engine.Config{AggTimeZone: cfg.zone, GeoIP: geo})
 		if err != nil {
 			return nil, err
 		}

@@ -122,6 +122,11 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return err
 	}
 	defer rollups.Close()
+	geo, closeGeo, err := openGeoIP(cfg.GeoIPDB, logger)
+	if err != nil {
+		return err
+	}
+	defer closeGeo()
 
 	nodes := make([]*raftnode.Node, groups)
 	apiGroups := make([]httpapi.Group, groups)
@@ -136,6 +141,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		glog := logger.With("group", g)
 		ncfg := nodeConfig(cfg, uint32(g), groupDir, shard, rollups, logger)
 		ncfg.Probe = mux.Probe // joining nodes are asked through the mux's dialer
+		ncfg.GeoIP = geo
 		if clock != nil {
 			ncfg.Clock = clock.Now // one clock for every group of the node
 		}
@@ -169,6 +175,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	}
 	if users != nil {
 		acfg.Users = users // pprof, when on, is admin-only like every admin route
+	}
+	if h, ok := geo.(interface{ Hash() string }); ok {
+		acfg.GeoIPSHA256 = h.Hash()
 	}
 	api := httpapi.New(acfg, apiGroups, rollups, resolver)
 	srv := newHTTPServer(api, logger, defaultHTTPLimits)

@@ -102,7 +102,13 @@ func (d *Def) HasDuration(g siddhiql.Duration) bool {
 
 // Compile checks an aggregation definition against its input stream.
 func Compile(a *siddhiql.AggregationDef, in *siddhiql.StreamDef) (*Def, error) {
-	fields := &expr.Fields{Stream: in.Name, Attrs: in.Attributes}
+	return CompileEnv(a, in, nil)
+}
+
+// CompileEnv is Compile for an aggregation whose functions read env (the stamped time,
+// the GeoIP database).
+func CompileEnv(a *siddhiql.AggregationDef, in *siddhiql.StreamDef, env *expr.Env) (*Def, error) {
+	fields := &expr.Fields{Stream: in.Name, Attrs: in.Attributes, Env: env}
 	d := &Def{Name: a.Name, Stream: in.Name, Durations: a.Durations, PartitionByID: a.PartitionByID, countBase: -1}
 	if len(d.Durations) == 0 {
 		return nil, &siddhiql.Error{Pos: a.Pos, Msg: fmt.Sprintf("aggregation %s has no durations", a.Name)}

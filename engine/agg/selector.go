@@ -26,8 +26,11 @@ type selector struct {
 }
 
 type orderKey struct {
-	col  int
+	col  int // position in the output row; for hidden keys, after the selected columns
 	desc bool
+	// input is the position in the input row of a key that is not selected (Siddhi lets
+	// a store query order by any attribute of the aggregation), or -1.
+	input int
 }
 
 type call struct {
@@ -118,12 +121,22 @@ func newSelector(fields *expr.Fields, items []siddhiql.OutputAttr, q *siddhiql.S
 		}
 		s.having = c.Eval
 	}
+	hidden := 0
 	for _, o := range q.OrderBy {
-		i := slices.IndexFunc(s.columns, func(c Column) bool { return c.Name == o.Var.Name })
-		if i < 0 {
-			return nil, expr.Errorf(o.Var, "order by %q: not a selected column", o.Var.Name)
+		i := -1
+		if o.Var.Stream == "" {
+			i = slices.IndexFunc(s.columns, func(c Column) bool { return c.Name == o.Var.Name })
 		}
-		s.orderBy = append(s.orderBy, orderKey{col: i, desc: o.Desc})
+		if i >= 0 {
+			s.orderBy = append(s.orderBy, orderKey{col: i, desc: o.Desc, input: -1})
+			continue
+		}
+		in, _, err := fields.Var(o.Var)
+		if err != nil {
+			return nil, expr.Errorf(o.Var, "order by %q: neither a selected column nor an attribute of the aggregation", o.Var.Name)
+		}
+		s.orderBy = append(s.orderBy, orderKey{col: len(s.columns) + hidden, desc: o.Desc, input: in})
+		hidden++
 	}
 	var err error
 	if s.limit, err = count(q.Limit, "limit", -1); err != nil {
@@ -164,6 +177,10 @@ func Substitute(e siddhiql.Expr, named map[string]siddhiql.Expr) siddhiql.Expr {
 		c.L, c.R = Substitute(n.L, named), Substitute(n.R, named)
 		return &c
 	case *siddhiql.Unary:
+		c := *n
+		c.X = Substitute(n.X, named)
+		return &c
+	case *siddhiql.IsNull:
 		c := *n
 		c.X = Substitute(n.X, named)
 		return &c
@@ -217,9 +234,14 @@ func (s *selector) run(rows []expr.Row) ([][]expr.Value, error) {
 		for i, c := range s.calls {
 			full = append(full, g.acc[i].value(c))
 		}
-		res := make([]expr.Value, len(s.items))
+		res := make([]expr.Value, len(s.items), len(s.items)+len(s.orderBy))
 		for i, it := range s.items {
 			res[i] = it(full)
+		}
+		for _, k := range s.orderBy {
+			if k.input >= 0 {
+				res = append(res, full[k.input]) // dropped after sorting
+			}
 		}
 		if s.having != nil && !s.having(full).Truth() {
 			continue
@@ -239,6 +261,9 @@ func (s *selector) run(rows []expr.Row) ([][]expr.Value, error) {
 			}
 			return 0
 		})
+	}
+	for i := range out {
+		out[i] = out[i][:len(s.items)]
 	}
 	if s.offset > 0 {
 		out = out[min(int(s.offset), len(out)):]

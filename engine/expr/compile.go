@@ -76,11 +76,9 @@ func compile(e siddhiql.Expr, scope Scope, depth int) (*Compiled, error) {
 		if c, ok, err := compileCoordination(n); ok {
 			return c, err
 		}
-		name := n.Name
-		if n.Namespace != "" {
-			name = n.Namespace + ":" + n.Name
-		}
-		return nil, Errorf(n, "unknown function %s(): supported functions are sum, count, avg, min, max and distinctCount", name)
+		return compileCall(n, scope)
+	case *siddhiql.IsNull:
+		return compileIsNull(n, scope)
 	case *siddhiql.Unary:
 		x, err := compile(n.X, scope, depth+1)
 		if err != nil {

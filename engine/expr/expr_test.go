@@ -56,7 +56,21 @@ func TestCompileErrors(t *testing.T) {
 		{"nope", `has no attribute "nope"`},
 		{"T.s", `unknown stream "T"`},
 		{"sum(i)", "not allowed here"},
-		{"str:concat(s, s)", "unknown function str:concat()"},
+		{"str:nope(s, s)", "unknown function str:nope()"},
+		{"ifThenElse(i, 1, 2)", "argument 1 of ifThenElse() must be bool, got int"},
+		{"ifThenElse(b, 1, 'x')", "same type"},
+		{"str:concat(s)", "str:concat() takes at least 2 argument(s), got 1"},
+		{"currentTimeMillis()", "not available here"},
+		{"UUID()", "not available here"},
+		{"cast(s, 'decimal')", "type must be one of"},
+		{"cast(s, s)", "must be a string constant"},
+		{"default(s, s)", "must be a constant"},
+		{"default(i, 1/2)", "must be a constant, found (1 / 2)"},
+		{"time:dateFormat(l, 'yyyy-MM-dd H')", `"H" is not supported`},
+		{"str:regexp(s, '(')", "bad regular expression"},
+		{"time:extract('EPOCH', s)", "unknown unit"},
+		{"maximum(i, l)", "all arguments of one type"},
+		{"math:round(i)", "must be float or double"},
 	}
 	for _, c := range cases {
 		e, err := siddhiql.ParseExpr(c.src)

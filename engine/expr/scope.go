@@ -14,6 +14,8 @@ type Fields struct {
 	// Alias is an optional second name for the stream (`from S as T`).
 	Alias string
 	Attrs []siddhiql.Attribute
+	// Env is what functions read besides the row (stamped time, GeoIP); nil when none.
+	Env *Env
 }
 
 // Index is the position of attribute name, or -1.

@@ -51,7 +51,8 @@ type Query struct {
 	expiredOn  bool
 
 	win window
-	lim *limiter // the output rate limit; nil when the query has none
+	lim *limiter  // the output rate limit; nil when the query has none
+	env *expr.Env // what functions read besides the row; nil when none
 
 	// state
 	clock   int64
@@ -78,14 +79,22 @@ func errAt(pos siddhiql.Pos, format string, args ...any) error {
 // ill-typed filters or having, bad window arguments, bad aggregate calls, unnamed or
 // colliding output attributes.
 func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
+	return CompileEnv(q, input, nil)
+}
+
+// CompileEnv is Compile for a query whose functions read env (the stamped time, the
+// event's time, the GeoIP database). The query sets env.EventTime to each event's time
+// before it evaluates the event.
+func CompileEnv(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.Env) (*Query, error) {
 	if input == nil {
 		return nil, errAt(q.Pos, "query reads unknown stream %q", q.From)
 	}
 	if q.From != "" && q.From != input.Name {
 		return nil, errAt(q.Pos, "query reads stream %q but was compiled against %q", q.From, input.Name)
 	}
-	fields := &expr.Fields{Stream: input.Name, Attrs: input.Attributes}
+	fields := &expr.Fields{Stream: input.Name, Attrs: input.Attributes, Env: env}
 	rq := &Query{
+		env:       env,
 		nIn:       len(input.Attributes),
 		currentOn: q.Output != siddhiql.ExpiredEvents,
 		// A snapshot sees expired events too, to drop them from its snapshot.
@@ -221,6 +230,9 @@ func names(as []siddhiql.Attribute) string {
 	return b.String()
 }
 
+// FuncEnv gives the select's functions the query's Env.
+func (s *selectScope) FuncEnv() *expr.Env { return s.fields.Env }
+
 func (s *selectScope) Call(c *siddhiql.Call) (int, siddhiql.Type, bool, error) {
 	if !expr.IsAggregate(c) {
 		return 0, 0, false, nil
@@ -301,8 +313,9 @@ func constArg(e siddhiql.Expr, fields *expr.Fields, win, what string) (expr.Valu
 	if err != nil {
 		return expr.Null, err
 	}
-	if !c.Const {
-		return expr.Null, errAt(e.Position(), "window %s: %s must be a constant", win, what)
+	if _, lit := e.(*siddhiql.Literal); !c.Const || !lit {
+		// Siddhi takes only a literal here: an expression of constants (1/2) is refused too.
+		return expr.Null, errAt(e.Position(), "window %s: %s must be a constant, found %s", win, what, siddhiql.FormatExpr(e))
 	}
 	return c.Eval(nil), nil
 }
@@ -382,7 +395,7 @@ func compileWindow(w *siddhiql.Window, fields *expr.Fields, keepExpired bool) (w
 		if err := argCount(w, 1, 2, "(int window.length[, bool stream.current.event])"); err != nil {
 			return nil, err
 		}
-		n, err := posIntArg(w.Args[0], fields, w.Name, "window.length", false)
+		n, err := lengthBatchArg(w.Args[0], fields, w.Name)
 		if err != nil {
 			return nil, err
 		}

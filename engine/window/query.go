@@ -37,6 +37,7 @@ func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 	}
 	out := q.sink(emit)
 	q.win.advance(now, out)
+	q.eventTime(now)
 	rows := make([]expr.Row, 0, len(events))
 	for _, r := range events {
 		if len(r) != q.nIn {
@@ -61,6 +62,13 @@ func (q *Query) Advance(now int64, emit func(Output)) {
 		defer q.lim.due(now, emit)
 	}
 	q.win.advance(now, q.sink(emit))
+}
+
+// eventTime tells the functions the time of the event they are about to evaluate.
+func (q *Query) eventTime(t int64) {
+	if q.env != nil {
+		q.env.EventTime = t
+	}
 }
 
 func (q *Query) sink(emit func(Output)) sink {
@@ -92,6 +100,7 @@ func (q *Query) apply(it item, key string) (expr.Row, bool) {
 		sign = -1
 	}
 	g.events += sign
+	q.eventTime(it.time)
 	for i := range q.aggs {
 		q.aggs[i].update(&g.aggs[i], it.row, sign)
 	}
@@ -126,6 +135,7 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 	if q.postFilter != nil {
 		kept := items[:0:0]
 		for _, it := range items {
+			q.eventTime(it.time)
 			if it.kind == itReset || q.postFilter(it.row).Truth() {
 				kept = append(kept, it)
 			}

@@ -195,6 +195,10 @@ type lengthBatchWindow struct {
 func (*lengthBatchWindow) advance(int64, sink) {}
 
 func (l *lengthBatchWindow) add(now int64, rows []expr.Row, out sink) {
+	if l.n == 0 {
+		l.passThrough(now, rows, out)
+		return
+	}
 	for _, r := range rows {
 		l.resetPending = true // Siddhi makes a reset event whenever none is pending
 		ev := event{time: now, row: r}
