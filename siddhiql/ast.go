@@ -56,6 +56,8 @@ type App struct {
 	Streams      []*StreamDef
 	Aggregations []*AggregationDef
 	Queries      []*Query
+	// Tables are the `define table` definitions (parse_table.go).
+	Tables []*TableDef
 }
 
 // Annotation is @name or @name(elements...). Names keep their spelling; a namespaced name
@@ -250,6 +252,11 @@ type Query struct {
 	Having    Expr
 	Output    OutputEvents
 	Into      string
+	// Join is set for a join query (parse_join.go); From is then its left input.
+	Join *Join
+	// TableOp is set for `update`, `update or insert into` and `delete` outputs into the
+	// table named by Into (parse_table.go); nil for `insert into`.
+	TableOp *TableOp
 }
 
 // OrderKey is one `order by` item.

@@ -80,7 +80,8 @@ func (p *parser) parseEquality() Expr {
 		case isWord(t, "is"):
 			p.failf(t.pos, "'is null' is not supported")
 		case isWord(t, "in"):
-			p.failf(t.pos, "'in' (table lookup) is not supported")
+			x = p.parseIn(x)
+			continue
 		case t.kind == tPunct && t.text == "=":
 			p.failf(t.pos, "use '==' to compare, not '='")
 		}

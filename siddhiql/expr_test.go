@@ -137,7 +137,7 @@ func TestParseExpr_Errors(t *testing.T) {
 		{"1e999", "1:1", "double literal 1e999 is out of range"},
 		{"1e39f", "1:1", "float literal 1e39f is out of range"},
 		{"a is null", "1:3", "'is null' is not supported"},
-		{"a in T", "1:3", "'in' (table lookup) is not supported"},
+		{"a in", "1:5", "expected a table name after 'in', found end of input"},
 		{"null", "1:1", "null is not supported"},
 		{"a = 1", "1:3", "use '==' to compare, not '='"},
 		{"a +", "1:4", "expected an expression, found end of input"},
