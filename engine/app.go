@@ -6,6 +6,7 @@ import (
 
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/engine/window"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -23,6 +24,8 @@ type App struct {
 	aggs        map[string]*agg.State
 	aggOrder    []string
 	queries     []*query
+	tables      map[string]*table.Table // tables.go
+	tableOrder  []string
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -34,9 +37,11 @@ type stream struct {
 }
 
 type query struct {
-	def   *siddhiql.Query
-	rt    *window.Query
-	attrs []siddhiql.Attribute
+	def     *siddhiql.Query
+	rt      *window.Query
+	attrs   []siddhiql.Attribute
+	join    *joinQuery // join.go; rt is then its selector
+	toTable *tableOut  // tables.go; set when the query writes a table
 }
 
 // Aggregations lists the app's aggregation definitions in text order.
@@ -80,12 +85,24 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.aggOrder = append(a.aggOrder, ad.Name)
 		in.aggs = append(in.aggs, st)
 	}
+	if err := a.compileTables(p); err != nil {
+		return nil, err
+	}
 	for _, qd := range p.Queries {
+		if qd.Join != nil {
+			if err := a.compileJoin(qd); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		in, ok := a.streams[qd.From]
+		if _, isTable := a.tables[qd.From]; isTable {
+			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads table %s: a table is read in a join, with 'in', or by a store query", qd.From)}
+		}
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
 		}
-		rt, err := window.Compile(qd, in.def)
+		rt, err := window.CompileWith(qd, in.def, a)
 		if err != nil {
 			return nil, err
 		}
@@ -108,6 +125,12 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 // connectOutput checks a query's output against its target stream, or defines the target
 // from the query's output when no definition exists.
 func (a *App) connectOutput(q *query) error {
+	if t, ok := a.tables[q.def.Into]; ok {
+		return a.connectTable(q, t)
+	}
+	if q.def.TableOp != nil {
+		return &siddhiql.Error{Pos: q.def.TableOp.Pos, Msg: fmt.Sprintf("%s %s: %s is not a table of this app", q.def.TableOp.Action, q.def.Into, q.def.Into)}
+	}
 	out, ok := a.streams[q.def.Into]
 	if !ok {
 		if _, isAgg := a.aggs[q.def.Into]; isAgg {
@@ -141,6 +164,10 @@ func (a *App) checkCycles() error {
 			return nil
 		}
 		state[s] = 1
+		if a.streams[s] == nil { // a table
+			state[s] = 2
+			return nil
+		}
 		for _, q := range a.streams[s].queries {
 			if err := visit(q.def.Into); err != nil {
 				return err
@@ -200,12 +227,16 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 		}
 	}
 	for _, q := range s.queries {
-		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
+		a.run(index, now, q, func(emit func(window.Output)) { q.process(name, now, events, emit) }, out, depth)
 	}
 }
 
 // run collects one query's outputs and passes them downstream.
 func (a *App) run(index uint64, now int64, q *query, step func(func(window.Output)), out *[]Output, depth int) {
+	if q.toTable != nil {
+		step(func(o window.Output) { q.toTable.apply(o.Row) })
+		return
+	}
 	var rows []expr.Row
 	step(func(o window.Output) {
 		*out = append(*out, Output{App: a.Name, Stream: q.def.Into, Seq: len(*out), Expired: o.Kind == window.Expired,
@@ -222,6 +253,6 @@ func (a *App) tick(index uint64, now int64, out *[]Output) {
 		a.aggs[n].Advance(now)
 	}
 	for _, q := range a.queries {
-		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Advance(now, emit) }, out, 0)
+		a.run(index, now, q, func(emit func(window.Output)) { q.advance(now, emit) }, out, 0)
 	}
 }

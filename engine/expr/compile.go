@@ -69,6 +69,8 @@ func Compile(e siddhiql.Expr, scope Scope) (*Compiled, error) {
 			name = n.Namespace + ":" + n.Name
 		}
 		return nil, Errorf(n, "unknown function %s(): supported functions are sum, count, avg, min, max and distinctCount", name)
+	case *siddhiql.In:
+		return compileIn(n, scope)
 	case *siddhiql.Unary:
 		x, err := Compile(n.X, scope)
 		if err != nil {
