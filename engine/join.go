@@ -179,25 +179,26 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 		found = other.win.Contents()
 	}
 	nl, nr := len(j.sides[0].attrs), len(j.sides[1].attrs)
-	var evs []window.Joined
 	one := func(kind window.Kind, t int64, row expr.Row) {
-		matched := false
+		var evs []window.Joined
 		for _, f := range found {
 			l, r := row, f
 			if i == 1 {
 				l, r = f, row
 			}
 			if j.on.Holds(l, r) {
-				matched = true
 				evs = append(evs, window.Joined{Kind: kind, Time: t, Row: table.Concat(l, nl, r, nr)})
 			}
 		}
-		if !matched && in.outer {
+		if len(evs) == 0 && in.outer {
 			var l, r expr.Row = row, nil
 			if i == 1 {
 				l, r = nil, row
 			}
 			evs = append(evs, window.Joined{Kind: kind, Time: t, Row: table.Concat(l, nl, r, nr)})
+		}
+		if len(evs) > 0 {
+			j.sel.Select(now, evs, emit)
 		}
 	}
 	for _, o := range outs {
@@ -206,10 +207,9 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 			if j.sel.EmitsExpired() {
 				one(window.Expired, now, o.Row)
 			}
-			evs = append(evs, window.Joined{Reset: true, Time: now})
+			j.sel.Select(now, []window.Joined{{Reset: true, Time: now}}, emit)
 		}
 	}
-	j.sel.Select(now, evs, emit)
 }
 
 // encode writes the inputs' windows (the selector is the query's rt, encoded after).

@@ -62,8 +62,10 @@ type Joined struct {
 	Row   expr.Row
 }
 
-// Select runs the query's selector (no window, no filter) over joined events, in order,
-// at stamped time now. Rows are copied.
+// Select runs the query's selector (no window, no filter) over one chunk of joined events
+// (what one event leaving an input's window joined to), at stamped time now, reduced as a
+// batch, as Siddhi's selector treats every join chunk: one output per group key, or the
+// last one when the query aggregates without group by. Rows are copied.
 func (q *Query) Select(now int64, evs []Joined, emit func(Output)) {
 	q.tick(now)
 	items := make([]item, 0, len(evs))
@@ -77,7 +79,7 @@ func (q *Query) Select(now int64, evs []Joined, emit func(Output)) {
 		}
 		items = append(items, it)
 	}
-	q.selectChunk(items, false, emit)
+	q.selectChunk(items, true, emit)
 }
 
 // EmitsExpired reports whether the query inserts expired events.
