@@ -96,6 +96,9 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 		writeSiddhiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if s.serveTableQuery(w, r, body, c, min, req.AppName, req.Query, req.Details) {
+		return
+	}
 	res, err := s.query(r.Context(), c, min, req.AppName, req.Query)
 	switch {
 	case errors.Is(err, engine.ErrUnknownApp) && c != raftnode.Stale && s.relay(w, r, body):

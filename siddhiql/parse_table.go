@@ -189,3 +189,81 @@ func (p *parser) parseTableOutput(q *Query) {
 	op.On = p.parseExpr()
 	q.TableOp = op
 }
+
+// ParseTableQuery parses an on-demand query that reads a table: `from T [as t] [on cond]
+// [select ...] [group by ...] [having cond] [order by v [asc|desc], ...] [limit n]
+// [offset n]`, with an optional trailing ';'. The result has no within or per. The error,
+// if any, is an *Error.
+func ParseTableQuery(text string) (*StoreQuery, error) {
+	var q *StoreQuery
+	err := run(text, func(p *parser) {
+		from := p.expectWord("from", "at the start of a table query")
+		q = &StoreQuery{Pos: from.pos, From: p.name("a table name after 'from'").text}
+		if p.acceptWord("as") {
+			q.Alias = p.name("an alias after 'as'").text
+		}
+		if p.acceptWord("on") {
+			q.On = p.parseExpr()
+		}
+		if p.isWord("within") || p.isWord("per") {
+			p.failf(p.tok().pos, "'%s' is for store queries on aggregations, and %s is a table", strings.ToLower(p.tok().text), q.From)
+		}
+		if p.acceptWord("select") {
+			if p.acceptPunct("*") {
+				q.SelectAll = true
+			} else {
+				q.Select = p.parseSelectList()
+			}
+		} else {
+			q.SelectAll = true
+		}
+		if p.acceptWord("group") {
+			q.GroupBy = p.parseGroupBy()
+		}
+		if p.acceptWord("having") {
+			q.Having = p.parseExpr()
+		}
+		if p.acceptWord("order") {
+			p.expectWord("by", "after 'order'")
+			for {
+				k := OrderKey{Var: p.parseVar("order by")}
+				if p.acceptWord("desc") {
+					k.Desc = true
+				} else {
+					p.acceptWord("asc")
+				}
+				q.OrderBy = append(q.OrderBy, k)
+				if !p.acceptPunct(",") {
+					break
+				}
+			}
+		}
+		if p.acceptWord("limit") {
+			q.Limit = p.parseExpr()
+		}
+		if p.acceptWord("offset") {
+			q.Offset = p.parseExpr()
+		}
+		p.acceptPunct(";")
+		if p.tok().kind != tEOF {
+			p.failf(p.tok().pos, "unexpected %s after table query", p.tok().describe())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// QueryTarget returns the name after a query's leading `from`, or "" when the text does not
+// start with `from NAME`. It reads no further, so it tells a table query from a store query
+// on an aggregation before either is parsed.
+func QueryTarget(text string) string {
+	name := ""
+	_ = run(text, func(p *parser) {
+		if p.acceptWord("from") && p.tok().kind == tIdent {
+			name = p.tok().text
+		}
+	})
+	return name
+}
