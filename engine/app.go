@@ -152,7 +152,8 @@ func (a *App) connectOutput(q *query) error {
 	return nil
 }
 
-// checkCycles rejects apps whose queries feed each other in a loop.
+// checkCycles rejects apps whose queries feed each other in a loop, except a join that
+// inserts into one of its own inputs (join.go).
 func (a *App) checkCycles() error {
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(s string) error
@@ -169,6 +170,9 @@ func (a *App) checkCycles() error {
 			return nil
 		}
 		for _, q := range a.streams[s].queries {
+			if q.join.feedsItself(q.def.Into) {
+				continue
+			}
 			if err := visit(q.def.Into); err != nil {
 				return err
 			}
