@@ -21,6 +21,7 @@ type joinQuery struct {
 	def   *siddhiql.Join
 	sides [2]*joinInput
 	on    *table.Cond
+	keyed *table.Keyed // on, when the right input is a table whose primary key it pins
 	sel   *window.Query
 }
 
@@ -104,6 +105,9 @@ func (a *App) compileJoin(qd *siddhiql.Query) error {
 	var err error
 	if jq.on, err = table.CompileCond(j.On, pair); err != nil {
 		return err
+	}
+	if t := jq.sides[1].tbl; t != nil {
+		jq.keyed = table.KeyedCond(t, jq.on, j.On, pair)
 	}
 	sq := *qd
 	if sq.SelectAll || len(sq.Select) == 0 {
@@ -189,15 +193,23 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 	if !in.trigger || len(outs) == 0 {
 		return
 	}
+	keyed := i == 0 && j.keyed != nil
 	var found []expr.Row
-	if other.tbl != nil {
-		found = other.tbl.Rows()
-	} else {
+	switch {
+	case other.tbl == nil:
 		found = other.win.Contents()
+	case !keyed:
+		found = other.tbl.Rows()
 	}
 	nl, nr := len(j.sides[0].attrs), len(j.sides[1].attrs)
 	one := func(kind window.Kind, t int64, row expr.Row) {
 		var evs []window.Joined
+		if keyed { // at most the one row with the event's key
+			found = found[:0]
+			if k := j.keyed.Match(row); k >= 0 {
+				found = append(found, other.tbl.Row(k))
+			}
+		}
 		for _, f := range found {
 			l, r := row, f
 			if i == 1 {

@@ -50,14 +50,20 @@ func (a *App) CompileIn(n *siddhiql.In, fields *expr.Fields) (*expr.Compiled, er
 		names = append(names, fields.Alias)
 	}
 	nl := len(fields.Attrs)
-	cond, err := table.CompileCond(n.X, &table.Pair{
+	pair := &table.Pair{
 		Left:       table.Side{Names: names, Attrs: fields.Attrs},
 		Right:      table.Side{Names: []string{t.Name()}, Attrs: t.Attrs()},
 		PreferLeft: true,
 		What:       "'in " + t.Name() + "' condition",
-	})
+	}
+	cond, err := table.CompileCond(n.X, pair)
 	if err != nil {
 		return nil, err
+	}
+	if keyed := table.KeyedCond(t, cond, n.X, pair); keyed != nil {
+		return &expr.Compiled{Type: siddhiql.TypeBool, Eval: func(row expr.Row) expr.Value {
+			return expr.Bool(keyed.Match(row[:nl]) >= 0)
+		}}, nil
 	}
 	return &expr.Compiled{Type: siddhiql.TypeBool, Eval: func(row expr.Row) expr.Value {
 		ev := row[:nl]
@@ -75,6 +81,7 @@ type tableOut struct {
 	t       *table.Table
 	action  siddhiql.TableAction // 0 for insert
 	on      *table.Cond          // over (event, table row)
+	keyed   *table.Keyed         // on, looked up by primary key; nil when it does not pin the key
 	set     []setter
 	scratch expr.Row
 }
@@ -116,6 +123,7 @@ func (a *App) connectTable(q *query, t *table.Table) error {
 		if o.on, err = table.CompileCond(d.TableOp.On, pair); err != nil {
 			return err
 		}
+		o.keyed = table.KeyedCond(t, o.on, d.TableOp.On, pair)
 		if err := o.compileSet(d.TableOp, pair); err != nil {
 			return err
 		}
@@ -164,9 +172,15 @@ func (o *tableOut) apply(ev expr.Row) {
 	case 0:
 		o.t.Insert(ev)
 	case siddhiql.TableDelete:
+		if o.keyed != nil {
+			if i := o.keyed.Match(ev); i >= 0 {
+				o.t.DeleteAt(i)
+			}
+			return
+		}
 		o.t.Delete(func(tr expr.Row) bool { return o.on.Holds(ev, tr) })
 	case siddhiql.TableUpdate, siddhiql.TableUpsert:
-		n := o.t.Update(func(tr expr.Row) bool { return o.on.Holds(ev, tr) }, func(tr expr.Row) expr.Row {
+		set := func(tr expr.Row) expr.Row {
 			o.scratch = append(append(o.scratch[:0], ev...), tr...)
 			nr := slices.Clone(tr)
 			for _, s := range o.set {
@@ -177,7 +191,16 @@ func (o *tableOut) apply(ev expr.Row) {
 				nr[s.idx] = v
 			}
 			return nr
-		})
+		}
+		var n int
+		if o.keyed != nil {
+			if i := o.keyed.Match(ev); i >= 0 {
+				n = 1
+				o.t.UpdateAt(i, set)
+			}
+		} else {
+			n = o.t.Update(func(tr expr.Row) bool { return o.on.Holds(ev, tr) }, set)
+		}
 		if n == 0 && o.action == siddhiql.TableUpsert {
 			o.t.Insert(ev)
 		}

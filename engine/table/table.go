@@ -110,22 +110,9 @@ func (t *Table) Delete(match func(expr.Row) bool) int {
 func (t *Table) Update(match func(expr.Row) bool, set func(expr.Row) expr.Row) int {
 	n := 0
 	for i, r := range t.rows {
-		if !match(r) {
-			continue
+		if match(r) && t.UpdateAt(i, set) {
+			n++
 		}
-		nr := set(r)
-		if t.keys != nil {
-			ok, nk := t.key(r), t.key(nr)
-			if nk != ok {
-				if _, taken := t.keys[nk]; taken {
-					continue
-				}
-				delete(t.keys, ok)
-				t.keys[nk] = i
-			}
-		}
-		t.rows[i] = nr
-		n++
 	}
 	return n
 }
@@ -181,4 +168,32 @@ func (t *Table) Decode(r *wire.Reader) error {
 		}
 	}
 	return nil
+}
+
+// Row returns the row at position i (as Keyed.Match gives it). The caller must not modify it.
+func (t *Table) Row(i int) expr.Row { return t.rows[i] }
+
+// UpdateAt replaces the row at position i with set(row), unless that would give it the
+// primary key of another row; it reports whether it changed the row.
+func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
+	r := t.rows[i]
+	nr := set(r)
+	if t.keys != nil {
+		ok, nk := t.key(r), t.key(nr)
+		if nk != ok {
+			if _, taken := t.keys[nk]; taken {
+				return false
+			}
+			delete(t.keys, ok)
+			t.keys[nk] = i
+		}
+	}
+	t.rows[i] = nr
+	return true
+}
+
+// DeleteAt removes the row at position i.
+func (t *Table) DeleteAt(i int) {
+	t.rows = slices.Delete(t.rows, i, i+1)
+	t.reindex()
 }
