@@ -34,6 +34,12 @@ from StockStream update or insert into StockTable on StockTable.symbol == symbol
 		{"", "from StockTable select symbol order by symbol limit 1", 200, `{"records":[["IBM"]]}`},
 		{"", "from StockTable select nope", 400, `Cannot query: siddhiql: 1:24:`},
 		{"?consistency=stored", "from StockTable", 400, `holds no tables`},
+		{"", "select 'GOOG' as symbol, 50.5 as price, 5L as volume insert into StockTable", 200, `{"records":[]}`},
+		{"", "update StockTable set StockTable.volume = 0L on StockTable.symbol == 'IBM'", 200, `{"records":[]}`},
+		{"", "delete StockTable on StockTable.symbol == 'WSO2'", 200, `{"records":[]}`},
+		{"", "from StockTable", 200, `{"records":[["IBM",76.5,0],["GOOG",50.5,5]]}`},
+		{"", "delete Nope on 1 == 1", 400, `app Stock has no table Nope`},
+		{"", "update StockTable set StockTable.volume = 'x' on true", 400, `is string but attribute volume of table StockTable is long`},
 	} {
 		body, _ := json.Marshal(map[string]string{"appName": "Stock", "query": c.query})
 		r := do(t, "POST", srv.URL+"/stores/query"+c.url, string(body))

@@ -267,3 +267,48 @@ func QueryTarget(text string) string {
 	})
 	return name
 }
+
+// IsTableWrite reports whether text starts like an on-demand write (`select`, `insert`,
+// `update` or `delete`) rather than a read (`from`).
+func IsTableWrite(text string) bool {
+	w := false
+	_ = run(text, func(p *parser) {
+		w = p.isWord("select") || p.isWord("insert") || p.isWord("update") || p.isWord("delete")
+	})
+	return w
+}
+
+// ParseTableWrite parses an on-demand write to a table: `select <constants> insert into T`,
+// `[select <constants>] update [or insert into] T [set T.a = e, ...] on cond` or
+// `[select <constants>] delete T on cond`, with an optional trailing ';'. The result is a
+// Query with no input (From is empty) whose output is the write. The error, if any, is an
+// *Error.
+func ParseTableWrite(text string) (*Query, error) {
+	var q *Query
+	err := run(text, func(p *parser) {
+		q = &Query{Pos: p.tok().pos}
+		if p.acceptWord("select") {
+			q.Select = p.parseSelectList()
+		}
+		t := p.tok()
+		switch {
+		case isWord(t, "insert"):
+			if len(q.Select) == 0 {
+				p.failf(t.pos, "an on-demand insert needs a select of the values to insert")
+			}
+			p.parseInsert(q)
+		case isWord(t, "update"), isWord(t, "delete"):
+			p.parseTableOutput(q)
+		default:
+			p.failf(t.pos, "expected 'insert into', 'update' or 'delete' in an on-demand write, found %s", t.describe())
+		}
+		p.acceptPunct(";")
+		if p.tok().kind != tEOF {
+			p.failf(p.tok().pos, "unexpected %s after the on-demand write", p.tok().describe())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
