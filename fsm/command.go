@@ -17,7 +17,7 @@ const FormatVersion = 1
 type Kind uint8
 
 // Command kinds. The zero Kind is invalid. Numbers are part of the log format: never reuse or
-// renumber one. Kinds after KindDelivered are reserved for later commands; a replica that
+// renumber one. Kinds after KindTableWrite are reserved for later commands; a replica that
 // does not know a kind fails to decode it.
 const (
 	// KindBatch applies events: Time and Parts (group commit of many requests).
