@@ -34,14 +34,13 @@ type joinInput struct {
 	outer   bool // emit its unmatched events with nulls for the other side
 }
 
-func (a *App) joinInput(s *siddhiql.JoinSide, expired bool) (*joinInput, error) {
+func (a *App) joinInput(s *siddhiql.JoinSide) (*joinInput, error) {
 	if st, ok := a.streams[s.Name]; ok {
-		out := siddhiql.OutputEvents(siddhiql.AllEvents)
-		if !expired {
-			out = siddhiql.CurrentEvents
-		}
+		// The input's window emits expired events whatever the query inserts: they join and
+		// take their part out of the selector's aggregates; the selector drops the kinds the
+		// query does not insert. A batch window so also keeps its last batch to be joined with.
 		sq := &siddhiql.Query{Pos: s.Pos, From: s.Name, Filter: s.Filter, Window: s.Window, PostFilter: s.PostFilter,
-			SelectAll: true, Output: out, Into: "#join"}
+			SelectAll: true, Output: siddhiql.AllEvents, Into: "#join"}
 		w, err := window.CompileWith(sq, st.def, a)
 		if err != nil {
 			return nil, err
@@ -71,10 +70,9 @@ func (a *App) compileJoin(qd *siddhiql.Query) error {
 	if j.WithinStart != nil {
 		return &siddhiql.Error{Pos: j.WithinStart.Position(), Msg: "'within ... per ...' belongs to joins with an aggregation, which are not supported"}
 	}
-	expired := qd.Output != siddhiql.CurrentEvents
 	jq := &joinQuery{def: j}
 	for i, s := range []*siddhiql.JoinSide{&j.Left, &j.Right} {
-		in, err := a.joinInput(s, expired)
+		in, err := a.joinInput(s)
 		if err != nil {
 			return err
 		}

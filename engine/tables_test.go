@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -81,5 +82,26 @@ select R.user, T.n insert into Out;
 	tb, _ := app.Table("Counts")
 	if tb.Len() != 1 {
 		t.Errorf("table holds %d rows, want 1", tb.Len())
+	}
+}
+
+// TestJoin_ExpiredLeaveAggregates: with `insert into` (current events only) the events that
+// leave a sliding window still take their part out of the join's aggregates.
+func TestJoin_ExpiredLeaveAggregates(t *testing.T) {
+	e := newEngine(t, "", `@app:name('J')
+define stream A (k string);
+define stream B (k string);
+from A#window.time(1 sec) join B#window.length(5) on A.k == B.k select count() as n insert into Out;
+`)
+	x := expr.Row{expr.String("x")}
+	mustApply(t, e, 1, 500, "B", x)
+	var got []int64
+	for i, ts := range []int64{1000, 1500, 2600} {
+		for _, o := range mustApply(t, e, uint64(i+2), ts, "A", x) {
+			got = append(got, o.Row[0].I)
+		}
+	}
+	if fmt.Sprint(got) != "[1 2 1]" {
+		t.Errorf("counts %v, want [1 2 1]: expired events must leave the count", got)
 	}
 }
