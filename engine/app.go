@@ -156,11 +156,11 @@ func (a *App) connectOutput(q *query) error {
 // inserts into one of its own inputs (join.go).
 func (a *App) checkCycles() error {
 	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(s string) error
-	visit = func(s string) error {
+	var visit func(s string, by siddhiql.Pos) error
+	visit = func(s string, by siddhiql.Pos) error {
 		switch state[s] {
 		case 1:
-			return fmt.Errorf("engine: app %s: queries feed stream %s back into itself", a.Name, s)
+			return &siddhiql.Error{Pos: by, Msg: fmt.Sprintf("app %s: queries feed stream %s back into itself", a.Name, s)}
 		case 2:
 			return nil
 		}
@@ -173,7 +173,7 @@ func (a *App) checkCycles() error {
 			if q.join.feedsItself(q.def.Into) {
 				continue
 			}
-			if err := visit(q.def.Into); err != nil {
+			if err := visit(q.def.Into, q.def.Pos); err != nil {
 				return err
 			}
 		}
@@ -181,7 +181,7 @@ func (a *App) checkCycles() error {
 		return nil
 	}
 	for _, s := range a.sortedStreams() {
-		if err := visit(s); err != nil {
+		if err := visit(s, siddhiql.Pos{}); err != nil {
 			return err
 		}
 	}

@@ -139,14 +139,15 @@ func (a *App) compileJoin(qd *siddhiql.Query) error {
 // feedsItself reports whether the join inserts into one of its own stream inputs, as
 // Siddhi's alert-suppression apps do (`from A#window.length(1) as a left outer join
 // Suppressed#window.time(10 min) as b ... having b.x is null insert into Suppressed`): what
-// the join outputs enters the window it is joined against. Such a loop is allowed; the
+// the join outputs enters the window it is joined against. Such a loop through a window is
+// allowed (without one it would only repeat itself); the
 // engine feeds outputs on at most maxDepth levels deep. Nil-safe.
 func (j *joinQuery) feedsItself(into string) bool {
 	if j == nil {
 		return false
 	}
 	for _, in := range j.sides {
-		if in.win != nil && in.name == into {
+		if in.win != nil && in.win.HasWindow() && in.name == into {
 			return true
 		}
 	}

@@ -35,6 +35,8 @@ define aggregation A from S select k, sum(v) as total group by k aggregate every
 		{"ambiguous", "from S#window.length(1) join U#window.length(1) on k == 'a' select S.k insert into O;", `attribute "k" is in both S and U`},
 		{"select all duplicate", "from S#window.length(1) join U#window.length(1) select * insert into O;", `duplicate output attribute "k"`},
 		{"defined twice", "define table S (a int);", "is already defined"},
+		{"self join without aliases", "from S#window.length(1) join S#window.length(2) on S.k == 'a' select v insert into O;", "S names both inputs"},
+		{"loop without window", "from S join T on S.k == T.k select S.k, S.v insert into S;", "queries feed stream S back into itself"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e, _ := New(Config{})

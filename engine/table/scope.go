@@ -45,6 +45,8 @@ func (p *Pair) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) {
 		var s *Side
 		off := 0
 		switch {
+		case p.Left.named(v.Stream) && p.Right.named(v.Stream):
+			return 0, 0, &siddhiql.Error{Pos: v.Pos, Msg: fmt.Sprintf("%s: %s names both inputs: give them aliases (as a, as b) and qualify with those", p.What, v.Stream)}
 		case p.Left.named(v.Stream):
 			s = &p.Left
 		case p.Right.named(v.Stream):
