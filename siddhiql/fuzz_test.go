@@ -44,6 +44,8 @@ func FuzzParse(f *testing.F) {
 		"from S#window.externalTimeBatch(ts, 1 min 30 sec, 0L, 5 sec, true)[x != 'y'] select * insert into O",
 		"define aggregation A from S select f(-2147483648, 1.5e3f, 10L) as x aggregate every hour ... day",
 		"/* c */ -- d\n// e\n`from`",
+		"@primaryKey('a') @index('b') define table T (a string, b long); from S select a, b update or insert into T for all events set T.b = T.b + b on T.a == a;",
+		"from S#window.length(1) as s unidirectional left outer join T as t on s.a == t.a select s.a, t.b having t.b > 1 insert into O; from S[(T.a == a) in T] delete T on T.a == a;",
 	)
 	f.Fuzz(func(t *testing.T, src string) {
 		app, err := Parse(src)
@@ -120,7 +122,7 @@ func FuzzParseStoreQuery(f *testing.F) {
 // FuzzParseExpr checks that FormatExpr writes text that parses back to the same tree.
 func FuzzParseExpr(f *testing.F) {
 	for _, s := range []string{"a or b and not c == 1", "-x * -2147483648 + 1.5f - 1e300 % 3L", "f(1 min 30 sec, 'a\"b', `select`)",
-		"- -5", "-(1 min)", "ns:g(S.a) >= -0.0", "\"\"\"x\ny\"\"\"", "'\\d'"} {
+		"- -5", "-(1 min)", "ns:g(S.a) >= -0.0", "\"\"\"x\ny\"\"\"", "'\\d'", "a == T.a in T and (b in `U`) in V"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
