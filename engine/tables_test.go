@@ -25,7 +25,7 @@ define aggregation A from S select k, sum(v) as total group by k aggregate every
 		{"set wrong type", "from S update T set T.v = k on T.k == k;", "set: k is string but attribute v of table T is long"},
 		{"condition not bool", "from S delete T on T.v + v;", "needs a bool condition, got long"},
 		{"unknown in table", "from S[(X.k == k) in X] insert into O;", "X is not a table of this app"},
-		{"in outside filter", "from S select (T.k == k) in T as b insert into O;", "only supported in a query's filter"},
+		{"in in a join", "from S#window.length(1) join U#window.length(1) on S.k == U.k select (T.k == S.k) in T as b insert into O;", "'in T' (a table lookup) is not supported here"},
 		{"two tables", "from T join T2 on T.k == T2.k select T.k insert into O;", "a join needs a stream"},
 		{"table window", "from S join T#window.length(1) on S.k == T.k select S.k insert into O;", "it cannot have a window"},
 		{"table unidirectional", "from S join T unidirectional on S.k == T.k select S.k insert into O;", "cannot trigger the join"},
@@ -105,5 +105,26 @@ from A#window.time(1 sec) join B#window.length(5) on A.k == B.k select count() a
 	}
 	if fmt.Sprint(got) != "[1 2 1]" {
 		t.Errorf("counts %v, want [1 2 1]: expired events must leave the count", got)
+	}
+}
+
+// TestIn_SelectAndHaving: `cond in T` also works in select and having.
+func TestIn_SelectAndHaving(t *testing.T) {
+	e := newEngine(t, "", `@app:name('I')
+define stream Add (k string);
+define stream Q (k string, n long);
+define table T (k string);
+from Add insert into T;
+from Q select k, (T.k == k) in T as known, count() as c having (T.k == k) in T or c > 2 insert into Out;
+`)
+	mustApply(t, e, 1, 1000, "Add", expr.Row{expr.String("a")})
+	var got []string
+	for i, r := range []expr.Row{{expr.String("a"), expr.Long(1)}, {expr.String("b"), expr.Long(1)}, {expr.String("b"), expr.Long(9)}} {
+		for _, o := range mustApply(t, e, uint64(i+2), int64(2000+i), "Q", r) {
+			got = append(got, fmt.Sprint(o.Row))
+		}
+	}
+	if want := `[["a" true 1] ["b" false 3]]`; fmt.Sprint(got) != want {
+		t.Errorf("outputs %v, want %s", got, want)
 	}
 }

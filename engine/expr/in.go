@@ -13,5 +13,5 @@ func compileIn(n *siddhiql.In, scope Scope) (*Compiled, error) {
 	if s, ok := scope.(InScope); ok {
 		return s.In(n)
 	}
-	return nil, Errorf(n, "'in %s' (a table lookup) is only supported in a query's filter", n.Table)
+	return nil, Errorf(n, "'in %s' (a table lookup) is not supported here: only in a query's filter, select and having", n.Table)
 }

@@ -92,3 +92,12 @@ func (q *Query) EmitsExpired() bool { return q.expiredOn }
 func CompileJoin(q *siddhiql.Query, attrs []siddhiql.Attribute, scope expr.Scope) (*Query, error) {
 	return compileQuery(q, &siddhiql.StreamDef{Pos: q.Pos, Name: q.From, Attributes: attrs}, nil, scope)
 }
+
+// In lets select and having use `cond in T` (over the input attributes) when the query's
+// filters can: the resolver sees the same input row.
+func (s *selectScope) In(n *siddhiql.In) (*expr.Compiled, error) {
+	if in, ok := s.fields.(expr.InScope); ok {
+		return in.In(n)
+	}
+	return nil, errAt(n.Pos, "'in %s' (a table lookup) is not supported here", n.Table)
+}
