@@ -161,8 +161,10 @@ func sideNames(s *siddhiql.JoinSide) []string {
 	return []string{s.Name}
 }
 
-// process takes events that arrived on stream name, for every input that reads it.
+// process takes events that arrived on stream name, for every input that reads it. Every
+// input's window first moves to now, so the events meet only what is still live there.
 func (j *joinQuery) process(name string, now int64, events []expr.Row, emit func(window.Output)) {
+	j.expire(now, emit)
 	for i, in := range j.sides {
 		if in.win == nil || in.name != name {
 			continue
@@ -175,6 +177,13 @@ func (j *joinQuery) process(name string, now int64, events []expr.Row, emit func
 
 // advance moves the inputs' windows to now; what expires joins as EXPIRED.
 func (j *joinQuery) advance(now int64, emit func(window.Output)) {
+	j.expire(now, emit)
+	j.sel.Advance(now, emit)
+}
+
+// expire fires the inputs' timers due at or before now, left input first; what leaves a
+// window joins as EXPIRED.
+func (j *joinQuery) expire(now int64, emit func(window.Output)) {
 	for i, in := range j.sides {
 		if in.win == nil {
 			continue
@@ -183,7 +192,6 @@ func (j *joinQuery) advance(now int64, emit func(window.Output)) {
 		in.win.Advance(now, func(o window.Output) { outs = append(outs, o) })
 		j.join(i, now, outs, false, emit)
 	}
-	j.sel.Advance(now, emit)
 }
 
 // join joins the events that left input i's window with the other input and selects.

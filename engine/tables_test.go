@@ -128,3 +128,21 @@ from Q select k, (T.k == k) in T as known, count() as c having (T.k == k) in T o
 		t.Errorf("outputs %v, want %s", got, want)
 	}
 }
+
+// TestJoin_OtherWindowExpiresFirst: an event meets only what is still live in the other
+// input's window, even when no tick moved that window since.
+func TestJoin_OtherWindowExpiresFirst(t *testing.T) {
+	e := newEngine(t, "", `@app:name('J')
+define stream A (k string);
+define stream B (k string);
+from A#window.time(1 sec) join B#window.time(1 sec) on A.k == B.k select A.k insert into Out;
+`)
+	x := expr.Row{expr.String("x")}
+	mustApply(t, e, 1, 1000, "B", x)
+	if out := mustApply(t, e, 2, 1500, "A", x); len(out) != 1 {
+		t.Fatalf("a live B event: %d outputs, want 1", len(out))
+	}
+	if out := mustApply(t, e, 3, 2500, "A", x); len(out) != 0 {
+		t.Errorf("B's event expired at 2000 but A's event at 2500 still joined it: %v", out)
+	}
+}
