@@ -23,12 +23,26 @@ func checkTables(app *siddhiql.App, groups int, report func(siddhiql.Pos, string
 			report(q.Pos, "%s writes table %s: with %d groups each group holds its own copy of %s, changed only by the events routed to it, so reads of it would depend on which group an event reached. Run the app with one group",
 				name, q.Into, groups, q.Into)
 		default:
-			if t := readsTable(q.Filter, tables); t != "" {
+			if t := queryReadsTable(q, tables); t != "" {
 				report(q.Pos, "%s reads table %s ('in %s'): with %d groups each group holds its own copy of %s. Run the app with one group",
 					name, t, t, groups, t)
 			}
 		}
 	}
+}
+
+// queryReadsTable returns a table that an `in` in q's filters, select or having reads, or "".
+func queryReadsTable(q *siddhiql.Query, tables map[string]bool) string {
+	exprs := []siddhiql.Expr{q.Filter, q.PostFilter, q.Having}
+	for _, o := range q.Select {
+		exprs = append(exprs, o.Expr)
+	}
+	for _, e := range exprs {
+		if t := readsTable(e, tables); t != "" {
+			return t
+		}
+	}
+	return ""
 }
 
 // readsTable returns the table an `in` in e reads, or "".

@@ -19,6 +19,7 @@ define table T (k string, v long);
 		{"upsert", "from S update or insert into T on T.k == k;", "query 1 writes table T"},
 		{"delete", "from S delete T on T.k == k;", "query 1 writes table T"},
 		{"in", "from S[(T.k == k) in T] insert into O;", "query 1 reads table T ('in T')"},
+		{"in select", "from S select k, (T.k == k) in T as known insert into O;", "query 1 reads table T ('in T')"},
 		{"join", "from S join T on S.k == T.k select S.k, T.v insert into O;", "query 1 joins S with T"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
