@@ -21,7 +21,7 @@ type joinQuery struct {
 	def   *siddhiql.Join
 	sides [2]*joinInput
 	on    *table.Cond
-	keyed *table.Keyed // on, when the right input is a table whose primary key it pins
+	keyed *table.Keyed // on, when one input is a table whose primary key it pins
 	sel   *window.Query
 }
 
@@ -105,7 +105,9 @@ func (a *App) compileJoin(qd *siddhiql.Query) error {
 		return err
 	}
 	if t := jq.sides[1].tbl; t != nil {
-		jq.keyed = table.KeyedCond(t, jq.on, j.On, pair)
+		jq.keyed = table.KeyedCond(t, jq.on, j.On, pair, false)
+	} else if t := jq.sides[0].tbl; t != nil {
+		jq.keyed = table.KeyedCond(t, jq.on, j.On, pair, true)
 	}
 	sq := *qd
 	if sq.SelectAll || len(sq.Select) == 0 {
@@ -200,7 +202,7 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 	if !in.trigger || len(outs) == 0 {
 		return
 	}
-	keyed := i == 0 && j.keyed != nil
+	keyed := other.tbl != nil && j.keyed != nil
 	var found []expr.Row
 	switch {
 	case other.tbl == nil:

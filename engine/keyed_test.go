@@ -20,6 +20,8 @@ from Trades[qty == 5] select symbol, venue update Pos set Pos.qty = 0 on Pos.sym
 from Trades#window.length(2) as t join Pos as p on p.symbol == t.symbol and p.venue == t.venue
   select t.symbol, t.venue, p.qty insert all events into Held;
 from Trades[(Pos.symbol == symbol and Pos.venue == venue and Pos.qty > 30) in Pos] select symbol, qty insert into Big;
+from Pos as p right outer join Trades#window.length(3) as t on t.venue == p.venue and p.symbol == t.symbol and p.qty < 40
+  select t.symbol, p.qty, count() as n group by t.venue insert all events into Held2;
 `
 
 func TestKeyedLookupEqualsScan(t *testing.T) {
@@ -27,7 +29,7 @@ func TestKeyedLookupEqualsScan(t *testing.T) {
 	keyed := newEngine(t, "", keyedApp)
 	scan := newEngine(t, "", strings.Replace(keyedApp, "@primaryKey('symbol', 'venue')", "", 1))
 	ok, os := run(t, keyed, steps), run(t, scan, steps)
-	for _, s := range []string{" Held ", " Big "} {
+	for _, s := range []string{" Held ", " Big ", " Held2 "} {
 		if !strings.Contains(fmt.Sprint(ok), s) {
 			t.Fatalf("no %s outputs: the test tests nothing", s)
 		}

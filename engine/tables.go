@@ -60,7 +60,7 @@ func (a *App) CompileIn(n *siddhiql.In, fields *expr.Fields) (*expr.Compiled, er
 	if err != nil {
 		return nil, err
 	}
-	if keyed := table.KeyedCond(t, cond, n.X, pair); keyed != nil {
+	if keyed := table.KeyedCond(t, cond, n.X, pair, false); keyed != nil {
 		return &expr.Compiled{Type: siddhiql.TypeBool, Eval: func(row expr.Row) expr.Value {
 			return expr.Bool(keyed.Match(row[:nl]) >= 0)
 		}}, nil
@@ -123,7 +123,7 @@ func (a *App) connectTable(q *query, t *table.Table) error {
 		if o.on, err = table.CompileCond(d.TableOp.On, pair); err != nil {
 			return err
 		}
-		o.keyed = table.KeyedCond(t, o.on, d.TableOp.On, pair)
+		o.keyed = table.KeyedCond(t, o.on, d.TableOp.On, pair, false)
 		if err := o.compileSet(d.TableOp, pair); err != nil {
 			return err
 		}
