@@ -83,6 +83,7 @@ type sideOnly struct {
 	lo, hi int
 }
 
+// Var implements expr.Scope: names on the table's side are refused.
 func (s *sideOnly) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) {
 	idx, t, err := s.p.Var(v)
 	if err == nil && (idx < s.lo || idx >= s.hi) {
@@ -91,6 +92,7 @@ func (s *sideOnly) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) {
 	return idx, t, err
 }
 
+// Call implements expr.Scope: functions are left to expr.
 func (s *sideOnly) Call(*siddhiql.Call) (int, siddhiql.Type, bool, error) { return 0, 0, false, nil }
 
 // Match returns the position of the row matching the condition for event ev, or -1.

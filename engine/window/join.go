@@ -18,6 +18,7 @@ type inScope struct {
 	tables InResolver
 }
 
+// In implements expr.InScope.
 func (s *inScope) In(n *siddhiql.In) (*expr.Compiled, error) { return s.tables.CompileIn(n, s.Fields) }
 
 // Contents returns the events the query's window holds now, oldest first: what a join
