@@ -158,12 +158,27 @@ func (o *tableOut) compileSet(op *siddhiql.TableOp, pair *table.Pair) error {
 			return err
 		}
 		tt := attrs[j].Type
-		if c.Type != tt && !(c.Type.Numeric() && tt.Numeric()) && c.Type != siddhiql.TypeInvalid {
+		if !assignable(c.Type, tt) {
 			return &siddhiql.Error{Pos: s.Value.Position(), Msg: fmt.Sprintf("set: %s is %s but attribute %s of table %s is %s", siddhiql.FormatExpr(s.Value), c.Type, attrs[j].Name, o.t.Name(), tt)}
 		}
 		o.set = append(o.set, setter{idx: j, typ: tt, eval: c.Eval})
 	}
 	return nil
+}
+
+// assignable reports whether a value of type from can be set into an attribute of type to:
+// the same type, an int into a long, or any number into a float or double (expr.Convert).
+// A null constant (TypeInvalid) fits anything.
+func assignable(from, to siddhiql.Type) bool {
+	switch {
+	case from == to, from == siddhiql.TypeInvalid:
+		return true
+	case to == siddhiql.TypeFloat || to == siddhiql.TypeDouble:
+		return from.Numeric()
+	case to == siddhiql.TypeLong:
+		return from == siddhiql.TypeInt
+	}
+	return false
 }
 
 // apply performs the output for one event (the query's output row).

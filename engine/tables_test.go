@@ -23,6 +23,7 @@ define aggregation A from S select k, sum(v) as total group by k aggregate every
 		{"insert wrong width", "from S select k insert into T;", "query outputs 1 attributes but table T has 2"},
 		{"set unknown", "from S update T set T.nope = v on T.k == k;", `set: table T has no attribute "nope"`},
 		{"set wrong type", "from S update T set T.v = k on T.k == k;", "set: k is string but attribute v of table T is long"},
+		{"set narrowing", "from S update T set T.v = v * 1.5 on T.k == k;", "set: (v * 1.5) is double but attribute v of table T is long"},
 		{"condition not bool", "from S delete T on T.v + v;", "needs a bool condition, got long"},
 		{"unknown in table", "from S[(X.k == k) in X] insert into O;", "X is not a table of this app"},
 		{"in in a join", "from S#window.length(1) join U#window.length(1) on S.k == U.k select (T.k == S.k) in T as b insert into O;", "'in T' (a table lookup) is not supported here"},
