@@ -133,3 +133,59 @@ func TestRealShapes(t *testing.T) {
 		t.Errorf("Checked = %v", checked)
 	}
 }
+
+// configAlertApp is the alert apps' shape: a configuration table written on demand, copied
+// into an in-memory table by a join from a load stream (a trigger in the real apps), joined
+// with requests for thresholds, and alerts suppressed for 10 minutes by a join into its own
+// windowed input.
+const configAlertApp = `@App:name('ConfigAlert')
+define stream Load (triggered_time long);
+define stream Req (api string, creator string, backend long);
+define stream Suppressed (api string, backend long, threshold long);
+@store(type = 'rdbms', datasource = 'DB')
+@PrimaryKey('api', 'creator')
+define table Conf (api string, creator string, thresholdResponse long, thresholdBackend long);
+@PrimaryKey('api', 'creator')
+define table ConfInMemory (api string, creator string, thresholdBackend long);
+
+from Load join Conf
+select api, creator, thresholdBackend
+update or
+insert into ConfInMemory
+set Conf.thresholdBackend = thresholdBackend
+  on ConfInMemory.api == api and ConfInMemory.creator == creator;
+
+from Req as R join ConfInMemory as C
+  on (R.api == C.api and R.creator == C.creator)
+select R.api, R.backend, C.thresholdBackend
+insert into Temp;
+
+from Temp[thresholdBackend > 0 and backend > thresholdBackend]
+select api, backend, thresholdBackend as threshold
+insert into Temp2;
+
+from Temp2#window.length(1) as a left outer join Suppressed#window.time(10 minute) as b
+  on (a.api == b.api)
+select a.api, a.backend, a.threshold
+  having not (b.api == b.api)
+insert into Suppressed;
+`
+
+func TestRealShapes_ConfigAlert(t *testing.T) {
+	e := newEngine(t, "", configAlertApp)
+	if err := e.TableWrite(1, 1000, "ConfigAlert", "select 'pizza' as api, 'admin' as creator, 100L as thresholdResponse, 50L as thresholdBackend insert into Conf"); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, e, 2, 2000, "Load", expr.Row{expr.Long(2000)})
+	var alerts []string
+	for i, s := range []struct{ ts, backend int64 }{{3000, 10}, {4000, 80}, {5000, 90}, {700000, 95}} {
+		for _, o := range mustApply(t, e, uint64(3+i), s.ts, "Req", expr.Row{expr.String("pizza"), expr.String("admin"), expr.Long(s.backend)}) {
+			if o.Stream == "Suppressed" {
+				alerts = append(alerts, fmt.Sprintf("%d:%d", o.Time, o.Row[1].I))
+			}
+		}
+	}
+	if fmt.Sprint(alerts) != "[4000:80 700000:95]" {
+		t.Errorf("alerts %v, want one at 4000 (80 > 50), the one at 5000 suppressed, one at 700000", alerts)
+	}
+}
