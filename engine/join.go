@@ -59,7 +59,7 @@ func (a *App) joinInput(s *siddhiql.JoinSide) (*joinInput, error) {
 		return &joinInput{name: s.Name, attrs: t.Attrs(), tbl: t}, nil
 	}
 	if _, ok := a.aggs[s.Name]; ok {
-		return nil, &siddhiql.Error{Pos: s.Pos, Msg: fmt.Sprintf("joining aggregation %s ('within ... per ...') is not supported: query it with a store query", s.Name)}
+		return nil, &siddhiql.Error{Pos: s.Pos, Msg: fmt.Sprintf("joining aggregation %s ('within ... per ...') is not supported: the engine holds only its unflushed rows; query it with a store query", s.Name)}
 	}
 	return nil, &siddhiql.Error{Pos: s.Pos, Msg: fmt.Sprintf("join reads %s, which is neither a stream, a table nor an aggregation of this app (defined before the query)", s.Name)}
 }
@@ -68,7 +68,7 @@ func (a *App) joinInput(s *siddhiql.JoinSide) (*joinInput, error) {
 func (a *App) compileJoin(qd *siddhiql.Query) error {
 	j := qd.Join
 	if j.WithinStart != nil {
-		return &siddhiql.Error{Pos: j.WithinStart.Position(), Msg: "'within ... per ...' belongs to joins with an aggregation, which are not supported"}
+		return &siddhiql.Error{Pos: j.WithinStart.Position(), Msg: "'within ... per ...' belongs to joins with an aggregation, which are not supported: the engine holds only an aggregation's unflushed rows, the rest are in the shared store"}
 	}
 	jq := &joinQuery{def: j}
 	for i, s := range []*siddhiql.JoinSide{&j.Left, &j.Right} {
