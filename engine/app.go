@@ -6,6 +6,7 @@ import (
 
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/engine/window"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -33,7 +34,9 @@ type App struct {
 	env *expr.Env
 	// Notes are remarks for the operator about how the app runs (an @source whose events
 	// come through the ingest API, say); deploy reports them.
-	Notes []string
+	Notes      []string
+	tables     map[string]*table.Table // tables.go
+	tableOrder []string
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -48,9 +51,11 @@ type stream struct {
 }
 
 type query struct {
-	def   *siddhiql.Query
-	rt    *window.Query
-	attrs []siddhiql.Attribute
+	def     *siddhiql.Query
+	rt      *window.Query
+	attrs   []siddhiql.Attribute
+	join    *joinQuery // join.go; rt is then its selector
+	toTable *tableOut  // tables.go; set when the query writes a table
 }
 
 // Aggregations lists the app's aggregation definitions in text order.
@@ -97,15 +102,27 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		a.aggOrder = append(a.aggOrder, ad.Name)
 		in.aggs = append(in.aggs, st)
 	}
+	if err := a.compileTables(p); err != nil {
+		return nil, err
+	}
 	for i, qd := range p.Queries {
 		if err := a.compilePartitionsAt(p, i); err != nil {
 			return nil, err
 		}
+		if qd.Join != nil {
+			if err := a.compileJoin(qd); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		in, ok := a.streams[qd.From]
+		if _, isTable := a.tables[qd.From]; isTable {
+			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads table %s: a table is read in a join, with 'in', or by a store query", qd.From)}
+		}
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
 		}
-		rt, err := window.CompileEnv(qd, in.def, a.env)
+		rt, err := window.CompileWithEnv(qd, in.def, a, a.env)
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +152,12 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 // connectOutput checks a query's output against its target stream, or defines the target
 // from the query's output when no definition exists.
 func (a *App) connectOutput(q *query) error {
+	if t, ok := a.tables[q.def.Into]; ok {
+		return a.connectTable(q, t)
+	}
+	if q.def.TableOp != nil {
+		return &siddhiql.Error{Pos: q.def.TableOp.Pos, Msg: fmt.Sprintf("%s %s: %s is not a table of this app", q.def.TableOp.Action, q.def.Into, q.def.Into)}
+	}
 	out, ok := a.streams[q.def.Into]
 	if !ok {
 		if _, isAgg := a.aggs[q.def.Into]; isAgg {
@@ -156,20 +179,25 @@ func (a *App) connectOutput(q *query) error {
 	return nil
 }
 
-// checkCycles rejects apps whose queries feed each other in a loop.
+// checkCycles rejects apps whose queries feed each other in a loop, except a join that
+// inserts into one of its own inputs (join.go).
 func (a *App) checkCycles() error {
 	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(s string) error
-	visit = func(s string) error {
+	var visit func(s string, by siddhiql.Pos) error
+	visit = func(s string, by siddhiql.Pos) error {
 		switch state[s] {
 		case 1:
-			return fmt.Errorf("engine: app %s: queries feed stream %s back into itself", a.Name, s)
+			return &siddhiql.Error{Pos: by, Msg: fmt.Sprintf("app %s: queries feed stream %s back into itself", a.Name, s)}
 		case 2:
 			return nil
 		}
 		state[s] = 1
-		for _, into := range a.next(s) {
-			if err := visit(into); err != nil {
+		if a.streams[s] == nil { // a table
+			state[s] = 2
+			return nil
+		}
+		for _, e := range a.edges(s) {
+			if err := visit(e.into, e.pos); err != nil {
 				return err
 			}
 		}
@@ -177,7 +205,7 @@ func (a *App) checkCycles() error {
 		return nil
 	}
 	for _, s := range a.sortedStreams() {
-		if err := visit(s); err != nil {
+		if err := visit(s, siddhiql.Pos{}); err != nil {
 			return err
 		}
 	}
@@ -228,7 +256,7 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 		}
 	}
 	for _, q := range s.queries {
-		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Process(now, events, emit) }, out, depth)
+		a.run(index, now, q, func(emit func(window.Output)) { q.process(name, now, events, emit) }, out, depth)
 	}
 	for _, p := range s.partitions {
 		p.feed(a, index, now, name, events, out, depth)
@@ -240,6 +268,10 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 
 // run collects one query's outputs and passes them downstream.
 func (a *App) run(index uint64, now int64, q *query, step func(func(window.Output)), out *[]Output, depth int) {
+	if q.toTable != nil {
+		step(func(o window.Output) { q.toTable.apply(o.Row) })
+		return
+	}
 	var rows []expr.Row
 	step(func(o window.Output) {
 		*out = append(*out, Output{App: a.Name, Stream: q.def.Into, Seq: len(*out), Expired: o.Kind == window.Expired,
@@ -258,7 +290,7 @@ func (a *App) tick(index uint64, now int64, out *[]Output) {
 		a.aggs[n].Advance(now)
 	}
 	for _, q := range a.queries {
-		a.run(index, now, q, func(emit func(window.Output)) { q.rt.Advance(now, emit) }, out, 0)
+		a.run(index, now, q, func(emit func(window.Output)) { q.advance(now, emit) }, out, 0)
 	}
 	for _, p := range a.partitions {
 		p.tick(a, index, now, out)

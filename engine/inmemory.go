@@ -350,8 +350,14 @@ func checkLinkLoops(a *App, apps map[string]*App, names []string, subs map[strin
 		state[n] = 1
 		path = append(path, n)
 		s := apps[n.app].streams[n.stream]
-		for _, into := range apps[n.app].next(n.stream) {
-			if err := visit(node{n.app, into}); err != nil {
+		if s == nil { // a table: a sink of rows, never a source of events
+			path = path[:len(path)-1]
+			state[n] = 2
+			return nil
+		}
+		// edges, not next: a join that inserts into its own input loops on purpose.
+		for _, e := range apps[n.app].edges(n.stream) {
+			if err := visit(node{n.app, e.into}); err != nil {
 				return err
 			}
 		}

@@ -396,8 +396,40 @@ func (p *partition) purgeDue(now int64) {
 
 // next lists the streams that events of stream s reach in one step: the outputs of the
 // queries and partitions reading it.
+// edge is where a stream's events go next: the stream a query or partition inserts into,
+// and the query or partition that does.
+type edge struct {
+	into string
+	pos  siddhiql.Pos
+}
+
+// edges is next with positions, less the joins that insert into one of their own inputs
+// (join.go), which loop on purpose.
+func (a *App) edges(s string) []edge {
+	st := a.streams[s]
+	if st == nil { // a table
+		return nil
+	}
+	var out []edge
+	for _, q := range st.queries {
+		if q.join.feedsItself(q.def.Into) {
+			continue
+		}
+		out = append(out, edge{q.def.Into, q.def.Pos})
+	}
+	for _, p := range st.partitions {
+		for _, o := range p.outputs {
+			out = append(out, edge{o, p.def.Pos})
+		}
+	}
+	return out
+}
+
 func (a *App) next(s string) []string {
 	st := a.streams[s]
+	if st == nil { // a table: its rows go nowhere by themselves
+		return nil
+	}
 	var out []string
 	for _, q := range st.queries {
 		out = append(out, q.def.Into)

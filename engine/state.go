@@ -27,7 +27,10 @@ func (e *Engine) MarshalBinary() ([]byte, error) {
 			a.aggs[n].Encode(&w)
 		}
 		for _, q := range a.queries {
-			q.rt.Encode(&w)
+			q.encode(&w)
+		}
+		for _, t := range a.Tables() {
+			t.Encode(&w)
 		}
 		a.encodeTriggers(&w)   // nothing for apps without triggers, as every older state
 		a.encodePartitions(&w) // nothing for apps without partitions
@@ -68,8 +71,13 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 			}
 		}
 		for _, q := range a.queries {
-			if err := q.rt.Decode(r); err != nil {
+			if err := q.decode(r); err != nil {
 				return fmt.Errorf("engine: restore app %s query into %s: %w", name, q.def.Into, err)
+			}
+		}
+		for _, t := range a.Tables() {
+			if err := t.Decode(r); err != nil {
+				return fmt.Errorf("engine: restore app %s: %w", name, err)
 			}
 		}
 		a.decodeTriggers(r)

@@ -17,7 +17,7 @@ const FormatVersion = 1
 type Kind uint8
 
 // Command kinds. The zero Kind is invalid. Numbers are part of the log format: never reuse or
-// renumber one. Kinds after KindDelivered are reserved for later commands; a replica that
+// renumber one. Kinds after KindTableWrite are reserved for later commands; a replica that
 // does not know a kind fails to decode it.
 const (
 	// KindBatch applies events: Time and Parts (group commit of many requests).
@@ -37,6 +37,9 @@ const (
 	// KindDelivered records that sink Sink of output stream Text delivered every output
 	// through position Through. A position never moves back.
 	KindDelivered Kind = 7
+	// KindTableWrite applies an on-demand write (Query: `select ... insert into T`, `update
+	// T ...`, `update or insert into T ...`, `delete T ...`) to a table of the app named Text.
+	KindTableWrite Kind = 8
 )
 
 // String names the kind for messages.
@@ -56,12 +59,14 @@ func (k Kind) String() string {
 		return "shard"
 	case KindDelivered:
 		return "delivered"
+	case KindTableWrite:
+		return "table write"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // Known reports whether k is a kind this version can encode and apply.
-func (k Kind) Known() bool { return k >= KindBatch && k <= KindDelivered }
+func (k Kind) Known() bool { return k >= KindBatch && k <= KindTableWrite }
 
 // Part is the events of one request for one stream. One KindBatch entry carries the parts of
 // many concurrent requests.
@@ -89,6 +94,7 @@ type Command struct {
 	// through.
 	Sink    uint32
 	Through OutPos
+	Query   string // KindTableWrite: the on-demand write (Text names the app)
 }
 
 // MarshalBinary encodes c. It fails with ErrBadCommand for an unknown kind or a value whose
@@ -121,6 +127,9 @@ func (c *Command) AppendBinary(dst []byte) []byte {
 		}
 	case KindDeploy, KindUndeploy, KindShard:
 		w.String(c.Text)
+	case KindTableWrite:
+		w.String(c.Text)
+		w.String(c.Query)
 	case KindFlushed:
 		w.Uvarint(c.Index)
 	case KindDelivered:
@@ -158,7 +167,7 @@ func (c *Command) check() (int, error) {
 	if !c.Kind.Known() {
 		return 0, fmt.Errorf("%w: %w %d", ErrBadCommand, ErrUnknownKind, uint8(c.Kind))
 	}
-	size := 2 + 10 + 10 + 10 + 30 + len(c.Text)
+	size := 2 + 10 + 10 + 10 + 30 + len(c.Text) + 10 + len(c.Query)
 	if c.Kind != KindBatch {
 		return size, nil
 	}
@@ -219,6 +228,9 @@ func (c *Command) UnmarshalBinary(data []byte) error {
 		}
 	case KindDeploy, KindUndeploy, KindShard:
 		c.Text = d.string()
+	case KindTableWrite:
+		c.Text = d.string()
+		c.Query = d.string()
 	case KindFlushed:
 		c.Index = d.uvarint()
 	case KindDelivered:

@@ -35,6 +35,7 @@ var goldenCommands = []struct {
 	{"flushed", Command{Kind: KindFlushed, Time: t0, Index: 123456}},
 	{"shard", Command{Kind: KindShard, Time: t0, Text: "wso2-si-1"}},
 	{"delivered", Command{Kind: KindDelivered, Time: t0, Text: "Alerts", Sink: 1, Through: OutPos{Index: 123456, Seq: 7}}},
+	{"tablewrite", Command{Kind: KindTableWrite, Time: t0, Text: "T", Query: "select 'IBM' as symbol, 10L as volume update or insert into StockTable on StockTable.symbol == symbol"}},
 }
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -166,7 +167,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 		{"version 0", []byte{0, 2, 0}, "format version 0"},
 		{"version 2", []byte{2, 2, 0}, "format version 2"},
 		{"kind 0", []byte{1, 0, 0}, "unknown command kind 0"},
-		{"kind 8 (reserved)", []byte{1, 8, 0}, "unknown command kind 8"},
+		{"kind 9 (reserved)", []byte{1, 9, 0}, "unknown command kind 9"},
 		{"kind 255", []byte{1, 255, 0}, "unknown command kind 255"},
 		{"no time", []byte{1, 2}, "unexpected end"},
 		{"trailing", append(append([]byte{}, tick...), 0), "1 trailing bytes"},
@@ -194,7 +195,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 		})
 	}
 	var cmd Command
-	if err := cmd.UnmarshalBinary([]byte{1, 8, 0}); !errors.Is(err, ErrUnknownKind) {
+	if err := cmd.UnmarshalBinary([]byte{1, 9, 0}); !errors.Is(err, ErrUnknownKind) {
 		t.Errorf("unknown kind: err = %v, want ErrUnknownKind", err)
 	}
 }
@@ -202,7 +203,7 @@ func TestCommandDecodeErrors(t *testing.T) {
 func TestCommandEncodeErrors(t *testing.T) {
 	for _, c := range []Command{
 		{Kind: 0},
-		{Kind: 8},
+		{Kind: 9},
 		batch(1, part("S", "", 0, expr.Row{{T: 42}})),
 	} {
 		if _, err := c.MarshalBinary(); !errors.Is(err, ErrBadCommand) {

@@ -19,8 +19,9 @@
 // byte, the stamped time, then the kind's fields. KindBatch carries Parts (the group commit
 // of many requests); KindTick only time; KindDeploy an app text; KindUndeploy an app name;
 // KindFlushed the log index through which rows are in the shared store; KindShard the group's
-// shard ID; KindDelivered a sink's delivered output position. Unknown kinds fail to decode
-// with ErrUnknownKind; kinds after KindDelivered are reserved.
+// shard ID; KindDelivered a sink's delivered output position; KindTableWrite an app name and
+// an on-demand table write. Unknown kinds fail to decode with ErrUnknownKind; kinds after
+// KindTableWrite are reserved.
 //
 // # Deduplication
 //

@@ -278,6 +278,10 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 		}
 	case KindDelivered:
 		res.Err = f.outbox.delivered(c.Text, c.Sink, c.Through)
+	case KindTableWrite:
+		if err := f.eng.TableWrite(index, c.Time, c.Text, c.Query); err != nil {
+			res.Err = fmt.Errorf("fsm: table write: %w", err)
+		}
 	default: // UnmarshalBinary refuses unknown kinds; this is a programming error.
 		panic(fmt.Sprintf("fsm: unknown command %v at index %d", c.Kind, index))
 	}

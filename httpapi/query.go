@@ -102,6 +102,9 @@ func (s *Server) handleStoreQuery(w http.ResponseWriter, r *http.Request) {
 		writeSiddhiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if s.serveTableQuery(w, r, body, c, min, req.AppName, req.Query, req.Details) {
+		return
+	}
 	ctx, cancel := s.minIndexContext(r.Context(), min)
 	defer cancel()
 	res, err := s.query(ctx, c, min, req.AppName, req.Query)

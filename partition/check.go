@@ -40,6 +40,7 @@ func CheckApp(app *siddhiql.App, groups int) error {
 		report(a.Pos, "aggregation %s reads stream %s, which is routed broadcast: with %d groups every group would aggregate each event, so every count and sum would come out %d times too large. Route %s with strategy='partitioned' (@distribution(strategy='partitioned', partitionKey='%s')) or strategy='roundRobin' instead",
 			a.Name, s.Name, groups, groups, s.Name, suggestKey(s, a.GroupBy))
 	}
+	checkTables(app, groups, report)
 	for i, q := range app.Queries {
 		s := streams[q.From]
 		if s == nil {

@@ -60,6 +60,8 @@ type App struct {
 	Triggers []*TriggerDef
 	// Partitions are the `partition with` blocks, in text order.
 	Partitions []*Partition
+	// Tables are the `define table` definitions (parse_table.go).
+	Tables []*TableDef
 }
 
 // Annotation is @name or @name(elements...). Names keep their spelling; a namespaced name
@@ -256,6 +258,11 @@ type Query struct {
 	Into      string
 	// Rate is the output clause (`output last every 1 min`); nil when absent.
 	Rate *OutputRate
+	// Join is set for a join query (parse_join.go); From is then its left input.
+	Join *Join
+	// TableOp is set for `update`, `update or insert into` and `delete` outputs into the
+	// table named by Into (parse_table.go); nil for `insert into`.
+	TableOp *TableOp
 }
 
 // OrderKey is one `order by` item.

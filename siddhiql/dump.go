@@ -48,6 +48,12 @@ func formatExpr(b *strings.Builder, e Expr) {
 			formatExpr(b, e.X)
 			b.WriteByte(')')
 		}
+	case *In:
+		b.WriteByte('(')
+		formatExpr(b, e.X)
+		b.WriteString(" in ")
+		b.WriteString(quoteName(e.Table))
+		b.WriteByte(')')
 	case *Call:
 		if e.Namespace != "" {
 			b.WriteString(quoteName(e.Namespace))
@@ -202,6 +208,9 @@ func Dump(app *App) string {
 	for _, a := range app.Aggregations {
 		d.aggregation(1, a)
 	}
+	for _, t := range app.Tables {
+		d.table(1, t)
+	}
 	for _, q := range app.Queries {
 		d.query(1, q)
 	}
@@ -268,6 +277,9 @@ func (d *dumper) query(depth int, q *Query) {
 	d.line(depth, "query %q  (%s)", q.Name, q.Pos)
 	d.annotations(depth+1, q.Annotations)
 	d.line(depth+1, "from %s", quoteName(q.From))
+	if q.Join != nil {
+		d.join(depth+1, q.Join)
+	}
 	d.expr(depth+1, "filter", q.Filter)
 	if w := q.Window; w != nil {
 		args := make([]string, len(w.Args))
@@ -282,6 +294,10 @@ func (d *dumper) query(depth int, q *Query) {
 	d.expr(depth+1, "having", q.Having)
 	if q.Rate != nil {
 		d.line(depth+1, "%s  (%s)", q.Rate, q.Rate.Pos)
+	}
+	if q.TableOp != nil {
+		d.tableOp(depth+1, q)
+		return
 	}
 	d.line(depth+1, "insert %s events into %s", q.Output, quoteName(q.Into))
 }

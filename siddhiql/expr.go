@@ -90,7 +90,8 @@ func (p *parser) parseEquality() Expr {
 		case isWord(t, "is"):
 			p.failf(t.pos, "'is null' applies to an attribute, a stream or a function call, not to %s", FormatExpr(x))
 		case isWord(t, "in"):
-			p.failf(t.pos, "'in' (table lookup) is not supported")
+			x = p.parseIn(x)
+			continue
 		case t.kind == tPunct && t.text == "=":
 			p.failf(t.pos, "use '==' to compare, not '='")
 		}

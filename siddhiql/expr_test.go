@@ -141,7 +141,7 @@ func TestParseExpr_Errors(t *testing.T) {
 		{"1e39f", "1:1", "float literal 1e39f is out of range"},
 		{"(a + 1) is null", "1:9", "'is null' applies to an attribute, a stream or a function call"},
 		{"a is 1", "1:6", "expected 'null' after 'is'"},
-		{"a in T", "1:3", "'in' (table lookup) is not supported"},
+		{"a in", "1:5", "expected a table name after 'in', found end of input"},
 		{"null", "1:1", "null is not supported"},
 		{"a = 1", "1:3", "use '==' to compare, not '='"},
 		{"a +", "1:4", "expected an expression, found end of input"},

@@ -46,6 +46,8 @@ func FuzzParse(f *testing.F) {
 		"/* c */ -- d\n// e\n`from`",
 		"define trigger T at every 5 sec; define trigger U at '*/5 * * * * ?'; from S select a group by a output last every 2 events insert into O;",
 		"@purge(enable='true', idle.period='1 sec') partition with (a of S, b < 1 as 'x' or b >= 1 as 'y' of R) begin from S select a output snapshot every 1 min insert into #I; from #I select * insert into O; end;",
+		"@primaryKey('a') @index('b') define table T (a string, b long); from S select a, b update or insert into T for all events set T.b = T.b + b on T.a == a;",
+		"from S#window.length(1) as s unidirectional left outer join T as t on s.a == t.a select s.a, t.b having t.b > 1 insert into O; from S[(T.a == a) in T] delete T on T.a == a;",
 	)
 	f.Fuzz(func(t *testing.T, src string) {
 		app, err := Parse(src)
@@ -135,7 +137,7 @@ func FuzzParseStoreQuery(f *testing.F) {
 // FuzzParseExpr checks that FormatExpr writes text that parses back to the same tree.
 func FuzzParseExpr(f *testing.F) {
 	for _, s := range []string{"a or b and not c == 1", "-x * -2147483648 + 1.5f - 1e300 % 3L", "f(1 min 30 sec, 'a\"b', `select`)",
-		"- -5", "-(1 min)", "ns:g(S.a) >= -0.0", "\"\"\"x\ny\"\"\"", "'\\d'"} {
+		"- -5", "-(1 min)", "ns:g(S.a) >= -0.0", "\"\"\"x\ny\"\"\"", "'\\d'", "a == T.a in T and (b in `U`) in V"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {

@@ -23,6 +23,9 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 			q.PostFilter = f
 		}
 	}
+	if p.startsJoin() {
+		p.parseJoin(q)
+	}
 	p.rejectJoinOrPattern()
 	if p.acceptWord("select") {
 		if p.acceptPunct("*") {
@@ -59,7 +62,7 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 		}
 		p.parseInsert(q)
 	case isWord(t, "update"), isWord(t, "delete"):
-		p.failf(t.pos, "'%s' outputs are not supported: queries can only 'insert into' a stream", strings.ToLower(t.text))
+		p.parseTableOutput(q)
 	case isWord(t, "return"):
 		p.failf(t.pos, "'return' is not supported: queries can only 'insert into' a stream")
 	default:
@@ -92,9 +95,12 @@ func (p *parser) queryName(anns []*Annotation) string {
 // input stream.
 func (p *parser) rejectJoinOrPattern() {
 	t := p.tok()
-	for _, kw := range [...]string{"join", "left", "right", "full", "inner", "outer", "unidirectional"} {
+	if isWord(t, "outer") {
+		p.failf(t.pos, "'outer' must follow 'left', 'right' or 'full'")
+	}
+	for _, kw := range [...]string{"join", "left", "right", "full", "inner", "unidirectional"} {
 		if isWord(t, kw) {
-			p.failf(t.pos, "joins are not supported")
+			p.failf(t.pos, "joins are not supported here")
 		}
 	}
 	switch {

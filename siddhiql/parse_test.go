@@ -125,7 +125,7 @@ func TestParse_Errors(t *testing.T) {
 			"expected ';' after query, found 'from'"},
 		{"stray semicolon", "define stream S (a int);;", "1:25", "expected 'define' or 'from', found ';'"},
 		{"garbage", "select 1", "1:1", "expected 'define' or 'from', found 'select'"},
-		{"define table", "define table T (a int);", "1:8", "define table is not supported"},
+		{"primary key", "@primaryKey('b') define table T (a int);", "1:13", "@primaryKey names \"b\", which is not an attribute of table T"},
 		{"define window", "define window W (a int) length(5);", "1:8", "define window is not supported"},
 		{"trigger without at", "define trigger T every 5 min;", "1:18", "expected 'at' after trigger name T"},
 		{"trigger every count", "define trigger T at every 5;", "1:27", "trigger T: 'at every' needs a time such as '5 sec', found 5"},

@@ -285,7 +285,14 @@ func (p *parser) parseDefinition(app *App, anns []*Annotation, defs defined) str
 		app.Triggers = append(app.Triggers, t)
 		return "trigger definition"
 	}
-	for _, k := range [...]string{"table", "window", "function"} {
+	if isWord(kind, "table") {
+		p.advance()
+		t := p.parseTableDef(def.pos, anns)
+		defs.add(p, t.Name, t.Pos)
+		app.Tables = append(app.Tables, t)
+		return "table definition"
+	}
+	for _, k := range [...]string{"window", "function"} {
 		if isWord(kind, k) {
 			p.failf(kind.pos, "define %s is not supported: only streams and aggregations can be defined", k)
 		}

@@ -129,7 +129,11 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 	}
 	if cfg.query != "" {
 		// Check the query before reading any event: a typo should not wait for a big file.
-		if _, err := first.Plan(appName, cfg.query); err != nil {
+		if first.IsTableQuery(appName, cfg.query) {
+			if _, err := first.TableQuery(appName, cfg.query); err != nil {
+				return fmt.Errorf("query: %w", err)
+			}
+		} else if _, err := first.Plan(appName, cfg.query); err != nil {
 			return fmt.Errorf("query: %w", err)
 		}
 	}
@@ -207,7 +211,12 @@ func replay(ctx context.Context, cfg replayConfig, stdin io.Reader, stdout io.Wr
 	if cfg.query == "" {
 		return nil
 	}
-	res, err := queryShards(shards, appName, cfg.query)
+	var res *agg.Result
+	if first.IsTableQuery(appName, cfg.query) {
+		res, err = first.TableQuery(appName, cfg.query) // tables are not merged across shards
+	} else {
+		res, err = queryShards(shards, appName, cfg.query)
+	}
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}

@@ -79,6 +79,8 @@ func compile(e siddhiql.Expr, scope Scope, depth int) (*Compiled, error) {
 		return compileCall(n, scope)
 	case *siddhiql.IsNull:
 		return compileIsNull(n, scope)
+	case *siddhiql.In:
+		return compileIn(n, scope)
 	case *siddhiql.Unary:
 		x, err := compile(n.X, scope, depth+1)
 		if err != nil {

@@ -79,13 +79,28 @@ func errAt(pos siddhiql.Pos, format string, args ...any) error {
 // ill-typed filters or having, bad window arguments, bad aggregate calls, unnamed or
 // colliding output attributes.
 func Compile(q *siddhiql.Query, input *siddhiql.StreamDef) (*Query, error) {
-	return CompileEnv(q, input, nil)
+	return CompileWithEnv(q, input, nil, nil)
 }
 
 // CompileEnv is Compile for a query whose functions read env (the stamped time, the
 // event's time, the GeoIP database). The query sets env.EventTime to each event's time
 // before it evaluates the event.
 func CompileEnv(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.Env) (*Query, error) {
+	return CompileWithEnv(q, input, nil, env)
+}
+
+// CompileWith is Compile with a resolver for `cond in Table` in the query's filters; with
+// a nil resolver a table lookup is an error.
+func CompileWith(q *siddhiql.Query, input *siddhiql.StreamDef, tables InResolver) (*Query, error) {
+	return CompileWithEnv(q, input, tables, nil)
+}
+
+// CompileWithEnv is CompileWith for a query whose functions read env (see CompileEnv).
+func CompileWithEnv(q *siddhiql.Query, input *siddhiql.StreamDef, tables InResolver, env *expr.Env) (*Query, error) {
+	return compileQuery(q, input, tables, nil, env)
+}
+
+func compileQuery(q *siddhiql.Query, input *siddhiql.StreamDef, tables InResolver, scope expr.Scope, env *expr.Env) (*Query, error) {
 	if input == nil {
 		return nil, errAt(q.Pos, "query reads unknown stream %q", q.From)
 	}
@@ -102,17 +117,27 @@ func CompileEnv(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.Env) (*Q
 		groups:    map[string]*group{},
 	}
 	var err error
-	if rq.filter, err = compileCond(q.Filter, fields, "filter"); err != nil {
+	var fscope expr.Scope = fields
+	if tables != nil {
+		fscope = &inScope{Fields: fields, tables: tables}
+	}
+	if scope != nil {
+		fscope = scope
+		if env != nil {
+			fscope = expr.WithEnv(scope, env)
+		}
+	}
+	if rq.filter, err = compileCond(q.Filter, fscope, "filter"); err != nil {
 		return nil, err
 	}
 	if rq.win, err = compileWindow(q.Window, fields, rq.expiredOn); err != nil {
 		return nil, err
 	}
-	if rq.postFilter, err = compileCond(q.PostFilter, fields, "filter"); err != nil {
+	if rq.postFilter, err = compileCond(q.PostFilter, fscope, "filter"); err != nil {
 		return nil, err
 	}
 	for _, v := range q.GroupBy {
-		idx, _, err := fields.Var(v)
+		idx, _, err := fscope.Var(v)
 		if err != nil {
 			return nil, errAt(v.Pos, "group by: %s", msgOf(err))
 		}
@@ -127,7 +152,7 @@ func CompileEnv(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.Env) (*Q
 			items = append(items, siddhiql.OutputAttr{Pos: q.Pos, Expr: &siddhiql.Variable{Pos: q.Pos, Name: a.Name}})
 		}
 	}
-	sc := &selectScope{q: rq, fields: fields, nOut: len(items)}
+	sc := &selectScope{q: rq, fields: fscope, nOut: len(items), qualifiedHaving: scope != nil}
 	seen := map[string]bool{}
 	for _, it := range items {
 		name := it.OutputName()
@@ -200,9 +225,12 @@ func compileCond(e siddhiql.Expr, sc expr.Scope, what string) (expr.Eval, error)
 // input attributes (select) or output attributes (having), aggregate calls to slots.
 type selectScope struct {
 	q      *Query
-	fields *expr.Fields
+	fields expr.Scope
 	nOut   int
 	having bool
+	// qualifiedHaving lets having read input attributes by qualified name (S.x), as join
+	// queries do (`having b.x is null`).
+	qualifiedHaving bool
 }
 
 func (s *selectScope) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) {
@@ -215,6 +243,8 @@ func (s *selectScope) Var(v *siddhiql.Variable) (int, siddhiql.Type, error) {
 				return s.q.nIn + i, a.Type, nil
 			}
 		}
+	} else if s.qualifiedHaving {
+		return s.fields.Var(v)
 	}
 	return 0, 0, errAt(v.Pos, "having: unknown attribute %q: having can use the select's output attributes (%s)", v.Name, names(s.q.outAttrs))
 }
@@ -231,7 +261,7 @@ func names(as []siddhiql.Attribute) string {
 }
 
 // FuncEnv gives the select's functions the query's Env.
-func (s *selectScope) FuncEnv() *expr.Env { return s.fields.Env }
+func (s *selectScope) FuncEnv() *expr.Env { return s.q.env }
 
 func (s *selectScope) Call(c *siddhiql.Call) (int, siddhiql.Type, bool, error) {
 	if !expr.IsAggregate(c) {
@@ -247,7 +277,7 @@ func (s *selectScope) Call(c *siddhiql.Call) (int, siddhiql.Type, bool, error) {
 }
 
 // compileAgg type-checks an aggregate call; its argument reads the input attributes.
-func compileAgg(c *siddhiql.Call, fields *expr.Fields) (aggSpec, error) {
+func compileAgg(c *siddhiql.Call, fields expr.Scope) (aggSpec, error) {
 	fn := strings.ToLower(c.Name)
 	spec := aggSpec{}
 	switch fn {
