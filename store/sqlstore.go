@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/siddhiql"
@@ -27,6 +28,9 @@ type sqlStore struct {
 func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 	if def == nil {
 		return fmt.Errorf("store: ensure: nil aggregation definition")
+	}
+	if err := s.CheckDef(def); err != nil {
+		return err
 	}
 	if err := s.dia.prepare(ctx, s.db); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -107,8 +111,8 @@ func (s *sqlStore) Upsert(ctx context.Context, def *agg.Def, d siddhiql.Duration
 	if err != nil {
 		return 0, err
 	}
-	if shard == "" || len(shard) > maxShardLen {
-		return 0, fmt.Errorf("store: upsert %s: shard ID must be 1 to %d bytes, got %d", l.table, maxShardLen, len(shard))
+	if n := utf8.RuneCountInString(shard); shard == "" || n > l.cols[1].length {
+		return 0, fmt.Errorf("%w: upsert %s: shard ID must be 1 to %d characters (SHARD_ID's field.length), got %d", ErrLimit, l.table, l.cols[1].length, n)
 	}
 	per := min(batchRows, s.dia.maxParams()/len(l.cols))
 	total := 0
