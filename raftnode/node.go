@@ -331,7 +331,8 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 }
 
 // Deploy replicates an app and returns its name and log index. The text is checked against
-// the current state first (syntax, types, stream conflicts) and, with a shared store, its
+// the current state first (syntax, types, stream conflicts), then against this node's
+// configuration (checkApp: sink targets, the store's limits) and, with a shared store, its
 // tables are prepared (a Siddhi table that Tally cannot write is refused with the SQL that
 // migrates it), so a refused app never reaches the log.
 func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
@@ -339,6 +340,9 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 	var err error
 	n.fsm.Read(func(e *engine.Engine) { app, err = e.CheckDeploy(text) })
 	if err != nil {
+		return "", 0, err
+	}
+	if err := n.checkApp(app); err != nil {
 		return "", 0, err
 	}
 	if n.cfg.Store != nil {
