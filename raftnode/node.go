@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -98,8 +97,8 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("raftnode: create data dir %s: %w", cfg.DataDir, err)
+	if err := SecureDir(cfg.DataDir, logger); err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
@@ -111,7 +110,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: log cache: %w", err)
 	}
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotsRetained, hlog)
+	snaps, err := newPrivateSnapshots(cfg.DataDir, cfg.SnapshotsRetained, hlog, logger)
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("raftnode: snapshot store in %s: %w", cfg.DataDir, err)
