@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,5 +97,38 @@ define aggregation N from S select a, b, c, sum(v) as total group by a, b, c agg
 	sq := newSQLiteEnv(t, t.TempDir()+"/rollups.db")
 	if err := sq.st.CheckDef(wide); err != nil {
 		t.Errorf("SQLite has no key limit: %v", err)
+	}
+}
+
+// TestSQLiteFileMode: the SQLite store file is created 0600, and an existing readable one
+// is tightened on open.
+func TestSQLiteFileMode(t *testing.T) {
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "fresh.db")
+	old := filepath.Join(dir, "old.db")
+	if err := os.WriteFile(old, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fresh, old} {
+		e := newSQLiteEnv(t, p)
+		if err := e.st.Ensure(t.Context(), compile(t, tradeApp, "TradeAggregation")); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %#o, want 0600", filepath.Base(p), info.Mode().Perm())
+		}
+	}
+	wal, _ := filepath.Glob(filepath.Join(dir, "*-wal"))
+	for _, w := range wal {
+		if info, err := os.Stat(w); err == nil && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is %#o", w, info.Mode().Perm())
+		}
 	}
 }

@@ -53,6 +53,10 @@ type serveConfig struct {
 	// DialMap rewrites the addresses this node dials to reach other nodes (Raft, meta,
 	// forwarding, join): FROM: TO. Fault-injection suites route links through proxies with it.
 	DialMap raftnode.DialMap `yaml:"dial-map"`
+	// SinkAllow are the hosts, IPs and CIDRs http sinks may reach (--sink-allow); empty
+	// allows any host but link-local ones. sinkPolicy is it parsed.
+	SinkAllow  []string `yaml:"sink-allow"`
+	sinkPolicy *raftnode.SinkPolicy
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
@@ -120,6 +124,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.Uint64Var(&flags.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot for slow followers (default 10240)")
 	var dialEntries []string
 	fs.Var(listFlag{&dialEntries}, "dial-map", "FROM=TO (host:port each): connect to TO whenever this node dials another node at FROM (Raft, forwarding, join), e.g. through a fault-injection proxy; repeatable or comma-separated")
+	fs.Var(listFlag{&flags.SinkAllow}, "sink-allow", "HOST, IP or CIDR that @sink(type='http') may reach; repeatable or comma-separated (default: any host; link-local addresses never)")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
@@ -153,6 +158,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		switch f.Name {
 		case "dial-map":
 			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
+		case "sink-allow":
+			cfg.SinkAllow = flags.SinkAllow
 		case "fault-injection":
 			cfg.FaultInjection = flags.FaultInjection
 		case "id":
@@ -213,7 +220,16 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		}
 		cfg.StoreDSN = "sqlite://" + filepath.Join(filepath.Dir(abs), "tally-store.db")
 	}
-	return cfg, cfg.validate()
+	if err := cfg.validate(); err != nil {
+		return cfg, err
+	}
+	if len(cfg.SinkAllow) > 0 {
+		var err error
+		if cfg.sinkPolicy, err = raftnode.ParseSinkPolicy(cfg.SinkAllow); err != nil {
+			return cfg, fmt.Errorf("--%w", err)
+		}
+	}
+	return cfg, nil
 }
 
 func (c serveConfig) validate() error {
