@@ -21,6 +21,10 @@ type dialect interface {
 	// limits refuses, with an error wrapping ErrLimit, a layout the database cannot
 	// create (beyond names, which newLayout checks).
 	limits(l *layout) error
+	// narrowColumns returns the SQL widening the string columns of l's existing table that
+	// hold fewer characters than l says (a field.length raised after the table was made);
+	// "" when none do.
+	narrowColumns(ctx context.Context, db *sql.DB, l *layout) (string, error)
 	// create are the statements creating l's table and its index, idempotently.
 	create(l *layout) []string
 	// tableInfo returns the table's columns and primary key columns (in key order); no

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/siddhiql"
@@ -87,4 +90,46 @@ func mysqlBytes(c column) int {
 	default: // long, double
 		return 8
 	}
+}
+
+// narrowColumns: SQLite's TEXT has no length.
+func (sqliteDialect) narrowColumns(context.Context, *sql.DB, *layout) (string, error) { return "", nil }
+
+// narrowColumns compares the VARCHAR lengths of the existing table with l's.
+func (m *mysqlDialect) narrowColumns(ctx context.Context, db *sql.DB, l *layout) (string, error) {
+	rows, err := db.QueryContext(ctx, "SELECT COLUMN_NAME, CHARACTER_MAXIMUM_LENGTH FROM information_schema.COLUMNS "+
+		"WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND DATA_TYPE IN ('varchar', 'char')", l.table)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	have := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n sql.NullInt64
+		if err := rows.Scan(&name, &n); err != nil {
+			return "", err
+		}
+		have[strings.ToUpper(name)] = n.Int64
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	var parts []string
+	for i, c := range l.cols {
+		if c.typ != siddhiql.TypeString {
+			continue
+		}
+		if n, ok := have[strings.ToUpper(c.name)]; ok && n < int64(strLen(c.length)) {
+			mod := "MODIFY " + m.quote(c.name) + " " + m.colType(c)
+			if i < l.nKey {
+				mod += " NOT NULL"
+			}
+			parts = append(parts, mod)
+		}
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return "ALTER TABLE " + m.quote(l.table) + " " + strings.Join(parts, ", "), nil
 }

@@ -75,6 +75,20 @@ define aggregation A from S select k, r as last, r as other, sum(v) as total gro
 			t.Errorf("column %s is %q, want %s (all: %v)", col, got[col], want, got)
 		}
 	}
+	// field.length raised after the table was made: refused with the SQL that widens it.
+	wider := compile(t, strings.Replace(app, "k:40, last:7", "k:60, last:9", 1), "A")
+	err = e.st.Ensure(t.Context(), wider)
+	const alter = "ALTER TABLE `A_SECONDS` MODIFY `k` VARCHAR(60) NOT NULL, MODIFY `last` VARCHAR(9)"
+	if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), alter) {
+		t.Fatalf("wider field.length on an existing table: err = %v, want ErrIncompatibleTable with %s", err, alter)
+	}
+	e.exec(t, alter)
+	if err := e.st.Ensure(t.Context(), wider); err != nil {
+		t.Fatalf("after widening: %v", err)
+	}
+	if err := e.st.Ensure(t.Context(), def); err != nil {
+		t.Errorf("a narrower field.length than the table's is fine: %v", err)
+	}
 	// The shard ID must fit its column.
 	if _, err := e.st.Upsert(t.Context(), def, siddhiql.Seconds, strings.Repeat("s", 31), nil); !errors.Is(err, ErrLimit) {
 		t.Errorf("31-character shard ID into SHARD_ID:30: err = %v, want ErrLimit", err)

@@ -53,6 +53,16 @@ func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 			s.log.Error("incompatible rollup table", "table", l.table, "err", err)
 			return err
 		}
+		alter, err := s.dia.narrowColumns(ctx, s.db, l)
+		if err != nil {
+			return fmt.Errorf("store: inspect %s: %w", l.table, err)
+		}
+		if alter != "" {
+			err := fmt.Errorf("%w %s: string columns are narrower than the aggregation's field.length, so longer values could not be written. Widen them with: %s",
+				ErrIncompatibleTable, l.table, alter)
+			s.log.Error("incompatible rollup table", "table", l.table, "err", err)
+			return err
+		}
 	}
 	for _, l := range missing {
 		for _, stmt := range s.dia.create(l) {
