@@ -61,3 +61,18 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRedact: Redact never panics, and the text it shows of an app that parses still parses.
+func FuzzRedact(f *testing.F) {
+	f.Add("@sink(type='http', publisher.url='http://u:p@h/x?token=t', headers=\"'A:b','C:d'\")\ndefine stream S (a string);")
+	f.Add("@store(password='x', jdbc.url=\"jdbc:mysql://u:p@h/db\") define aggregation A from S select a aggregate every sec;")
+	f.Add(`@sink(headers="""'A:b'""") define stream S (a string);`)
+	f.Fuzz(func(t *testing.T, text string) {
+		out := Redact(text)
+		if _, err := Parse(text); err == nil {
+			if _, err := Parse(out); err != nil {
+				t.Fatalf("Redact(%q) = %q, which does not parse: %v", text, out, err)
+			}
+		}
+	})
+}
