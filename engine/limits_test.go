@@ -118,3 +118,31 @@ func TestDeploy_DuplicateTables(t *testing.T) {
 		t.Errorf("restored %d apps, want 2", len(restored.Apps()))
 	}
 }
+
+// BenchmarkCheckEvents measures the ingest check of a 1,000-event batch of the trade app,
+// with the string-length check (CheckEvents) and without it (the check Apply makes).
+func BenchmarkCheckEvents(b *testing.B) {
+	e, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.Deploy(tradeApp); err != nil {
+		b.Fatal(err)
+	}
+	events := make([]expr.Row, 1000)
+	for i := range events {
+		events[i] = trade(strings.Repeat("s", i%40), float64(i), int64(i), 1514783400000+int64(i))
+	}
+	for _, bc := range []struct {
+		name  string
+		check func(string, []expr.Row) error
+	}{{"with-lengths", e.CheckEvents}, {"without", e.checkApply}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.check("TradeStream", events); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
