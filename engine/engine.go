@@ -54,6 +54,9 @@ type Engine struct {
 	// inputs maps a stream name to the app that defines it.
 	inputs map[string]*App
 	bus    *bus // inMemory topics between the apps (inmemory.go)
+	// restoring skips checkTables: a state written before that check existed restores as
+	// it was.
+	restoring bool
 }
 
 // New returns an empty engine.
@@ -115,6 +118,11 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 	if err := e.checkLinks(a); err != nil {
 		return nil, err
 	}
+	if !e.restoring {
+		if err := e.checkTables(a); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -169,10 +177,19 @@ type Output struct {
 	Row     expr.Row
 }
 
-// CheckEvents validates events for stream without applying them: the row width and types
-// and, for event-time aggregations, the event time. The error wraps ErrBadEvent or
+// CheckEvents validates events for stream without applying them: the row width and types,
+// for event-time aggregations the event time, and the length of strings that aggregation
+// tables store (checked here only, at ingest, not by Apply). The error wraps ErrBadEvent or
 // ErrUnknownStream and names the event by its position.
 func (e *Engine) CheckEvents(stream string, events []expr.Row) error {
+	if err := e.checkApply(stream, events); err != nil {
+		return err
+	}
+	return e.inputs[stream].streams[stream].checkLengths(events)
+}
+
+// checkApply is the check Apply makes: everything CheckEvents checks but string lengths.
+func (e *Engine) checkApply(stream string, events []expr.Row) error {
 	a, ok := e.inputs[stream]
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownStream, stream)
@@ -184,7 +201,7 @@ func (e *Engine) CheckEvents(stream string, events []expr.Row) error {
 // index, and returns the outputs of the queries they reach. now never moves the engine's
 // clock back: an older stamp is treated as the current time. A bad batch changes nothing.
 func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row) ([]Output, error) {
-	if err := e.CheckEvents(stream, events); err != nil {
+	if err := e.checkApply(stream, events); err != nil {
 		return nil, err
 	}
 	now = e.advance(now)

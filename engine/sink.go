@@ -53,11 +53,12 @@ type Sink struct {
 	TimeoutMillis, RetryIntervalMillis, MaxBackoffMillis int64
 }
 
-// String names the sink for messages: "sink 0 (http http://host/path) of stream Alerts".
+// String names the sink for messages: "sink 0 (http http://host/path) of stream Alerts",
+// a password in the URL hidden (siddhiql.RedactURL).
 func (s Sink) String() string {
 	what := s.Type
 	if s.URL != "" {
-		what += " " + s.URL
+		what += " " + siddhiql.RedactURL(s.URL)
 	}
 	return fmt.Sprintf("sink %d (%s) of stream %s", s.Index, what, s.Stream)
 }
@@ -122,7 +123,7 @@ func parseSink(an *siddhiql.Annotation) (Sink, error) {
 		}
 		pu, err := url.Parse(u.Value)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return fail(u.Pos, "publisher.url %q is not an http:// or https:// URL", u.Value)
+			return fail(u.Pos, "publisher.url %q is not an http:// or https:// URL", siddhiql.RedactURL(u.Value))
 		}
 		s.URL = u.Value
 		if h, ok := opts["headers"]; ok {
@@ -185,7 +186,7 @@ func parseHeaders(v string) ([][2]string, error) {
 		k, val, ok := strings.Cut(item, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(val, "\r\n") {
-			return nil, fmt.Errorf("%q is not Name:value", item)
+			return nil, fmt.Errorf("header %d is not Name:value", len(out)+1)
 		}
 		out = append(out, [2]string{k, strings.TrimSpace(val)})
 	}

@@ -63,7 +63,7 @@ func TestSinks_Errors(t *testing.T) {
 		{"@sink(type='http', publisher.url='http://x/', timeout='soon')", "2:47: timeout \"soon\" is not a positive duration"},
 		{"@sink(type='http', publisher.url='http://x/', method='PUT')", "2:47: @sink(type='http') has no option method"},
 		{"@sink(type='log', @map(type='xml'))", "2:24: @map: only type='json'"},
-		{"@sink(type='http', publisher.url='http://x/', headers='nocolon')", "2:47: headers: \"nocolon\" is not Name:value"},
+		{"@sink(type='http', publisher.url='http://x/', headers='nocolon')", "2:47: headers: header 1 is not Name:value"},
 	} {
 		e, _ := New(Config{})
 		_, err := e.Deploy("@app:name('A') define stream S (symbol string);\n" + c.sink + "\n" + tail)

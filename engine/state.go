@@ -51,7 +51,7 @@ func (e *Engine) UnmarshalBinary(data []byte) error {
 	if r.Err() == nil && zone != e.clock.Zone() {
 		return fmt.Errorf("engine: state was made with aggTimeZone %s, this engine uses %s", zone, e.clock.Zone())
 	}
-	fresh := &Engine{clock: e.clock, now: now, apps: map[string]*App{}, inputs: map[string]*App{}}
+	fresh := &Engine{clock: e.clock, geo: e.geo, now: now, apps: map[string]*App{}, inputs: map[string]*App{}, restoring: true}
 	n := r.Count(2)
 	for range n {
 		name, text := r.String(), r.String()

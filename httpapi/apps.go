@@ -233,7 +233,7 @@ func outcome(g int, index uint64, err error, okStatus int) GroupOutcome {
 		return GroupOutcome{Group: g, Status: okStatus, Index: index}
 	}
 	code, msg := errorStatus(err)
-	if errors.Is(err, store.ErrIncompatibleTable) {
+	if errors.Is(err, store.ErrIncompatibleTable) || errors.Is(err, store.ErrLimit) || errors.Is(err, raftnode.ErrAppRefused) {
 		code = http.StatusBadRequest
 	}
 	return GroupOutcome{Group: g, Status: code, Index: index, Error: msg}
@@ -252,7 +252,7 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 				info.Aggregations = append(info.Aggregations, d.Name)
 			}
 			if withText {
-				info.Text = a.Text
+				info.Text = siddhiql.Redact(a.Text) // the replicated text keeps the secrets
 			}
 			apps = append(apps, info)
 		}

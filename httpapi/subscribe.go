@@ -12,6 +12,7 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // outboxGroup is a group whose local replica's outbox can be read (*raftnode.Node).
@@ -237,8 +238,8 @@ func (s *Server) handleSinks(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, st := range sg.SinkStatus() {
-			out = append(out, sinkJSON{Group: i, App: st.App, Stream: st.Stream, Sink: st.Index, Type: st.Type, URL: st.URL,
-				Delivered: st.Delivered.ID(uint32(i)), Undelivered: st.Undelivered, Active: st.Active, Failing: st.Failing, LastError: st.LastError})
+			out = append(out, sinkJSON{Group: i, App: st.App, Stream: st.Stream, Sink: st.Index, Type: st.Type, URL: siddhiql.RedactURL(st.URL),
+				Delivered: st.Delivered.ID(uint32(i)), Undelivered: st.Undelivered, Active: st.Active, Failing: st.Failing, LastError: siddhiql.RedactURL(st.LastError)})
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sinks": out})

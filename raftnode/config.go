@@ -88,6 +88,10 @@ type Config struct {
 	// yet recorded are delivered again (same IDs) by the next leader.
 	DeliveryRecordInterval time.Duration
 
+	// SinkPolicy is what http sinks may reach (--sink-allow): checked before a deploy is
+	// proposed and again on every connection. nil allows every host but link-local ones.
+	SinkPolicy *SinkPolicy
+
 	// Clock is the leader's wall clock for the time it stamps on entries (the only time the
 	// FSM sees); nil means time.Now. A stamp never goes back, whatever the clock says. Fault
 	// injection shares one OffsetClock between a node's groups to skew it.

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // deliverCheck is how often the delivery supervisor compares the running sink workers with
@@ -145,6 +147,7 @@ func (n *Node) deliverLoop() {
 func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 	lg := n.logger.With("sink", sk.String())
 	d := newDeliverer(n, sk)
+	defer d.close()
 	var sent, recorded fsm.OutPos
 	lastRecord := time.Now()
 	record := func() bool {
@@ -226,9 +229,33 @@ type deliverer struct {
 	buf    []byte
 }
 
+// newDeliverer makes the sink's HTTP client: no proxy, every connection checked against
+// the sink policy once the address is resolved (never link-local; with --sink-allow, only
+// allowed hosts), and redirects never followed (a 3xx is a failed delivery, retried), so
+// that the body and headers only ever go where publisher.url says.
 func newDeliverer(n *Node, sk engine.Sink) *deliverer {
-	return &deliverer{n: n, sk: sk, client: &http.Client{Timeout: time.Duration(sk.TimeoutMillis) * time.Millisecond}}
+	host := ""
+	if u, err := url.Parse(sk.URL); err == nil {
+		host = u.Hostname()
+	}
+	t := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           n.cfg.SinkPolicy.dialContext(host),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &deliverer{n: n, sk: sk, client: &http.Client{
+		Transport:     t,
+		Timeout:       time.Duration(sk.TimeoutMillis) * time.Millisecond,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
+
+// close drops the client's idle connections.
+func (d *deliverer) close() { d.client.CloseIdleConnections() }
 
 // deliver sends one output, retrying with exponential backoff (retry.interval doubled up to
 // retry.max.interval) until it succeeds. It reports false when ctx ended first.
@@ -292,12 +319,22 @@ func (d *deliverer) post(ctx context.Context, id string) error {
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return err
+		return redactedError{err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 == 3 {
+		return fmt.Errorf("%s answered %s (to %s): sinks never follow redirects", siddhiql.RedactURL(d.sk.URL), resp.Status,
+			siddhiql.RedactURL(resp.Header.Get("Location")))
+	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s: %s", d.sk.URL, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s answered %s: %s", siddhiql.RedactURL(d.sk.URL), resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
 }
+
+// redactedError shows an error with the passwords of the URLs it names hidden.
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return siddhiql.RedactURL(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -105,8 +104,8 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("raftnode: create data dir %s: %w", cfg.DataDir, err)
+	if err := SecureDir(cfg.DataDir, logger); err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
@@ -118,7 +117,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: log cache: %w", err)
 	}
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotsRetained, hlog)
+	snaps, err := newPrivateSnapshots(cfg.DataDir, cfg.SnapshotsRetained, hlog, logger)
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("raftnode: snapshot store in %s: %w", cfg.DataDir, err)
@@ -350,7 +349,8 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 }
 
 // Deploy replicates an app and returns its name and log index. The text is checked against
-// the current state first (syntax, types, stream conflicts) and, with a shared store, its
+// the current state first (syntax, types, stream conflicts), then against this node's
+// configuration (checkApp: sink targets, the store's limits) and, with a shared store, its
 // tables are prepared (a Siddhi table that Tally cannot write is refused with the SQL that
 // migrates it), so a refused app never reaches the log.
 func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
@@ -358,6 +358,9 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 	var err error
 	n.fsm.Read(func(e *engine.Engine) { app, err = e.CheckDeploy(text) })
 	if err != nil {
+		return "", 0, err
+	}
+	if err := n.checkApp(app); err != nil {
 		return "", 0, err
 	}
 	if n.cfg.Store != nil {

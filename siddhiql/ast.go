@@ -175,6 +175,8 @@ type AggregationDef struct {
 	PartitionByID bool
 	// Store is the @store annotation, or nil (in-memory tables).
 	Store *Annotation
+	// FieldLengths is the @store field.length option, in the order written.
+	FieldLengths []FieldLength
 }
 
 // RetainAll marks a granularity whose rows are kept forever ('all').

@@ -2,6 +2,7 @@ package siddhiql
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -135,6 +136,7 @@ func (p *parser) aggAnnotations(a *AggregationDef) {
 				p.failf(an.Pos, "aggregation %s has more than one @store", a.Name)
 			}
 			a.Store = an
+			a.FieldLengths = p.parseFieldLengths(an)
 		case "purge":
 			if purge != nil {
 				p.failf(an.Pos, "aggregation %s has more than one @purge", a.Name)
@@ -286,4 +288,79 @@ func (p *parser) parseRetention(rp *Annotation, durs []Duration, pu *Purge) {
 		}
 		pu.Retention[d] = ms
 	}
+}
+
+// FieldLength is one `attr:N` of @store(field.length="attr:N, ..."): the store column of
+// attr holds at most N characters (its VARCHAR length).
+type FieldLength struct {
+	Pos    Pos
+	Name   string
+	Length int
+}
+
+// MaxFieldLength bounds N in field.length: the largest VARCHAR a utf8mb4 MySQL column holds.
+const MaxFieldLength = 16383
+
+// parseFieldLengths reads the field.length element of a @store annotation (Siddhi's RDBMS
+// option; SHARD_ID may be named too). Names keep their spelling; one named twice, in any
+// letter case, is an error, as is a length that is not a whole number from 1 to
+// MaxFieldLength.
+func (p *parser) parseFieldLengths(an *Annotation) []FieldLength {
+	var out []FieldLength
+	seen := false
+	for _, e := range an.Elements {
+		if !strings.EqualFold(e.Key, "field.length") {
+			continue
+		}
+		if seen {
+			p.failf(e.Pos, "@store has more than one field.length")
+		}
+		seen = true
+		for item := range strings.SplitSeq(e.Value, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			name, n, ok := strings.Cut(item, ":")
+			name, n = strings.TrimSpace(name), strings.TrimSpace(n)
+			if !ok || !isPlainName(name) {
+				p.failf(e.Pos, "field.length %q: each item must be attribute:length, as in \"symbol:100\"", item)
+			}
+			length, err := strconv.Atoi(n)
+			if err != nil || length < 1 || length > MaxFieldLength {
+				p.failf(e.Pos, "field.length of %s must be a whole number from 1 to %d, found %q", name, MaxFieldLength, n)
+			}
+			for _, f := range out {
+				if strings.EqualFold(f.Name, name) {
+					p.failf(e.Pos, "field.length names %s twice", name)
+				}
+			}
+			out = append(out, FieldLength{Pos: e.Pos, Name: name, Length: length})
+		}
+	}
+	return out
+}
+
+// isPlainName reports whether s is an identifier: a letter or '_', then letters, digits, '_'.
+func isPlainName(s string) bool {
+	if s == "" || !isLetter(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// FieldLength returns the field.length of the column name (compared ignoring letter case,
+// as SQL column names are), or 0 when @store does not set one.
+func (a *AggregationDef) FieldLength(name string) int {
+	for _, f := range a.FieldLengths {
+		if strings.EqualFold(f.Name, name) {
+			return f.Length
+		}
+	}
+	return 0
 }

@@ -18,6 +18,13 @@ type dialect interface {
 	quote(ident string) string
 	// colType is the declared type of a column.
 	colType(c column) string
+	// limits refuses, with an error wrapping ErrLimit, a layout the database cannot
+	// create (beyond names, which newLayout checks).
+	limits(l *layout) error
+	// narrowColumns returns the SQL widening the string columns of l's existing table that
+	// hold fewer characters than l says (a field.length raised after the table was made);
+	// "" when none do.
+	narrowColumns(ctx context.Context, db *sql.DB, l *layout) (string, error)
 	// create are the statements creating l's table and its index, idempotently.
 	create(l *layout) []string
 	// tableInfo returns the table's columns and primary key columns (in key order); no
@@ -123,11 +130,12 @@ func sqliteType(t siddhiql.Type) string {
 	}
 }
 
-// mysqlType is Siddhi's RDBMS type mapping for MySQL.
-func mysqlType(t siddhiql.Type) string {
-	switch t {
+// mysqlType is Siddhi's RDBMS type mapping for MySQL; a string column is VARCHAR of its
+// length (field.length, else 254).
+func mysqlType(c column) string {
+	switch c.typ {
 	case siddhiql.TypeString:
-		return fmt.Sprintf("VARCHAR(%d)", maxShardLen)
+		return fmt.Sprintf("VARCHAR(%d)", strLen(c.length))
 	case siddhiql.TypeInt:
 		return "INTEGER"
 	case siddhiql.TypeFloat:

@@ -21,8 +21,9 @@ const (
 	colIndex          = "TALLY_INDEX"
 )
 
-// maxShardLen is SHARD_ID's VARCHAR length.
-const maxShardLen = 254
+// defaultStringLen is a string column's VARCHAR length when the definition gives none
+// (Siddhi's, and agg.DefaultStringLength).
+const defaultStringLen = 254
 
 // noLastEventTS is agg.Row.LastEventTimestamp when no event set the latest values; it is
 // stored as NULL.
@@ -50,6 +51,8 @@ type column struct {
 	// pos is the position in Def.GroupBy, Def.Latest or Def.Bases.
 	pos int
 	set bool // an AGG_SET_x column
+	// length is a string column's VARCHAR length (field.length, else defaultStringLen).
+	length int
 }
 
 // layout is the table of one granularity of an aggregation, in Siddhi's column order:
@@ -65,7 +68,8 @@ type layout struct {
 	bucket string
 }
 
-// newLayout checks def's names and builds the table layout of granularity d.
+// newLayout checks def's names and builds the table layout of granularity d. A name the
+// store cannot hold is refused with an error wrapping ErrLimit.
 func newLayout(def *agg.Def, d siddhiql.Duration) (*layout, error) {
 	if def == nil {
 		return nil, fmt.Errorf("store: nil aggregation definition")
@@ -75,21 +79,25 @@ func newLayout(def *agg.Def, d siddhiql.Duration) (*layout, error) {
 	}
 	l := &layout{def: def, table: def.Name + "_" + d.String(), bucket: colAggTimestamp}
 	if !validName(def.Name) {
-		return nil, fmt.Errorf("store: aggregation name %q cannot name a table", def.Name)
+		return nil, fmt.Errorf("%w: aggregation name %q cannot name a table: use letters, digits and '_'", ErrLimit, def.Name)
+	}
+	if len(l.table) > maxIdentLen {
+		return nil, fmt.Errorf("%w: aggregation %s: its table name %s is %d characters, more than the %d a table name may have (an aggregation name may have at most %d characters)",
+			ErrLimit, def.Name, l.table, len(l.table), maxIdentLen, maxIdentLen-len("_SECONDS"))
 	}
 	add := func(c column) { l.cols = append(l.cols, c) }
 	add(column{name: colAggTimestamp, typ: siddhiql.TypeLong, role: roleAggTS})
-	add(column{name: colShardID, typ: siddhiql.TypeString, role: roleShard})
+	add(column{name: colShardID, typ: siddhiql.TypeString, role: roleShard, length: strLen(def.ShardLength)})
 	if def.EventTime {
 		add(column{name: colEventTimestamp, typ: siddhiql.TypeLong, role: roleEventTS})
 		l.bucket = colEventTimestamp
 	}
 	for i, g := range def.GroupBy {
-		add(column{name: g.Name, typ: g.Type, role: roleGroup, pos: i})
+		add(column{name: g.Name, typ: g.Type, role: roleGroup, pos: i, length: strLen(g.Length)})
 	}
 	l.nKey = len(l.cols)
 	for i, c := range def.Latest {
-		add(column{name: c.Name, typ: c.Type, role: roleLatest, pos: i})
+		add(column{name: c.Name, typ: c.Type, role: roleLatest, pos: i, length: strLen(c.Length)})
 	}
 	if def.HasLastEventTimestamp() {
 		add(column{name: colLastEventTS, typ: siddhiql.TypeLong, role: roleLastTS})
@@ -100,21 +108,37 @@ func newLayout(def *agg.Def, d siddhiql.Duration) (*layout, error) {
 	add(column{name: colIndex, typ: siddhiql.TypeLong, role: roleIndex})
 	seen := map[string]bool{}
 	for _, c := range l.cols {
+		if len(c.name) > maxIdentLen {
+			return nil, fmt.Errorf("%w: %s: column name %s is %d characters, more than the %d a column name may have",
+				ErrLimit, l.table, c.name, len(c.name), maxIdentLen)
+		}
 		if !validName(c.name) {
-			return nil, fmt.Errorf("store: %s: column name %q is not a plain identifier", l.table, c.name)
+			return nil, fmt.Errorf("%w: %s: column name %q is not a plain identifier", ErrLimit, l.table, c.name)
 		}
 		k := strings.ToUpper(c.name) // SQL column names are case-insensitive
 		if seen[k] {
-			return nil, fmt.Errorf("store: %s: column %s appears twice (an output named like a group-by or Siddhi column?)", l.table, c.name)
+			return nil, fmt.Errorf("%w: %s: column %s appears twice (an output named like a group-by or Siddhi column?)", ErrLimit, l.table, c.name)
 		}
 		seen[k] = true
 	}
 	return l, nil
 }
 
+// strLen is a string column's VARCHAR length: n, or defaultStringLen when unset.
+func strLen(n int) int {
+	if n > 0 {
+		return n
+	}
+	return defaultStringLen
+}
+
+// maxIdentLen is the longest table or column name: MySQL's limit, applied to SQLite too so
+// that an app deploys the same way on either store.
+const maxIdentLen = 64
+
 // validName reports whether s is a plain identifier, safe to quote in either dialect.
 func validName(s string) bool {
-	if s == "" || len(s) > 64 {
+	if s == "" || len(s) > maxIdentLen {
 		return false
 	}
 	for i, c := range s {

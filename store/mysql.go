@@ -197,7 +197,7 @@ func (*mysqlDialect) quote(ident string) string {
 	return "`" + strings.ReplaceAll(ident, "`", "``") + "`"
 }
 
-func (*mysqlDialect) colType(c column) string { return mysqlType(c.typ) }
+func (*mysqlDialect) colType(c column) string { return mysqlType(c) }
 
 func (*mysqlDialect) maxParams() int { return 65535 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
@@ -39,6 +40,9 @@ func openSQLite(ctx context.Context, rest string, logger *slog.Logger) (Rollups,
 			q.Add(d.key, d.value)
 		}
 	}
+	if err := privateFile(path, logger); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
@@ -52,6 +56,32 @@ func openSQLite(ctx context.Context, rest string, logger *slog.Logger) (Rollups,
 	logger = logger.With("driver", "sqlite", "db", path)
 	logger.Info("rollup store open")
 	return &sqlStore{db: db, dia: sqliteDialect{}, log: logger}, nil
+}
+
+// privateFile creates the SQLite file 0600 when missing (SQLite gives its -wal and -shm
+// files the same mode) and takes group and other permissions away from an existing one,
+// saying so: the store holds every aggregation's rows. A path that is not a plain file
+// (":memory:", a "file:" URI) is left to SQLite.
+func privateFile(path string, logger *slog.Logger) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		if err := f.Chmod(perm &^ 0o077); err != nil {
+			return fmt.Errorf("store: restrict permissions of %s: %w", path, err)
+		}
+		logger.Warn("the SQLite store file was readable by group or others: took those permissions away", "path", path, "was", fmt.Sprintf("%#o", perm))
+	}
+	return nil
 }
 
 // sqliteDialect is SQLite 3.24+ (upsert), through modernc.org/sqlite.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/siddhiql"
@@ -28,6 +29,9 @@ func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 	if def == nil {
 		return fmt.Errorf("store: ensure: nil aggregation definition")
 	}
+	if err := s.CheckDef(def); err != nil {
+		return err
+	}
 	if err := s.dia.prepare(ctx, s.db); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -46,6 +50,16 @@ func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 			continue
 		}
 		if err := s.check(l, cols, pk); err != nil {
+			s.log.Error("incompatible rollup table", "table", l.table, "err", err)
+			return err
+		}
+		alter, err := s.dia.narrowColumns(ctx, s.db, l)
+		if err != nil {
+			return fmt.Errorf("store: inspect %s: %w", l.table, err)
+		}
+		if alter != "" {
+			err := fmt.Errorf("%w %s: string columns are narrower than the aggregation's field.length, so longer values could not be written. Widen them with: %s",
+				ErrIncompatibleTable, l.table, alter)
 			s.log.Error("incompatible rollup table", "table", l.table, "err", err)
 			return err
 		}
@@ -107,8 +121,8 @@ func (s *sqlStore) Upsert(ctx context.Context, def *agg.Def, d siddhiql.Duration
 	if err != nil {
 		return 0, err
 	}
-	if shard == "" || len(shard) > maxShardLen {
-		return 0, fmt.Errorf("store: upsert %s: shard ID must be 1 to %d bytes, got %d", l.table, maxShardLen, len(shard))
+	if n := utf8.RuneCountInString(shard); shard == "" || n > l.cols[1].length {
+		return 0, fmt.Errorf("%w: upsert %s: shard ID must be 1 to %d characters (SHARD_ID's field.length), got %d", ErrLimit, l.table, l.cols[1].length, n)
 	}
 	per := min(batchRows, s.dia.maxParams()/len(l.cols))
 	total := 0

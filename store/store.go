@@ -26,6 +26,9 @@ var (
 // aggregation rows under its shard ID, and queries read every shard's rows. Safe for
 // concurrent use, also by several processes sharing one database.
 type Rollups interface {
+	// CheckDef reports, without touching the database, whether the store can hold the
+	// aggregation's tables: names and (MySQL) key and row sizes. Errors wrap ErrLimit.
+	CheckDef(def *agg.Def) error
 	// Ensure creates the aggregation's tables (<Agg>_SECONDS … <Agg>_YEARS, only its own
 	// durations) if missing, and checks existing ones. A table whose primary key lacks
 	// SHARD_ID, or which lacks TALLY_INDEX or another column, is refused with

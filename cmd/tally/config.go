@@ -59,6 +59,10 @@ type serveConfig struct {
 	MaxSubscribers int           `yaml:"max-subscribers"`
 	ProducerTTL    time.Duration `yaml:"producer-ttl"`
 	MaxWait        time.Duration `yaml:"max-wait"`
+	// SinkAllow are the hosts, IPs and CIDRs http sinks may reach (--sink-allow); empty
+	// allows any host but link-local ones. sinkPolicy is it parsed.
+	SinkAllow  []string `yaml:"sink-allow"`
+	sinkPolicy *raftnode.SinkPolicy
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
@@ -149,6 +153,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.IntVar(&flags.MaxSubscribers, "max-subscribers", 0, "open subscriptions (SSE) per node; one more answers 503 (default 1000)")
 	fs.DurationVar(&flags.ProducerTTL, "producer-ttl", 0, "a producer that applied within this long is never forgotten by the dedup table; must be the same on every node (default 1h)")
 	fs.DurationVar(&flags.MaxWait, "max-wait", 0, "longest wait of a read for min_index before it answers 503 (default 10s)")
+	fs.Var(listFlag{&flags.SinkAllow}, "sink-allow", "HOST, IP or CIDR that @sink(type='http') may reach; repeatable or comma-separated (default: any host; link-local addresses never)")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
 	fs.StringVar(&flags.TLSCert, "tls-cert", "", "this node's certificate (PEM; re-read when it changes): the HTTP API serves HTTPS only")
 	fs.StringVar(&flags.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM; re-read when it changes)")
@@ -189,6 +194,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		switch f.Name {
 		case "dial-map":
 			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
+		case "sink-allow":
+			cfg.SinkAllow = flags.SinkAllow
 		case "fault-injection":
 			cfg.FaultInjection = flags.FaultInjection
 		case "auth":
@@ -273,7 +280,16 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		}
 		cfg.StoreDSN = "sqlite://" + filepath.Join(filepath.Dir(abs), "tally-store.db")
 	}
-	return cfg, cfg.validate()
+	if err := cfg.validate(); err != nil {
+		return cfg, err
+	}
+	if len(cfg.SinkAllow) > 0 {
+		var err error
+		if cfg.sinkPolicy, err = raftnode.ParseSinkPolicy(cfg.SinkAllow); err != nil {
+			return cfg, fmt.Errorf("--%w", err)
+		}
+	}
+	return cfg, nil
 }
 
 func (c serveConfig) validate() error {

@@ -113,6 +113,9 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 		return fmt.Errorf("listen on HTTP address %s: %w", cfg.HTTPAddr, err)
 	}
 	defer httpLn.Close()
+	if err := secureDataDir(cfg, logger); err != nil {
+		return err
+	}
 	groups, err := clusterGroups(ctx, cfg, sec.client(5*time.Second), logger)
 	if err != nil {
 		return err
@@ -220,6 +223,12 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	return errors.Join(runErr, shutErr, closeErr)
 }
 
+// secureDataDir creates the data dir 0700 and tightens one that group or others can read:
+// it holds app texts with sink credentials, and events.
+func secureDataDir(cfg serveConfig, logger *slog.Logger) error {
+	return raftnode.SecureDir(cfg.DataDir, logger)
+}
+
 // nodeConfig maps the serve flags to one group's replica configuration.
 func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.Rollups, logger *slog.Logger) raftnode.Config {
 	ncfg := raftnode.DefaultConfig()
@@ -230,6 +239,7 @@ func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.
 	if cfg.ProducerTTL > 0 {
 		ncfg.ProducerTTL = cfg.ProducerTTL
 	}
+	ncfg.SinkPolicy = cfg.sinkPolicy
 	if cfg.FlushInterval > 0 {
 		ncfg.FlushInterval = cfg.FlushInterval
 	}
@@ -304,11 +314,11 @@ func clusterGroups(ctx context.Context, cfg serveConfig, client *http.Client, lo
 			return 0, fmt.Errorf("--groups %d differs from the cluster's %d groups", cfg.Groups, n)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, raftnode.DirMode); err != nil {
 		return 0, fmt.Errorf("create data dir: %w", err)
 	}
 	b, _ := json.Marshal(clusterMeta{Groups: n})
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := os.WriteFile(path, b, raftnode.FileMode); err != nil {
 		return 0, fmt.Errorf("record the cluster's groups: %w", err)
 	}
 	return n, nil
@@ -379,10 +389,10 @@ func shardToPropose(cfg serveConfig, groupDir string, g, groups int) (string, er
 	case cfg.Bootstrap:
 		// The bootstrap node names the group: record it now, so that a restart with
 		// another --shard-id is refused even if it comes before the group replicated it.
-		if err := os.MkdirAll(groupDir, 0o755); err != nil {
+		if err := os.MkdirAll(groupDir, raftnode.DirMode); err != nil {
 			return "", fmt.Errorf("record shard ID: %w", err)
 		}
-		if err := os.WriteFile(filepath.Join(groupDir, shardFile), []byte(want+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(groupDir, shardFile), []byte(want+"\n"), raftnode.FileMode); err != nil {
 			return "", fmt.Errorf("record shard ID: %w", err)
 		}
 		return want, nil
@@ -424,7 +434,7 @@ func watchShard(ctx context.Context, node *raftnode.Node, cfg serveConfig, group
 			return fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q: a shard ID never changes", cfg.ShardID, node.Group(), want, shard)
 		}
 		path := filepath.Join(groupDir, shardFile)
-		if err := os.WriteFile(path, []byte(shard+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(shard+"\n"), raftnode.FileMode); err != nil {
 			logger.Warn("cannot record the shard ID", "path", path, "err", err)
 		}
 		logger.Info("group shard ID", "shard_id", shard)

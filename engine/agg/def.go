@@ -62,6 +62,9 @@ type Output struct {
 type Column struct {
 	Name string
 	Type siddhiql.Type
+	// Length is how many characters a string column of the aggregation's tables holds
+	// (@store field.length, else DefaultStringLength); 0 for other types.
+	Length int
 }
 
 // Def is a compiled `define aggregation`.
@@ -86,6 +89,8 @@ type Def struct {
 	Purge      siddhiql.Purge
 	// PartitionByID is the @PartitionById flag (rows carry SHARD_ID).
 	PartitionByID bool
+	// ShardLength is how many characters SHARD_ID holds (field.length of SHARD_ID).
+	ShardLength int
 	// countBase is the position of AGG_COUNT in Bases, or -1.
 	countBase int
 }
@@ -161,6 +166,7 @@ func CompileEnv(a *siddhiql.AggregationDef, in *siddhiql.StreamDef, env *expr.En
 		}
 		d.Outputs = append(d.Outputs, out)
 	}
+	d.applyFieldLengths(a)
 	return d, nil
 }
 
