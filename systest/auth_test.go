@@ -44,8 +44,12 @@ func TestServe_Auth(t *testing.T) {
 	}
 	nd := &node{id: "n1", httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
 	nd.dataDir, nd.logPath = filepath.Join(c.dir, "n1"), filepath.Join(c.dir, "n1.log")
+	key := filepath.Join(c.dir, "cluster.key") // --auth needs a node identity: TLS or a cluster key
+	if err := os.WriteFile(key, []byte("a cluster secret of enough bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	nd.args = []string{"serve", "--id", "n1", "--data-dir", nd.dataDir, "--http-addr", nd.httpAddr, "--raft-addr", nd.raftAddr,
-		"--bootstrap", "--app", appFile, "--auth", users, "--pprof"}
+		"--bootstrap", "--app", appFile, "--auth", users, "--cluster-key", key, "--pprof"}
 	c.nodes = append(c.nodes, nd)
 	c.start(nd) // /healthz answers without credentials
 	c.waitLeader(10 * time.Second)

@@ -60,6 +60,17 @@ type cluster struct {
 	dir   string
 	nodes []*node
 	http  *http.Client
+	// scheme of the nodes' HTTP API: "http" unless set ("https" for TLS nodes).
+	scheme string
+}
+
+// url is the address of path on nd's HTTP API.
+func (c *cluster) url(nd *node, path string) string {
+	scheme := c.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + nd.httpAddr + path
 }
 
 // handedOut holds every address freeAddr returned in this test process: a port closed at
@@ -162,7 +173,7 @@ func (c *cluster) start(nd *node) {
 	nd.alive.Store(true)
 	go func() { _ = cmd.Wait(); logf.Close(); close(nd.exited) }()
 	c.eventually(10*time.Second, nd.id+" serving HTTP", func() bool {
-		resp, err := c.http.Get("http://" + nd.httpAddr + "/healthz")
+		resp, err := c.http.Get(c.url(nd, "/healthz"))
 		if err != nil {
 			return false
 		}
@@ -257,7 +268,7 @@ func (c *cluster) status(nd *node) (clusterStatus, error) {
 }
 
 func (c *cluster) getJSON(nd *node, path string, v any) error {
-	resp, err := c.http.Get("http://" + nd.httpAddr + path)
+	resp, err := c.http.Get(c.url(nd, path))
 	if err != nil {
 		return err
 	}
