@@ -103,7 +103,7 @@ func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer,
 	t.Cleanup(func() { mux.Close() })
 	nc := raftnode.DefaultConfig()
 	nc.ID, nc.DataDir, nc.Bootstrap, nc.Logger = id, filepath.Join(t.TempDir(), id), bootstrap, logger
-	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 400*time.Millisecond, 400*time.Millisecond, 300*time.Millisecond
 	nc.Probe = mux.Probe
 	n, err := raftnode.Open(nc, raftnode.NewTCPTransport(mux, 0, logger))
 	if err != nil {
