@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -42,12 +43,28 @@ type Certs struct {
 // CA.
 func New(t testing.TB, dir string, names ...string) *Certs {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatalf("certtest: %v", err)
+	c, err := Make(dir, names...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	key := newKey(t)
+	return c
+}
+
+// Make is New for callers without a testing.TB (the fault-injection harness).
+func Make(dir string, names ...string) (*Certs, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("certtest: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("certtest: %w", err)
+	}
+	sn, err := serial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
+		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: "tally test CA " + filepath.Base(dir)},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
@@ -57,18 +74,22 @@ func New(t testing.TB, dir string, names ...string) *Certs {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatalf("certtest: create CA: %v", err)
+		return nil, fmt.Errorf("certtest: create CA: %w", err)
 	}
 	caCert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatalf("certtest: %v", err)
+		return nil, fmt.Errorf("certtest: %w", err)
 	}
 	c := &Certs{Dir: dir, CA: filepath.Join(dir, "ca.crt"), Pairs: map[string]Pair{}, caCert: caCert, caKey: key}
-	writePEM(t, c.CA, "CERTIFICATE", der, 0o644)
-	for _, n := range names {
-		c.Issue(t, n)
+	if err := writePEM(c.CA, "CERTIFICATE", der, 0o644); err != nil {
+		return nil, err
 	}
-	return c
+	for _, n := range names {
+		if _, err := c.issue(n); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Issue makes a new certificate and key for name and writes them to dir/NAME.crt and
@@ -76,9 +97,24 @@ func New(t testing.TB, dir string, names ...string) *Certs {
 // renamed over). It returns the files and records them in Pairs.
 func (c *Certs) Issue(t testing.TB, name string) Pair {
 	t.Helper()
-	key := newKey(t)
+	p, err := c.issue(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (c *Certs) issue(name string) (Pair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return Pair{}, fmt.Errorf("certtest: %w", err)
+	}
+	sn, err := serial()
+	if err != nil {
+		return Pair{}, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
+		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: name},
 		DNSNames:     []string{name, "localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
@@ -89,17 +125,21 @@ func (c *Certs) Issue(t testing.TB, name string) Pair {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.caCert, &key.PublicKey, c.caKey)
 	if err != nil {
-		t.Fatalf("certtest: issue %s: %v", name, err)
+		return Pair{}, fmt.Errorf("certtest: issue %s: %w", name, err)
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatalf("certtest: %v", err)
+		return Pair{}, fmt.Errorf("certtest: %w", err)
 	}
 	p := Pair{Cert: filepath.Join(c.Dir, name+".crt"), Key: filepath.Join(c.Dir, name+".key")}
-	writePEM(t, p.Key, "PRIVATE KEY", kder, 0o600)
-	writePEM(t, p.Cert, "CERTIFICATE", der, 0o644)
+	if err := writePEM(p.Key, "PRIVATE KEY", kder, 0o600); err != nil {
+		return Pair{}, err
+	}
+	if err := writePEM(p.Cert, "CERTIFICATE", der, 0o644); err != nil {
+		return Pair{}, err
+	}
 	c.Pairs[name] = p
-	return p
+	return p, nil
 }
 
 // Serial reads the serial number of the certificate in file, to tell which one a peer
@@ -121,33 +161,25 @@ func Serial(t testing.TB, file string) *big.Int {
 	return cert.SerialNumber
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("certtest: %v", err)
-	}
-	return key
-}
-
-func serial(t testing.TB) *big.Int {
+func serial() (*big.Int, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		t.Fatalf("certtest: %v", err)
+		return nil, fmt.Errorf("certtest: %w", err)
 	}
-	return n
+	return n, nil
 }
 
 // writePEM writes one PEM block to a temporary file beside path, then renames it over path.
-func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
-	t.Helper()
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatalf("certtest: %v", err)
+		return fmt.Errorf("certtest: %w", err)
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
-		t.Fatalf("certtest: %v", err)
+		return fmt.Errorf("certtest: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		t.Fatalf("certtest: %v", err)
+		return fmt.Errorf("certtest: %w", err)
 	}
+	return nil
 }
