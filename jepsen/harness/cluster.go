@@ -90,6 +90,12 @@ type cluster struct {
 	net    *proxy.Net
 	client *http.Client
 	logger *slog.Logger
+	sec    *secure // nil: plain HTTP, no credentials
+}
+
+// url is the address of path on n's HTTP API.
+func (c *cluster) url(n *node, path string) string {
+	return c.sec.scheme() + "://" + n.httpAddr + path
 }
 
 // clusterConfig describes the cluster to start.
@@ -103,6 +109,7 @@ type clusterConfig struct {
 	storeTgt string                        // the store's real address
 	seed     uint64
 	logger   *slog.Logger
+	secure   bool // TLS and users on every node (Config.Secure)
 }
 
 // reserve holds n distinct loopback ports open. The caller closes them just before the
@@ -132,6 +139,18 @@ func closeListeners(lns []net.Listener) {
 func newCluster(cfg clusterConfig) (*cluster, error) {
 	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger,
 		client: &http.Client{Timeout: 5 * time.Second}}
+	var ids []string
+	for i := range cfg.nodes {
+		ids = append(ids, fmt.Sprintf("n%d", i+1))
+	}
+	if cfg.secure {
+		sec, err := newSecure(cfg.dir, ids)
+		if err != nil {
+			return nil, err
+		}
+		c.sec = sec
+	}
+	c.client.Transport = c.sec.transport(16)
 	held, err := reserve(2 * cfg.nodes)
 	if err != nil {
 		return nil, err
@@ -167,10 +186,13 @@ func newCluster(cfg clusterConfig) (*cluster, error) {
 		a.args = []string{"serve", "--id", a.id, "--data-dir", a.dataDir, "--http-addr", a.httpAddr,
 			"--raft-addr", a.raftAddr, "--store-dsn", cfg.storeDSN(sp.Addr()), "--log-format", "json",
 			"--fault-injection", "--dial-map", strings.Join(dial, ","), "--flush-interval", "500ms"}
+		if c.sec != nil {
+			a.args = append(a.args, c.sec.args(a.id)...)
+		}
 		if a == c.nodes[0] {
 			a.args = append(a.args, "--bootstrap", "--groups", fmt.Sprint(cfg.groups), "--app", cfg.appFile)
 		} else {
-			a.args = append(a.args, "--join", "http://"+c.nodes[0].httpAddr)
+			a.args = append(a.args, "--join", c.url(c.nodes[0], ""))
 		}
 	}
 	return c, nil
@@ -338,7 +360,7 @@ func (c *cluster) leader(ctx context.Context, g int) *node {
 func (c *cluster) getJSON(ctx context.Context, n *node, path string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.httpAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(n, path), nil)
 	if err != nil {
 		return err
 	}
@@ -367,7 +389,7 @@ func (c *cluster) postJSON(ctx context.Context, n *node, path string, body, v an
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.httpAddr+path, strings.NewReader(string(b)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(n, path), strings.NewReader(string(b)))
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	// the store's host:port, which the harness proxies.
 	Store  func(ctx context.Context, name string) (dsn, addr string, err error)
 	Logger *slog.Logger
+	// Secure turns on TLS (--tls-cert, --tls-key, --tls-ca: HTTPS and mutual TLS between
+	// nodes) and users (--auth) on every node; the harness then talks HTTPS with
+	// credentials.
+	Secure bool
 }
 
 // Result is a run's outcome.
@@ -120,7 +124,7 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 		return nil, err
 	}
 	c, err := newCluster(clusterConfig{bin: cfg.Bin, dir: dir, nodes: 3, groups: cfg.Groups, appFile: appFile,
-		storeTgt: storeAddr, storeDSN: func(p string) string { return replaceAddr(dsn, storeAddr, p) }, seed: seed, logger: logger})
+		storeTgt: storeAddr, storeDSN: func(p string) string { return replaceAddr(dsn, storeAddr, p) }, seed: seed, logger: logger, secure: cfg.Secure})
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +134,7 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 			_ = os.RemoveAll(n.dataDir)
 		}
 	}()
-	logger.Info("starting cluster", "groups", cfg.Groups, "nemesis", cfg.Nemesis, "seed", cfg.Seed)
+	logger.Info("starting cluster", "groups", cfg.Groups, "nemesis", cfg.Nemesis, "seed", cfg.Seed, "secure", cfg.Secure)
 	if err := c.start(ctx, cfg.Groups); err != nil {
 		return nil, fmt.Errorf("start the cluster: %w", err)
 	}

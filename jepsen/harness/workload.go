@@ -94,11 +94,12 @@ type workload struct {
 	groups int
 	keys   []string
 	client *http.Client
+	subs   http.RoundTripper // subscriptions' transport
 }
 
 func newWorkload(c *cluster, rec *recorder, seed uint64, groups, keys int) *workload {
 	w := &workload{c: c, rec: rec, seed: seed, groups: groups,
-		client: &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+		client: &http.Client{Timeout: 3 * time.Second, Transport: c.sec.transport(64)}, subs: c.sec.transport(4)}
 	for i := range keys {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
 	}
@@ -151,7 +152,7 @@ func (w *workload) producer(issue, retry context.Context, proc int) {
 // ingest posts one attempt. 200 is OK; 400 and 413 (the request itself is wrong) are Fail;
 // anything else, or no answer, is Unknown.
 func (w *workload) ingest(ctx context.Context, n *node, producer string, seq int64, body []byte) (check.Status, uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.httpAddr+"/v1/streams/Events/events", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.c.url(n, "/v1/streams/Events/events"), bytes.NewReader(body))
 	if err != nil {
 		return check.Unknown, 0, err
 	}
@@ -182,7 +183,7 @@ func (w *workload) ingest(ctx context.Context, n *node, producer string, seq int
 // query runs a store query on n and returns its records.
 func (w *workload) query(ctx context.Context, n *node, consistency, q string) ([][]any, error) {
 	body, _ := json.Marshal(map[string]string{"appName": "Jepsen", "query": q})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.httpAddr+"/stores/query?consistency="+consistency, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.c.url(n, "/stores/query?consistency="+consistency), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -461,12 +462,12 @@ func (w *workload) subscriber(ctx context.Context, g int) []check.Output {
 func (w *workload) follow(ctx context.Context, n *node, g int, from string, conn int, idle time.Duration) ([]check.Output, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	url := fmt.Sprintf("http://%s/v1/streams/%s/subscribe?group=%d&from=%s", n.httpAddr, burstStream, g, from)
+	url := w.c.url(n, fmt.Sprintf("/v1/streams/%s/subscribe?group=%d&from=%s", burstStream, g, from))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{}).Do(req) // no overall timeout: ctx bounds it
+	resp, err := (&http.Client{Transport: w.subs}).Do(req) // no overall timeout: ctx bounds it
 	if err != nil {
 		return nil, err
 	}

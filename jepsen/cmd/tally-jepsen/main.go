@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "how long faults are injected in each run (default: the matrix's)")
 	tags := fs.String("tags", "", "build tags of the server for a single run (e.g. tally_bug_nodedup)")
 	expect := fs.String("expect", "", "for a single run with a planted bug: the checker that must fail")
+	secure := fs.Bool("secure", false, "a single run with TLS between every node and users on the API")
 	report := fs.String("report", "jepsen/report", "directory for the run reports")
 	markdown := fs.String("markdown", "", "also write the summary table as Markdown to this file")
 	readme := fs.String("readme", "", "also put the summary table in this file between the make jepsen markers (README.md)")
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tally-jepsen: -groups %d: the harness runs 1 or 3 groups\n", *groups)
 			return 2
 		}
-		runs = []spec{{nemesis: *nemesis, groups: *groups, seed: *seed, tags: splitTags(*tags), expect: *expect}}
+		runs = []spec{{nemesis: *nemesis, groups: *groups, seed: *seed, tags: splitTags(*tags), expect: *expect, secure: *secure}}
 	} else {
 		var ok bool
 		if runs, ok = matrices[*matrix]; !ok {
@@ -162,10 +163,14 @@ type spec struct {
 	duration time.Duration
 	tags     []string // a planted bug's build tags
 	expect   string   // with tags: the checker the planted bug must make fail
+	secure   bool     // TLS and users on every node (harness.Config.Secure)
 }
 
 func (s spec) name() string {
 	n := fmt.Sprintf("%s-g%d-s%d", s.nemesis, s.groups, s.seed)
+	if s.secure {
+		n += "-tls"
+	}
 	if len(s.tags) > 0 {
 		n = strings.Join(s.tags, "+") + "-" + n
 	}
@@ -182,7 +187,8 @@ var planted = []spec{
 
 var matrices = map[string][]spec{
 	"quick": append([]spec{
-		{nemesis: harness.Mixed, groups: 1, seed: 1, duration: 20 * time.Second},
+		// With TLS between every node and users on the API.
+		{nemesis: harness.Mixed, groups: 1, seed: 1, duration: 20 * time.Second, secure: true},
 		{nemesis: harness.Mixed, groups: 3, seed: 2, duration: 20 * time.Second},
 	}, planted...),
 	"full":    fullMatrix(),
@@ -200,6 +206,8 @@ func fullMatrix() []spec {
 			out = append(out, spec{nemesis: n, groups: g, seed: int64(10*i + g), duration: d})
 		}
 	}
+	// The mixed faults again with TLS between every node and users on the API.
+	out = append(out, spec{nemesis: harness.Mixed, groups: 3, seed: 1003, duration: 40 * time.Second, secure: true})
 	return append(out, planted...)
 }
 
@@ -261,7 +269,7 @@ func runAll(ctx context.Context, runs []spec, report string, logger *slog.Logger
 		}
 		fmt.Fprintf(stdout, "[%d/%d] %s: %s of faults...\n", i+1, len(runs), s.name(), s.duration)
 		res := harness.Run(ctx, harness.Config{Name: s.name(), Seed: s.seed, Groups: s.groups, Nemesis: s.nemesis,
-			Duration: s.duration, Bin: bins[key], Report: report, Store: store, Logger: logger})
+			Duration: s.duration, Bin: bins[key], Report: report, Store: store, Logger: logger, Secure: s.secure})
 		o := outcome{s, res}
 		out = append(out, o)
 		fmt.Fprintf(stdout, "[%d/%d] %s: %s in %s\n", i+1, len(runs), s.name(), verdictLine(o), res.Elapsed.Round(time.Second))
