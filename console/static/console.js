@@ -259,9 +259,9 @@ async function runQuery(ev) {
   $("#query-status").textContent = records.length + (records.length === 1 ? " row" : " rows") + " in " + Math.round(performance.now() - began) + " ms";
   const isTs = (i) => details[i] && details[i].name === "AGG_TIMESTAMP";
   fill($("#query-result thead"), [el("tr", {}, details.map((d) =>
-    el("th", { class: NUMERIC.has(d.dataType) ? "num" : null, title: d.dataType }, d.name)))]);
+    el("th", { class: NUMERIC.has(d.dataType) && d.name !== "AGG_TIMESTAMP" ? "num" : null, title: d.dataType }, d.name)))]);
   fill($("#query-result tbody"), records.map((r) => el("tr", {}, r.map((v, i) => {
-    const numeric = details[i] && NUMERIC.has(details[i].dataType);
+    const numeric = details[i] && NUMERIC.has(details[i].dataType) && !isTs(i);
     let shown = v === null ? "null" : v;
     if (isTs(i) && typeof v === "number") shown = new Date(v).toISOString().replace("T", " ").replace(".000Z", "Z");
     return el("td", { class: numeric ? "num" : null, title: isTs(i) ? String(v) : null }, shown);
@@ -358,8 +358,9 @@ function drawChart(col) {
     });
   } else {
     const xv = (x) => L + ((x - xs[0]) / span) * pw;
-    for (let i = 0; i < 5; i++) {
-      const x = xs[0] + (span * i) / 4;
+    // Label the buckets themselves when they are few, else five evenly spaced times.
+    const ticks = xs.length <= 8 ? xs : [0, 1, 2, 3, 4].map((i) => xs[0] + (span * i) / 4);
+    for (const x of ticks) {
       root.append(svg("text", { x: xv(x), y: H - B + 16, "text-anchor": "middle" }, fmtTime(x, span)));
     }
     keys.forEach((k, ki) => {
