@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,4 +337,102 @@ func postEvents(t *testing.T, c *cluster, nd *node, stream string, events ...str
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("post to %s: %d %s", stream, resp.StatusCode, b)
 	}
+}
+
+// TestConsole_SignIn puts the console behind a proxy that asks for HTTP Basic credentials
+// on every API call (the page itself stays open): the page shows its sign-in form on the
+// first 401, then sends the credentials with every call, the live tab's subscription
+// included, and forgets them on sign-out.
+func TestConsole_SignIn(t *testing.T) {
+	c := newCluster(t, 1)
+	nd := c.nodes[0]
+	resp, err := c.http.Post("http://"+nd.httpAddr+"/v1/apps", "text/plain", strings.NewReader(consoleAlertApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("deploy the alert app: %d", resp.StatusCode)
+	}
+
+	target, err := url.Parse("http://" + nd.httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var (
+		mu         sync.Mutex
+		refused    int
+		authorized []string
+	)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ui" && !strings.HasPrefix(r.URL.Path, "/ui/") {
+			user, pass, ok := r.BasicAuth()
+			mu.Lock()
+			if !ok || user != "admin" || pass != "s3cret" {
+				refused++
+				mu.Unlock()
+				w.Header().Set("WWW-Authenticate", `Basic realm="tally"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"credentials required"}`)
+				return
+			}
+			authorized = append(authorized, r.URL.Path)
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	b := newBrowser(t, 40*time.Second, func(m chromedp.ConsoleMessage) bool {
+		return m.Source == "network" && strings.Contains(m.Text, "status of 401")
+	})
+	b.do("open the console", chromedp.Navigate("http://"+ln.Addr().String()+"/ui/"))
+	b.wait("the sign-in form", `!document.querySelector("#login").hidden && document.querySelector("#login-reason").textContent.includes("credentials required")`, 10*time.Second)
+	if n := eval[int](b, `document.querySelectorAll("#nodes tbody tr").length`); n != 0 {
+		t.Errorf("the cluster view shows %d nodes without credentials", n)
+	}
+	b.shot("console-signin.png")
+	b.do("sign in",
+		chromedp.SetValue(`#login-user`, "admin"),
+		chromedp.SetValue(`#login-pass`, "s3cret"),
+		chromedp.Click(`#login-form button[type="submit"]`))
+	b.wait("the cluster view", `document.querySelectorAll("#nodes tbody tr[data-node]").length === 1 && document.querySelector("#login").hidden`, 10*time.Second)
+	if who := eval[string](b, `document.querySelector("#whoami").textContent`); who != "signed in as admin" {
+		t.Errorf("header says %q, want signed in as admin", who)
+	}
+	mu.Lock()
+	refusedAtSignIn := refused
+	mu.Unlock()
+
+	b.do("subscribe from the page",
+		chromedp.Click(`#tabs button[data-tab="live"]`),
+		chromedp.SetValue(`#live-stream`, "BigTrades"),
+		chromedp.Click(`#live-start`))
+	b.wait("the subscription", `document.querySelector("#live-status").textContent.startsWith("subscribed")`, 5*time.Second)
+	waitLive(t, b, c, nd)
+	b.do("stop the subscription", chromedp.Click(`#live-stop`))
+	b.do("open the apps tab", chromedp.Click(`#tabs button[data-tab="apps"]`))
+	b.wait("the apps", `document.querySelector('.app[data-app="AlertApp"]') !== null`, 10*time.Second)
+
+	mu.Lock()
+	if refused != refusedAtSignIn {
+		t.Errorf("%d API calls went without credentials after signing in", refused-refusedAtSignIn)
+	}
+	if !slices.Contains(authorized, "/v1/streams/BigTrades/subscribe") {
+		t.Errorf("the subscription did not carry the credentials; authorized calls: %v", authorized)
+	}
+	mu.Unlock()
+
+	b.do("sign out", chromedp.Click(`#signout`))
+	if got := eval[[]any](b, `[document.querySelector("#whoami").textContent, document.querySelector("#signin-open").hidden, sessionStorage.length]`); got[0] != "" || got[1] != false || got[2] != float64(0) {
+		t.Errorf("after signing out: whoami %q, sign-in hidden %v, %v items in sessionStorage", got[0], got[1], got[2])
+	}
+	b.finish()
 }

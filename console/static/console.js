@@ -44,6 +44,7 @@ function showSignedIn() {
 
 function askLogin(reason) {
   $("#login-reason").textContent = reason || "This node asks for credentials.";
+  if (!$("#login").hidden) return; // already open: leave the focus where the user is typing
   $("#login").hidden = false;
   $("#login-user").focus();
 }
@@ -65,7 +66,9 @@ async function api(method, path, body, contentType) {
   if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
   let resp;
   try {
-    resp = await fetch(path, { method, headers, body, credentials: "same-origin", cache: "no-store" });
+    // credentials "omit": a 401 comes back to the page (which asks with its own form) instead
+    // of opening the browser's prompt; the Authorization header is still sent.
+    resp = await fetch(path, { method, headers, body, credentials: "omit", cache: "no-store" });
   } catch (e) {
     throw new ApiError(0, "cannot reach the node: " + e.message);
   }
@@ -433,7 +436,7 @@ function sseOverFetch(url, on, onError) {
   const ctl = new AbortController();
   (async () => {
     try {
-      const resp = await fetch(url, { headers: { "Authorization": "Basic " + credentials(), "Accept": "text/event-stream" }, signal: ctl.signal, cache: "no-store" });
+      const resp = await fetch(url, { headers: { "Authorization": "Basic " + credentials(), "Accept": "text/event-stream" }, signal: ctl.signal, credentials: "omit", cache: "no-store" });
       if (!resp.ok) {
         const t = await resp.text();
         let msg = t;
@@ -506,7 +509,7 @@ async function startLive(ev) {
       // EventSource hides the answer: ask once more to show the node's message.
       try {
         const ctl = new AbortController();
-        const resp = await fetch(url, { signal: ctl.signal, cache: "no-store" });
+        const resp = await fetch(url, { signal: ctl.signal, credentials: "omit", cache: "no-store" });
         if (resp.ok) { ctl.abort(); fail("subscription closed"); return; }
         const t = await resp.text();
         let msg = t;
