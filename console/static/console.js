@@ -162,14 +162,28 @@ async function refreshCluster() {
     el("td", {}, (g.members || []).map((m) =>
       el("span", { class: m.voter ? "badge voter" : "badge", title: m.raft_addr }, m.id + (m.voter ? "" : " (non-voter)")))))));
 
-  // Moves, when the node reports a placement map's moves in flight.
-  const moves = Array.isArray(st.moves) ? st.moves : [];
-  $("#moves-box").hidden = moves.length === 0;
-  if (moves.length) {
-    const cols = [...new Set(moves.flatMap((m) => Object.keys(m)))];
-    fill($("#moves thead"), [el("tr", {}, cols.map((c) => el("th", {}, c)))]);
-    fill($("#moves tbody"), moves.map((m) => el("tr", {}, cols.map((c) => el("td", {}, typeof m[c] === "object" ? JSON.stringify(m[c]) : m[c])))));
+  // Whatever else the status reports (a placement map's moves, for one) is shown as it is.
+  const extra = Object.keys(st).filter((k) => k !== "id" && k !== "groups").sort();
+  $("#cluster-extra").replaceChildren(...extra.map((k) => el("div", { "data-key": k }, el("h3", {}, k), renderValue(st[k]))));
+}
+
+// renderValue shows a JSON value: a list of objects as a table, an object as a table of
+// its fields, anything else as text.
+function renderValue(v) {
+  const cell = (x) => el("td", { class: typeof x === "number" ? "num" : null }, x !== null && typeof x === "object" ? JSON.stringify(x) : String(x));
+  if (Array.isArray(v)) {
+    if (!v.length) return el("p", { class: "muted" }, "none");
+    if (v.every((x) => x !== null && typeof x === "object" && !Array.isArray(x))) {
+      const cols = [...new Set(v.flatMap((x) => Object.keys(x)))];
+      return el("table", {}, el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, c)))),
+        el("tbody", {}, v.map((x) => el("tr", {}, cols.map((c) => cell(x[c] === undefined ? "" : x[c]))))));
+    }
+    return el("p", { class: "mono" }, v.map((x) => JSON.stringify(x)).join(", "));
   }
+  if (v !== null && typeof v === "object") {
+    return el("table", {}, el("tbody", {}, Object.keys(v).map((k) => el("tr", {}, el("th", {}, k), cell(v[k])))));
+  }
+  return el("p", { class: "mono" }, String(v));
 }
 
 // ---- apps ----------------------------------------------------------------------------
