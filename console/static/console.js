@@ -190,14 +190,23 @@ function renderValue(v) {
 
 let apps = [];
 
-async function loadApps() {
-  try {
-    const out = await api("GET", "/v1/apps?text=true");
-    apps = out.apps || [];
-    $("#apps-error").textContent = "";
-  } catch (e) {
-    $("#apps-error").textContent = e.message;
-    return;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// loadApps lists the apps. This node answers from its own replica, which may apply a deploy
+// or a removal a moment after the leader answered it: with until, it asks again (for up to
+// 5 s) until the list satisfies until.
+async function loadApps(until) {
+  for (let i = 0; ; i++) {
+    try {
+      const out = await api("GET", "/v1/apps?text=true");
+      apps = out.apps || [];
+      $("#apps-error").textContent = "";
+    } catch (e) {
+      $("#apps-error").textContent = e.message;
+      return;
+    }
+    if (typeof until !== "function" || until(apps) || i >= 20) break;
+    await sleep(250);
   }
   const list = $("#apps-list");
   if (!apps.length) {
@@ -230,7 +239,7 @@ async function removeApp(name) {
     $("#apps-error").textContent = "remove " + name + ": " + e.message;
     return;
   }
-  loadApps();
+  loadApps((list) => !list.some((a) => a.name === name));
 }
 
 async function deployApp() {
@@ -242,12 +251,11 @@ async function deployApp() {
     const res = await api("POST", "/v1/apps", text, "text/plain; charset=utf-8");
     out.className = "ok";
     out.textContent = "deployed " + (res.name || "");
+    loadApps((list) => list.some((a) => a.name === res.name));
   } catch (e) {
     out.className = "error";
     out.textContent = e.message;
-    return;
   }
-  loadApps();
 }
 
 // ---- query ---------------------------------------------------------------------------
@@ -264,7 +272,9 @@ async function runQuery(ev) {
   const began = performance.now();
   let res;
   try {
-    res = await api("POST", "/stores/query", JSON.stringify({ appName, query, details: true }));
+    const consistency = $("#query-consistency").value;
+    const path = "/stores/query" + (consistency ? "?consistency=" + encodeURIComponent(consistency) : "");
+    res = await api("POST", path, JSON.stringify({ appName, query, details: true }));
   } catch (e) {
     $("#query-status").textContent = "";
     $("#query-error").textContent = e.message;
@@ -545,11 +555,11 @@ async function startLive(ev) {
 
 function init() {
   for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
-  tabHooks.apps = loadApps;
+  tabHooks.apps = () => loadApps();
   tabHooks.query = () => { if (!apps.length) loadApps(); };
   tabHooks.sinks = refreshSinks;
   tabHooks.live = () => { if (!apps.length) loadApps(); };
-  $("#apps-refresh").addEventListener("click", loadApps);
+  $("#apps-refresh").addEventListener("click", () => loadApps());
   $("#deploy").addEventListener("click", deployApp);
   $("#query-form").addEventListener("submit", runQuery);
   $("#chart-column").addEventListener("change", () => drawChart(Number($("#chart-column").value)));
@@ -574,7 +584,7 @@ function init() {
   showTab(tabHooks[start] || start === "cluster" ? start : "cluster");
   loadApps();
   refreshCluster();
-  setInterval(refreshCluster, 2000);
+  setInterval(() => { if (!document.hidden) refreshCluster(); }, 2000);
   setInterval(() => { if (currentTab === "sinks") refreshSinks(); }, 2000);
 }
 
