@@ -257,6 +257,15 @@ func TestConsole_Browser(t *testing.T) {
 		t.Errorf("chart has %d lines, want one per symbol (2)", lines)
 	}
 	b.shot("console-query.png")
+	// One bucket: a bar per symbol.
+	b.do("run a per-minute query",
+		chromedp.SetValue(`#query-text`, `from TradeAggregation within 0L, 9999999999999L per "minutes" select AGG_TIMESTAMP, symbol, total`),
+		chromedp.Click(`#query-run`))
+	b.wait("the per-minute bars", `document.querySelectorAll("#query-result tbody tr").length === 2 && document.querySelectorAll("#chart svg rect.bar").length === 2`, 10*time.Second)
+	if bars := eval[[]string](b, `[...document.querySelectorAll("#chart svg rect.bar title")].map(t => t.textContent)`); !slices.Equal(bars, []string{"IBM: 60", "WSO2: 63"}) {
+		t.Errorf("bars %q, want IBM: 60 and WSO2: 63", bars)
+	}
+	b.shot("console-bars.png")
 	// Per year from this node's own replica, which may apply the events a moment after the
 	// leader: run it until the answer is complete. No AGG_TIMESTAMP column, no chart.
 	b.do("choose stale reads",

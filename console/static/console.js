@@ -330,6 +330,17 @@ function fmtNum(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(2);
 }
 
+// niceCeil rounds v >= 0 up to 1, 2, 2.5, 4, 5, 8 or 10 times a power of ten, so axis ticks
+// at quarters are round numbers.
+function niceCeil(v) {
+  if (v <= 0) return 0;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 2.5, 4, 5, 8, 10]) {
+    if (m * p >= v) return m * p;
+  }
+  return 10 * p;
+}
+
 function fmtTime(ms, spanMs) {
   const iso = new Date(ms).toISOString();
   if (spanMs < 86400000) return iso.slice(11, 19);
@@ -354,7 +365,7 @@ function drawChart(col) {
   const ys = [...series.values()].flat().map((p) => p[1]);
   const W = 820, H = 280, L = 64, R = 140, T = 14, B = 34;
   const pw = W - L - R, ph = H - T - B;
-  let y0 = Math.min(0, ...ys), y1 = Math.max(0, ...ys);
+  let y0 = -niceCeil(-Math.min(0, ...ys)), y1 = niceCeil(Math.max(0, ...ys));
   if (y0 === y1) y1 = y0 + 1;
   const yv = (v) => T + ph - ((v - y0) / (y1 - y0)) * ph;
   const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": details[col].name + " per bucket" });
@@ -379,7 +390,7 @@ function drawChart(col) {
         if (!p) return;
         const bx = cx - (bw * keys.length) / 2 + ki * bw;
         const top = Math.min(yv(p[1]), yv(0));
-        root.append(svg("rect", { x: bx, y: top, width: bw - 2, height: Math.max(1, Math.abs(yv(p[1]) - yv(0))), fill: PALETTE[ki % PALETTE.length] },
+        root.append(svg("rect", { class: "bar", x: bx, y: top, width: bw - 2, height: Math.max(1, Math.abs(yv(p[1]) - yv(0))), fill: PALETTE[ki % PALETTE.length] },
           svg("title", {}, `${k}: ${p[1]}`)));
       });
     });
