@@ -147,7 +147,7 @@ async function refreshCluster() {
     return el("tr", { "data-node": id },
       el("td", {}, el("strong", {}, id), id === st.id ? el("span", { class: "muted small" }, " (this node)") : null),
       el("td", { class: "mono" }, n.raft),
-      el("td", { class: "mono" }, n.http ? el("a", { href: "http://" + n.http + "/ui/" }, n.http) : el("span", { class: "muted" }, "—")),
+      el("td", { class: "mono" }, n.http ? el("a", { href: location.protocol + "//" + n.http + "/ui/" }, n.http) : el("span", { class: "muted" }, "—")),
       el("td", {}, n.voter ? el("span", { class: "badge voter" }, "voter") : el("span", { class: "badge" }, "non-voter")),
       el("td", {}, n.leads.length ? n.leads.map((g) => el("span", { class: "badge leader" }, "group " + g)) : el("span", { class: "muted" }, "—")));
   }));
