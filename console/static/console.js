@@ -35,7 +35,9 @@ function showSignedIn() {
   const c = credentials();
   let user = "";
   if (c) {
-    try { user = atob(c).split(":")[0]; } catch (e) { user = ""; }
+    try {
+      user = new TextDecoder().decode(Uint8Array.from(atob(c), (ch) => ch.charCodeAt(0))).split(":")[0];
+    } catch (e) { user = ""; }
   }
   $("#whoami").textContent = user ? "signed in as " + user : "";
   $("#signin-open").hidden = !!c;
