@@ -79,6 +79,11 @@ var routeAccess = map[string]access{
 	"GET /v1/debug/clock":                {perm: permAdmin},
 	"POST /v1/debug/clock":               {perm: permAdmin},
 	"* /metrics":                         {perm: permRead}, // r.Handle: every method
+	// The console's static files are open, like any page; the API calls it makes are
+	// checked as everyone's.
+	"* /ui":   {perm: permOpen},
+	"* /ui/":  {perm: permOpen},
+	"* /ui/*": {perm: permOpen},
 }
 
 // accessOf finds what r needs, routing it as the router will, and the route's pattern

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-db/tally/console"
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
@@ -245,6 +246,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/v1/debug/clock", s.handleClock)
 	r.Post("/v1/debug/clock", s.handleClock)
 	r.Handle("/metrics", s.metrics.handler())
+	r.Mount("/ui", console.Handler()) // static files, open to all: the API they call checks permissions
 	if s.cfg.Profiling {
 		r.Mount("/debug/pprof", http.HandlerFunc(pprofHandler))
 	}

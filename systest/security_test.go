@@ -114,6 +114,7 @@ from MS select v insert into MO;`
 		code                     int
 	}{
 		{"no credentials", "GET", "/v1/cluster/status", "", as("", ""), 401},
+		{"the console's page without credentials", "GET", "/ui/", "", as("", ""), 200},
 		{"reader ingesting", "POST", "/v1/streams/TradeStream/events", event, as("reader", "r"), 403},
 		{"writer deploying", "POST", "/v1/apps", app, as("writer", "w"), 403},
 		{"writer joining", "POST", "/v1/cluster/join", `{"id":"n9","raft_addr":"127.0.0.1:1"}`, as("writer", "w"), 403},
