@@ -124,10 +124,11 @@ func (s *Subscription) connectTo(node string) error {
 		cancel()
 		return err
 	}
-	// The answer's headers must come within the timeout; the events may take forever.
+	// The answer's headers (and the comment that starts the body) must come within the
+	// timeout; the events may take forever.
 	headers := time.AfterFunc(s.c.timeout, cancel)
+	defer headers.Stop()
 	resp, err := s.c.http.Do(req)
-	headers.Stop()
 	if err != nil {
 		cancel()
 		if s.ctx.Err() != nil {
@@ -145,11 +146,39 @@ func (s *Subscription) connectTo(node string) error {
 		}
 		return ae
 	}
+	rd := bufio.NewReader(resp.Body)
+	if s.last == "" || s.last == "earliest" {
+		// The body starts with a comment naming the position the server starts after:
+		// resuming from it later misses nothing, even before the first output.
+		if err := s.readStart(rd); err != nil {
+			resp.Body.Close()
+			cancel()
+			return &netError{Method: r.method, URL: req.URL.String(), Err: err}
+		}
+	}
 	s.mu.Lock()
-	s.body, s.rd, s.dropConn = resp.Body, bufio.NewReader(resp.Body), cancel
+	s.body, s.rd, s.dropConn = resp.Body, rd, cancel
 	s.idle = time.AfterFunc(subIdle, cancel)
 	s.mu.Unlock()
 	return nil
+}
+
+// readStart reads the subscription's opening comment, ": stream S of group G after ID",
+// and takes ID as the last position.
+func (s *Subscription) readStart(rd *bufio.Reader) error {
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("read the start of the subscription: %w", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return nil
+		}
+		if _, pos, ok := strings.Cut(line, " after "); ok && strings.HasPrefix(line, ":") {
+			s.last = strings.TrimSpace(pos)
+		}
+	}
 }
 
 // disconnect drops the current connection, if any.
@@ -258,12 +287,7 @@ func (s *Subscription) read(rd *bufio.Reader) (Output, error) {
 			continue
 		}
 		if line[0] == ':' {
-			// A comment. The first names where the server starts: "after ID". Resuming from
-			// it misses nothing even before the first output.
-			if _, pos, ok := strings.Cut(string(line), " after "); ok && (s.last == "" || s.last == "earliest") {
-				s.last = strings.TrimSpace(pos)
-			}
-			continue
+			continue // a comment: keep-alive
 		}
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
