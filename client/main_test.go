@@ -19,6 +19,9 @@ import (
 	"github.com/tally-db/tally/client"
 )
 
+// addr is the shared node's base URL, for the examples.
+var addr string
+
 // binary is the tally binary built once for the package's tests; tmpDir holds it and the
 // shared node's data.
 var binary, tmpDir string
@@ -36,6 +39,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build tally:", err)
 		os.Exit(1)
 	}
+	c, err := sharedCluster()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start a node:", err)
+		os.RemoveAll(tmpDir)
+		os.Exit(1)
+	}
+	addr = c.nodes[0].url()
 	code := m.Run()
 	if shared.c != nil {
 		shared.c.stop()
