@@ -59,7 +59,13 @@ type Client struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	next    atomic.Uint64 // round robin over nodes
+	// down[i] is when (Unix nanoseconds) node i, which could not be reached, may be
+	// tried again first: until then round robin passes it over.
+	down []atomic.Int64
 }
+
+// nodeDownFor is how long a node that could not be reached is passed over.
+const nodeDownFor = time.Second
 
 // New returns a client for the nodes at addrs, base URLs such as "http://10.0.0.1:7070" or
 // "https://tally-1.example:7070" (a bare host:port means http://host:port).
@@ -84,6 +90,7 @@ func New(addrs []string, opts Options) (*Client, error) {
 		}
 		c.nodes = append(c.nodes, base)
 	}
+	c.down = make([]atomic.Int64, len(c.nodes))
 	switch {
 	case opts.User != "" && opts.Token != "":
 		return nil, errors.New("client: give User and Password or Token, not both")
@@ -155,8 +162,42 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 // Nodes returns the base URLs of the nodes the client sends to.
 func (c *Client) Nodes() []string { return append([]string(nil), c.nodes...) }
 
-// pick returns the index of the node the next request starts at.
-func (c *Client) pick() int { return int((c.next.Add(1) - 1) % uint64(len(c.nodes))) }
+// pick returns the index of the node the next request starts at: the next in turn that
+// is not passed over.
+func (c *Client) pick() int {
+	return c.upFrom(int((c.next.Add(1) - 1) % uint64(len(c.nodes))))
+}
+
+// after returns the node to fail over to after node i: the next that is not passed over.
+func (c *Client) after(i int) int { return c.upFrom((i + 1) % len(c.nodes)) }
+
+// upFrom returns the first node from i on (wrapping) that is not passed over, or i when
+// all are.
+func (c *Client) upFrom(i int) int {
+	now := time.Now().UnixNano()
+	for k := range c.nodes {
+		j := (i + k) % len(c.nodes)
+		if c.down[j].Load() <= now {
+			return j
+		}
+	}
+	return i
+}
+
+// noteFailure passes node i over for a while when err says it could not be reached.
+func (c *Client) noteFailure(i int, err error) {
+	var ne *netError
+	if errors.As(err, &ne) {
+		c.down[i].Store(time.Now().Add(nodeDownFor).UnixNano())
+	}
+}
+
+// noteSuccess ends passing node i over.
+func (c *Client) noteSuccess(i int) {
+	if c.down[i].Load() != 0 {
+		c.down[i].Store(0)
+	}
+}
 
 // request is one API call, sent to one node at a time.
 type request struct {
@@ -234,12 +275,12 @@ func (c *Client) newRequest(ctx context.Context, node string, r *request) (*http
 // anything but 503 or a network error: each node is tried once. When none answers, the
 // error matches ErrUnavailable.
 func (c *Client) do(ctx context.Context, r *request) (*response, error) {
-	start := c.pick()
+	i := c.pick()
 	var last error
-	for i := range c.nodes {
-		node := c.nodes[(start+i)%len(c.nodes)]
-		resp, err := c.send(ctx, node, r)
+	for range c.nodes {
+		resp, err := c.send(ctx, c.nodes[i], r)
 		if err == nil {
+			c.noteSuccess(i)
 			return resp, nil
 		}
 		if ctx.Err() != nil {
@@ -248,8 +289,10 @@ func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 		if !failover(err) {
 			return nil, err
 		}
-		c.logger.Debug("tally request failed; trying the next node", "method", r.method, "path", r.path, "node", node, "err", err)
+		c.noteFailure(i, err)
+		c.logger.Debug("tally request failed; trying the next node", "method", r.method, "path", r.path, "node", c.nodes[i], "err", err)
 		last = err
+		i = (i + 1) % len(c.nodes)
 	}
 	return nil, unavailable(last)
 }

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -29,6 +27,10 @@ type PublisherOptions struct {
 	// with its seq and goes on with higher seqs, so nothing it sent is applied twice. One
 	// publisher at a time per file.
 	StatePath string
+	// FirstSeq is the seq of the first batch of a new producer (default 1). It is for a
+	// producer whose earlier batches were sent another way; a StatePath's file, when it
+	// exists, says where to go on instead.
+	FirstSeq uint64
 	// MaxBatch is the most events per request (default 500).
 	MaxBatch int
 	// Linger is how long an incomplete batch waits for more events before it is sent
@@ -129,7 +131,7 @@ func (c *Client) Publisher(stream string, opts PublisherOptions) (*Publisher, er
 		return nil, errors.New("client: ProducerID is over 256 bytes")
 	}
 	p := &Publisher{c: c, stream: stream, path: "/v1/streams/" + url.PathEscape(stream) + "/events", opts: opts,
-		id: opts.ProducerID, nextSeq: 1, kick: make(chan struct{}, 1), exited: make(chan struct{}),
+		id: opts.ProducerID, nextSeq: max(opts.FirstSeq, 1), kick: make(chan struct{}, 1), exited: make(chan struct{}),
 		changed: make(chan struct{}), indexes: Indexes{}}
 	if opts.StatePath != "" {
 		st, ok, err := loadState(opts.StatePath)
@@ -439,12 +441,7 @@ func (p *Publisher) publish(b *batch) bool {
 	} else {
 		p.stats.Events += n
 	}
-	if len(ans.Parts) == 0 {
-		p.indexes.merge(Indexes{ans.Group: ans.Index})
-	}
-	for _, pt := range ans.Parts {
-		p.indexes.merge(Indexes{pt.Group: pt.Index})
-	}
+	p.indexes.merge(ans.Indexes())
 	p.broadcastLocked()
 	return true
 }
@@ -458,36 +455,17 @@ func (p *Publisher) fail(err error) {
 	p.broadcastLocked()
 }
 
-// ingestAnswer is the part of an ingest answer the publisher reads.
-type ingestAnswer struct {
-	Group     uint32 `json:"group"`
-	Index     uint64 `json:"index"`
-	Duplicate bool   `json:"duplicate"`
-	Parts     []struct {
-		Group uint32 `json:"group"`
-		Index uint64 `json:"index"`
-	} `json:"parts"`
-}
-
 // send posts b, retrying with the same seq on the next node while that may succeed.
-func (p *Publisher) send(b *batch) (*ingestAnswer, error) {
-	body := make([]byte, 0, 64*len(b.events))
-	for _, e := range b.events {
-		body = append(append(body, e...), '\n')
-	}
-	r := &request{method: http.MethodPost, path: p.path, body: body, header: http.Header{
-		"Content-Type": {"application/x-ndjson"},
-		"Accept":       {"application/json"},
-		"Producer-Id":  {p.id},
-		"Producer-Seq": {strconv.FormatUint(b.seq, 10)},
-	}}
+func (p *Publisher) send(b *batch) (*IngestResult, error) {
+	r := ingestRequest(p.path, b.events, p.id, b.seq)
 	nodes := p.c.nodes
 	node := p.c.pick()
 	first, backoff := time.Now(), p.opts.Backoff
 	for failed := 1; ; failed++ {
 		resp, err := p.c.send(p.ctx, nodes[node], r)
 		if err == nil {
-			var ans ingestAnswer
+			p.c.noteSuccess(node)
+			var ans IngestResult
 			if err := decode(resp, &ans); err != nil {
 				return nil, err
 			}
@@ -500,7 +478,8 @@ func (p *Publisher) send(b *batch) (*ingestAnswer, error) {
 			return nil, err
 		}
 		// The next node at once; after a round of failures (or a 429), a pause.
-		node = (node + 1) % len(nodes)
+		p.c.noteFailure(node, err)
+		node = p.c.after(node)
 		wait := time.Duration(0)
 		if failed%len(nodes) == 0 || errors.Is(err, ErrTooManyRequests) {
 			wait = backoff

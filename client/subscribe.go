@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ type Output struct {
 type Subscription struct {
 	c      *Client
 	stream string
+	group  int    // the ?group= to ask for, or -1
 	last   string // ID of the last output returned, or the position the stream was joined at
 
 	ctx    context.Context // canceled by Close
@@ -58,8 +60,9 @@ type Subscription struct {
 	node     int
 }
 
-// ErrOutputsGone is a subscription's position that the cluster no longer retains (410):
-// subscribe again from "earliest" and accept the gap. It matches ErrBadRequest too.
+// ErrOutputsGone is a subscription's position that the cluster no longer retains (410, or
+// a subscriber that fell that far behind): subscribe again from "earliest" and accept the
+// gap.
 var ErrOutputsGone = errors.New("outputs no longer retained")
 
 // Subscribe follows the outputs of stream (a stream a query inserts into) after from: the
@@ -69,10 +72,23 @@ var ErrOutputsGone = errors.New("outputs no longer retained")
 // returns once a node has accepted the subscription; ctx bounds that, not the
 // subscription (Close ends it).
 func (c *Client) Subscribe(ctx context.Context, stream, from string) (*Subscription, error) {
+	return c.subscribe(ctx, stream, -1, from)
+}
+
+// SubscribeGroup is Subscribe to the outputs of partition group group (from 0), in a
+// cluster of several groups; from, when an ID, must be one of that group's.
+func (c *Client) SubscribeGroup(ctx context.Context, stream string, group int, from string) (*Subscription, error) {
+	if group < 0 {
+		return nil, fmt.Errorf("client: SubscribeGroup: group %d: groups start at 0", group)
+	}
+	return c.subscribe(ctx, stream, group, from)
+}
+
+func (c *Client) subscribe(ctx context.Context, stream string, group int, from string) (*Subscription, error) {
 	if stream == "" {
 		return nil, errors.New("client: Subscribe needs a stream name")
 	}
-	s := &Subscription{c: c, stream: stream, last: from, node: c.pick()}
+	s := &Subscription{c: c, stream: stream, group: group, last: from, node: c.pick()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, s.cancel)
 	err := s.connect()
@@ -93,6 +109,7 @@ func (s *Subscription) connect() error {
 		node := s.c.nodes[s.node]
 		err := s.connectTo(node)
 		if err == nil {
+			s.c.noteSuccess(s.node)
 			return nil
 		}
 		if s.ctx.Err() != nil {
@@ -101,6 +118,7 @@ func (s *Subscription) connect() error {
 		if !failover(err) {
 			return err
 		}
+		s.c.noteFailure(s.node, err)
 		last = err
 		s.node = (s.node + 1) % len(s.c.nodes)
 	}
@@ -110,6 +128,9 @@ func (s *Subscription) connect() error {
 // connectTo opens a connection to node.
 func (s *Subscription) connectTo(node string) error {
 	q := url.Values{}
+	if s.group >= 0 {
+		q.Set("group", strconv.Itoa(s.group))
+	}
 	if s.last != "" {
 		q.Set("from", s.last)
 	}
@@ -241,7 +262,7 @@ func (s *Subscription) Next(ctx context.Context) (Output, error) {
 		}
 		s.c.logger.Debug("tally subscription dropped; reconnecting", "stream", s.stream, "after", s.last, "err", err)
 		s.disconnect()
-		s.node = (s.node + 1) % len(s.c.nodes)
+		s.node = s.c.after(s.node)
 	}
 }
 

@@ -1,0 +1,132 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tally-db/tally/client"
+)
+
+// TestIngestIsIdempotentWithAProducer sends one request twice with the same producer and
+// seq: the second is a duplicate and the events are counted once.
+func TestIngestIsIdempotentWithAProducer(t *testing.T) {
+	c := sharedNode(t)
+	cl, err := client.New(c.urls(), client.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy(t, cl, "Ing")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	events := []any{trade{Symbol: "i", Quantity: 5, Timestamp: ts}, []byte(`{"symbol":"i","quantity":7,"timestamp":1514783400000}`)}
+	opts := client.IngestOptions{ProducerID: "ingest-test", Seq: 1}
+	first, err := cl.Ingest(ctx, "IngTrades", events, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := cl.Ingest(ctx, "IngTrades", events, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Duplicate || first.Events != 2 || !again.Duplicate {
+		t.Fatalf("first %+v, again %+v: want 2 events applied, then a duplicate", first, again)
+	}
+	plain, err := cl.Ingest(ctx, "IngTrades", events[:1], client.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := totals(ctx, cl, "Ing", client.QueryOptions{MinIndex: plain.Indexes(), Consistency: client.Stale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [2]int64{17, 3}; got["i"] != want {
+		t.Errorf("total, count = %v, want %v", got["i"], want)
+	}
+	if _, err := cl.Ingest(ctx, "IngTrades", events, client.IngestOptions{ProducerID: "x"}); err == nil {
+		t.Error("ProducerID without Seq accepted")
+	}
+	_, err = cl.Ingest(ctx, "IngTrades", []any{[]byte(`{"symbol":"i","quantity":"many","timestamp":1}`)}, client.IngestOptions{})
+	var ae *client.APIError
+	if !errors.Is(err, client.ErrBadRequest) || !errors.As(err, &ae) || ae.Event == nil || *ae.Event != 0 || ae.Field != "quantity" {
+		t.Fatalf("bad event: %v; want ErrBadRequest naming event 0 and field quantity", err)
+	}
+	if _, err := cl.Ingest(ctx, "NoSuchStream", events, client.IngestOptions{}); !errors.Is(err, client.ErrBadRequest) || !strings.Contains(err.Error(), "unknown stream") {
+		t.Fatalf("unknown stream: %v", err)
+	}
+	if _, err := cl.SubscribeGroup(ctx, "IngOut", 5, ""); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("subscribe to group 5 of a one-group cluster: %v, want ErrBadRequest", err)
+	}
+	sub, err := cl.SubscribeGroup(ctx, "IngOut", 0, "earliest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if out, err := sub.Next(ctx); err != nil || !strings.HasPrefix(out.ID, "0-") || !strings.Contains(string(out.Data), `"quantity":5`) {
+		t.Fatalf("first output of group 0: %+v, %v", out, err)
+	}
+}
+
+// TestUnreachableNodeIsPassedOver: after a node drops a request, round robin leaves it out
+// for a while instead of trying it every other request.
+func TestUnreachableNodeIsPassedOver(t *testing.T) {
+	var drops atomic.Int64
+	dropper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drops.Add(1)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer dropper.Close()
+	live := newRecorder(t, okStatus)
+	c, err := client.New([]string{dropper.URL, live.URL}, client.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if _, err := c.Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := drops.Load(); n != 1 {
+		t.Fatalf("the dropping node got %d of 6 requests, want 1", n)
+	}
+}
+
+// TestPublisherFirstSeq starts a producer's seqs where asked.
+func TestPublisherFirstSeq(t *testing.T) {
+	rec := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"group":0,"index":3,"events":1}`)
+	})
+	c, err := client.New([]string{rec.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := c.Publisher("S", client.PublisherOptions{ProducerID: "cli", FirstSeq: 7, MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := p.Add(ctx, map[string]int{"a": 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []string
+	for _, r := range rec.requests() {
+		seqs = append(seqs, r.Header.Get("Producer-Seq"))
+	}
+	if got := strings.Join(seqs, ","); got != "7,8" {
+		t.Fatalf("seqs %s, want 7,8", got)
+	}
+}
