@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,5 +129,55 @@ func TestPublisherFirstSeq(t *testing.T) {
 	}
 	if got := strings.Join(seqs, ","); got != "7,8" {
 		t.Fatalf("seqs %s, want 7,8", got)
+	}
+}
+
+// TestRefusedBatchIsNotResent: a batch the cluster refused for its contents is not sent
+// again by the next publisher on the same state file, which goes on with the next seq.
+func TestRefusedBatchIsNotResent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	state := filepath.Join(t.TempDir(), "state.json")
+	bad := fakeNode(t, http.StatusBadRequest, nil, `{"error":"event 0: no attribute x"}`)
+	c, err := client.New([]string{bad.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Publisher("S", client.PublisherOptions{StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add(ctx, []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("close: %v, want the refusal", err)
+	}
+	rec := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"group":0,"index":3,"events":1}`)
+	})
+	c, err = client.New([]string{rec.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = c.Publisher("S", client.PublisherOptions{StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Add(ctx, []byte(`{"y":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reqs := rec.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want one", len(reqs))
+	}
+	if seq := reqs[0].Header.Get("Producer-Seq"); seq != "2" {
+		t.Fatalf("sent seq %q, want 2", seq)
+	}
+	if body, _ := io.ReadAll(reqs[0].Body); string(body) != "{\"y\":1}\n" {
+		t.Fatalf("sent %q", body)
 	}
 }

@@ -52,7 +52,9 @@ type PublisherOptions struct {
 // next node round robin. A batch is retried with the same seq, on the next node, while
 // nodes cannot be reached or answer 503 or 429, so the cluster applies it once however
 // often it is sent; batches go one at a time, in seq order. A batch the cluster refuses
-// (4xx) stops the publisher: Add, Flush and Close return the *BatchError from then on.
+// (4xx), or that RetryFor gives up on, stops the publisher: Add, Flush and Close return the
+// *BatchError from then on. A StatePath's file keeps such a batch for the next publisher
+// unless the cluster refused its contents (ErrBadRequest).
 //
 // A Publisher owns one goroutine, which sends; Close ends it. Its methods are safe for
 // concurrent use.
@@ -426,9 +428,19 @@ func (p *Publisher) publish(b *batch) bool {
 	}
 	ans, err := p.send(b)
 	if err != nil {
-		if p.ctx.Err() == nil {
-			p.fail(&BatchError{Seq: b.seq, Events: len(b.events), Err: err})
+		if p.ctx.Err() != nil {
+			return false
 		}
+		if errors.Is(err, ErrBadRequest) && p.opts.StatePath != "" {
+			// Sending the batch again could only be refused again: the next publisher on
+			// the file must not. (One refused for its credentials is kept, to be sent once
+			// they are fixed.)
+			st := &publisherState{ProducerID: p.id, Stream: p.stream, NextSeq: b.seq + 1}
+			if serr := saveState(p.opts.StatePath, st); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		p.fail(&BatchError{Seq: b.seq, Events: len(b.events), Err: err})
 		return false
 	}
 	p.mu.Lock()
