@@ -90,30 +90,29 @@ func (c *Client) subscribe(ctx context.Context, stream string, group int, from s
 	}
 	s := &Subscription{c: c, stream: stream, group: group, last: from, node: c.pick()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	stop := context.AfterFunc(ctx, s.cancel)
-	err := s.connect()
-	if !stop() {
-		err = ctx.Err()
-	}
-	if err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("subscribe to %s: %w", stream, err)
 	}
 	return s, nil
 }
 
-// connect opens a connection from s.last, trying each node once.
-func (s *Subscription) connect() error {
+// connect opens a connection from s.last, trying each node once; ctx bounds the
+// attempts, not the connection.
+func (s *Subscription) connect(ctx context.Context) error {
 	var last error
 	for range s.c.nodes {
 		node := s.c.nodes[s.node]
-		err := s.connectTo(node)
+		err := s.connectTo(ctx, node)
 		if err == nil {
 			s.c.noteSuccess(s.node)
 			return nil
 		}
 		if s.ctx.Err() != nil {
-			return s.ctx.Err()
+			return ErrSubscriptionClosed
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if !failover(err) {
 			return err
@@ -126,7 +125,7 @@ func (s *Subscription) connect() error {
 }
 
 // connectTo opens a connection to node.
-func (s *Subscription) connectTo(node string) error {
+func (s *Subscription) connectTo(ctx context.Context, node string) error {
 	q := url.Values{}
 	if s.group >= 0 {
 		q.Set("group", strconv.Itoa(s.group))
@@ -146,14 +145,16 @@ func (s *Subscription) connectTo(node string) error {
 		return err
 	}
 	// The answer's headers (and the comment that starts the body) must come within the
-	// timeout; the events may take forever.
+	// timeout, and before ctx ends; the events may take forever.
 	headers := time.AfterFunc(s.c.timeout, cancel)
 	defer headers.Stop()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
 	resp, err := s.c.http.Do(req)
 	if err != nil {
 		cancel()
-		if s.ctx.Err() != nil {
-			return s.ctx.Err()
+		if s.ctx.Err() != nil || ctx.Err() != nil {
+			return context.Canceled
 		}
 		return &netError{Method: r.method, URL: req.URL.String(), Err: err}
 	}
@@ -234,7 +235,7 @@ func (s *Subscription) Next(ctx context.Context) (Output, error) {
 		rd := s.rd
 		s.mu.Unlock()
 		if rd == nil {
-			err := s.connect()
+			err := s.connect(ctx)
 			switch {
 			case err == nil:
 				backoff = subMinBackoff

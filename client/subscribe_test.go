@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,5 +154,71 @@ func TestSubscribeFailsOverToAnotherNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		sub.Close()
+	}
+}
+
+// TestSubscribeSendsLastEventID: a fake node ends each connection after two outputs; the
+// subscription reconnects with Last-Event-ID set to the last output it returned. With
+// every node gone, Next gives up when its context ends.
+func TestSubscribeSendsLastEventID(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string // Last-Event-ID of each connection
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		last := r.Header.Get("Last-Event-ID")
+		if from := r.URL.Query().Get("from"); from != last && last != "" {
+			http.Error(w, "from and Last-Event-ID differ", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		asked = append(asked, last)
+		mu.Unlock()
+		start := 0
+		if last != "" {
+			start = int(parseID(t, last)[1])
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, ": stream Out of group 0 after 0-7-%d\n\n", start)
+		for i := start + 1; i <= start+2; i++ {
+			fmt.Fprintf(w, "id: 0-7-%d\nevent: output\ndata: {\"id\":\"0-7-%d\",\"stream\":\"Out\",\"app\":\"A\",\"ts\":1,\"expired\":false,\"data\":{\"i\":%d}}\n\n: keep-alive\n\n", i, i, i)
+		}
+	}))
+	c, err := client.New([]string{srv.URL}, client.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := c.Subscribe(ctx, "Out", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for want := 1; want <= 5; want++ {
+		out, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ID != fmt.Sprintf("0-7-%d", want) || string(out.Data) != fmt.Sprintf(`{"i":%d}`, want) || out.App != "A" || out.TS != 1 {
+			t.Fatalf("output %d: %+v", want, out)
+		}
+	}
+	mu.Lock()
+	got := strings.Join(asked, ",")
+	mu.Unlock()
+	if got != ",0-7-2,0-7-4" {
+		t.Fatalf("connections asked for %q, want \",0-7-2,0-7-4\"", got)
+	}
+	srv.Close()
+	if _, err := sub.Next(ctx); err != nil {
+		t.Fatalf("the 6th output was read with the 5th: %v", err)
+	}
+	start := time.Now()
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer stop()
+	if _, err := sub.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next with every node gone: %v, want the context's deadline", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("Next took %v to see its context end", el)
 	}
 }
