@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,9 +104,10 @@ func freeAddr() (string, error) {
 	return "", errors.New("no fresh loopback port in 100 tries")
 }
 
-// startCluster starts n nodes in dir: the first bootstraps, the others join it. It
-// returns once every node serves and group 0 has n voters.
-func startCluster(dir string, n int) (*cluster, error) {
+// startCluster starts n nodes hosting groups partition groups in dir: the first
+// bootstraps, the others join it. It returns once every node serves and every group has n
+// voters.
+func startCluster(dir string, n, groups int) (*cluster, error) {
 	c := &cluster{dir: dir}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -123,7 +125,7 @@ func startCluster(dir string, n int) (*cluster, error) {
 		nd.dir, nd.log = filepath.Join(dir, nd.id), filepath.Join(dir, nd.id+".log")
 		args := []string{"serve", "--id", nd.id, "--data-dir", nd.dir, "--http-addr", nd.httpAddr, "--raft-addr", nd.raftAddr}
 		if i == 0 {
-			args = append(args, "--bootstrap")
+			args = append(args, "--bootstrap", "--groups", strconv.Itoa(groups))
 		} else {
 			args = append(args, "--join", c.nodes[0].url())
 		}
@@ -154,7 +156,15 @@ func startCluster(dir string, n int) (*cluster, error) {
 	}
 	if err := poll(15*time.Second, fmt.Sprintf("%d voters", n), func() bool {
 		st, err := cl.NodeStatus(context.Background(), c.nodes[0].url())
-		return err == nil && len(st.Voters(0)) == n
+		if err != nil || len(st.Groups) != groups {
+			return false
+		}
+		for g := range groups {
+			if len(st.Voters(g)) != n {
+				return false
+			}
+		}
+		return true
 	}); err != nil {
 		c.stop()
 		return nil, err
@@ -198,10 +208,10 @@ func (c *cluster) logs() string {
 	return b.String()
 }
 
-// newCluster starts a cluster of n nodes for one test.
-func newCluster(t *testing.T, n int) *cluster {
+// newCluster starts a cluster of n nodes and groups partition groups for one test.
+func newCluster(t *testing.T, n, groups int) *cluster {
 	t.Helper()
-	c, err := startCluster(t.TempDir(), n)
+	c, err := startCluster(t.TempDir(), n, groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +234,7 @@ var shared struct {
 
 func sharedCluster() (*cluster, error) {
 	shared.once.Do(func() {
-		shared.c, shared.err = startCluster(filepath.Join(tmpDir, "shared"), 1)
+		shared.c, shared.err = startCluster(filepath.Join(tmpDir, "shared"), 1, 1)
 	})
 	return shared.c, shared.err
 }

@@ -78,15 +78,32 @@ func TestPublisherCountsEveryEventOnce(t *testing.T) {
 	}
 }
 
-// TestPublisherSurvivesNodeKill publishes to three nodes round robin and SIGKILLs the
-// leader while batches are in flight: every event must be counted exactly once.
+// killApp spreads its events over the groups by symbol; one query counts them.
+const killApp = `@app:name('KillApp')
+@distribution(strategy='partitioned', partitionKey='symbol')
+define stream KillTrades (symbol string, quantity long, timestamp long);
+@PartitionById
+define aggregation KillTotals
+  from KillTrades
+  select symbol, sum(quantity) as total, count() as n
+  group by symbol
+  aggregate by timestamp every sec ... year;
+`
+
+// TestPublisherSurvivesNodeKill publishes to three nodes hosting two groups, round robin,
+// and SIGKILLs the leader of group 0 while batches are in flight: every event must be
+// counted exactly once.
 func TestPublisherSurvivesNodeKill(t *testing.T) {
-	c := newCluster(t, 3)
+	c := newCluster(t, 3, 2)
 	cl, err := client.New(c.urls(), client.Options{Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deploy(t, cl, "Kill")
+	dctx, dcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer dcancel()
+	if _, err := cl.Deploy(dctx, killApp); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := cl.Publisher("KillTrades", client.PublisherOptions{MaxBatch: 10, Linger: time.Millisecond, Backoff: 20 * time.Millisecond})
@@ -97,7 +114,7 @@ func TestPublisherSurvivesNodeKill(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 1; i <= n; i++ {
-			if err := p.Add(ctx, trade{Symbol: "k", Quantity: int64(i), Timestamp: ts}); err != nil {
+			if err := p.Add(ctx, trade{Symbol: fmt.Sprintf("k%d", i%8), Quantity: int64(i), Timestamp: ts}); err != nil {
 				done <- err
 				return
 			}
@@ -140,8 +157,15 @@ func TestPublisherSurvivesNodeKill(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := [2]int64{n * (n + 1) / 2, n}; got["k"] != want {
-		t.Errorf("total, count = %v, want %v: events lost or counted twice", got["k"], want)
+	var sum [2]int64
+	for _, v := range got {
+		sum[0], sum[1] = sum[0]+v[0], sum[1]+v[1]
+	}
+	if want := [2]int64{n * (n + 1) / 2, n}; sum != want || len(got) != 8 {
+		t.Errorf("total, count = %v over %d symbols, want %v over 8: events lost or counted twice", sum, len(got), want)
+	}
+	if ix := p.Indexes(); len(ix) != 2 {
+		t.Errorf("publisher indexes %v: want both groups'", ix)
 	}
 }
 
