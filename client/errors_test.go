@@ -362,3 +362,33 @@ func TestHTTPSWithCAFile(t *testing.T) {
 		t.Error("New with TLS and CAFile succeeded")
 	}
 }
+
+// TestPublisherIndexesOfParts: with several groups an answer lists every group's part; the
+// publisher keeps the highest index of each.
+func TestPublisherIndexesOfParts(t *testing.T) {
+	rec := newRecorder(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, `{"group":0,"index":%d,"events":2,"parts":[{"group":0,"index":%d,"events":1,"status":200},{"group":2,"index":%d,"events":1,"status":200}]}`,
+			10*n, 10*n, 100-n)
+	})
+	c, err := client.New([]string{rec.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := c.Publisher("S", client.PublisherOptions{MaxBatch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if err := p.Add(ctx, map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ix := p.Indexes(); len(ix) != 2 || ix[0] != 20 || ix[2] != 99 || ix.String() != "0:20,2:99" {
+		t.Fatalf("indexes %v, want 0:20,2:99", ix)
+	}
+}

@@ -181,3 +181,38 @@ func TestRefusedBatchIsNotResent(t *testing.T) {
 		t.Fatalf("sent %q", body)
 	}
 }
+
+// TestOnePublisherPerStateFile: a second publisher on an open state file fails; once the
+// first is closed, another may take it.
+func TestOnePublisherPerStateFile(t *testing.T) {
+	rec := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"group":0,"index":3,"events":1}`)
+	})
+	c, err := client.New([]string{rec.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	state := filepath.Join(t.TempDir(), "state.json")
+	first, err := c.Publisher("S", client.PublisherOptions{StatePath: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publisher("S", client.PublisherOptions{StatePath: state}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second publisher on an open state file: %v", err)
+	}
+	if err := first.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.Publisher("S", client.PublisherOptions{StatePath: state})
+	if err != nil {
+		t.Fatalf("publisher after Close: %v", err)
+	}
+	if next.ProducerID() != first.ProducerID() {
+		t.Errorf("producer %q after a restart, want %q", next.ProducerID(), first.ProducerID())
+	}
+	if err := next.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -203,7 +203,7 @@ func (c *cluster) logs() string {
 	for _, nd := range c.nodes {
 		data, _ := os.ReadFile(nd.log)
 		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		fmt.Fprintf(&b, "---- %s ----\n%s\n", nd.id, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		fmt.Fprintf(&b, "---- %s ----\n%s\n", nd.id, strings.Join(lines[max(0, len(lines)-300):], "\n"))
 	}
 	return b.String()
 }
@@ -216,7 +216,7 @@ func newCluster(t *testing.T, n, groups int) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("TALLY_TEST_LOGS") != "" {
 			t.Log(c.logs())
 		}
 		c.stop()

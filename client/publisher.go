@@ -25,7 +25,8 @@ type PublisherOptions struct {
 	// seq and the batch in flight, fsynced before each batch is first sent. A publisher
 	// created again with the same file (after a crash or a restart) resends that batch
 	// with its seq and goes on with higher seqs, so nothing it sent is applied twice. One
-	// publisher at a time per file.
+	// publisher at a time per file: a second one fails while the first is open (a lock on
+	// StatePath + ".lock", released by Close or the process's end).
 	StatePath string
 	// FirstSeq is the seq of the first batch of a new producer (default 1). It is for a
 	// producer whose earlier batches were sent another way; a StatePath's file, when it
@@ -65,10 +66,12 @@ type Publisher struct {
 	opts   PublisherOptions
 	id     string
 
-	ctx    context.Context // the sender's: canceled when Close gives up
-	cancel context.CancelFunc
-	kick   chan struct{} // wakes the sender
-	exited chan struct{} // closed when the sender returns
+	ctx        context.Context // the sender's: canceled when Close gives up
+	cancel     context.CancelFunc
+	kick       chan struct{} // wakes the sender
+	exited     chan struct{} // closed when the sender returns
+	unlock     func()        // releases the state file's lock
+	unlockOnce sync.Once
 
 	mu        sync.Mutex
 	buf       []json.RawMessage // events not yet in a batch
@@ -135,16 +138,25 @@ func (c *Client) Publisher(stream string, opts PublisherOptions) (*Publisher, er
 	p := &Publisher{c: c, stream: stream, path: "/v1/streams/" + url.PathEscape(stream) + "/events", opts: opts,
 		id: opts.ProducerID, nextSeq: max(opts.FirstSeq, 1), kick: make(chan struct{}, 1), exited: make(chan struct{}),
 		changed: make(chan struct{}), indexes: Indexes{}}
+	p.unlock = func() {}
 	if opts.StatePath != "" {
-		st, ok, err := loadState(opts.StatePath)
+		unlock, err := lockState(opts.StatePath)
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}
+		st, ok, err := loadState(opts.StatePath)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		p.unlock = unlock
 		if ok {
 			switch {
 			case st.Stream != stream:
+				unlock()
 				return nil, fmt.Errorf("client: publisher state %s is of stream %q, not %q", opts.StatePath, st.Stream, stream)
 			case p.id != "" && p.id != st.ProducerID:
+				unlock()
 				return nil, fmt.Errorf("client: publisher state %s is of producer %q, not %q", opts.StatePath, st.ProducerID, p.id)
 			}
 			p.id, p.nextSeq, p.recovered = st.ProducerID, st.NextSeq, st.Pending
@@ -321,6 +333,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	<-p.exited
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.unlockOnce.Do(p.unlock)
 	if p.err != nil {
 		return p.err
 	}
