@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,6 +219,18 @@ func TestCredentials(t *testing.T) {
 	if got := reqs[1].Header.Get("Authorization"); got != "Bearer tok-1" {
 		t.Errorf("bearer sent Authorization %q", got)
 	}
+	var used atomic.Int64
+	own := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		used.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	c, err := client.New([]string{rec.URL}, client.Options{HTTPClient: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(ctx); err != nil || used.Load() != 1 {
+		t.Errorf("status through Options.HTTPClient: %v, %d requests through it", err, used.Load())
+	}
 	bad := []client.Options{
 		{User: "ann", Token: "t"},
 		{Password: "p"},
@@ -392,3 +405,8 @@ func TestPublisherIndexesOfParts(t *testing.T) {
 		t.Fatalf("indexes %v, want 0:20,2:99", ix)
 	}
 }
+
+// roundTripper is an http.RoundTripper made of a function.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
