@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,7 +81,8 @@ func TestPublisherCountsEveryEventOnce(t *testing.T) {
 }
 
 // TestPublisherSurvivesNodeKill publishes to three nodes, round robin, and SIGKILLs the
-// leader while batches are in flight: every event must be counted exactly once.
+// leader while batches are in flight: every event must be counted exactly once. A
+// subscription connected to the leader must go on on another node, missing nothing.
 //
 // One group: with two, the survivors' leader balancing keeps handing a leadership to the
 // killed voter, which stalls that group's writes for many seconds at a time.
@@ -93,11 +95,54 @@ func TestPublisherSurvivesNodeKill(t *testing.T) {
 	deploy(t, cl, "Kill")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var leader *node
+	for _, nd := range c.nodes {
+		if st, err := cl.NodeStatus(ctx, nd.url()); err == nil && st.Groups[0].Role == "leader" {
+			leader = nd
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader found")
+	}
+	// A new client's first request goes to its first node: the leader.
+	addrs := []string{leader.url()}
+	for _, nd := range c.nodes {
+		if nd != leader {
+			addrs = append(addrs, nd.url())
+		}
+	}
+	var subLog lockedBuffer
+	subClient, err := client.New(addrs, client.Options{Timeout: 3 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&subLog, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := subClient.Subscribe(ctx, "KillOut", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	const n = 4000
+	outputs := make(chan error, 1)
+	go func() {
+		for want := int64(1); want <= n; want++ {
+			out, err := sub.Next(ctx)
+			if err != nil {
+				outputs <- fmt.Errorf("output %d: %w", want, err)
+				return
+			}
+			var data struct{ Quantity int64 }
+			if err := json.Unmarshal(out.Data, &data); err != nil || data.Quantity != want {
+				outputs <- fmt.Errorf("output %s is %s, want quantity %d (%v): missed or repeated", out.ID, out.Data, want, err)
+				return
+			}
+		}
+		outputs <- nil
+	}()
 	p, err := cl.Publisher("KillTrades", client.PublisherOptions{MaxBatch: 10, Linger: time.Millisecond, Backoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 4000
 	done := make(chan error, 1)
 	go func() {
 		for i := 1; i <= n; i++ {
@@ -110,15 +155,6 @@ func TestPublisherSurvivesNodeKill(t *testing.T) {
 	}()
 	if err := poll(20*time.Second, "a quarter of the events acknowledged", func() bool { return p.Stats().Events >= n/4 }); err != nil {
 		t.Fatal(err)
-	}
-	var leader *node
-	for _, nd := range c.nodes {
-		if st, err := cl.NodeStatus(ctx, nd.url()); err == nil && st.Groups[0].Role == "leader" {
-			leader = nd
-		}
-	}
-	if leader == nil {
-		t.Fatal("no leader found")
 	}
 	acked := p.Stats().Events
 	c.kill(leader)
@@ -151,7 +187,30 @@ func TestPublisherSurvivesNodeKill(t *testing.T) {
 	if want := [2]int64{n * (n + 1) / 2, n}; sum != want || len(got) != 8 {
 		t.Errorf("total, count = %v over %d symbols, want %v over 8: events lost or counted twice", sum, len(got), want)
 	}
+	if err := <-outputs; err != nil {
+		t.Fatalf("subscription: %v", err)
+	}
+	if !strings.Contains(subLog.String(), "subscription dropped") {
+		t.Errorf("the subscription never lost its node: the test proved nothing about it\n%s", subLog.String())
+	}
+}
 
+// lockedBuffer is a bytes.Buffer for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // dropProxy passes requests to a node, except that once armed it drops the connection of
