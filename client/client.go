@@ -29,10 +29,11 @@ const maxResponseBytes = 64 << 20
 // DefaultTimeout.
 type Options struct {
 	// TLS configures HTTPS connections (client certificates, roots, server name). Give it
-	// or CAFile, not both.
+	// or CAFile, not both; with neither, https:// nodes are checked against the system's
+	// roots.
 	TLS *tls.Config
 	// CAFile is a PEM file of the certificate authorities that sign the nodes'
-	// certificates, added to a TLS configuration that otherwise trusts nothing else.
+	// certificates: the only ones trusted (the system's roots are not).
 	CAFile string
 	// User and Password are sent with HTTP Basic authentication when User is set.
 	User, Password string
