@@ -56,11 +56,13 @@ type IngestOptions struct {
 	Seq        uint64
 }
 
-// Ingest sends events (JSON objects, see Publisher.Add) to stream in one request: one
-// attempt, on the next node round robin, failing over to the other nodes on network
-// errors and 503 (each tried once). A Publisher batches and retries for you; Ingest is for
+// Ingest sends events (JSON objects, see Publisher.Add) to stream in one request, on the
+// next node round robin. With a ProducerID it fails over to the other nodes on network
+// errors and 503 (each tried once); without one it makes a single attempt, since another
+// could apply the events twice. A Publisher batches and retries for you; Ingest is for
 // callers that need each request's outcome. When no node answered, or one answered 503,
-// the outcome is unknown: send the same events again with the same ProducerID and Seq.
+// the outcome is unknown: with a producer, send the same events again with the same
+// ProducerID and Seq.
 func (c *Client) Ingest(ctx context.Context, stream string, events []any, opts IngestOptions) (*IngestResult, error) {
 	if (opts.ProducerID == "") != (opts.Seq == 0) {
 		return nil, errors.New("client: ingest: give ProducerID and Seq together, or neither")
@@ -76,7 +78,18 @@ func (c *Client) Ingest(ctx context.Context, stream string, events []any, opts I
 		}
 		raws[i] = raw
 	}
-	resp, err := c.do(ctx, ingestRequest("/v1/streams/"+url.PathEscape(stream)+"/events", raws, opts.ProducerID, opts.Seq))
+	r := ingestRequest("/v1/streams/"+url.PathEscape(stream)+"/events", raws, opts.ProducerID, opts.Seq)
+	var resp *response
+	var err error
+	if opts.ProducerID != "" {
+		resp, err = c.do(ctx, r)
+	} else {
+		// Without a producer a second attempt could apply the events twice.
+		i := c.pick()
+		if resp, err = c.send(ctx, c.nodes[i], r); err != nil {
+			c.noteFailure(i, err)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest into %s: %w", stream, err)
 	}

@@ -216,3 +216,33 @@ func TestOnePublisherPerStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIngestWithoutProducerIsNotResent: a request that may have been applied is sent
+// again on another node only when a producer makes that safe.
+func TestIngestWithoutProducerIsNotResent(t *testing.T) {
+	dropper := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer dropper.Close()
+	live := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"group":0,"index":3,"events":1}`)
+	})
+	ctx := context.Background()
+	ev := []any{map[string]int{"a": 1}}
+	c, err := client.New([]string{dropper.URL, live.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ingest(ctx, "S", ev, client.IngestOptions{}); err == nil || len(live.requests()) != 0 {
+		t.Fatalf("ingest without a producer to a node that dropped it: %v, %d requests to the other node; want an error and none", err, len(live.requests()))
+	}
+	c, err = client.New([]string{dropper.URL, live.URL}, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ingest(ctx, "S", ev, client.IngestOptions{ProducerID: "p", Seq: 1}); err != nil || len(live.requests()) != 1 {
+		t.Fatalf("ingest with a producer: %v, %d requests to the other node; want it to fail over", err, len(live.requests()))
+	}
+}
