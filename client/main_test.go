@@ -208,7 +208,8 @@ func (c *cluster) logs() string {
 	return b.String()
 }
 
-// newCluster starts a cluster of n nodes and groups partition groups for one test.
+// newCluster starts a cluster of n nodes and groups partition groups for one test. The
+// nodes' logs are shown when the test fails, or always with TALLY_TEST_LOGS set.
 func newCluster(t *testing.T, n, groups int) *cluster {
 	t.Helper()
 	c, err := startCluster(t.TempDir(), n, groups)
