@@ -171,15 +171,25 @@ func balanceOnce(ctx context.Context, replicas []*Node) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	down := map[string]bool{} // voters that did not answer a probe this round
 	for _, n := range mine {
 		var target string
-		for _, id := range ids {
-			if _, ok := n.voterAddr(id); id == self || !ok {
-				continue
+		for {
+			target = ""
+			for _, id := range ids {
+				if _, ok := n.voterAddr(id); id == self || !ok || down[id] {
+					continue
+				}
+				if target == "" || leads[id] < leads[target] {
+					target = id
+				}
 			}
-			if target == "" || leads[id] < leads[target] {
-				target = id
+			if target == "" || n.answers(ctx, target) {
+				break
 			}
+			// A dead voter leads nothing, so it looks like the best target; a transfer to
+			// it would only hold the group's writes for an election timeout every round.
+			down[target] = true
 		}
 		if target == "" || leads[target]+1 > share {
 			continue
@@ -196,6 +206,26 @@ func balanceOnce(ctx context.Context, replicas []*Node) error {
 		return nil
 	}
 	return nil
+}
+
+// balanceProbeTimeout bounds the probe of a leadership transfer's target.
+const balanceProbeTimeout = 500 * time.Millisecond
+
+// answers reports whether voter id answers on its Raft address as itself (Raft's transfer
+// then brings it up to date before it takes over). Without a Probe every voter counts as
+// answering.
+func (n *Node) answers(ctx context.Context, id string) bool {
+	if n.cfg.Probe == nil {
+		return true
+	}
+	addr, ok := n.voterAddr(id)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, balanceProbeTimeout)
+	defer cancel()
+	m, err := n.cfg.Probe(ctx, addr, n.cfg.Group)
+	return err == nil && m.ID == id
 }
 
 // voterAddr is the Raft address of voter id in this replica's group.

@@ -550,6 +550,26 @@ func TestGroups_BalanceOnce(t *testing.T) {
 	}
 }
 
+// TestGroups_BalanceSkipsDeadVoters: a voter that is down leads nothing, so it looks like
+// the best target; balancing hands leadership to a live voter instead (a transfer to a dead
+// one would hold the group's writes for an election timeout every round).
+func TestGroups_BalanceSkipsDeadVoters(t *testing.T) {
+	gc := newGroups(t)
+	for g := range numGroups {
+		gc.leadOn(g, 0)
+	}
+	gc.stop(1) // n2: still a voter of every group, leading none, answering nothing
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	if err := balanceOnce(ctx, gc.replicasOf(0)); err != nil {
+		t.Fatalf("balanceOnce: %v", err)
+	}
+	eventually(t, testTimeout, func() bool {
+		l := gc.currentLeader(0)
+		return l != nil && l.ID() == nodeID(2)
+	}, "group 0 handed to %s, the live voter", nodeID(2))
+}
+
 // TestGroups_Balance runs Balance on every node, as serve does, after forcing every
 // leadership onto one node: within a few intervals each node leads exactly one group.
 func TestGroups_Balance(t *testing.T) {
