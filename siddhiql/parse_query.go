@@ -305,6 +305,14 @@ func (p *parser) parseStoreQuery() *StoreQuery {
 			p.failf(lit.Pos, "unknown per duration %q: use seconds, minutes, hours, days, months or years", lit.Str)
 		}
 	}
+	p.parseQuerySection(q)
+	return q
+}
+
+// parseQuerySection parses what follows a store query's source: `[select ...] [group by
+// ...] [having cond] [order by v [asc|desc], ...] [limit n] [offset n]`, into q. Without
+// select, the query selects everything.
+func (p *parser) parseQuerySection(q *StoreQuery) {
 	if p.acceptWord("select") {
 		if p.acceptPunct("*") {
 			q.SelectAll = true
@@ -341,5 +349,4 @@ func (p *parser) parseStoreQuery() *StoreQuery {
 	if p.acceptWord("offset") {
 		q.Offset = p.parseExpr()
 	}
-	return q
 }

@@ -208,42 +208,7 @@ func ParseTableQuery(text string) (*StoreQuery, error) {
 		if p.isWord("within") || p.isWord("per") {
 			p.failf(p.tok().pos, "'%s' is for store queries on aggregations, and %s is a table", strings.ToLower(p.tok().text), q.From)
 		}
-		if p.acceptWord("select") {
-			if p.acceptPunct("*") {
-				q.SelectAll = true
-			} else {
-				q.Select = p.parseSelectList()
-			}
-		} else {
-			q.SelectAll = true
-		}
-		if p.acceptWord("group") {
-			q.GroupBy = p.parseGroupBy()
-		}
-		if p.acceptWord("having") {
-			q.Having = p.parseExpr()
-		}
-		if p.acceptWord("order") {
-			p.expectWord("by", "after 'order'")
-			for {
-				k := OrderKey{Var: p.parseVar("order by")}
-				if p.acceptWord("desc") {
-					k.Desc = true
-				} else {
-					p.acceptWord("asc")
-				}
-				q.OrderBy = append(q.OrderBy, k)
-				if !p.acceptPunct(",") {
-					break
-				}
-			}
-		}
-		if p.acceptWord("limit") {
-			q.Limit = p.parseExpr()
-		}
-		if p.acceptWord("offset") {
-			q.Offset = p.parseExpr()
-		}
+		p.parseQuerySection(q)
 		p.acceptPunct(";")
 		if p.tok().kind != tEOF {
 			p.failf(p.tok().pos, "unexpected %s after table query", p.tok().describe())
