@@ -98,12 +98,16 @@ func benchMetric(out, prefix, unit string) []float64 {
 	return vals
 }
 
+// median is the middle value, or the mean of the two middle ones for an even count.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
