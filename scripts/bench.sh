@@ -5,16 +5,16 @@
 # (tally-bench mariadb), failover (systest.TestCluster_LeaderKill) and the memory of a replica
 # holding many distinct keys (tally-bench load) and the cost of TLS and users on ingest (the
 # 1-group workloads on a plain and a TLS+users cluster, alternating), then rewrites the
-# generated section of
-# BENCHMARKS.md (between `<!-- make bench: begin -->` and `<!-- make bench: end -->`) with
-# tally-bench report. Everything runs on loopback; every process it starts is stopped at the
-# end, also on failure or Ctrl-C. A step that fails is reported in the table as missing and
-# makes the script exit 1 after the report is written.
+# generated section of BENCHMARKS.md (between `<!-- make bench: begin -->` and
+# `<!-- make bench: end -->`) with tally-bench report. Everything runs on loopback; every
+# process it starts is stopped at the end, also on failure or Ctrl-C. A step that fails is
+# reported in the table as missing and makes the script exit 1 after the report is written.
 #
 # Environment:
 #   BENCH_DIR       where raw results go (default: a new temporary directory; kept)
 #   BENCH_DURATION  seconds per load run (default 10)
-#   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200)
+#   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200,
+#                   the TLS step +400 and +500)
 #   MEM_KEYS        distinct symbols for the memory step (default 1000000)
 #   FAILOVER_TRIALS leader kills in the failover step (default 20)
 #   TLS_RUNS        runs of each workload on each cluster in the TLS step (default 3)
