@@ -3,18 +3,23 @@
 # (go test -bench), the raw Raft ceiling (tally-bench raft), Tally with 3 nodes and 1 group and
 # then 3 groups (run-cluster.sh + tally bench), the same aggregation done directly in MariaDB
 # (tally-bench mariadb), failover (systest.TestCluster_LeaderKill) and the memory of a replica
-# holding many distinct keys (tally-bench load), then rewrites the generated section of
-# BENCHMARKS.md (between `<!-- make bench: begin -->` and `<!-- make bench: end -->`) with
-# tally-bench report. Everything runs on loopback; every process it starts is stopped at the
-# end, also on failure or Ctrl-C. A step that fails is reported in the table as missing and
-# makes the script exit 1 after the report is written.
+# holding many distinct keys (tally-bench load) and the cost of TLS and users on ingest (the
+# 1-group workloads on a plain and a TLS+users cluster, alternating), then rewrites the
+# generated section of BENCHMARKS.md (between `<!-- make bench: begin -->` and
+# `<!-- make bench: end -->`) with tally-bench report. Everything runs on loopback; every
+# process it starts is stopped at the end, also on failure or Ctrl-C. A step that fails is
+# reported in the table as missing and makes the script exit 1 after the report is written.
 #
 # Environment:
 #   BENCH_DIR       where raw results go (default: a new temporary directory; kept)
 #   BENCH_DURATION  seconds per load run (default 10)
-#   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200)
+#   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200,
+#                   the TLS step +400 and +500)
 #   MEM_KEYS        distinct symbols for the memory step (default 1000000)
 #   FAILOVER_TRIALS leader kills in the failover step (default 20)
+#   TLS_RUNS        runs of each workload on each cluster in the TLS step (default 3)
+#   BENCH_ONLY      "tls": build, run only the TLS step and print its section of the report
+#                   (to stdout and BENCH_DIR/tls.md) instead of rewriting BENCHMARKS.md
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,6 +29,18 @@ DUR=${BENCH_DURATION:-10}
 BASE_PORT=${BASE_PORT:-17070}
 MEM_KEYS=${MEM_KEYS:-1000000}
 FAILOVER_TRIALS=${FAILOVER_TRIALS:-20}
+TLS_RUNS=${TLS_RUNS:-3}
+BENCH_ONLY=${BENCH_ONLY:-}
+case $BENCH_ONLY in '' | tls) ;; *)
+	echo "bench.sh: BENCH_ONLY must be empty or tls, got '$BENCH_ONLY'" >&2
+	exit 2
+	;;
+esac
+case $TLS_RUNS in '' | *[!0-9]* | 0)
+	echo "bench.sh: TLS_RUNS must be a positive number, got '$TLS_RUNS'" >&2
+	exit 2
+	;;
+esac
 OUT=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/tally-bench.XXXXXX")}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -35,9 +52,9 @@ fail() {
 	FAILED+=("$1")
 	say "FAILED: $1 (see $OUT)" >&2
 }
-# cmd records a command for the report (and prints it).
+# cmd records a command for the report, once (the TLS step repeats its runs), and prints it.
 cmd() {
-	printf '%s\n' "$*" >>"$OUT/commands.txt"
+	grep -qxF -- "$*" "$OUT/commands.txt" 2>/dev/null || printf '%s\n' "$*" >>"$OUT/commands.txt"
 	printf '    $ %s\n' "$*"
 }
 
@@ -78,6 +95,21 @@ stop_cluster() {
 	NODES=()
 }
 
+# A second cluster can stay up, parked, while another is measured (the TLS step):
+# swap_cluster exchanges the running cluster (RC_PID, NODES, ADDRS) with the parked one.
+PARKED_RC=""
+PARKED_NODES=()
+PARKED_ADDRS=""
+swap_cluster() {
+	local rc=$RC_PID addrs=${ADDRS:-} nodes=(${NODES[@]+"${NODES[@]}"})
+	RC_PID=$PARKED_RC
+	ADDRS=$PARKED_ADDRS
+	NODES=(${PARKED_NODES[@]+"${PARKED_NODES[@]}"})
+	PARKED_RC=$rc
+	PARKED_ADDRS=$addrs
+	PARKED_NODES=(${nodes[@]+"${nodes[@]}"})
+}
+
 cleanup() {
 	trap '' INT TERM
 	if [[ -n $CHILD ]]; then
@@ -85,15 +117,20 @@ cleanup() {
 		wait "$CHILD" 2>/dev/null || true
 	fi
 	stop_cluster
+	swap_cluster
+	stop_cluster
 }
 trap cleanup EXIT
 trap 'say "interrupted: stopping everything"; exit 130' INT TERM
 
-# start_cluster NAME GROUPS BASE_PORT: run-cluster.sh in the background, waits until it says
-# the cluster is ready; sets RC_PID, NODES and ADDRS.
+# start_cluster NAME GROUPS BASE_PORT [VAR=VALUE...]: run-cluster.sh in the background (with
+# the extra environment given, such as TLS_DIR and AUTH), waits until it says the cluster is
+# ready; sets RC_PID, NODES and ADDRS (https:// with TLS_DIR).
 start_cluster() {
-	local name=$1 groups=$2 port=$3 waited=0 pid id
-	env GROUPS="$groups" BASE_PORT="$port" DATA_DIR="$OUT/$name" TALLY="$ROOT/bin/tally" READY_TIMEOUT=90 \
+	local name=$1 groups=$2 port=$3 waited=0 pid id scheme=http
+	shift 3
+	[[ " $* " == *" TLS_DIR="* ]] && scheme=https
+	env GROUPS="$groups" BASE_PORT="$port" DATA_DIR="$OUT/$name" TALLY="$ROOT/bin/tally" READY_TIMEOUT=90 "$@" \
 		./scripts/run-cluster.sh >"$OUT/$name.log" 2>&1 &
 	RC_PID=$!
 	until grep -q '^Tally is running' "$OUT/$name.log" 2>/dev/null; do
@@ -107,20 +144,41 @@ start_cluster() {
 	done
 	NODES=()
 	for pid in $(ps -o pid= --ppid "$RC_PID"); do
-		id=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/.* --id \(n[0-9]\) .*/\1/p')
+		id=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | sed -n 's/.* --id \(n[0-9]\) .*/\1/p')
 		[[ -n $id ]] && NODES[${id#n} - 1]=$pid
 	done
-	ADDRS="http://127.0.0.1:$port,http://127.0.0.1:$((port + 10)),http://127.0.0.1:$((port + 20))"
+	ADDRS="$scheme://127.0.0.1:$port,$scheme://127.0.0.1:$((port + 10)),$scheme://127.0.0.1:$((port + 20))"
 	say "cluster $name up ($groups group(s), nodes ${NODES[*]}, $ADDRS)"
 }
 
-# tally_load NAME CLIENTS EVENTS: one `tally bench` run against the running cluster.
+# CLIENT_ENV and CLIENT_ARGS are the environment and extra flags of the client commands for
+# the running cluster (TALLY_USER, --ca), CLIENT_SHOW how commands.txt shows them.
+CLIENT_ENV=()
+CLIENT_ARGS=()
+CLIENT_SHOW=""
+
+# cpu_ticks PID...: the CPU time (utime+stime, in clock ticks) the processes have used.
+cpu_ticks() {
+	local pid sum=0 t
+	for pid in "$@"; do
+		t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || t=0
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+
+# tally_load NAME CLIENTS EVENTS [DURATION]: one `tally bench` run against the running
+# cluster; NAME.json is its summary, NAME.cpu the CPU time its nodes spent meanwhile.
 tally_load() {
-	local name=$1 clients=$2 events=$3
-	cmd bin/tally bench --addr "$ADDRS" --clients "$clients" --events-per-request "$events" --keys 1000 --duration "${DUR}s" --json
-	if run bin/tally bench --addr "$ADDRS" --clients "$clients" --events-per-request "$events" --keys 1000 \
-		--duration "${DUR}s" --json >"$OUT/$name.json" 2>"$OUT/$name.log"; then
-		say "$name: $(jq -r '"\(.events_per_s|floor) events/s, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$OUT/$name.json")"
+	local name=$1 clients=$2 events=$3 dur=${4:-${DUR}s} before after
+	cmd $CLIENT_SHOW bin/tally bench --addr "$ADDRS" ${CLIENT_ARGS[@]+"${CLIENT_ARGS[@]}"} --clients "$clients" --events-per-request "$events" --keys 1000 --duration "$dur" --json
+	before=$(cpu_ticks "${NODES[@]}")
+	if run env ${CLIENT_ENV[@]+"${CLIENT_ENV[@]}"} bin/tally bench --addr "$ADDRS" ${CLIENT_ARGS[@]+"${CLIENT_ARGS[@]}"} \
+		--clients "$clients" --events-per-request "$events" --keys 1000 \
+		--duration "$dur" --json >"$OUT/$name.json" 2>"$OUT/$name.log"; then
+		after=$(cpu_ticks "${NODES[@]}")
+		printf 'cpu_ticks=%s\nclk_tck=%s\nnodes=%s\n' $((after - before)) "$(getconf CLK_TCK)" "${NODES[*]}" >"$OUT/$name.cpu"
+		say "$name: $(jq -r '"\(.events_per_s|floor) events/s, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$OUT/$name.json"), nodes' CPU $((after - before)) ticks"
 	else
 		tail -n 5 "$OUT/$name.log" >&2
 		fail "$name"
@@ -128,6 +186,113 @@ tally_load() {
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# make_certs DIR: a CA and certificates for n1, n2 and n3 in DIR, made with openssl exactly as
+# README's Security section shows.
+make_certs() (
+	cd "$1" || exit 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+		-subj "/CN=tally cluster CA" -keyout ca.key -out ca.crt || exit 1
+	for n in n1 n2 n3; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+			-keyout $n.key -out $n.csr || exit 1
+		openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 -out $n.crt \
+			-extfile <(printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' $n) || exit 1
+	done
+	chmod 600 ./*.key
+)
+
+# tls_use MODE: makes the plain or the TLS cluster of the TLS step the running one (the other
+# is parked), with the client flags it needs.
+TLS_CUR=""
+TLS_PW=""
+tls_use() {
+	[[ $1 != "$TLS_CUR" ]] && swap_cluster
+	TLS_CUR=$1
+	if [[ $1 == tls ]]; then
+		CLIENT_ENV=(TALLY_USER="bench:$TLS_PW")
+		CLIENT_ARGS=(--ca "$OUT/tls/ca.crt")
+		CLIENT_SHOW="TALLY_USER=bench:PASSWORD"
+	else
+		CLIENT_ENV=()
+		CLIENT_ARGS=()
+		CLIENT_SHOW=""
+	fi
+}
+
+# tls_step is step 8: the 1-group workloads of step 3 (1000-event batches from 8 clients,
+# single events from 64) on two fresh clusters up at the same time, one plain and one with
+# TLS (HTTPS API, mutual TLS between the nodes) and users (Basic auth, a user with read and
+# write), TLS_RUNS runs of each, alternating run by run (plain first in odd rounds, TLS first
+# in even ones), after a 3 s warm-up of each. Each run records events/s and the CPU time of
+# the three nodes (tls_MODE_WORKLOAD_ROUND.json and .cpu); tls.txt says how many rounds.
+tls_step() {
+	local tdir=$OUT/tls plain_port=$((BASE_PORT + 400)) tls_port=$((BASE_PORT + 500)) r wl mode order
+	say "step 8: TLS and users (3 nodes, 1 group; plain and TLS+users alternating, $TLS_RUNS runs each)"
+	mkdir -p "$tdir"
+	cmd "openssl req … ; openssl x509 -req … # a CA and n1..n3 (serverAuth, clientAuth), as in README's Security section"
+	if ! make_certs "$tdir" >"$OUT/tls_certs.log" 2>&1; then
+		tail -n 5 "$OUT/tls_certs.log" >&2
+		fail "tls certificates"
+		return
+	fi
+	TLS_PW=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	printf '[{"username": "bench", "password": "%s", "perms": ["read", "write"]}]\n' "$TLS_PW" >"$tdir/users.json"
+	chmod 600 "$tdir/users.json"
+	cmd env GROUPS=1 BASE_PORT=$plain_port scripts/run-cluster.sh
+	if ! start_cluster tls_plain 1 $plain_port; then
+		fail "cluster tls_plain"
+		return
+	fi
+	TLS_CUR=plain
+	swap_cluster # parked while the TLS cluster starts
+	TLS_CUR=tls
+	cmd env GROUPS=1 BASE_PORT=$tls_port TLS_DIR=$tdir AUTH=$tdir/users.json TALLY_USER=bench:PASSWORD scripts/run-cluster.sh
+	if ! start_cluster tls_tls 1 $tls_port TLS_DIR="$tdir" AUTH="$tdir/users.json" TALLY_USER="bench:$TLS_PW"; then
+		fail "cluster tls_tls"
+		swap_cluster
+		stop_cluster
+		return
+	fi
+	for mode in plain tls; do
+		tls_use $mode
+		tally_load "tls_${mode}_warmup" 8 1000 3s
+	done
+	for ((r = 1; r <= TLS_RUNS; r++)); do
+		order=(plain tls)
+		((r % 2 == 0)) && order=(tls plain)
+		for wl in b1000 single; do
+			for mode in "${order[@]}"; do
+				tls_use $mode
+				if [[ $wl == b1000 ]]; then
+					tally_load "tls_${mode}_b1000_$r" 8 1000
+				else
+					tally_load "tls_${mode}_single_$r" 64 1
+				fi
+			done
+		done
+	done
+	stop_cluster
+	swap_cluster
+	stop_cluster
+	TLS_CUR=""
+	CLIENT_ENV=()
+	CLIENT_ARGS=()
+	CLIENT_SHOW=""
+	echo "runs=$TLS_RUNS" >"$OUT/tls.txt"
+	say "step 8 done"
+}
+
+# write_meta writes the run's date, wall time and failed steps for the report.
+write_meta() {
+	WALL=$((SECONDS - START))
+	{
+		echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "wall=$((WALL / 60)) min $((WALL % 60)) s"
+		echo "dur=$DUR"
+		echo "failed=${FAILED[*]:-}"
+	} >"$OUT/meta.txt"
+}
 
 # ---- the steps ----
 
@@ -150,6 +315,19 @@ run $GO build -o bin/ ./cmd/... || {
 	say "build failed"
 	exit 1
 }
+
+if [[ $BENCH_ONLY == tls ]]; then
+	tls_step
+	write_meta
+	say "report: the TLS section (BENCHMARKS.md is left as it is)"
+	bin/tally-bench report --dir "$OUT" --only tls | tee "$OUT/tls.md" || fail report
+	say "done in $((WALL / 60)) min $((WALL % 60)) s; raw results in $OUT"
+	if ((${#FAILED[@]} > 0)); then
+		say "failed steps: ${FAILED[*]}" >&2
+		exit 1
+	fi
+	exit 0
+fi
 
 say "step 1: engine apply and command codec benchmarks"
 cmd $GO test -run "'^\$'" -bench ApplyTrade -benchtime 2s -count 3 ./engine/
@@ -243,13 +421,9 @@ else
 fi
 say "step 7 done"
 
-WALL=$((SECONDS - START))
-{
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "wall=$((WALL / 60)) min $((WALL % 60)) s"
-	echo "dur=$DUR"
-	echo "failed=${FAILED[*]:-}"
-} >"$OUT/meta.txt"
+tls_step
+
+write_meta
 say "report: rewriting the generated section of BENCHMARKS.md"
 if ! bin/tally-bench report --dir "$OUT" --md BENCHMARKS.md; then
 	fail report

@@ -13,6 +13,10 @@
 #   TALLY          the tally binary (default bin/tally; built with `go build` if missing)
 #   READY_TIMEOUT  seconds to wait for the cluster to be ready (default 60)
 #   STOP_TIMEOUT   seconds to wait for a node to stop after SIGTERM (default 20)
+#   TLS_DIR        a directory with ca.crt and n1.crt/n1.key … n3.crt/n3.key (README,
+#                  Security): the nodes serve HTTPS and use mutual TLS between them
+#   AUTH           a users file: the nodes require users; the script's own checks then
+#                  send TALLY_USER (USER:PASSWORD of a user with the read permission)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -63,7 +67,21 @@ for i in 0 1 2; do
 	HTTP+=("$HOST:$((BASE_PORT + 10 * i))")
 	RAFT+=("$HOST:$((BASE_PORT + 10 * i + 1))")
 done
-URL1="http://${HTTP[0]}"
+SCHEME=http
+if [[ -n ${TLS_DIR:-} ]]; then
+	TLS_DIR=$(cd "$TLS_DIR" && pwd)
+	for f in ca.crt n1.crt n1.key n2.crt n2.key n3.crt n3.key; do
+		[[ -r $TLS_DIR/$f ]] || die "TLS_DIR $TLS_DIR has no readable $f"
+	done
+	SCHEME=https
+	export TALLY_CA=$TLS_DIR/ca.crt # for the client commands below
+fi
+if [[ -n ${AUTH:-} ]]; then
+	[[ -r $AUTH ]] || die "AUTH $AUTH is not a readable users file"
+	AUTH=$(cd "$(dirname "$AUTH")" && pwd)/$(basename "$AUTH")
+	[[ -n ${TALLY_USER:-} ]] || die "AUTH needs TALLY_USER=USER:PASSWORD (a user with the read permission) to check that the cluster is ready"
+fi
+URL1="$SCHEME://${HTTP[0]}"
 PIDS=()
 gone=() # nodes seen exiting by themselves, already reported and reaped
 
@@ -75,9 +93,11 @@ gone=() # nodes seen exiting by themselves, already reported and reaped
 start_node() { # index, extra serve flags...
 	local i=$1
 	shift
-	local id=${IDS[$i]}
+	local id=${IDS[$i]} sec=()
+	[[ -n ${TLS_DIR:-} ]] && sec+=(--tls-cert "$TLS_DIR/$id.crt" --tls-key "$TLS_DIR/$id.key" --tls-ca "$TLS_DIR/ca.crt")
+	[[ -n ${AUTH:-} ]] && sec+=(--auth "$AUTH")
 	setsid "$TALLY" serve --id "$id" --data-dir "$DATA_DIR/$id" \
-		--http-addr "${HTTP[$i]}" --raft-addr "${RAFT[$i]}" "$@" \
+		--http-addr "${HTTP[$i]}" --raft-addr "${RAFT[$i]}" ${sec[@]+"${sec[@]}"} "$@" \
 		>"$DATA_DIR/$id.log" 2>&1 &
 	PIDS[i]=$!
 }
@@ -151,7 +171,7 @@ say "started n1 (pid ${PIDS[0]}), n2 (pid ${PIDS[1]}), n3 (pid ${PIDS[2]}); wait
 # COMMIT APPLIED LAG MEMBERS today), so that a column added to the table does not break it,
 # and fails when one it needs is missing.
 status_rows() {
-	"$TALLY" status --addr "http://${HTTP[$1]}" --timeout 2s 2>/dev/null | awk '
+	"$TALLY" status --addr "$SCHEME://${HTTP[$1]}" --timeout 2s 2>/dev/null | awk '
 		NR == 2 {
 			n = 0
 			for (f = 1; f <= NF; f++) {
@@ -211,7 +231,7 @@ while ((${#pending[@]} > 0)); do
 		say "the cluster was not ready within ${READY_TIMEOUT}s; node status:" >&2
 		for i in "${pending[@]}"; do
 			say "${IDS[i]} (${HTTP[i]}):" >&2
-			"$TALLY" status --addr "http://${HTTP[i]}" --timeout 2s 2>&1 | sed 's/^/    /' >&2 || true
+			"$TALLY" status --addr "$SCHEME://${HTTP[i]}" --timeout 2s 2>&1 | sed 's/^/    /' >&2 || true
 			tail -n 5 "$DATA_DIR/${IDS[i]}.log" | sed 's/^/    /' >&2
 		done
 		stop_all || true
@@ -223,12 +243,17 @@ done
 ADDR_FLAG=""
 [[ $URL1 != http://127.0.0.1:7070 ]] && ADDR_FLAG=" --addr $URL1"
 QUERY='from TradeAggregation within 1514764800000L, 1514851200000L per "hours" select AGG_TIMESTAMP, symbol, total, avgPrice'
+SEC_NOTE=""
+[[ -n ${TLS_DIR:-} ]] && SEC_NOTE+="HTTPS: give curl --cacert $TALLY_CA (the tally commands read TALLY_CA).
+"
+[[ -n ${AUTH:-} ]] && SEC_NOTE+="Users ($AUTH): give curl -u USER:PASSWORD (the tally commands read TALLY_USER).
+"
 cat <<EOF
 
 Tally is running: 3 nodes, $NGROUPS partition group(s), app TradeApp ($APP) deployed.
-  n1  http://${HTTP[0]}  (raft ${RAFT[0]})
-  n2  http://${HTTP[1]}  (raft ${RAFT[1]})
-  n3  http://${HTTP[2]}  (raft ${RAFT[2]})
+  n1  $SCHEME://${HTTP[0]}  (raft ${RAFT[0]})
+  n2  $SCHEME://${HTTP[1]}  (raft ${RAFT[1]})
+  n3  $SCHEME://${HTTP[2]}  (raft ${RAFT[2]})
 Any node takes any request: writes and reads are passed to the leader (of each group).
 Logs: $DATA_DIR/n1.log, n2.log, n3.log
 
@@ -242,8 +267,8 @@ Query the hourly aggregate:
 The same with the tally command:
   $TALLY ingest$ADDR_FLAG --stream TradeStream testdata/cluster/trades.ndjson
   $TALLY query$ADDR_FLAG --table '$QUERY'
-  $TALLY status --addr http://${HTTP[1]}
-
+  $TALLY status --addr $SCHEME://${HTTP[1]}
+$SEC_NOTE
 Press Ctrl-C to stop the cluster.
 EOF
 

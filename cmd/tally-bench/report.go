@@ -98,12 +98,16 @@ func benchMetric(out, prefix, unit string) []float64 {
 	return vals
 }
 
+// median is the middle value, or the mean of the two middle ones for an even count.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
@@ -176,6 +180,7 @@ func reportMain(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fs.String("dir", "", "results directory written by scripts/bench.sh")
 	md := fs.String("md", "BENCHMARKS.md", "file whose generated section is replaced")
+	only := fs.String("only", "", `"tls": print the report of the TLS step alone (BENCH_ONLY=tls) to stdout; --md is left as it is`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,6 +188,14 @@ func reportMain(args []string) error {
 		return errors.New("--dir is required")
 	}
 	r := &report{dir: *dir}
+	switch *only {
+	case "":
+	case "tls":
+		fmt.Print(r.tlsOnly())
+		return nil
+	default:
+		return fmt.Errorf(`--only %q: only "tls" is known`, *only)
+	}
 	mach := r.kv("machine.txt")
 	meta := r.kv("meta.txt")
 	if f := meta["failed"]; f != "" {
@@ -316,6 +329,9 @@ func reportMain(args []string) error {
 		w(" Fewer than 1M keys were acknowledged within the step's 150 s (the node answers 503 while its flush backlog to the SQLite store is over its bound, and every new symbol adds six rows to flush): the 1M figure is extrapolated linearly from the growth over the baseline, an estimate, not a measurement.")
 	}
 	w("\n")
+	if sec := r.tlsSection(); sec != "" {
+		w("\n### 8. TLS and users\n\n%s", sec)
+	}
 	if len(r.problems) > 0 {
 		w("\nMissing or failed in this run:\n\n")
 		for _, p := range r.problems {

@@ -24,6 +24,7 @@ import (
 
 const benchUsage = `usage: tally bench [--addr URL[,URL...]] [--stream TradeStream] [--clients 8]
                   [--events-per-request 100] [--keys 1000] [--duration 10s] [--json]
+                  [--ca FILE] [--user USER:PASSWORD]
 
 Generates load: --clients clients each send batches of generated events to a stream
 (POST /v1/streams/STREAM/events, NDJSON) as fast as the cluster acknowledges them, for
@@ -42,7 +43,9 @@ a 503 (or 429/502/504) or no answer is sent again with the same seq and body, af
 Retry-After the server asked for or a backoff doubling from 50ms (both at most 5s), so it
 is applied once; each such attempt counts as an error. Any other error answer (400, 404,
 413, ...) stops the run with the server's message. Each client sends its requests to the
---addr nodes in turn (repeat --addr, or separate URLs with commas).
+--addr nodes in turn (repeat --addr, or separate URLs with commas). Nodes serving HTTPS take
+https:// addresses and --ca, and nodes with users --user, as for the other client commands;
+the user needs the read permission (for the check of the stream) and write.
 
 A progress line goes to stderr every second (events/s, requests/s and p99 latency of that
 second; errors so far). The summary goes to stdout, as JSON with --json. Latency is that of
@@ -64,6 +67,9 @@ type benchConfig struct {
 	duration         time.Duration
 	timeout          time.Duration
 	producerPrefix   string
+	// conn is the TLS and credentials of every request (its ca and user; addr and timeout
+	// are not used).
+	conn clientFlags
 	// progressEvery is how often a progress line is printed (0: never).
 	progressEvery time.Duration
 	// backoff is the first wait before a retry when the server gives no Retry-After; it
@@ -114,6 +120,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "give up on a request (and retry it) after this long")
 	fs.StringVar(&cfg.producerPrefix, "producer-prefix", "", "clients are producers PREFIX-1..PREFIX-N (default: bench-<random>); a reused prefix makes the cluster answer already-seen seqs as duplicates")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	// --ca and --user exactly as the other client commands define them (--addr and
+	// --timeout differ: several addresses, and a retry after the timeout).
+	scratch := flag.NewFlagSet("", flag.ContinueOnError)
+	addClientFlags(scratch, &cfg.conn, time.Second)
+	for _, name := range []string{"ca", "user"} {
+		f := scratch.Lookup(name)
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -143,7 +157,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	for _, a := range addrs.vals {
-		c, err := newClient(a, cfg.timeout)
+		c, err := cfg.newClient(a)
 		if err != nil {
 			return fail(stderr, "bench", err)
 		}
@@ -180,6 +194,41 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
+// newClient returns a client for addr with the run's TLS and credentials (--ca, --user or
+// TALLY_USER), the way every client command makes one.
+func (cfg benchConfig) newClient(addr string) (*client, error) {
+	cf := cfg.conn
+	cf.addr, cf.timeout = addr, cfg.timeout
+	return cf.client()
+}
+
+// benchTransport returns the transport the clients share: that of a client command (TLS and
+// credentials), with idle connections kept for every client and node.
+func benchTransport(cfg benchConfig) (http.RoundTripper, *http.Transport, error) {
+	c, err := cfg.newClient(cfg.addrs[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	rt := c.http.Transport
+	auth, withAuth := rt.(basicAuth)
+	if withAuth {
+		rt = auth.next
+	}
+	base, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, nil, fmt.Errorf("set up the bench's transport: unexpected %T", rt)
+	}
+	tr := base.Clone()
+	tr.MaxIdleConns = cfg.clients * len(cfg.addrs) * 2
+	tr.MaxIdleConnsPerHost = cfg.clients * 2
+	tr.DisableCompression = true
+	if withAuth {
+		auth.next = tr
+		return auth, tr, nil
+	}
+	return tr, tr, nil
+}
+
 // checkStream asks the first node that answers whether an app defines the stream.
 func checkStream(ctx context.Context, cfg benchConfig) error {
 	var apps struct {
@@ -190,7 +239,7 @@ func checkStream(ctx context.Context, cfg benchConfig) error {
 	}
 	var err error
 	for _, a := range cfg.addrs {
-		c, cerr := newClient(a, cfg.timeout)
+		c, cerr := cfg.newClient(a)
 		if cerr != nil {
 			return cerr
 		}
@@ -665,11 +714,11 @@ func (s benchSummary) text() string {
 // the run), printing progress to stderr, and returns the summary. The error is the answer
 // that stopped the run.
 func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchSummary, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = cfg.clients * len(cfg.addrs) * 2
-	tr.MaxIdleConnsPerHost = cfg.clients * 2
-	tr.DisableCompression = true
-	hc := &http.Client{Transport: tr}
+	rt, tr, err := benchTransport(cfg)
+	if err != nil {
+		return benchSummary{}, err
+	}
+	hc := &http.Client{Transport: rt}
 	defer tr.CloseIdleConnections()
 
 	targets := make([]string, len(cfg.addrs))
