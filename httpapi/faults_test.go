@@ -91,12 +91,31 @@ type tcpNode struct {
 
 func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer, opts ...func(*Config)) *tcpNode {
 	t.Helper()
+	return startNode(t, id, bootstrap, nodeSetup{dial: dial, api: opts})
+}
+
+// nodeSetup is what varies between the TCP test nodes.
+type nodeSetup struct {
+	dial    raftnode.Dialer
+	muxOpts []raftnode.MuxOption
+	api     []func(*Config)
+	// serve wraps the API's handler and listener (TLS, say); nil serves them as they are.
+	serve func(h http.Handler, cfg Config, ln net.Listener) (http.Handler, net.Listener)
+	// resolver is the API's resolver; nil: a plain one dialing through dial.
+	resolver func(mux *raftnode.Mux) Resolver
+}
+
+// startNode starts a node on real ports: a Raft mux, one group (probing joiners through the
+// mux, production timeouts) and the API.
+func startNode(t *testing.T, id string, bootstrap bool, o nodeSetup) *tcpNode {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", id)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux, err := raftnode.NewMux("127.0.0.1:0", raftnode.Meta{ID: id, HTTPAddr: ln.Addr().String()}, logger, raftnode.WithDialer(dial))
+	mux, err := raftnode.NewMux("127.0.0.1:0", raftnode.Meta{ID: id, HTTPAddr: ln.Addr().String()}, logger,
+		append([]raftnode.MuxOption{raftnode.WithDialer(o.dial)}, o.muxOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +134,25 @@ func startTCPNode(t *testing.T, id string, bootstrap bool, dial raftnode.Dialer,
 		defer cancel()
 		_ = n.Close(ctx)
 	})
-	res := raftnode.NewResolver()
-	res.Dial = dial
-	cfg := Config{NodeID: id, Logger: logger, DialContext: dial}
-	for _, o := range opts {
-		o(&cfg)
+	var res Resolver
+	if o.resolver != nil {
+		res = o.resolver(mux)
+	} else {
+		r := raftnode.NewResolver()
+		r.Dial = o.dial
+		res = r
 	}
-	srv := &http.Server{Handler: New(cfg, []Group{n}, nil, res)}
-	go func() { _ = srv.Serve(ln) }()
+	cfg := Config{NodeID: id, Logger: logger, DialContext: o.dial}
+	for _, f := range o.api {
+		f(&cfg)
+	}
+	var h http.Handler = New(cfg, []Group{n}, nil, res)
+	lis := net.Listener(ln)
+	if o.serve != nil {
+		h, lis = o.serve(h, cfg, ln)
+	}
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { srv.Close() })
 	return &tcpNode{node: n, mux: mux, httpAddr: ln.Addr().String()}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -44,48 +43,27 @@ func (s *seen) get() []bool {
 // node-to-node requests; NodeIdentity's verdict on forwarded requests goes to rec.
 func startSecureNode(t *testing.T, id string, bootstrap bool, certs *certtest.Certs, key *security.ClusterKey, rec *seen) *tcpNode {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", id)
-	tl, err := security.Load(security.Files{Cert: certs.Pairs[id].Cert, Key: certs.Pairs[id].Key, CA: certs.CA}, logger)
+	tl, err := security.Load(security.Files{Cert: certs.Pairs[id].Cert, Key: certs.Pairs[id].Key, CA: certs.CA}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux, err := raftnode.NewMux("127.0.0.1:0", raftnode.Meta{ID: id, HTTPAddr: ln.Addr().String()}, logger,
-		raftnode.WithTLS(tl.RaftServerConfig(), tl.ClientConfig()), raftnode.WithClusterKey(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mux.Close() })
-	nc := raftnode.DefaultConfig()
-	nc.ID, nc.DataDir, nc.Bootstrap, nc.Logger = id, filepath.Join(t.TempDir(), id), bootstrap, logger
-	nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
-	nc.Probe = mux.Probe
-	n, err := raftnode.Open(nc, raftnode.NewTCPTransport(mux, 0, logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.ServeApplied(func(g uint32) (uint64, bool) { return n.LogApplied(), g == 0 })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
+	return startNode(t, id, bootstrap, nodeSetup{
+		muxOpts: []raftnode.MuxOption{raftnode.WithTLS(tl.RaftServerConfig(), tl.ClientConfig()), raftnode.WithClusterKey(key)},
+		api: []func(*Config){func(c *Config) {
+			c.TLSClient, c.NodeCredentials = tl.ClientConfig(), key.SetHeader
+			c.NodeIdentity = func(r *http.Request) bool { return security.IsNode(r) && key.Valid(r) }
+		}},
+		resolver: func(mux *raftnode.Mux) Resolver { return mux.Resolver() },
+		serve: func(api http.Handler, cfg Config, ln net.Listener) (http.Handler, net.Listener) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get(forwardedHeader) != "" {
+					rec.add(cfg.NodeIdentity(r))
+				}
+				api.ServeHTTP(w, r)
+			})
+			return h, tls.NewListener(ln, tl.ServerConfig())
+		},
 	})
-	cfg := Config{NodeID: id, Logger: logger, TLSClient: tl.ClientConfig(), NodeCredentials: key.SetHeader,
-		NodeIdentity: func(r *http.Request) bool { return security.IsNode(r) && key.Valid(r) }}
-	api := New(cfg, []Group{n}, nil, mux.Resolver())
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(forwardedHeader) != "" {
-			rec.add(cfg.NodeIdentity(r))
-		}
-		api.ServeHTTP(w, r)
-	})
-	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
-	go func() { _ = srv.Serve(tls.NewListener(ln, tl.ServerConfig())) }()
-	t.Cleanup(func() { srv.Close() })
-	return &tcpNode{node: n, mux: mux, httpAddr: ln.Addr().String()}
 }
 
 // TestForwardOverMutualTLS: two nodes on TLS-only ports; a follower forwards ingest to the
