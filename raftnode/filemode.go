@@ -104,6 +104,7 @@ type privateSink struct {
 	raft.SnapshotSink
 	p     *privateSnapshots
 	start time.Time
+	done  bool // Close completed once (the FSM's Persist closes the sink, then raft again)
 }
 
 // Close completes the snapshot, then restricts its directory and files.
@@ -111,9 +112,10 @@ func (s *privateSink) Close() error {
 	if err := s.SnapshotSink.Close(); err != nil {
 		return err
 	}
-	if s.p.persisted != nil {
+	if s.p.persisted != nil && !s.done {
 		s.p.persisted(time.Since(s.start))
 	}
+	s.done = true
 	if _, err := tighten(filepath.Join(s.p.dir, s.ID())); err != nil {
 		s.p.logger.Warn("cannot restrict the permissions of a snapshot", "id", s.ID(), "err", err)
 	}
