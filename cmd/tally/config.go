@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"os"
@@ -13,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/raftnode"
@@ -84,17 +80,20 @@ type serveConfig struct {
 	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
 	// every node must have the same file. Empty: the functions answer "".
 	GeoIPDB string `yaml:"geoip-db"`
-	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
+	// Siddhi mirrors WSO2's deployment.yaml keys (siddhi.properties.shardId, aggTimeZone;
+	// see configfile.go, which also reads wso2.carbon.id).
 	Siddhi struct {
 		Properties struct {
 			ShardID     string `yaml:"shardId"`
 			AggTimeZone string `yaml:"aggTimeZone"`
 		} `yaml:"properties"`
 	} `yaml:"siddhi"`
-	// Store mirrors the issue's YAML form store.dsn.
+	// Store is the YAML form store.dsn.
 	Store struct {
 		DSN string `yaml:"dsn"`
 	} `yaml:"store"`
+	// ignored are the WSO2 keys of the --config file Tally does not use (logged at start).
+	ignored []string
 }
 
 func defaultServeConfig() serveConfig {
@@ -174,9 +173,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		if err != nil {
 			return serveConfig{}, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if cfg.ignored, err = decodeConfigFile(data, &cfg); err != nil {
 			return serveConfig{}, fmt.Errorf("config %s: %w", configPath, err)
 		}
 		if p := cfg.Siddhi.Properties; p.ShardID != "" && cfg.ShardID == "" {
