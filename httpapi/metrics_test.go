@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"bufio"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +109,47 @@ func TestMetricsTellTheStory(t *testing.T) {
 	if !found {
 		t.Error("no raft_* metric from hashicorp/raft")
 	}
+}
+
+// TestMetricsSinksAndSubscribers: a sink's backlog grows while it refuses and drains once it
+// accepts, its deliveries are counted, and an open subscription shows.
+func TestMetricsSinksAndSubscribers(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer hook.Close()
+	_, srv := newSingleNode(t, Config{})
+	deployApp(t, srv.URL, alertApp(hook.URL))
+	sub := subscribe(t, srv.URL+"/v1/streams/Alerts/subscribe")
+	if r := sendQ(t, srv.URL, "x", 102); r.code != 200 {
+		t.Fatalf("ingest: %d %s", r.code, r.body)
+	}
+	sub.next(t)
+	const backlog, delivered = `tally_sink_backlog{group="0",sink="Alerts/0"}`, `tally_sink_delivered_total{group="0",sink="Alerts/0"}`
+	wait := func(what string, ok func(m map[string]float64) bool) map[string]float64 {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			m := scrape(t, srv.URL)
+			if ok(m) {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: backlog %v, delivered %v", what, m[backlog], m[delivered])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	m := wait("refusing sink", func(m map[string]float64) bool { return m[backlog] == 2 })
+	if m[delivered] != 0 || m["tally_subscribers"] != 1 {
+		t.Errorf("while refusing: delivered %v, subscribers %v", m[delivered], m["tally_subscribers"])
+	}
+	refuse.Store(false)
+	wait("accepting sink", func(m map[string]float64) bool { return m[backlog] == 0 && m[delivered] == 2 })
+	sub.close()
+	wait("subscription closed", func(m map[string]float64) bool { return m["tally_subscribers"] == 0 })
 }
