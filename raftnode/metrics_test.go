@@ -26,3 +26,12 @@ func TestHistogram(t *testing.T) {
 		t.Errorf("buckets %v", s.Buckets)
 	}
 }
+
+func BenchmarkHistogramObserve(b *testing.B) {
+	h := NewHistogram(latencyBuckets)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.Observe(0.003)
+		}
+	})
+}

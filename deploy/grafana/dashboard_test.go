@@ -233,6 +233,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
 	}
 	families := exported(string(body))
+	t.Logf("/metrics: %d families, %d bytes; the dashboard queries %d names", len(families), len(body), len(names))
 	for _, m := range missing(names, families) {
 		t.Errorf("the dashboard queries %s, which the node does not export", m)
 	}
