@@ -424,6 +424,13 @@ func (f *FSM) Stats() Stats {
 	return f.stats
 }
 
+// Producers is the number of producers the dedup table remembers.
+func (f *FSM) Producers() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.dedup.Len()
+}
+
 // ShardID is the group's shard ID ("" until one was replicated) and the log index through
 // which rows are in the shared store.
 func (f *FSM) ShardID() (shard string, flushed uint64) {

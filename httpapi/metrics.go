@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,7 +19,10 @@ type metrics struct {
 	events   prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry, groups []Group) *metrics {
+// newMetrics registers the node's metrics with reg: the API's own, the groups' (read at
+// scrape time, see groupCollector), raft's own (raft_*), open subscriptions, and the Go
+// runtime's and the process's.
+func newMetrics(reg *prometheus.Registry, groups []Group, logger *slog.Logger, subscribers func() int) *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tally_http_requests_total",
@@ -29,7 +33,13 @@ func newMetrics(reg *prometheus.Registry, groups []Group) *metrics {
 			Help: "Events acknowledged by ingest requests served on this node."}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.events,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		groupCollector{groups: groups},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_subscribers", Help: "Subscriptions (SSE) open on this node."},
+			func() float64 { return float64(subscribers()) }))
+	if c := raftMetrics(logger); c != nil {
+		reg.MustRegister(c)
+	}
 	for i, g := range groups {
 		labels := prometheus.Labels{"group": strconv.Itoa(i)}
 		reg.MustRegister(

@@ -177,7 +177,7 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	if cfg.NodeCredentials != nil {
 		s.client.Transport = credentialed{next: t, set: cfg.NodeCredentials}
 	}
-	s.metrics = newMetrics(cfg.Registry, groups)
+	s.metrics = newMetrics(cfg.Registry, groups, s.logger, s.openSubscriptions)
 	s.mux = s.routes()
 	return s
 }

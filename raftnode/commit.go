@@ -158,6 +158,12 @@ func (n *Node) proposeBatch(batch []*request) {
 		}
 		return
 	}
+	events := 0
+	for _, p := range cmd.Parts {
+		events += len(p.Events)
+	}
+	n.metrics.batchEvents.Observe(float64(events))
+	start := time.Now()
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if bugEarlyAck {
 		n.ackEarly(live, checks)
@@ -167,6 +173,7 @@ func (n *Node) proposeBatch(batch []*request) {
 		err := waitFuture(context.Background(), f)
 		var res *fsm.ApplyResult
 		if err == nil {
+			n.metrics.commit.Observe(time.Since(start).Seconds())
 			var ok bool
 			if res, ok = f.Response().(*fsm.ApplyResult); !ok {
 				err = errors.New("raftnode: unexpected apply response")

@@ -29,7 +29,13 @@ const deliverBatch = 256
 type deliverState struct {
 	mu     sync.Mutex
 	status map[string]*sinkStatus // by engine.Sink.Key()
+	// delivered counts the outputs this node delivered, by sinkName.
+	delivered map[string]uint64
 }
+
+// sinkName names a sink in metrics: its stream and its position among the stream's sinks
+// (the key holds its URL and headers, which may carry credentials).
+func sinkName(stream string, index int) string { return fmt.Sprintf("%s/%d", stream, index) }
 
 // sinkStatus is a running worker's local view, for SinkStatus.
 type sinkStatus struct {
@@ -146,6 +152,7 @@ func (n *Node) deliverLoop() {
 // soon as the sink has caught up.
 func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 	lg := n.logger.With("sink", sk.String())
+	name := sinkName(sk.Stream, sk.Index)
 	d := newDeliverer(n, sk)
 	defer d.close()
 	var sent, recorded fsm.OutPos
@@ -213,6 +220,10 @@ func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 			sent = entries[i].Pos
 			n.deliver.mu.Lock()
 			st.sent = sent
+			if n.deliver.delivered == nil {
+				n.deliver.delivered = map[string]uint64{}
+			}
+			n.deliver.delivered[name]++
 			n.deliver.mu.Unlock()
 		}
 		if time.Since(lastRecord) >= n.cfg.DeliveryRecordInterval && !record() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -71,6 +72,8 @@ type privateSnapshots struct {
 	raft.SnapshotStore
 	dir    string // the store's snapshots directory
 	logger *slog.Logger
+	// persisted, when set, is told how long each completed snapshot took to write.
+	persisted func(time.Duration)
 }
 
 // newPrivateSnapshots opens raft's file snapshot store in dir and restricts its
@@ -94,12 +97,14 @@ func (p *privateSnapshots) Create(version raft.SnapshotVersion, index, term uint
 	if err != nil {
 		return nil, err
 	}
-	return &privateSink{SnapshotSink: sink, p: p}, nil
+	return &privateSink{SnapshotSink: sink, p: p, start: time.Now()}, nil
 }
 
 type privateSink struct {
 	raft.SnapshotSink
-	p *privateSnapshots
+	p     *privateSnapshots
+	start time.Time
+	done  bool // Close completed once (the FSM's Persist closes the sink, then raft again)
 }
 
 // Close completes the snapshot, then restricts its directory and files.
@@ -107,6 +112,10 @@ func (s *privateSink) Close() error {
 	if err := s.SnapshotSink.Close(); err != nil {
 		return err
 	}
+	if s.p.persisted != nil && !s.done {
+		s.p.persisted(time.Since(s.start))
+	}
+	s.done = true
 	if _, err := tighten(filepath.Join(s.p.dir, s.ID())); err != nil {
 		s.p.logger.Warn("cannot restrict the permissions of a snapshot", "id", s.ID(), "err", err)
 	}

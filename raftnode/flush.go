@@ -116,6 +116,7 @@ func (n *Node) flushLoop() {
 			} else {
 				n.logger.Debug("flush still failing", "err", err)
 			}
+			n.metrics.flushErrors.Add(1)
 			n.flush.mu.Lock()
 			n.flush.lastErr = err
 			n.flush.mu.Unlock()
@@ -124,6 +125,8 @@ func (n *Node) flushLoop() {
 			t.Reset(backoff)
 			continue
 		}
+		n.metrics.flushLastOK.Store(time.Now().UnixNano())
+		n.flush.unflushed.Store(0)
 		if n.flush.failing.Swap(false) {
 			n.logger.Info("shared store reachable again; backlog flushed")
 		}
@@ -171,6 +174,7 @@ func (n *Node) flushOnce() error {
 			if err != nil {
 				return err
 			}
+			n.metrics.flushRows.Add(uint64(k))
 			written += k
 		}
 	}

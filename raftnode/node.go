@@ -60,6 +60,7 @@ type Node struct {
 	deliver   deliverState
 	// promoteNow wakes the promotion loop (a join).
 	promoteNow chan struct{}
+	metrics    *nodeMetrics
 }
 
 // Open starts the replica on trans (a TCP transport from NewTCPTransport, or raft's
@@ -117,11 +118,13 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: log cache: %w", err)
 	}
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
+	nm := newNodeMetrics()
 	snaps, err := newPrivateSnapshots(cfg.DataDir, cfg.SnapshotsRetained, hlog, logger)
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("raftnode: snapshot store in %s: %w", cfg.DataDir, err)
 	}
+	snaps.persisted = func(d time.Duration) { nm.snapshot.Observe(d.Seconds()) }
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
@@ -159,7 +162,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, bolt: bolt, logs: logs,
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16),
-		promoteNow: make(chan struct{}, 1)}
+		promoteNow: make(chan struct{}, 1), metrics: nm}
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
@@ -228,6 +231,9 @@ func (n *Node) watchLeadership() {
 			return
 		case o := <-n.obsCh:
 			lo := o.Data.(raft.LeaderObservation)
+			if lo.LeaderID != "" {
+				n.metrics.leaderChanges.Add(1)
+			}
 			n.logger.Info("leader changed", "leader_id", string(lo.LeaderID), "leader_addr", string(lo.LeaderAddr), "term", n.raft.CurrentTerm())
 		case isLeader := <-leaderCh:
 			if !isLeader {

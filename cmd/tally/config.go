@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"os"
@@ -13,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/raftnode"
@@ -84,17 +80,20 @@ type serveConfig struct {
 	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
 	// every node must have the same file. Empty: the functions answer "".
 	GeoIPDB string `yaml:"geoip-db"`
-	// Siddhi mirrors the seeds' own deployment.yaml keys (siddhi.properties.shardId).
+	// Siddhi mirrors WSO2's deployment.yaml keys (siddhi.properties.shardId, aggTimeZone;
+	// see configfile.go, which also reads wso2.carbon.id).
 	Siddhi struct {
 		Properties struct {
 			ShardID     string `yaml:"shardId"`
 			AggTimeZone string `yaml:"aggTimeZone"`
 		} `yaml:"properties"`
 	} `yaml:"siddhi"`
-	// Store mirrors the issue's YAML form store.dsn.
+	// Store is the YAML form store.dsn.
 	Store struct {
 		DSN string `yaml:"dsn"`
 	} `yaml:"store"`
+	// ignored are the WSO2 keys of the --config file Tally does not use (logged at start).
+	ignored []string
 }
 
 func defaultServeConfig() serveConfig {
@@ -126,7 +125,7 @@ func (l listFlag) Set(s string) error {
 func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	var flags serveConfig
 	var configPath string
-	fs.StringVar(&configPath, "config", "", "YAML config file with the same keys as the flags (flags win)")
+	fs.StringVar(&configPath, "config", "", "YAML config file with the same keys as the flags (flags win); WSO2's deployment.yaml keys wso2.carbon.id and siddhi.properties.shardId/aggTimeZone/partitionById are understood, its other sections ignored")
 	fs.StringVar(&flags.ID, "id", "", "this node's ID, stable across restarts (required)")
 	fs.StringVar(&flags.DataDir, "data-dir", "data", "directory for the Raft log and snapshots")
 	fs.StringVar(&flags.HTTPAddr, "http-addr", "127.0.0.1:7070", "HTTP API address (host:port), also the address other nodes forward to")
@@ -174,9 +173,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 		if err != nil {
 			return serveConfig{}, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if cfg.ignored, err = decodeConfigFile(data, &cfg); err != nil {
 			return serveConfig{}, fmt.Errorf("config %s: %w", configPath, err)
 		}
 		if p := cfg.Siddhi.Properties; p.ShardID != "" && cfg.ShardID == "" {

@@ -69,7 +69,7 @@ func TestServeConfig_Errors(t *testing.T) {
 		{[]string{"--id", "n1", "--join", "x:1"}, "must be an HTTP URL"},
 		{[]string{"--id", "n1", "--agg-time-zone", "Mars/Base"}, "--agg-time-zone"},
 		{[]string{"--id", "n1", "--log-level", "loud"}, "--log-level"},
-		{[]string{"--config", bad}, "field http_addr not found"},
+		{[]string{"--config", bad}, `line 2: unknown key "http_addr" (did you mean http-addr?)`},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "read config"},
 		{[]string{"--id", "n1", "extra"}, "unexpected arguments"},
 	}
