@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -350,15 +351,27 @@ func (c *cluster) shutdown() {
 // deploy deploys testApp through the leader and waits until every live node applied it.
 func (c *cluster) deploy() uint64 {
 	c.t.Helper()
-	leader := c.waitLeader(testTimeout)
 	ctx, cancel := context.WithTimeout(c.t.Context(), testTimeout)
 	defer cancel()
-	name, idx, err := leader.Deploy(ctx, testApp)
+	name, idx, err := deployRetrying(ctx, func() *Node { return c.waitLeader(testTimeout) }, testApp)
 	if err != nil || name != "T" {
 		c.t.Fatalf("deploy: name %q, err %v", name, err)
 	}
 	c.waitApplied(idx)
 	return idx
+}
+
+// deployRetrying deploys text on the current leader, again on the next one when leadership
+// moved meanwhile (a loaded machine can miss a 200 ms lease): deploying the same text twice
+// changes nothing.
+func deployRetrying(ctx context.Context, leader func() *Node, text string) (string, uint64, error) {
+	for {
+		name, idx, err := leader().Deploy(ctx, text)
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrUnknownOutcome)) {
+			return name, idx, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitApplied waits until every live node applied index.

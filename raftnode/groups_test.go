@@ -106,8 +106,7 @@ func newGroups(t *testing.T) *groups {
 		eventually(t, testTimeout, func() bool { return voterCount(gc.node(0, g)) == numNodes }, "group %d has %d voters", g, numNodes)
 	}
 	for g := range numGroups {
-		leader := gc.leader(g)
-		name, idx, err := leader.Deploy(ctx, groupsApp)
+		name, idx, err := deployRetrying(ctx, func() *Node { return gc.leader(g) }, groupsApp)
 		if err != nil || name != "T" {
 			t.Fatalf("group %d: deploy: name %q, err %v", g, name, err)
 		}
