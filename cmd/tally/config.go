@@ -94,6 +94,9 @@ type serveConfig struct {
 	} `yaml:"store"`
 	// ignored are the WSO2 keys of the --config file Tally does not use (logged at start).
 	ignored []string
+	// wso2Node is set when the --config file names the node the WSO2 way (wso2.carbon.id):
+	// such a node stands alone, as a WSO2 active-active node does, unless told to join.
+	wso2Node bool
 }
 
 func defaultServeConfig() serveConfig {
@@ -259,6 +262,11 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.MaxWait = flags.MaxWait
 		}
 	})
+	// A WSO2 active-active node is a cluster of its own (its own shard ID in the shared
+	// store): with wso2.carbon.id, no --join and no --bootstrap=false it bootstraps itself.
+	if cfg.wso2Node && len(cfg.Join) == 0 && !flagSet(fs, "bootstrap") {
+		cfg.Bootstrap = true
+	}
 	if dialErr != nil {
 		return serveConfig{}, fmt.Errorf("--dial-map: %w", dialErr)
 	}
@@ -348,4 +356,11 @@ func (c serveConfig) validate() error {
 	}
 	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
+}
+
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -132,6 +132,7 @@ func orTop(path string) string {
 func (d *fileDecoder) carbon(path string, v *yaml.Node) error {
 	return d.mapping(path, v, func(key string, _, sv *yaml.Node) error {
 		if key == "id" {
+			d.cfg.wso2Node = true
 			return decodeValue(path+".id", sv, &d.cfg.ID)
 		}
 		d.ignore(path + "." + key)

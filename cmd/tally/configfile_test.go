@@ -111,7 +111,8 @@ func TestServeConfig_FileErrors(t *testing.T) {
 func TestServe_WSO2DeploymentYAML(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr := freeAddr(t)
-	cfg, _ := startServe(t, "--config", writeConfig(t, wso2Snippet), "--bootstrap", "--data-dir", filepath.Join(dir, "data"),
+	// No --bootstrap: a node named the WSO2 way stands alone, as a WSO2 active-active node.
+	cfg, _ := startServe(t, "--config", writeConfig(t, wso2Snippet), "--data-dir", filepath.Join(dir, "data"),
 		"--http-addr", httpAddr, "--raft-addr", freeAddr(t))
 	if cfg.ID != "wso2-si-1" {
 		t.Fatalf("node ID %q", cfg.ID)
