@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -109,5 +110,24 @@ func TestOutputRaw(t *testing.T) {
 	out, err := sub.Next(ctx)
 	if err != nil || string(out.Raw) != `{"id":"0-5-0", "data":{"n":1}}` || out.ID != "0-5-0" || string(out.Data) != `{"n":1}` {
 		t.Fatalf("Next = %+v (raw %s), %v", out, out.Raw, err)
+	}
+}
+
+// TestIngestNDJSON sends the body as it is, with the producer's headers.
+func TestIngestNDJSON(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = fmt.Sprintf("%s %s %s %s %s", r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Producer-Id"), r.Header.Get("Producer-Seq"), b)
+		fmt.Fprint(w, `{"group":0,"index":9,"events":2,"duplicate":true}`)
+	}))
+	defer srv.Close()
+	c, _ := client.New([]string{srv.URL}, client.Options{})
+	res, err := c.IngestNDJSON(context.Background(), "S", []byte("{\"a\": 1}\n{\"a\":2}\n"), client.IngestOptions{ProducerID: "p", Seq: 4})
+	if err != nil || !res.Duplicate || res.Index != 9 || got != "/v1/streams/S/events application/x-ndjson p 4 {\"a\": 1}\n{\"a\":2}\n" {
+		t.Fatalf("IngestNDJSON = %+v, %v; the node got %q", res, err, got)
+	}
+	if _, err := c.IngestNDJSON(context.Background(), "S", []byte("{}\n"), client.IngestOptions{ProducerID: "p"}); err == nil {
+		t.Error("a producer without a seq was sent")
 	}
 }
