@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -129,5 +130,73 @@ func TestIngestNDJSON(t *testing.T) {
 	}
 	if _, err := c.IngestNDJSON(context.Background(), "S", []byte("{}\n"), client.IngestOptions{ProducerID: "p"}); err == nil {
 		t.Error("a producer without a seq was sent")
+	}
+}
+
+// TestMaxIdleConnsPerNode: the connections of a round of concurrent requests are kept for
+// the next round, so it dials no new ones.
+func TestMaxIdleConnsPerNode(t *testing.T) {
+	const n = 40 // more than the default 32
+	var mu sync.Mutex
+	active, dialed := 0, 0
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		active++
+		ch := release
+		mu.Unlock()
+		<-ch
+		mu.Lock()
+		active--
+		mu.Unlock()
+		fmt.Fprint(w, `{"apps":[]}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			dialed++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := client.New([]string{srv.URL}, client.Options{MaxIdleConnsPerNode: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	round := func() {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.Apps(ctx); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			mu.Lock()
+			all := active == n
+			mu.Unlock()
+			if all || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		mu.Lock()
+		close(release)
+		release = make(chan struct{})
+		mu.Unlock()
+		wg.Wait()
+	}
+	round()
+	round()
+	mu.Lock()
+	defer mu.Unlock()
+	if dialed != n {
+		t.Errorf("%d connections for two rounds of %d concurrent requests, want %d (the first round's kept)", dialed, n, n)
 	}
 }

@@ -596,6 +596,7 @@ func (s benchSummary) text() string {
 func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchSummary, error) {
 	opts := cfg.opts
 	opts.Timeout = cfg.timeout
+	opts.MaxIdleConnsPerNode = cfg.clients * 2
 	nodes := make([]*client.Client, len(cfg.addrs))
 	for i, a := range cfg.addrs {
 		var err error
