@@ -159,7 +159,8 @@ func (h *lineHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(h.prefix)
-	b.WriteString(r.Message)
+	// The client's messages start with "tally", which the prefix says already.
+	b.WriteString(strings.TrimPrefix(r.Message, "tally "))
 	add := func(a slog.Attr) bool {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		return true
