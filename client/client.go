@@ -42,8 +42,11 @@ type Options struct {
 	// Timeout bounds each request, retries excluded (DefaultTimeout when zero). A
 	// subscription's connection is bounded only while it waits for the answer's headers.
 	Timeout time.Duration
-	// HTTPClient, when set, sends every request instead of the client's own; TLS and
-	// CAFile are then ignored (configure its transport instead).
+	// MaxIdleConnsPerNode is how many idle connections to each node the client keeps
+	// open for the next requests (default 32): raise it for more concurrent requests.
+	MaxIdleConnsPerNode int
+	// HTTPClient, when set, sends every request instead of the client's own; TLS, CAFile
+	// and MaxIdleConnsPerNode are then ignored (configure its transport instead).
 	HTTPClient *http.Client
 	// Logger receives retries and failovers at debug and warn level; nil discards them.
 	Logger *slog.Logger
@@ -116,6 +119,10 @@ func New(addrs []string, opts Options) (*Client, error) {
 	// A publisher and its queries keep a few connections to every node busy: keep them
 	// open rather than dialling again (the default keeps two per node).
 	t.MaxIdleConnsPerHost = 32
+	if opts.MaxIdleConnsPerNode > 0 {
+		t.MaxIdleConnsPerHost = opts.MaxIdleConnsPerNode
+	}
+	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost*len(c.nodes))
 	t.TLSClientConfig = tc
 	t.ForceAttemptHTTP2 = tc != nil
 	// Redirects are never part of the API; the request bodies could not be resent anyway.

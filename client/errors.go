@@ -36,6 +36,9 @@ type APIError struct {
 	Message string
 	// RetryAfter is the server's Retry-After, zero when it sent none.
 	RetryAfter time.Duration
+	// HasRetryAfter says the server sent a Retry-After it could be read from (which may
+	// ask for no wait at all: RetryAfter zero).
+	HasRetryAfter bool
 	// Event is the index (from 0) of the refused event of an ingest batch, when the
 	// server names one; Field is the attribute at fault, if known.
 	Event *int
@@ -90,9 +93,9 @@ func newAPIError(method, target string, status int, h http.Header, b []byte) *AP
 	}
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			e.RetryAfter = time.Duration(n) * time.Second
+			e.RetryAfter, e.HasRetryAfter = time.Duration(n)*time.Second, true
 		} else if t, err := http.ParseTime(v); err == nil {
-			e.RetryAfter = max(time.Until(t), 0)
+			e.RetryAfter, e.HasRetryAfter = max(time.Until(t), 0), true
 		}
 	}
 	return e

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +79,31 @@ func (c *Client) Ingest(ctx context.Context, stream string, events []any, opts I
 		}
 		raws[i] = raw
 	}
-	r := ingestRequest("/v1/streams/"+url.PathEscape(stream)+"/events", raws, opts.ProducerID, opts.Seq)
+	return c.ingest(ctx, stream, ingestRequest("/v1/streams/"+url.PathEscape(stream)+"/events", raws, opts.ProducerID, opts.Seq), opts)
+}
+
+// IngestNDJSON is Ingest of events already encoded as NDJSON: body holds one JSON object
+// per line and is sent as it is (the server checks it and names a refused event by its
+// line, from 0). It is for callers that produce NDJSON themselves, such as a load
+// generator. body is not copied: do not change it afterwards.
+func (c *Client) IngestNDJSON(ctx context.Context, stream string, body []byte, opts IngestOptions) (*IngestResult, error) {
+	if (opts.ProducerID == "") != (opts.Seq == 0) {
+		return nil, errors.New("client: ingest: give ProducerID and Seq together, or neither")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errors.New("client: ingest: no events")
+	}
+	h := http.Header{"Content-Type": {"application/x-ndjson"}, "Accept": {"application/json"}}
+	if opts.ProducerID != "" {
+		h.Set("Producer-Id", opts.ProducerID)
+		h.Set("Producer-Seq", strconv.FormatUint(opts.Seq, 10))
+	}
+	return c.ingest(ctx, stream, &request{method: http.MethodPost, path: "/v1/streams/" + url.PathEscape(stream) + "/events", body: body, header: h}, opts)
+}
+
+// ingest sends the ingest request r: with a producer through do (failing over), without
+// one to a single node.
+func (c *Client) ingest(ctx context.Context, stream string, r *request, opts IngestOptions) (*IngestResult, error) {
 	var resp *response
 	var err error
 	if opts.ProducerID != "" {

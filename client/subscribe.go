@@ -37,6 +37,9 @@ type Output struct {
 	Expired bool `json:"expired"`
 	// Data is the output's attributes as a JSON object.
 	Data json.RawMessage `json:"data"`
+	// Raw is the whole output as the server sent it (the event's data line): the JSON
+	// object the fields above are read from, for a caller that passes it on unchanged.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Subscription reads the outputs of one output stream, from one group, as Server-Sent
@@ -296,6 +299,7 @@ func (s *Subscription) read(rd *bufio.Reader) (Output, error) {
 					if out.ID == "" {
 						out.ID = id
 					}
+					out.Raw = append(json.RawMessage(nil), data...)
 					return out, nil
 				}
 			} else if event == "error" {

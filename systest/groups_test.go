@@ -8,8 +8,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -17,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/tally-db/tally/client"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/mariadbtest"
 	"github.com/tally-db/tally/partition"
@@ -221,45 +223,30 @@ func (c *cluster) post(ctx context.Context, nd *node, stream, query, producer st
 	return resp.StatusCode, ans, string(b), nil
 }
 
-// pTotals answers symbol → (sum(quantity), count) of PAgg over all time from nd.
-func (c *cluster) pTotals(nd *node, consistency, minIndex string) (map[string][2]int64, error) {
+// pTotals answers symbol → (sum(quantity), count) of PAgg over all time from nd, once nd's
+// replicas have applied minIndex (nil: at once).
+func (c *cluster) pTotals(nd *node, consistency string, minIndex client.Indexes) (map[string][2]int64, error) {
 	q := `from PAgg within 0L, 9999999999999L per "years" select symbol, total, n`
-	body, _ := json.Marshal(map[string]string{"appName": "PApp", "query": q})
-	u := fmt.Sprintf("http://%s/stores/query?consistency=%s&min_index=%s", nd.httpAddr, consistency, url.QueryEscape(minIndex))
-	resp, err := c.http.Post(u, "application/json", strings.NewReader(string(body)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.nodeClient(nd).Query(ctx, "PApp", q, client.QueryOptions{Consistency: consistency, MinIndex: minIndex})
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query %s (%s): %d %s", nd.id, consistency, resp.StatusCode, b)
-	}
-	var out struct{ Records [][]any }
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query %s (%s): %w", nd.id, consistency, err)
 	}
 	m := map[string][2]int64{}
-	for _, r := range out.Records {
+	for _, r := range res.Records {
 		if len(r) != 3 {
 			return nil, fmt.Errorf("record %v: want symbol, total, n", r)
 		}
 		sym, _ := r[0].(string)
-		total, _ := r[1].(float64)
-		n, _ := r[2].(float64)
-		m[sym] = [2]int64{int64(total), int64(n)}
+		total, err1 := r[1].(json.Number).Int64()
+		n, err2 := r[2].(json.Number).Int64()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("record %v: %w", r, err)
+		}
+		m[sym] = [2]int64{total, n}
 	}
 	return m, nil
-}
-
-// minIndexParam renders per-group indexes as min_index=G:I,G:I.
-func minIndexParam(idx map[uint32]uint64) string {
-	var parts []string
-	for g, i := range idx {
-		parts = append(parts, fmt.Sprintf("%d:%d", g, i))
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",")
 }
 
 // groupStateHash asks nd for group g's applied index and FSM state hash.
@@ -433,13 +420,16 @@ func TestGroups_Routing(t *testing.T) {
 		t.Fatalf("300 keys reached only groups %v", perGroup)
 	}
 
-	minIndex := minIndexParam(maxIndex)
+	minIndex := client.Indexes(maxIndex)
 	for _, nd := range c.nodes {
-		for _, q := range [][2]string{{"linearizable", ""}, {"stale", minIndex}} {
-			got, err := c.pTotals(nd, q[0], q[1])
+		for _, q := range []struct {
+			consistency string
+			minIndex    client.Indexes
+		}{{"linearizable", nil}, {"stale", minIndex}} {
+			got, err := c.pTotals(nd, q.consistency, q.minIndex)
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("%s consistency=%s min_index=%s: %d symbols, %v; want %d symbols equal to what was acknowledged\n got %v\nwant %v",
-					nd.id, q[0], q[1], len(got), err, len(want), got, want)
+					nd.id, q.consistency, q.minIndex, len(got), err, len(want), got, want)
 			}
 		}
 	}
@@ -447,7 +437,7 @@ func TestGroups_Routing(t *testing.T) {
 	// The flush: the store alone answers the same, and each shard's rows count its group's
 	// events.
 	c.eventually(15*time.Second, "stored totals equal to the live ones", func() bool {
-		got, err := c.pTotals(c.nodes[0], "stored", "")
+		got, err := c.pTotals(c.nodes[0], "stored", nil)
 		return err == nil && reflect.DeepEqual(got, want)
 	})
 	db := openSQLite(t, c)
@@ -580,14 +570,14 @@ func (l *groupLoad) firstAckAfter(g int, t time.Time) (time.Time, bool) {
 }
 
 // want is what the acknowledged batches add up to.
-func (l *groupLoad) want() (map[string][2]int64, string) {
+func (l *groupLoad) want() (map[string][2]int64, client.Indexes) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	want := map[string][2]int64{}
 	for sym, n := range l.acked {
 		want[sym] = [2]int64{n * int64(l.events), n * int64(l.events)}
 	}
-	return want, minIndexParam(l.maxIndex)
+	return want, maps.Clone(client.Indexes(l.maxIndex))
 }
 
 // waitCaughtUp waits until nd's replica of every group has applied what the group's leader
@@ -699,7 +689,7 @@ func TestGroups_Failover(t *testing.T) {
 	want, minIndex := load.want()
 	t.Logf("acknowledged batches per symbol: %v; client retries: %d", load.acked, load.retries.Load())
 	for _, nd := range c.nodes {
-		got, err := c.pTotals(nd, "linearizable", "")
+		got, err := c.pTotals(nd, "linearizable", nil)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s linearizable totals = %v, %v; want %v", nd.id, got, err, want)
 		}

@@ -1,9 +1,9 @@
 package systest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 // binary is the tally binary built once for the package's tests.
@@ -236,35 +238,28 @@ func (c *cluster) eventually(timeout time.Duration, what string, cond func() boo
 	}
 }
 
-type groupStatus struct {
-	ID      uint32 `json:"id"`
-	ShardID string `json:"shard_id"`
-	Role    string `json:"role"`
-	Leader  *struct {
-		ID       string `json:"id"`
-		HTTPAddr string `json:"http_addr"`
-	} `json:"leader"`
-	Term         uint64 `json:"term"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Members      []struct {
-		ID    string `json:"id"`
-		Voter bool   `json:"voter"`
-	} `json:"members"`
-}
-
-type clusterStatus struct {
-	ID     string        `json:"id"`
-	Groups []groupStatus `json:"groups"`
-}
-
-func (c *cluster) status(nd *node) (clusterStatus, error) {
-	var st clusterStatus
-	err := c.getJSON(nd, "/v1/cluster/status", &st)
-	if err == nil && len(st.Groups) == 0 {
-		err = fmt.Errorf("no groups in status")
+// nodeClient returns a client of nd alone, sending through the cluster's HTTP client (and
+// so with its credentials and TLS).
+func (c *cluster) nodeClient(nd *node) *client.Client {
+	cl, err := client.New([]string{c.url(nd, "")}, client.Options{HTTPClient: c.http})
+	if err != nil {
+		c.t.Fatalf("client of %s: %v", nd.id, err)
 	}
-	return st, err
+	return cl
+}
+
+// status is nd's view of the cluster.
+func (c *cluster) status(nd *node) (client.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.nodeClient(nd).Status(ctx)
+	if err != nil {
+		return client.Status{}, err
+	}
+	if len(st.Groups) == 0 {
+		return *st, fmt.Errorf("no groups in status")
+	}
+	return *st, nil
 }
 
 func (c *cluster) getJSON(nd *node, path string, v any) error {
@@ -310,7 +305,8 @@ func (c *cluster) followers(leader *node) []*node {
 	return out
 }
 
-// ingestResult is what a POST of events answered.
+// ingestResult is what a POST of events answered: a refusal's status and message, or
+// 200 and where the events went.
 type ingestResult struct {
 	code      int
 	index     uint64
@@ -318,61 +314,50 @@ type ingestResult struct {
 	body      string
 }
 
-// ingest posts events (NDJSON) to nd with optional producer headers.
+// ingest posts events (JSON objects) to nd alone, with a producer and seq when producer is
+// set. A refusal is a result; only a request that got no answer is an error.
 func (c *cluster) ingest(ctx context.Context, nd *node, producer string, seq uint64, events ...string) (ingestResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+nd.httpAddr+"/v1/streams/TradeStream/events", strings.NewReader(strings.Join(events, "\n")))
-	if err != nil {
+	evs := make([]any, len(events))
+	for i, e := range events {
+		evs[i] = json.RawMessage(e)
+	}
+	res, err := c.nodeClient(nd).Ingest(ctx, "TradeStream", evs, client.IngestOptions{ProducerID: producer, Seq: seq})
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ae):
+		return ingestResult{code: ae.Status, body: ae.Message}, nil
+	case err != nil:
 		return ingestResult{}, err
 	}
-	if producer != "" {
-		req.Header.Set("Producer-Id", producer)
-		req.Header.Set("Producer-Seq", fmt.Sprint(seq))
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return ingestResult{}, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	res := ingestResult{code: resp.StatusCode, body: string(b)}
-	var ok struct {
-		Index     uint64 `json:"index"`
-		Duplicate bool   `json:"duplicate"`
-	}
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, &ok); err != nil {
-			return res, err
-		}
-		res.index, res.duplicate = ok.Index, ok.Duplicate
-	}
-	return res, nil
+	return ingestResult{code: http.StatusOK, index: res.Index, duplicate: res.Duplicate}, nil
 }
 
 func trade(symbol string, qty int64) string {
 	return fmt.Sprintf(`{"symbol":%q,"price":10.0,"quantity":%d,"timestamp":1514783400000}`, symbol, qty)
 }
 
-// totals answers sum(quantity) and count per symbol over all time from nd.
+// totals answers sum(quantity) and count per symbol over all time from nd, once nd's
+// replica of group 0 has applied minIndex (when not 0).
 func (c *cluster) totals(nd *node, consistency string, minIndex uint64) (map[string][2]int64, error) {
 	q := `from TradeAggregation within 0L, 9999999999999L per "years" select symbol, total, n`
-	body, _ := json.Marshal(map[string]string{"appName": "TradeApp", "query": q})
-	url := fmt.Sprintf("http://%s/stores/query?consistency=%s&min_index=%d", nd.httpAddr, consistency, minIndex)
-	resp, err := c.http.Post(url, "application/json", bytes.NewReader(body))
+	opts := client.QueryOptions{Consistency: consistency}
+	if minIndex > 0 {
+		opts.MinIndex = client.Indexes{0: minIndex}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := c.nodeClient(nd).Query(ctx, "TradeApp", q, opts)
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query %s: %d %s", nd.id, resp.StatusCode, b)
-	}
-	var out struct{ Records [][]any }
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query %s: %w", nd.id, err)
 	}
 	m := map[string][2]int64{}
-	for _, r := range out.Records {
-		m[r[0].(string)] = [2]int64{int64(r[1].(float64)), int64(r[2].(float64))}
+	for _, r := range res.Records {
+		total, err1 := r[1].(json.Number).Int64()
+		n, err2 := r[2].(json.Number).Int64()
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("query %s: row %v: %w", nd.id, r, err)
+		}
+		m[r[0].(string)] = [2]int64{total, n}
 	}
 	return m, nil
 }

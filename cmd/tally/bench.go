@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,12 +13,13 @@ import (
 	"math/bits"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 const benchUsage = `usage: tally bench [--addr URL[,URL...]] [--stream TradeStream] [--clients 8]
@@ -75,6 +75,8 @@ type benchConfig struct {
 	// backoff is the first wait before a retry when the server gives no Retry-After; it
 	// doubles up to maxBackoff, which also bounds Retry-After.
 	backoff, maxBackoff time.Duration
+	// opts are the clients' TLS and credentials (their Timeout is timeout).
+	opts client.Options
 }
 
 // addrList is a repeatable flag of comma-separated addresses. The first Set replaces the
@@ -157,11 +159,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	for _, a := range addrs.vals {
-		c, err := cfg.newClient(a)
+		base, err := checkAddr(a)
 		if err != nil {
 			return fail(stderr, "bench", err)
 		}
-		cfg.addrs = append(cfg.addrs, c.base)
+		cfg.addrs = append(cfg.addrs, base)
+	}
+	if cfg.opts, err = cfg.conn.options(); err != nil {
+		return fail(stderr, "bench", err)
 	}
 	if cfg.producerPrefix == "" {
 		b := make([]byte, 4)
@@ -194,68 +199,20 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-// newClient returns a client for addr with the run's TLS and credentials (--ca, --user or
-// TALLY_USER), the way every client command makes one.
-func (cfg benchConfig) newClient(addr string) (*client, error) {
-	cf := cfg.conn
-	cf.addr, cf.timeout = addr, cfg.timeout
-	return cf.client()
-}
-
-// benchTransport returns the transport the clients share: that of a client command (TLS and
-// credentials), with idle connections kept for every client and node.
-func benchTransport(cfg benchConfig) (http.RoundTripper, *http.Transport, error) {
-	c, err := cfg.newClient(cfg.addrs[0])
-	if err != nil {
-		return nil, nil, err
-	}
-	rt := c.http.Transport
-	auth, withAuth := rt.(basicAuth)
-	if withAuth {
-		rt = auth.next
-	}
-	base, ok := rt.(*http.Transport)
-	if !ok {
-		return nil, nil, fmt.Errorf("set up the bench's transport: unexpected %T", rt)
-	}
-	tr := base.Clone()
-	tr.MaxIdleConns = cfg.clients * len(cfg.addrs) * 2
-	tr.MaxIdleConnsPerHost = cfg.clients * 2
-	tr.DisableCompression = true
-	if withAuth {
-		auth.next = tr
-		return auth, tr, nil
-	}
-	return tr, tr, nil
-}
-
 // checkStream asks the first node that answers whether an app defines the stream.
 func checkStream(ctx context.Context, cfg benchConfig) error {
-	var apps struct {
-		Apps []struct {
-			Name    string   `json:"name"`
-			Streams []string `json:"streams"`
-		} `json:"apps"`
-	}
-	var err error
-	for _, a := range cfg.addrs {
-		c, cerr := cfg.newClient(a)
-		if cerr != nil {
-			return cerr
-		}
-		if err = c.getJSON(ctx, "/v1/apps", &apps); err == nil {
-			break
-		}
-		var ne *netError
-		if !errors.As(err, &ne) {
-			return err
-		}
-	}
+	opts := cfg.opts
+	opts.Timeout = cfg.timeout
+	c, err := client.New(cfg.addrs, opts)
 	if err != nil {
 		return err
 	}
+	apps, err := c.Apps(ctx)
+	if err != nil {
+		return plain(err)
+	}
 	var deployed []string
-	for _, ap := range apps.Apps {
+	for _, ap := range apps {
 		for _, s := range ap.Streams {
 			if s == cfg.stream {
 				return nil
@@ -434,13 +391,11 @@ func (c *benchCounts) add(o benchCounts) {
 // last looked.
 type benchClient struct {
 	cfg      *benchConfig
-	http     *http.Client
-	targets  []string // ingest URL per node
-	next     int      // index into targets of the next request
-	producer []string // the Producer-Id header value
+	nodes    []*client.Client // one per node, so that every failure is seen and counted
+	next     int              // index into nodes of the next request
+	producer string           // the Producer-Id
 	gen      *eventGen
-	body     []byte       // the batch being sent; reused
-	answer   bytes.Buffer // the answer being read; reused
+	body     []byte // the batch being sent
 
 	mu     sync.Mutex
 	counts benchCounts
@@ -459,85 +414,19 @@ func (c *benchClient) take(h *histogram) (benchCounts, string) {
 	return n, msg
 }
 
-// bodyGuard is a request body over a reused buffer. The HTTP transport may still read a
-// request's body after Do returns (when the answer came before the body was sent); once
-// detached it reads nothing, so the buffer can be refilled safely.
-type bodyGuard struct {
-	mu  sync.Mutex
-	b   []byte
-	off int
-}
-
-func (g *bodyGuard) Read(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.off >= len(g.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, g.b[g.off:])
-	g.off += n
-	return n, nil
-}
-
-func (g *bodyGuard) Close() error { return nil }
-
-func (g *bodyGuard) detach() {
-	g.mu.Lock()
-	g.b = nil
-	g.mu.Unlock()
-}
-
-var ndjsonType = []string{"application/x-ndjson"}
-
-// maxAnswer bounds an ingest answer the bench reads.
-const maxAnswer = 1 << 20
-
-// post sends the current batch as seq to the next node. A non-2xx answer is an *httpError;
-// no answer a *netError, or ctx's error once ctx is done.
+// post sends the current batch as seq to the next node. A refusal is an *client.APIError,
+// no answer an error matching client.ErrUnavailable, or ctx's error once ctx is done.
 func (c *benchClient) post(ctx context.Context, seq uint64) (duplicate bool, err error) {
-	target := c.targets[c.next]
-	c.next = (c.next + 1) % len(c.targets)
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-	defer cancel()
-	body := &bodyGuard{b: c.body}
-	defer body.detach()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, target, body)
+	node := c.nodes[c.next]
+	c.next = (c.next + 1) % len(c.nodes)
+	res, err := node.IngestNDJSON(ctx, c.cfg.stream, c.body, client.IngestOptions{ProducerID: c.producer, Seq: seq})
 	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 		return false, err
 	}
-	req.ContentLength = int64(len(c.body))
-	req.Header["Content-Type"] = ndjsonType
-	req.Header["Producer-Id"] = c.producer
-	req.Header["Producer-Seq"] = []string{strconv.FormatUint(seq, 10)}
-	resp, err := c.http.Do(req)
-	if err == nil {
-		c.answer.Reset()
-		_, err = c.answer.ReadFrom(io.LimitReader(resp.Body, maxAnswer))
-		resp.Body.Close()
-		if err == nil {
-			if resp.StatusCode < 200 || resp.StatusCode > 299 {
-				return false, newHTTPError(http.MethodPost, target, &response{status: resp.StatusCode, header: resp.Header, body: c.answer.Bytes()})
-			}
-			var ans struct {
-				Duplicate bool `json:"duplicate"`
-			}
-			if jerr := json.Unmarshal(c.answer.Bytes(), &ans); jerr != nil {
-				return false, fmt.Errorf("POST %s: unexpected answer (%v): %.200s", target, jerr, c.answer.Bytes())
-			}
-			return ans.Duplicate, nil
-		}
-	}
-	if ctx.Err() != nil {
-		return false, ctx.Err()
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no answer within %v (--timeout)", c.cfg.timeout)
-	}
-	return false, &netError{Method: http.MethodPost, URL: target, Err: err}
+	return res.Duplicate, nil
 }
 
 // loop sends batches until deadline, or until ctx is done. It returns an error only for an
@@ -548,7 +437,8 @@ func (c *benchClient) loop(ctx context.Context, deadline time.Time) error {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			return nil
 		}
-		c.body = c.gen.appendBatch(c.body[:0], n, time.Now().UnixMilli())
+		// A new buffer each batch: the transport may still read the last one's.
+		c.body = c.gen.appendBatch(make([]byte, 0, cap(c.body)), n, time.Now().UnixMilli())
 		backoff := c.cfg.backoff
 		for {
 			start := time.Now()
@@ -568,14 +458,21 @@ func (c *benchClient) loop(ctx context.Context, deadline time.Time) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait, he, retry := retryWait(err, backoff)
+			wait := backoff
+			var ae *client.APIError
 			switch {
-			case retry:
-			case he != nil:
-				return benchRefused(c.producer[0], seq, he)
+			case errors.As(err, &ae) && (errors.Is(ae, client.ErrUnavailable) || errors.Is(ae, client.ErrTooManyRequests)):
+				if ae.HasRetryAfter {
+					wait = ae.RetryAfter
+				}
+			case ae != nil:
+				return benchRefused(c.producer, seq, ae)
+			case errors.Is(err, client.ErrUnavailable):
+				// The node was not reached: the same seq goes to the next one.
 			default:
 				return err
 			}
+			err = plain(err)
 			wait = min(wait, c.cfg.maxBackoff)
 			backoff = min(backoff*2, c.cfg.maxBackoff)
 			c.mu.Lock()
@@ -596,8 +493,8 @@ func (c *benchClient) loop(ctx context.Context, deadline time.Time) error {
 }
 
 // benchRefused is the error of an answer that stops the run.
-func benchRefused(producer string, seq uint64, he *httpError) error {
-	msg := fmt.Sprintf("%s refused producer %s seq %d: %v", he.URL, producer, seq, he)
+func benchRefused(producer string, seq uint64, he *client.APIError) error {
+	msg := fmt.Sprintf("%s refused producer %s seq %d: %v", he.URL, producer, seq, refused{he})
 	switch {
 	case he.Status == http.StatusBadRequest && he.Event != nil:
 		msg += "\ntally bench sends only the trade schema {symbol string, price double, quantity long, timestamp long}: does --stream have it?"
@@ -714,23 +611,22 @@ func (s benchSummary) text() string {
 // the run), printing progress to stderr, and returns the summary. The error is the answer
 // that stopped the run.
 func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchSummary, error) {
-	rt, tr, err := benchTransport(cfg)
-	if err != nil {
-		return benchSummary{}, err
-	}
-	hc := &http.Client{Transport: rt}
-	defer tr.CloseIdleConnections()
-
-	targets := make([]string, len(cfg.addrs))
+	opts := cfg.opts
+	opts.Timeout = cfg.timeout
+	opts.MaxIdleConnsPerNode = cfg.clients * 2
+	nodes := make([]*client.Client, len(cfg.addrs))
 	for i, a := range cfg.addrs {
-		targets[i] = a + "/v1/streams/" + url.PathEscape(cfg.stream) + "/events"
+		var err error
+		if nodes[i], err = client.New([]string{a}, opts); err != nil {
+			return benchSummary{}, err
+		}
 	}
 	clients := make([]*benchClient, cfg.clients)
 	seed := uint64(time.Now().UnixNano())
 	for i := range clients {
 		clients[i] = &benchClient{
-			cfg: &cfg, http: hc, targets: targets, next: i % len(targets),
-			producer: []string{fmt.Sprintf("%s-%d", cfg.producerPrefix, i+1)},
+			cfg: &cfg, nodes: nodes, next: i % len(nodes),
+			producer: fmt.Sprintf("%s-%d", cfg.producerPrefix, i+1),
 			gen:      newEventGen(seed+uint64(i)*0x632be59bd9b4e019, cfg.keys),
 			body:     make([]byte, 0, cfg.eventsPerRequest*80),
 		}

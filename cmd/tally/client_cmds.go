@@ -14,6 +14,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 // ---- tally status ----
@@ -27,30 +29,8 @@ and members.
 flags:
 `
 
-// statusAnswer mirrors httpapi.ClusterStatus.
-type statusAnswer struct {
-	ID     string `json:"id"`
-	Groups []struct {
-		ID      uint32 `json:"id"`
-		ShardID string `json:"shard_id"`
-		Role    string `json:"role"`
-		Leader  *struct {
-			ID       string `json:"id"`
-			HTTPAddr string `json:"http_addr"`
-		} `json:"leader"`
-		Term         uint64 `json:"term"`
-		CommitIndex  uint64 `json:"commit_index"`
-		AppliedIndex uint64 `json:"applied_index"`
-		Lag          uint64 `json:"lag"`
-		Members      []struct {
-			ID    string `json:"id"`
-			Voter bool   `json:"voter"`
-		} `json:"members"`
-	} `json:"groups"`
-}
-
 func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var st statusAnswer
+	var st client.Status
 	if code, done := getCommand(ctx, "status", statusUsage, "/v1/cluster/status", args, stdout, stderr, &st); done {
 		return code
 	}
@@ -95,12 +75,6 @@ that does not lead the group passes it to the leader.
 flags:
 `
 
-// transferAnswer mirrors httpapi.TransferResponse.
-type transferAnswer struct {
-	Group  int    `json:"group"`
-	Leader string `json:"leader"`
-}
-
 func transferMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("transfer", transferUsage, stderr)
 	var cf clientFlags
@@ -117,10 +91,11 @@ func transferMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return 2
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, "transfer", err)
 	}
+	// --group goes to the server as given, which names what is wrong with it.
 	q := url.Values{}
 	if *group != "" {
 		q.Set("group", *group)
@@ -128,20 +103,16 @@ func transferMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *to != "" {
 		q.Set("to", *to)
 	}
-	path := "/v1/cluster/transfer"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	r, err := c.do(ctx, http.MethodPost, path, http.Header{"Accept": {"application/json"}}, nil)
+	body, err := c.Call(ctx, http.MethodPost, "/v1/cluster/transfer", q, "", nil)
 	if err != nil {
-		return fail(stderr, "transfer", err)
+		return fail(stderr, "transfer", plain(err))
 	}
 	if *raw {
-		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
+		stdout.Write(append(bytes.TrimSpace(body), '\n'))
 		return 0
 	}
-	var a transferAnswer
-	if err := decodeBody(r, &a); err != nil {
+	var a client.TransferResult
+	if err := decodeJSON(body, &a); err != nil {
 		return fail(stderr, "transfer", err)
 	}
 	fmt.Fprintf(stdout, "group %d: leader is now %s\n", a.Group, a.Leader)
@@ -194,7 +165,7 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, "query", err)
 	}
@@ -204,48 +175,44 @@ func queryMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	body, _ := json.Marshal(storeQueryBody{AppName: *app, Query: pos[0], Details: *details || *table})
-	path := "/stores/query"
+	var q url.Values
 	if *consistency != "" {
-		path += "?consistency=" + url.QueryEscape(*consistency)
+		q = url.Values{"consistency": {*consistency}}
 	}
-	r, err := c.do(ctx, http.MethodPost, path, http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}, body)
+	// The answer is printed as the server wrote it, so the query goes through Call.
+	ans, err := c.Call(ctx, http.MethodPost, "/stores/query", q, "application/json", body)
 	if err != nil {
-		return fail(stderr, "query", err)
+		return fail(stderr, "query", plain(err))
 	}
 	if !*table {
-		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
+		stdout.Write(append(bytes.TrimSpace(ans), '\n'))
 		return 0
 	}
-	if err := printRecords(stdout, r.body); err != nil {
+	if err := printRecords(stdout, ans); err != nil {
 		return fail(stderr, "query", err)
 	}
 	return 0
 }
 
-// appsAnswer mirrors GET /v1/apps.
+// appsAnswer is the answer of GET /v1/apps.
 type appsAnswer struct {
-	Apps []struct {
-		Name         string   `json:"name"`
-		Streams      []string `json:"streams"`
-		Aggregations []string `json:"aggregations"`
-		Queries      int      `json:"queries"`
-	} `json:"apps"`
+	Apps []client.App `json:"apps"`
 }
 
 // onlyApp returns the name of the one deployed app.
-func onlyApp(ctx context.Context, c *client) (string, error) {
-	var a appsAnswer
-	if err := c.getJSON(ctx, "/v1/apps", &a); err != nil {
-		return "", fmt.Errorf("list apps to pick one: %w", err)
+func onlyApp(ctx context.Context, c *client.Client) (string, error) {
+	apps, err := c.Apps(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list apps to pick one: %w", plain(err))
 	}
-	switch len(a.Apps) {
+	switch len(apps) {
 	case 0:
 		return "", errors.New("no app is deployed: deploy one with 'tally apps deploy FILE.siddhi'")
 	case 1:
-		return a.Apps[0].Name, nil
+		return apps[0].Name, nil
 	}
-	names := make([]string, len(a.Apps))
-	for i, ap := range a.Apps {
+	names := make([]string, len(apps))
+	for i, ap := range apps {
 		names[i] = ap.Name
 	}
 	return "", fmt.Errorf("%d apps are deployed (%s): say which with --app", len(names), strings.Join(names, ", "))
@@ -343,12 +310,6 @@ func appsMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return 2
 }
 
-// appChange is the answer to a deploy or a remove.
-type appChange struct {
-	Name  string `json:"name"`
-	Index uint64 `json:"index"`
-}
-
 func appsDeployMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("apps deploy", "usage: tally apps deploy [--addr URL] FILE.siddhi|-\n\nDeploys a SiddhiQL app on the cluster (POST /v1/apps). An app of the same name is replaced.\n\nflags:\n", stderr)
 	var cf clientFlags
@@ -371,17 +332,13 @@ func appsDeployMain(ctx context.Context, args []string, stdin io.Reader, stdout,
 	if err != nil {
 		return fail(stderr, "apps deploy", fmt.Errorf("read app: %w", err))
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, "apps deploy", err)
 	}
-	r, err := c.do(ctx, http.MethodPost, "/v1/apps", http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, text)
+	a, err := c.Deploy(ctx, string(text))
 	if err != nil {
-		return fail(stderr, "apps deploy", err)
-	}
-	var a appChange
-	if err := decodeBody(r, &a); err != nil {
-		return fail(stderr, "apps deploy", err)
+		return fail(stderr, "apps deploy", plain(err))
 	}
 	fmt.Fprintf(stdout, "deployed %s (log index %d)\n", a.Name, a.Index)
 	return 0
@@ -419,17 +376,13 @@ func appsRemoveMain(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.Usage()
 		return 2
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, "apps remove", err)
 	}
-	r, err := c.do(ctx, http.MethodDelete, "/v1/apps/"+url.PathEscape(pos[0]), nil, nil)
+	a, err := c.Undeploy(ctx, pos[0])
 	if err != nil {
-		return fail(stderr, "apps remove", err)
-	}
-	var a appChange
-	if err := decodeBody(r, &a); err != nil {
-		return fail(stderr, "apps remove", err)
+		return fail(stderr, "apps remove", plain(err))
 	}
 	fmt.Fprintf(stdout, "removed %s (log index %d)\n", a.Name, a.Index)
 	return 0
@@ -453,19 +406,20 @@ func getCommand(ctx context.Context, name, usage, path string, args []string, st
 		fs.Usage()
 		return 2, true
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, name, err), true
 	}
-	r, err := c.do(ctx, http.MethodGet, path, http.Header{"Accept": {"application/json"}}, nil)
+	// --json prints the answer as the server wrote it, so the request goes through Call.
+	body, err := c.Call(ctx, http.MethodGet, path, nil, "", nil)
 	if err != nil {
-		return fail(stderr, name, err), true
+		return fail(stderr, name, plain(err)), true
 	}
 	if *raw {
-		stdout.Write(append(bytes.TrimSpace(r.body), '\n'))
+		stdout.Write(append(bytes.TrimSpace(body), '\n'))
 		return 0, true
 	}
-	if err := decodeBody(r, v); err != nil {
+	if err := decodeJSON(body, v); err != nil {
 		return fail(stderr, name, err), true
 	}
 	return 0, false

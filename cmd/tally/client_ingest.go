@@ -11,10 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 const ingestUsage = `usage: tally ingest --stream STREAM [--batch 1000] [--producer ID --start-seq N] FILE.ndjson|-
@@ -54,7 +54,7 @@ func ingestMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fs.Usage()
 		return 2
 	}
-	c, err := cf.client()
+	c, err := cf.client(nil)
 	if err != nil {
 		return fail(stderr, "ingest", err)
 	}
@@ -147,9 +147,9 @@ func newProducerID() string {
 
 // batch is one request's worth of events.
 type batch struct {
-	seq   uint64
-	body  []byte
-	lines []int // line number of each event in the file
+	seq    uint64
+	events []any // json.RawMessage each
+	lines  []int // line number of each event in the file
 }
 
 func (b *batch) where() string {
@@ -159,24 +159,16 @@ func (b *batch) where() string {
 	return fmt.Sprintf("batch %d (lines %d-%d)", b.seq, b.lines[0], b.lines[len(b.lines)-1])
 }
 
-// ingestAnswer mirrors httpapi.IngestResponse.
-type ingestAnswer struct {
-	Index     uint64 `json:"index"`
-	Events    int    `json:"events"`
-	Duplicate bool   `json:"duplicate"`
-}
-
 // ingest reads NDJSON events from in and sends them in batches.
-func ingest(ctx context.Context, c *client, cfg ingestConfig, in io.Reader, p *progress) (ingestStats, error) {
+func ingest(ctx context.Context, c *client.Client, cfg ingestConfig, in io.Reader, p *progress) (ingestStats, error) {
 	start := time.Now()
 	st, err := ingestBatches(ctx, c, cfg, in, p)
 	st.elapsed = time.Since(start)
 	return st, err
 }
 
-func ingestBatches(ctx context.Context, c *client, cfg ingestConfig, in io.Reader, p *progress) (ingestStats, error) {
+func ingestBatches(ctx context.Context, c *client.Client, cfg ingestConfig, in io.Reader, p *progress) (ingestStats, error) {
 	var st ingestStats
-	path := "/v1/streams/" + url.PathEscape(cfg.stream) + "/events"
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	line := 0
@@ -202,7 +194,7 @@ func ingestBatches(ctx context.Context, c *client, cfg ingestConfig, in io.Reade
 			if text[0] != '{' || !json.Valid(text) {
 				return st, fmt.Errorf("%s:%d: not a JSON object (each line is one event: an object with the stream's attributes)", cfg.file, line)
 			}
-			b.body = append(append(b.body, text...), '\n')
+			b.events = append(b.events, json.RawMessage(bytes.Clone(text)))
 		}
 		if err := sc.Err(); err != nil {
 			return st, fmt.Errorf("read %s: %w", cfg.file, err)
@@ -220,7 +212,7 @@ func ingestBatches(ctx context.Context, c *client, cfg ingestConfig, in io.Reade
 		if seq == cfg.startSeq && cfg.startSeq > 1 {
 			p.logf("tally ingest: skipped %s (%d events, lines 1-%d), sent by an earlier run", batchRange(seq-1), st.skipped, b.lines[0]-1)
 		}
-		ans, err := sendBatch(ctx, c, cfg, path, &b, &st, p)
+		ans, err := sendBatch(ctx, c, cfg, &b, &st, p)
 		if err != nil {
 			if ctx.Err() != nil {
 				return st, fmt.Errorf("interrupted while sending %s; %s", b.where(), resume(seq))
@@ -238,42 +230,43 @@ func ingestBatches(ctx context.Context, c *client, cfg ingestConfig, in io.Reade
 	}
 }
 
-// sendBatch posts one batch, retrying while the cluster is unavailable or unreachable.
-func sendBatch(ctx context.Context, c *client, cfg ingestConfig, path string, b *batch, st *ingestStats, p *progress) (*ingestAnswer, error) {
-	header := http.Header{
-		"Content-Type": {"application/x-ndjson"},
-		"Producer-Id":  {cfg.producer},
-		"Producer-Seq": {strconv.FormatUint(b.seq, 10)},
-	}
+// sendBatch posts one batch, retrying it with the same seq while the cluster is
+// unavailable, asks to slow down, or cannot be reached.
+func sendBatch(ctx context.Context, c *client.Client, cfg ingestConfig, b *batch, st *ingestStats, p *progress) (*client.IngestResult, error) {
 	first := time.Now()
 	backoff := cfg.backoff
 	for {
-		r, err := c.do(ctx, http.MethodPost, path, header, b.body)
+		ans, err := c.Ingest(ctx, cfg.stream, b.events, client.IngestOptions{ProducerID: cfg.producer, Seq: b.seq})
 		if err == nil {
-			var ans ingestAnswer
-			if err := decodeBody(r, &ans); err != nil {
-				return nil, fmt.Errorf("%s: %w", b.where(), err)
-			}
-			return &ans, nil
+			return ans, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		wait, he, retry := retryWait(err, backoff)
+		wait := backoff
+		var ae *client.APIError
 		switch {
-		case retry:
-		case he != nil:
-			msg := fmt.Sprintf("%s refused: %v", b.where(), he)
-			if he.Event != nil && *he.Event >= 0 && *he.Event < len(b.lines) {
-				msg = fmt.Sprintf("%s:%d: event %d of %s refused: %v", cfg.file, b.lines[*he.Event], *he.Event, b.where(), he)
+		case errors.As(err, &ae) && (errors.Is(ae, client.ErrUnavailable) || errors.Is(ae, client.ErrTooManyRequests)):
+			if ae.HasRetryAfter {
+				wait = ae.RetryAfter
 			}
-			if he.Status == http.StatusRequestEntityTooLarge {
+		case ae != nil:
+			he := refused{ae}
+			msg := fmt.Sprintf("%s refused: %v", b.where(), he)
+			if ae.Event != nil && *ae.Event >= 0 && *ae.Event < len(b.lines) {
+				msg = fmt.Sprintf("%s:%d: event %d of %s refused: %v", cfg.file, b.lines[*ae.Event], *ae.Event, b.where(), he)
+			}
+			if ae.Status == http.StatusRequestEntityTooLarge {
 				msg += "\nsend smaller batches with --batch"
 			}
 			return nil, errors.New(msg)
+		case errors.Is(err, client.ErrUnavailable):
+			// No node answered: the batch may or may not have been applied; the same seq
+			// makes sending it again safe.
 		default:
 			return nil, fmt.Errorf("%s: %w", b.where(), err)
 		}
+		err = plain(err)
 		if time.Since(first)+wait > cfg.retryFor {
 			return nil, fmt.Errorf("%s: giving up after retrying for %v (--retry-for): %v", b.where(), time.Since(first).Round(time.Millisecond), err)
 		}
@@ -294,35 +287,7 @@ func batchRange(n uint64) string {
 	return fmt.Sprintf("batches 1-%d", n)
 }
 
-// retryWait classifies a failed request. retry: the same request may go again after wait
-// (backoff, or the server's Retry-After); otherwise refused is the server's final answer,
-// or nil when err is neither an answer nor a network error.
-func retryWait(err error, backoff time.Duration) (wait time.Duration, refused *httpError, retry bool) {
-	var he *httpError
-	var ne *netError
-	switch {
-	case errors.As(err, &he) && retryableStatus(he.Status):
-		if he.HasRetryAfter {
-			return he.RetryAfter, nil, true
-		}
-		return backoff, nil, true
-	case errors.As(err, &he):
-		return 0, he, false
-	case errors.As(err, &ne):
-		return backoff, nil, true
-	}
-	return 0, nil, false
-}
-
-// retryableStatus says whether an answer means "try the same request again later".
-func retryableStatus(code int) bool {
-	switch code {
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
+// sleepCtx waits d or until ctx is done.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 // fakeAPI is an httptest server standing in for a node: it records every request and
@@ -522,7 +524,7 @@ func TestIngestNetworkErrors(t *testing.T) {
 		answer(200, `{"group":0,"index":1,"events":1,"duplicate":false}`)(w, r)
 	}))
 	defer srv.Close()
-	c, err := newClient(srv.URL, time.Second)
+	c, err := newClient(srv.URL, time.Second, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +538,7 @@ func TestIngestNetworkErrors(t *testing.T) {
 	if !reflect.DeepEqual(seqs, []string{"1", "1", "2"}) {
 		t.Errorf("Producer-Seq of the requests: %q", seqs)
 	}
-	if !strings.Contains(errOut.String(), "batch 1 (line 1): POST "+srv.URL+"/v1/streams/TradeStream/events: ") {
+	if msg := errOut.String(); !strings.Contains(msg, "batch 1 (line 1): ") || !strings.Contains(msg, "POST "+srv.URL+"/v1/streams/TradeStream/events: ") {
 		t.Errorf("retry message: %q", errOut.String())
 	}
 
@@ -553,7 +555,7 @@ func TestIngestNetworkErrors(t *testing.T) {
 
 func TestIngestProgressOnAPipe(t *testing.T) {
 	api := ingestFake(t, nil)
-	c, _ := newClient(api.URL, time.Second)
+	c, _ := newClient(api.URL, time.Second, client.Options{})
 	cfg := ingestConfig{stream: "TradeStream", producer: "p", file: "stdin", batch: 1, startSeq: 1, retryFor: time.Second, backoff: time.Millisecond, maxBackoff: time.Millisecond}
 	var errOut bytes.Buffer
 	// plainEvery 0: a line after every batch.

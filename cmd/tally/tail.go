@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 const tailUsage = `usage: tally tail STREAM [--from ID|earliest] [--group G] [--count N] [--addr URL]
@@ -46,7 +46,8 @@ func tailMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
-	c, err := cf.client()
+	// The subscription reconnects by itself; its log says so on stderr.
+	c, err := cf.client(slog.New(&lineHandler{prefix: "tally tail: ", w: stderr}))
 	if err != nil {
 		fmt.Fprintf(stderr, "tally tail: %v\n", err)
 		return 2
@@ -60,15 +61,15 @@ func tailMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "tally tail: %v\n", err)
 		return 2
 	}
-	return fail(stderr, "tail", err)
+	return fail(stderr, "tail", plain(err))
 }
 
 var errTailUsage = errors.New("bad request")
 
 type tailer struct {
-	c       *client
+	c       *client.Client
 	stream  string
-	last    string // the last ID printed (or --from)
+	last    string // the last ID printed (or --from, or where the subscription started)
 	group   int
 	count   int
 	printed int
@@ -76,30 +77,31 @@ type tailer struct {
 	errOut  io.Writer
 }
 
-// run subscribes, and subscribes again after the last ID printed whenever the stream ends.
+// run subscribes, and subscribes again after the last ID printed when no node accepts the
+// subscription. A subscription reconnects by itself after a dropped connection.
 func (t *tailer) run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
 		progressed, err := t.once(ctx)
-		if err == nil && t.count > 0 && t.printed >= t.count {
+		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var he *httpError
-		if errors.As(err, &he) && !retryableStatus(he.Status) {
-			if he.Status == http.StatusBadRequest {
-				return fmt.Errorf("%w: %s", errTailUsage, he.Message)
-			}
+		var ae *client.APIError
+		switch {
+		case errors.Is(err, client.ErrOutputsGone):
+			return err
+		case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+			return fmt.Errorf("%w: %s", errTailUsage, ae.Message)
+		case !errors.Is(err, client.ErrUnavailable) && !errors.Is(err, client.ErrTooManyRequests):
 			return err
 		}
 		if progressed {
 			backoff = 100 * time.Millisecond
 		}
-		if err != nil {
-			fmt.Fprintf(t.errOut, "tally tail: %v; reconnecting in %s after %s\n", err, backoff, orStart(t.last))
-		}
+		fmt.Fprintf(t.errOut, "tally tail: %v; reconnecting in %s after %s\n", plain(err), backoff, orStart(t.last))
 		if err := sleepCtx(ctx, backoff); err != nil {
 			return err
 		}
@@ -114,70 +116,68 @@ func orStart(id string) string {
 	return id
 }
 
-// once runs one subscription until it ends; progressed reports that it printed something.
+// once runs one subscription until --count outputs are printed (nil) or it fails;
+// progressed reports that it printed something.
 func (t *tailer) once(ctx context.Context) (progressed bool, err error) {
-	q := url.Values{}
-	if t.last != "" {
-		q.Set("from", t.last)
-	}
+	var sub *client.Subscription
 	if t.group >= 0 {
-		q.Set("group", strconv.Itoa(t.group))
+		sub, err = t.c.SubscribeGroup(ctx, t.stream, t.group, t.last)
+	} else {
+		sub, err = t.c.Subscribe(ctx, t.stream, t.last)
 	}
-	target := t.c.base + "/v1/streams/" + url.PathEscape(t.stream) + "/subscribe"
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := t.c.http.Do(req)
-	if err != nil {
-		return false, &netError{Method: http.MethodGet, URL: target, Err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return false, newHTTPError(http.MethodGet, target, &response{status: resp.StatusCode, header: resp.Header, body: body})
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var id, event, data string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if data != "" {
-				if event == "error" {
-					var msg string
-					_ = json.Unmarshal([]byte(data), &msg)
-					return progressed, fmt.Errorf("the subscription ended: %s", msg)
-				}
-				if _, err := fmt.Fprintln(t.out, data); err != nil {
-					return progressed, err
-				}
-				if id != "" {
-					t.last = id
-				}
-				progressed = true
-				t.printed++
-				if t.count > 0 && t.printed >= t.count {
-					return progressed, nil
-				}
-			}
-			id, event, data = "", "", ""
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "id:"):
-			id = strings.TrimSpace(line[3:])
-		case strings.HasPrefix(line, "event:"):
-			event = strings.TrimSpace(line[6:])
-		case strings.HasPrefix(line, "data:"):
-			data = strings.TrimPrefix(line[5:], " ")
+	defer sub.Close()
+	for {
+		out, err := sub.Next(ctx)
+		t.last = sub.Last()
+		if err != nil {
+			return progressed, err
+		}
+		if _, err := fmt.Fprintf(t.out, "%s\n", out.Raw); err != nil {
+			return progressed, err
+		}
+		progressed = true
+		t.printed++
+		if t.count > 0 && t.printed >= t.count {
+			return progressed, nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return progressed, &netError{Method: http.MethodGet, URL: target, Err: err}
-	}
-	return progressed, errors.New("the node closed the subscription")
 }
+
+// lineHandler writes log records as one line each: prefix, message, then the attributes.
+type lineHandler struct {
+	prefix string
+	w      io.Writer
+	mu     sync.Mutex
+	attrs  []slog.Attr
+}
+
+func (h *lineHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(h.prefix)
+	// The client's messages start with "tally", which the prefix says already.
+	b.WriteString(strings.TrimPrefix(r.Message, "tally "))
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &lineHandler{prefix: h.prefix, w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tally-db/tally/client"
 	"github.com/tally-db/tally/jepsen/proxy"
 )
 
@@ -69,6 +69,9 @@ type node struct {
 	logPath  string
 	args     []string
 
+	// api is the client of this node alone (the harness picks the node of every request).
+	api *client.Client
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -88,7 +91,6 @@ type cluster struct {
 	dir    string
 	nodes  []*node
 	net    *proxy.Net
-	client *http.Client
 	logger *slog.Logger
 	sec    *secure // nil: plain HTTP, no credentials
 }
@@ -137,8 +139,7 @@ func closeListeners(lns []net.Listener) {
 
 // newCluster lays out the nodes and their proxies; start starts them.
 func newCluster(cfg clusterConfig) (*cluster, error) {
-	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger,
-		client: &http.Client{Timeout: 5 * time.Second}}
+	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger}
 	var ids []string
 	for i := range cfg.nodes {
 		ids = append(ids, fmt.Sprintf("n%d", i+1))
@@ -150,7 +151,6 @@ func newCluster(cfg clusterConfig) (*cluster, error) {
 		}
 		c.sec = sec
 	}
-	c.client.Transport = c.sec.transport(16)
 	held, err := reserve(2 * cfg.nodes)
 	if err != nil {
 		return nil, err
@@ -160,8 +160,12 @@ func newCluster(cfg clusterConfig) (*cluster, error) {
 	for i := range cfg.nodes {
 		h, r := held[2*i].Addr().String(), held[2*i+1].Addr().String()
 		id := fmt.Sprintf("n%d", i+1)
-		c.nodes = append(c.nodes, &node{id: id, httpAddr: h, raftAddr: r,
-			dataDir: filepath.Join(cfg.dir, id), logPath: filepath.Join(cfg.dir, id+".log")})
+		n := &node{id: id, httpAddr: h, raftAddr: r, dataDir: filepath.Join(cfg.dir, id), logPath: filepath.Join(cfg.dir, id+".log")}
+		if n.api, err = client.New([]string{c.url(n, "")}, c.sec.clientOptions(5*time.Second)); err != nil {
+			c.close()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
 	}
 	for _, a := range c.nodes {
 		var dial []string
@@ -308,30 +312,11 @@ func (c *cluster) close() {
 	_ = c.net.Close()
 }
 
-type groupStatus struct {
-	ID     uint32 `json:"id"`
-	Role   string `json:"role"`
-	Leader *struct {
-		ID       string `json:"id"`
-		HTTPAddr string `json:"http_addr"`
-	} `json:"leader"`
-	Term         uint64 `json:"term"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Members      []struct {
-		ID    string `json:"id"`
-		Voter bool   `json:"voter"`
-	} `json:"members"`
-}
-
-type clusterStatus struct {
-	ID     string        `json:"id"`
-	Groups []groupStatus `json:"groups"`
-}
-
-func (c *cluster) status(ctx context.Context, n *node) (clusterStatus, error) {
-	var st clusterStatus
-	err := c.getJSON(ctx, n, "/v1/cluster/status", &st)
-	return st, err
+// status is n's view of the cluster.
+func (c *cluster) status(ctx context.Context, n *node) (*client.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return n.api.Status(ctx)
 }
 
 // leader returns the node that leads group g with the highest term among the running,
@@ -357,24 +342,13 @@ func (c *cluster) leader(ctx context.Context, g int) *node {
 	return best
 }
 
+// getJSON GETs path (with its query) from n and decodes the answer into v (nil: ignore it).
 func (c *cluster) getJSON(ctx context.Context, n *node, path string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(n, path), nil)
+	b, err := n.api.Call(ctx, http.MethodGet, path, nil, "", nil)
 	if err != nil {
-		return err
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s on %s: %d %s", path, n.id, resp.StatusCode, strings.TrimSpace(string(b)))
+		return fmt.Errorf("GET %s on %s: %w", path, n.id, err)
 	}
 	if v == nil {
 		return nil
@@ -382,6 +356,7 @@ func (c *cluster) getJSON(ctx context.Context, n *node, path string, v any) erro
 	return json.Unmarshal(b, v)
 }
 
+// postJSON POSTs body as JSON to path on n and decodes the answer into v (nil: ignore it).
 func (c *cluster) postJSON(ctx context.Context, n *node, path string, body, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -389,22 +364,9 @@ func (c *cluster) postJSON(ctx context.Context, n *node, path string, body, v an
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(n, path), strings.NewReader(string(b)))
+	out, err := n.api.Call(ctx, http.MethodPost, path, nil, "application/json", b)
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s on %s: %d %s", path, n.id, resp.StatusCode, strings.TrimSpace(string(out)))
+		return fmt.Errorf("POST %s on %s: %w", path, n.id, err)
 	}
 	if v == nil {
 		return nil

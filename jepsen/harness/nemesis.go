@@ -250,12 +250,12 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		if n == nil {
 			return
 		}
-		var out struct {
-			Leader string `json:"leader"`
-		}
-		err := c.postJSON(bg, n, fmt.Sprintf("/v1/cluster/transfer?group=%d", g), struct{}{}, &out)
-		f.Detail = fmt.Sprintf("group %d: %s -> %s", g, n.id, out.Leader)
-		if err != nil {
+		tctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		out, err := n.api.Transfer(tctx, g, "")
+		cancel()
+		if err == nil {
+			f.Detail = fmt.Sprintf("group %d: %s -> %s", g, n.id, out.Leader)
+		} else {
 			f.Detail = fmt.Sprintf("group %d: transfer from %s failed: %v", g, n.id, err)
 		}
 	}

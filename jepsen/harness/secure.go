@@ -4,10 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/tally-db/tally/client"
 	"github.com/tally-db/tally/internal/certtest"
 )
 
@@ -53,15 +54,16 @@ func (s *secure) args(id string) []string {
 	return []string{"--tls-cert", p.Cert, "--tls-key", p.Key, "--tls-ca", s.certs.CA, "--auth", s.users}
 }
 
-// transport is how the harness reaches the nodes: plain HTTP without s, else HTTPS verified
-// with the run's CA and the harness user's credentials.
-func (s *secure) transport(maxIdlePerHost int) http.RoundTripper {
-	t := &http.Transport{MaxIdleConnsPerHost: maxIdlePerHost}
-	if s == nil {
-		return t
+// clientOptions are how the harness reaches the nodes, each request bounded by timeout:
+// plain HTTP without s, else HTTPS verified with the run's CA and the harness user's
+// credentials.
+func (s *secure) clientOptions(timeout time.Duration) client.Options {
+	opts := client.Options{Timeout: timeout}
+	if s != nil {
+		opts.TLS = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
+		opts.User, opts.Password = secureUser, securePassword
 	}
-	t.TLSClientConfig = &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
-	return basicAuth{t}
+	return opts
 }
 
 // scheme is the nodes' URL scheme.
@@ -70,13 +72,4 @@ func (s *secure) scheme() string {
 		return "http"
 	}
 	return "https"
-}
-
-// basicAuth adds the harness user's credentials to every request.
-type basicAuth struct{ next http.RoundTripper }
-
-func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.SetBasicAuth(secureUser, securePassword)
-	return b.next.RoundTrip(r)
 }

@@ -1,20 +1,18 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/tally-db/tally/client"
 	"github.com/tally-db/tally/jepsen/check"
 	"github.com/tally-db/tally/partition"
 )
@@ -93,13 +91,10 @@ type workload struct {
 	seed   uint64
 	groups int
 	keys   []string
-	client *http.Client
-	subs   http.RoundTripper // subscriptions' transport
 }
 
 func newWorkload(c *cluster, rec *recorder, seed uint64, groups, keys int) *workload {
-	w := &workload{c: c, rec: rec, seed: seed, groups: groups,
-		client: &http.Client{Timeout: 3 * time.Second, Transport: c.sec.transport(64)}, subs: c.sec.transport(4)}
+	w := &workload{c: c, rec: rec, seed: seed, groups: groups}
 	for i := range keys {
 		w.keys = append(w.keys, fmt.Sprintf("k%d", i))
 	}
@@ -118,20 +113,18 @@ func (w *workload) producer(issue, retry context.Context, proc int) {
 		op := check.Op{ID: w.rec.id(), Process: proc, Kind: check.Ingest, Key: key, Group: w.group(key),
 			Producer: producer, Seq: seq}
 		ts := eventBase + int64(rng.IntN(eventBuckets))*1000
-		var body bytes.Buffer
+		var events []any
 		for i := range 1 + rng.IntN(4) {
 			e := check.Event{Key: key, Producer: producer, Seq: seq, I: int64(i), TS: ts + int64(rng.IntN(1000)), V: 1 + int64(rng.IntN(10))}
 			op.Events = append(op.Events, e)
-			b, _ := json.Marshal(e)
-			body.Write(b)
-			body.WriteByte('\n')
+			events = append(events, e)
 		}
 		op.Invoke = w.rec.now()
 		for {
 			n := w.c.nodes[rng.IntN(len(w.c.nodes))]
 			op.Attempts++
 			op.Node = n.id
-			status, index, err := w.ingest(retry, n, producer, seq, body.Bytes())
+			status, index, err := w.ingest(retry, n, producer, seq, events)
 			op.Status, op.Index, op.Err = status, index, ""
 			if err != nil {
 				op.Err = err.Error()
@@ -149,66 +142,34 @@ func (w *workload) producer(issue, retry context.Context, proc int) {
 	}
 }
 
-// ingest posts one attempt. 200 is OK; 400 and 413 (the request itself is wrong) are Fail;
-// anything else, or no answer, is Unknown.
-func (w *workload) ingest(ctx context.Context, n *node, producer string, seq int64, body []byte) (check.Status, uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.c.url(n, "/v1/streams/Events/events"), bytes.NewReader(body))
-	if err != nil {
-		return check.Unknown, 0, err
+// requestTimeout bounds one ingest or query request of the workload.
+const requestTimeout = 3 * time.Second
+
+// ingest posts one attempt to n alone. 200 is OK; 400 and 413 (the request itself is
+// wrong) are Fail; any other answer, or none, is Unknown.
+func (w *workload) ingest(ctx context.Context, n *node, producer string, seq int64, events []any) (check.Status, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	res, err := n.api.Ingest(ctx, "Events", events, client.IngestOptions{ProducerID: producer, Seq: uint64(seq)})
+	var ae *client.APIError
+	switch {
+	case err == nil:
+		return check.OK, res.Index, nil
+	case errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusRequestEntityTooLarge):
+		return check.Fail, 0, err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Producer-Id", producer)
-	req.Header.Set("Producer-Seq", strconv.FormatInt(seq, 10))
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return check.Unknown, 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch resp.StatusCode {
-	case http.StatusOK:
-		var ok struct {
-			Index uint64 `json:"index"`
-		}
-		if err := json.Unmarshal(b, &ok); err != nil {
-			return check.Unknown, 0, fmt.Errorf("ingest answer: %w", err)
-		}
-		return check.OK, ok.Index, nil
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return check.Fail, 0, fmt.Errorf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return check.Unknown, 0, fmt.Errorf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
+	return check.Unknown, 0, err
 }
 
-// query runs a store query on n and returns its records.
+// query runs a store query on n alone and returns its records.
 func (w *workload) query(ctx context.Context, n *node, consistency, q string) ([][]any, error) {
-	body, _ := json.Marshal(map[string]string{"appName": "Jepsen", "query": q})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.c.url(n, "/stores/query?consistency="+consistency), bytes.NewReader(body))
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	res, err := n.api.Query(ctx, "Jepsen", q, client.QueryOptions{Consistency: consistency})
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query on %s: %d %s", n.id, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	var out struct {
-		Records [][]any `json:"records"`
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := d.Decode(&out); err != nil {
 		return nil, fmt.Errorf("query on %s: %w", n.id, err)
 	}
-	return out.Records, nil
+	return res.Records, nil
 }
 
 // totals reads every key's event count over all time.
@@ -457,63 +418,37 @@ func (w *workload) subscriber(ctx context.Context, g int) []check.Output {
 	return seen
 }
 
-// follow reads one subscription until ctx ends or the stream breaks; idle ends it early
-// once nothing arrived for that long (0: never).
+// follow reads one subscription of n alone until ctx ends or the cluster refuses it; idle
+// ends it early once nothing arrived for that long (0: never). A dropped connection is
+// resumed on n from the last output, as one connection.
 func (w *workload) follow(ctx context.Context, n *node, g int, from string, conn int, idle time.Duration) ([]check.Output, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	url := w.c.url(n, fmt.Sprintf("/v1/streams/%s/subscribe?group=%d&from=%s", burstStream, g, from))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	sub, err := n.api.SubscribeGroup(ctx, burstStream, g, from)
 	if err != nil {
-		return nil, err
-	}
-	resp, err := (&http.Client{Transport: w.subs}).Do(req) // no overall timeout: ctx bounds it
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("subscribe on %s: %d %s", n.id, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
+		if ctx.Err() != nil {
+			return nil, nil
 		}
-	}()
+		return nil, fmt.Errorf("subscribe on %s: %w", n.id, err)
+	}
+	defer sub.Close()
 	var out []check.Output
-	var timer <-chan time.Time
 	for {
+		nctx, cancel := ctx, context.CancelFunc(func() {})
 		if idle > 0 {
-			timer = time.After(idle)
+			nctx, cancel = context.WithTimeout(ctx, idle)
 		}
-		select {
-		case <-ctx.Done():
+		o, err := sub.Next(nctx)
+		cancel()
+		if ctx.Err() != nil || (err != nil && nctx.Err() != nil) {
 			return out, nil
-		case <-timer:
-			return out, nil
-		case l, ok := <-lines:
-			if !ok {
-				return out, nil
-			}
-			data, found := strings.CutPrefix(l, "data: ")
-			if !found {
-				continue
-			}
-			o, err := decodeOutput([]byte(data))
-			if err != nil {
-				return out, err
-			}
-			o.At, o.Conn = w.rec.now(), conn
-			out = append(out, o)
 		}
+		if err != nil {
+			return out, fmt.Errorf("subscription on %s: %w", n.id, err)
+		}
+		co, err := decodeOutput(o.Raw)
+		if err != nil {
+			return out, err
+		}
+		co.At, co.Conn = w.rec.now(), conn
+		out = append(out, co)
 	}
 }
