@@ -262,7 +262,7 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 		p.feed(a, index, now, name, events, out, depth)
 	}
 	if len(s.topics) > 0 {
-		a.bus.publish(index, now, s.topics, events, out, depth)
+		a.bus.publish(index, now, s.def.Attributes, s.topics, events, out, depth)
 	}
 }
 
