@@ -21,7 +21,7 @@ func Notes(app *App) []string {
 				if strings.EqualFold(kind, "type='inMemory'") {
 					continue
 				}
-				notes = append(notes, fmt.Sprintf("%s: stream %s: @source(%s) is a declaration: Tally runs no such source; send events for %s to the ingest API (POST /v1/streams/%s/events)", a.Pos, s.Name, kind, s.Name, s.Name))
+				notes = append(notes, fmt.Sprintf("%s: stream %s: @source(%s) is a declaration: Tally runs no such source; send events for %s to the ingest API (POST /v1/streams/%s/events, or /v1/streams/%s.%s/events when other apps define %s too)", a.Pos, s.Name, kind, s.Name, s.Name, app.Name, s.Name, s.Name))
 			case strings.EqualFold(a.Name, "sink") && strings.EqualFold(sourceKind(a), "type='email'"):
 				notes = append(notes, fmt.Sprintf("%s: stream %s: @sink(type='email') is a declaration: Tally sends no mail; read the stream's outputs through a subscription or an http sink", a.Pos, s.Name))
 			case strings.EqualFold(a.Name, "async"):
