@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/siddhiql"
 )
 
@@ -99,5 +101,47 @@ func TestMarkov_DeployErrors(t *testing.T) {
 	}
 	if len(e.Apps()) != 0 {
 		t.Error("a refused deploy left an app")
+	}
+}
+
+func TestMarkov_BoundedMemory(t *testing.T) {
+	e := newEngineApps(t, []string{`@app:name('MB')
+define stream S (id string, st string);
+from S#markov:markovChain(id, st, 1 sec, 0.5, 0) select id, lastState, transitionProbability insert into O;`})
+	a, _ := e.App("MB")
+	m := a.queries[0].fn
+	m.maxIDs, m.maxTransitions = 3, 2
+	send := func(now int64, id, st string) string {
+		t.Helper()
+		outs, err := e.Apply(uint64(now), now, "S", []expr.Row{{expr.String(id), expr.String(st)}})
+		if err != nil || len(outs) != 1 {
+			t.Fatalf("apply: %v %v", outs, err)
+		}
+		return string(expr.AppendJSONObject(nil, outs[0].Attrs, outs[0].Row))
+	}
+	send(1, "a", "x")
+	send(2, "a", "y") // a: x→y counted
+	send(3, "b", "x")
+	send(4, "b", "z") // b: x→z counted: 2 transitions, the bound
+	send(5, "c", "x")
+	if got := send(6, "c", "w"); got != `{"id":"c","lastState":"x","transitionProbability":0.0}` {
+		t.Errorf("a third transition: %s", got) // not counted: x→w stays unknown
+	}
+	if m.trans[[2]string{"x", "w"}] != 0 || m.starts["x"] != 2 {
+		t.Errorf("transitions %v, starts %v: the third was counted", m.trans, m.starts)
+	}
+	// A fourth id: past maxIDs, a (first seen, still known) is forgotten.
+	send(7, "d", "x")
+	if len(m.order) != 3 || m.order[0] != "b" {
+		t.Errorf("ids %v, want b, c, d", m.order)
+	}
+	if got := send(8, "a", "y"); got != `{"id":"a","lastState":null,"transitionProbability":0.0}` {
+		t.Errorf("a after it was dropped: %s", got)
+	}
+	// Once ids expire (1 s), shrinking drops the forgotten ones and keeps the live.
+	send(1500, "f", "x") // c, d and a are forgotten now (expired at 1006..1008)
+	send(1600, "e", "x")
+	if len(m.order) != 2 || !slices.Equal(m.order, []string{"f", "e"}) {
+		t.Errorf("ids %v after expiry, want f, e", m.order)
 	}
 }

@@ -28,7 +28,14 @@ import (
 // rule: the ids are checked in the order they were first seen, and the check stops at the
 // first id not yet expired. A matrix from a CSV file (a string fifth argument) is not
 // supported.
+//
+// Unlike Siddhi's, its memory is bounded: past maxIDs ids, those whose last state is already
+// forgotten are dropped (seen again, they count as first seen then), and if that is not
+// enough the first-seen ids are forgotten; past maxTransitions distinct transitions, new
+// ones are not counted (known ones still are).
 type markovChain struct {
+	maxIDs, maxTransitions int
+
 	pre       expr.Eval // the query's filter before the function; nil when none
 	id, state expr.Eval
 	train     expr.Eval // nil when trainAll gives the constant
@@ -64,7 +71,7 @@ func compileStreamFunc(q *siddhiql.Query, input *siddhiql.StreamDef, env *expr.E
 		return fail(f.Pos, "takes 5 or 6 arguments (id, state, durationToKeep, alertThreshold, notificationsHoldLimit[, train]); found %d", n)
 	}
 	fields := &expr.Fields{Stream: input.Name, Attrs: input.Attributes, Env: env}
-	m := &markovChain{trainAll: true, last: map[string]string{}, expiry: map[string]int64{}, starts: map[string]int64{}, trans: map[[2]string]int64{}}
+	m := &markovChain{maxIDs: markovMaxIDs, maxTransitions: markovMaxTransitions, trainAll: true, last: map[string]string{}, expiry: map[string]int64{}, starts: map[string]int64{}, trans: map[[2]string]int64{}}
 	for i, dst := range []*expr.Eval{&m.id, &m.state} {
 		c, err := expr.Compile(f.Args[i], fields)
 		if err != nil {
@@ -203,11 +210,42 @@ func (m *markovChain) process(now int64, events []expr.Row) []expr.Row {
 			train = m.train(ev).Truth()
 		}
 		if train && had {
-			m.starts[last]++
-			m.trans[[2]string{last, st}]++
+			k := [2]string{last, st}
+			if _, known := m.trans[k]; known || len(m.trans) < m.maxTransitions {
+				m.starts[last]++
+				m.trans[k]++
+			}
+		}
+		if len(m.order) > m.maxIDs {
+			m.shrink()
 		}
 	}
 	return out
+}
+
+// Bounds of one markovChain's memory (see markovChain).
+const (
+	markovMaxIDs         = 100_000
+	markovMaxTransitions = 1_000_000
+)
+
+// shrink brings the ids back to maxIDs: it drops the forgotten ones, then, if needed, the
+// first seen.
+func (m *markovChain) shrink() {
+	kept := m.order[:0]
+	for _, id := range m.order {
+		if _, ok := m.last[id]; ok {
+			kept = append(kept, id)
+		} else {
+			delete(m.expiry, id)
+		}
+	}
+	for len(kept) > m.maxIDs {
+		delete(m.last, kept[0])
+		delete(m.expiry, kept[0])
+		kept = kept[1:]
+	}
+	m.order = slices.Clone(kept)
 }
 
 // expire forgets the last state of the ids whose time is up, in first-seen order up to the
