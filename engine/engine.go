@@ -123,6 +123,9 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 		if err := e.checkTables(a); err != nil {
 			return nil, err
 		}
+		if err := e.checkSinkNames(a); err != nil { // scope.go
+			return nil, err
+		}
 	}
 	return a, nil
 }

@@ -106,3 +106,26 @@ func (e *Engine) ResolveStream(name string) (app, stream string, err error) {
 	}
 	return a.Name, local, nil
 }
+
+// checkSinkNames refuses an app whose delivered sinks (log, http) would share a stream name
+// with a stream of another deployed app, either way round: outputs wait for their sinks in
+// an outbox per stream name, so the sink would deliver the other app's events too. a
+// replaces the deployed app of the same name, if any.
+func (e *Engine) checkSinkNames(a *App) error {
+	for _, n := range slices.Sorted(maps.Keys(e.apps)) {
+		other := e.apps[n]
+		if other.Name == a.Name {
+			continue
+		}
+		for _, pair := range [2][2]*App{{a, other}, {other, a}} {
+			withSink, withName := pair[0], pair[1]
+			for _, sk := range withSink.Sinks() {
+				if _, clash := withName.streams[sk.Stream]; clash {
+					return fmt.Errorf("%w: stream %s has a @sink(type='%s') in app %s, and app %s has a stream %s too: sinks deliver by stream name, so it would also deliver %s's events; rename one of the streams",
+						ErrConflict, sk.Stream, sk.Type, withSink.Name, withName.Name, sk.Stream, withName.Name)
+				}
+			}
+		}
+	}
+	return nil
+}

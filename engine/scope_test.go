@@ -165,3 +165,36 @@ from In select to, msg insert into Mails;`})
 		t.Errorf("outputs %s, err %v", streams(outs), err)
 	}
 }
+
+// Sinks deliver by stream name: another app's stream of the same name is refused, either
+// way round, but not when restoring a state that already holds both.
+func TestScope_SinkStreamNamesStayUnique(t *testing.T) {
+	withSink := `@app:name('Alerting')
+define stream In (a int);
+@sink(type='log', prefix='ALERT')
+define stream Alerts (a int);
+from In select a insert into Alerts;`
+	other := `@app:name('Other') define stream X (a int); from X select a insert into Alerts;`
+	e := newEngineApps(t, []string{withSink})
+	if _, err := e.Deploy(other); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "stream Alerts has a @sink(type='log') in app Alerting, and app Other has a stream Alerts too") {
+		t.Errorf("other app inserting into Alerts: err = %v", err)
+	}
+	e2 := newEngineApps(t, []string{other})
+	if _, err := e2.Deploy(withSink); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "in app Alerting, and app Other has a stream Alerts") {
+		t.Errorf("sink app after the other: err = %v", err)
+	}
+	// Redeploying the sink's own app is no clash.
+	if _, err := e.Deploy(strings.Replace(withSink, "prefix='ALERT'", "prefix='A'", 1)); err != nil {
+		t.Errorf("redeploy: %v", err)
+	}
+	// A state written before the check restores.
+	e2.restoring = true
+	if _, err := e2.Deploy(withSink); err != nil {
+		t.Fatalf("deploy while restoring: %v", err)
+	}
+	e2.restoring = false
+	restored, _ := New(Config{})
+	if err := restored.UnmarshalBinary(encode(t, e2)); err != nil {
+		t.Errorf("restore a state with a clash: %v", err)
+	}
+}
