@@ -54,8 +54,9 @@ type query struct {
 	def     *siddhiql.Query
 	rt      *window.Query
 	attrs   []siddhiql.Attribute
-	join    *joinQuery // join.go; rt is then its selector
-	toTable *tableOut  // tables.go; set when the query writes a table
+	join    *joinQuery   // join.go; rt is then its selector
+	toTable *tableOut    // tables.go; set when the query writes a table
+	fn      *markovChain // markov.go; the query's stream function, nil when none
 }
 
 // Aggregations lists the app's aggregation definitions in text order.
@@ -110,6 +111,9 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 			return nil, err
 		}
 		if qd.Join != nil {
+			if qd.StreamFunc != nil {
+				return nil, &siddhiql.Error{Pos: qd.StreamFunc.Pos, Msg: fmt.Sprintf("stream function #%s on a join input is not supported", qd.StreamFunc.Name)}
+			}
 			if err := a.compileJoin(qd); err != nil {
 				return nil, err
 			}
@@ -122,11 +126,15 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		if !ok {
 			return nil, &siddhiql.Error{Pos: qd.Pos, Msg: fmt.Sprintf("query reads stream %s, which is neither defined nor the output of an earlier query", qd.From)}
 		}
-		rt, err := window.CompileWithEnv(qd, in.def, a, a.env)
+		fn, rqd, rdef, err := a.compileFunc(qd, in.def) // markov.go
 		if err != nil {
 			return nil, err
 		}
-		q := &query{def: qd, rt: rt, attrs: rt.OutputAttrs()}
+		rt, err := window.CompileWithEnv(rqd, rdef, a, a.env)
+		if err != nil {
+			return nil, err
+		}
+		q := &query{def: qd, rt: rt, attrs: rt.OutputAttrs(), fn: fn}
 		if err := a.connectOutput(q); err != nil {
 			return nil, err
 		}
@@ -262,7 +270,7 @@ func (a *App) feed(index uint64, now int64, name string, events []expr.Row, out 
 		p.feed(a, index, now, name, events, out, depth)
 	}
 	if len(s.topics) > 0 {
-		a.bus.publish(index, now, s.topics, events, out, depth)
+		a.bus.publish(index, now, s.def.Attributes, s.topics, events, out, depth)
 	}
 }
 

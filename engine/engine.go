@@ -51,7 +51,7 @@ type Engine struct {
 	geo   expr.GeoIP
 	now   int64
 	apps  map[string]*App
-	// inputs maps a stream name to the app that defines it.
+	// inputs maps the name of a plain input stream to the app that defines it (scope.go).
 	inputs map[string]*App
 	bus    *bus // inMemory topics between the apps (inmemory.go)
 	// restoring skips checkTables: a state written before that check existed restores as
@@ -76,8 +76,9 @@ func (e *Engine) TimeZone() string { return e.clock.Zone() }
 
 // Deploy parses, checks and installs an app. An app of the same name is replaced and its
 // state dropped, unless its text is identical: then nothing changes, so a retried deploy is
-// harmless. Stream names are global: a stream defined by another app makes the deploy fail
-// with ErrConflict. On error nothing changes.
+// harmless. Stream names are scoped per app (scope.go), but a plain input stream's bare name
+// is global: one defined by another app makes the deploy fail with ErrConflict. On error
+// nothing changes.
 func (e *Engine) Deploy(text string) (*App, error) {
 	a, err := e.CheckDeploy(text)
 	if err != nil {
@@ -88,7 +89,7 @@ func (e *Engine) Deploy(text string) (*App, error) {
 	}
 	e.Undeploy(a.Name)
 	e.apps[a.Name] = a
-	for _, s := range a.streamOrder {
+	for _, s := range a.plainInputs() {
 		e.inputs[s] = a
 	}
 	e.rebuildBus()
@@ -110,7 +111,7 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 		return nil, err
 	}
 	a.env.GeoIP = e.geo
-	for _, s := range a.streamOrder {
+	for _, s := range a.plainInputs() {
 		if other, ok := e.inputs[s]; ok && other.Name != a.Name {
 			return nil, fmt.Errorf("%w: stream %s is already defined by app %s", ErrConflict, s, other.Name)
 		}
@@ -120,6 +121,9 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 	}
 	if !e.restoring {
 		if err := e.checkTables(a); err != nil {
+			return nil, err
+		}
+		if err := e.checkSinkNames(a); err != nil { // scope.go
 			return nil, err
 		}
 	}
@@ -132,8 +136,10 @@ func (e *Engine) Undeploy(name string) bool {
 	if !ok {
 		return false
 	}
-	for _, s := range a.streamOrder {
-		delete(e.inputs, s)
+	for _, s := range a.plainInputs() {
+		if e.inputs[s] == a {
+			delete(e.inputs, s)
+		}
 	}
 	delete(e.apps, name)
 	e.rebuildBus()
@@ -155,13 +161,14 @@ func (e *Engine) App(name string) (*App, bool) {
 	return a, ok
 }
 
-// Stream returns the definition of a stream that events can be sent to.
+// Stream returns the definition of a stream that events can be sent to, by a bare or an
+// App.Stream name (scope.go).
 func (e *Engine) Stream(name string) (*siddhiql.StreamDef, bool) {
-	a, ok := e.inputs[name]
-	if !ok {
+	a, local, _ := e.resolve(name)
+	if a == nil {
 		return nil, false
 	}
-	return a.streams[name].def, true
+	return a.streams[local].def, true
 }
 
 // Output is one event a query emitted into its output stream.
@@ -185,16 +192,17 @@ func (e *Engine) CheckEvents(stream string, events []expr.Row) error {
 	if err := e.checkApply(stream, events); err != nil {
 		return err
 	}
-	return e.inputs[stream].streams[stream].checkLengths(events)
+	a, local, _ := e.resolve(stream)
+	return a.streams[local].checkLengths(events)
 }
 
 // checkApply is the check Apply makes: everything CheckEvents checks but string lengths.
 func (e *Engine) checkApply(stream string, events []expr.Row) error {
-	a, ok := e.inputs[stream]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownStream, stream)
+	a, local, err := e.lookup(stream)
+	if err != nil {
+		return err
 	}
-	return a.streams[stream].check(events)
+	return a.streams[local].check(events)
 }
 
 // Apply feeds events that arrived together at stamped time now to stream, as log entry
@@ -207,7 +215,8 @@ func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row
 	now = e.advance(now)
 	var out []Output
 	e.fireTriggers(index, now, &out)
-	e.inputs[stream].feed(index, now, stream, events, &out, 0)
+	a, local, _ := e.resolve(stream)
+	a.feed(index, now, local, events, &out, 0)
 	return out, nil
 }
 

@@ -339,7 +339,7 @@ func TestDeployErrors(t *testing.T) {
 	e := newEngine(t, "", tradeApp)
 	cases := []struct{ app, msg string }{
 		{`define stream S (a int);`, "needs a name"},
-		{`@app:name('X') define stream TradeStream (a int);`, "already defined by app TradeApp"},
+		{`@app:name('X') define stream TradeStream (a int);`, "already defined by app TradeApp"}, // a plain input (scope.go)
 		{`@app:name('X') define stream S (a int); define aggregation A from T select a group by a aggregate every sec;`, "stream T, which is not defined"},
 		{`@app:name('X') define stream S (a string, ts double); define aggregation A from S select a aggregate by ts every sec;`, "must be a long"},
 		{`@app:name('X') define stream S (a string); define aggregation A from S select sum(a) as s aggregate every sec;`, "needs a numeric attribute"},

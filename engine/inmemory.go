@@ -28,7 +28,9 @@ const SinkInMemory = "inMemory"
 // app-name order, an app's subscribed streams in definition order, each after the
 // publishing stream's own queries have seen the events. Attributes pass by position
 // (passThrough), so a topic's publishers and subscribers must have the same attribute
-// types; Deploy refuses a mismatch and any chain of static links and queries that loops
+// types, except that a subscriber may take fewer attributes than the publisher sends when
+// each of its attributes is one of the publisher's, by name and type: it then gets those
+// attributes by name (projection, linkmap.go). Deploy refuses any other mismatch and any chain of static links and queries that loops
 // back to a stream it started from. A loop through a dynamic topic is bounded instead: an
 // event stops after maxDepth hops of queries and topics.
 type link struct {
@@ -236,17 +238,23 @@ func (e *Engine) rebuildBus() {
 // publish delivers events of a publishing stream to the topics' subscribers. A subscriber
 // stream that refuses the events (an event-time aggregation reading it finds a bad event
 // time) does not get them; the others do.
-func (b *bus) publish(index uint64, now int64, topics []link, events []expr.Row, out *[]Output, depth int) {
+func (b *bus) publish(index uint64, now int64, from []siddhiql.Attribute, topics []link, events []expr.Row, out *[]Output, depth int) {
 	if b == nil || depth >= maxDepth {
 		return
 	}
 	deliver := func(topic string, events []expr.Row) {
 		for _, sub := range b.subs[topic] {
 			s := sub.app.streams[sub.stream]
-			if s.check(events) != nil {
+			evs := events
+			if len(from) != len(s.def.Attributes) {
+				if evs = projectRows(from, s.def.Attributes, events); evs == nil {
+					continue
+				}
+			}
+			if s.check(evs) != nil {
 				continue
 			}
-			sub.app.feed(index, now, sub.stream, events, out, depth+1)
+			sub.app.feed(index, now, sub.stream, evs, out, depth+1)
 		}
 	}
 	for _, t := range topics {
@@ -305,7 +313,7 @@ func (e *Engine) checkLinks(a *App) error {
 			}
 			pa := p.app.streams[p.l.stream].def.Attributes
 			sa := sub.app.streams[sub.l.stream].def.Attributes
-			if sameTypes(pa, sa) {
+			if sameTypes(pa, sa) || projection(pa, sa) != nil {
 				continue
 			}
 			mine, other, what, role := p, sub, "@sink", "subscribes to"

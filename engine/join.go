@@ -275,12 +275,20 @@ func (q *query) encode(w *wire.Writer) {
 	if q.join != nil {
 		q.join.encode(w)
 	}
+	if q.fn != nil { // only apps with a stream function: older states have none
+		q.fn.encode(w)
+	}
 	q.rt.Encode(w)
 }
 
 func (q *query) decode(r *wire.Reader) error {
 	if q.join != nil {
 		if err := q.join.decode(r); err != nil {
+			return err
+		}
+	}
+	if q.fn != nil {
+		if err := q.fn.decode(r); err != nil {
 			return err
 		}
 	}

@@ -13,11 +13,11 @@ import (
 // It checks the aggregations that read the stream directly. It is a gate before the log,
 // not part of Apply: entries already in the log apply as they always did.
 func (e *Engine) CheckLimits(stream string, events []expr.Row, maxKeys int) error {
-	a, ok := e.inputs[stream]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownStream, stream)
+	a, local, err := e.lookup(stream)
+	if err != nil {
+		return err
 	}
-	s := a.streams[stream]
+	s := a.streams[local]
 	for _, st := range s.aggs {
 		if i, ms, found := st.TimeOutOfRange(events); found {
 			d := st.Def()

@@ -76,6 +76,9 @@ func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
 		if !strings.EqualFold(an.Name, "sink") || isInMemory(an) { // inMemory links apps (inmemory.go)
 			continue
 		}
+		if isEmail(an) { // a declaration: siddhiql.Notes says so at deploy
+			continue
+		}
 		s, err := parseSink(an)
 		if err != nil {
 			return nil, err
@@ -263,11 +266,11 @@ func (e *Engine) Sinks() []Sink {
 
 // SinksOf returns the sinks declared on stream (nil when it has none or is unknown).
 func (e *Engine) SinksOf(stream string) []Sink {
-	a, ok := e.inputs[stream]
-	if !ok {
+	a, local, _ := e.resolve(stream)
+	if a == nil {
 		return nil
 	}
-	return a.streams[stream].sinks
+	return a.streams[local].sinks
 }
 
 // IsOutputStream reports whether some query of a deployed app inserts into stream.
@@ -291,8 +294,8 @@ func (e *Engine) IsOutputStream(stream string) bool {
 // partitions and inMemory topics (directly or through chains); stream itself is not
 // included unless a chain loops back, which deploy refuses.
 func (e *Engine) Reaches(stream string) []string {
-	a, ok := e.inputs[stream]
-	if !ok {
+	a, local, _ := e.resolve(stream)
+	if a == nil {
 		return nil
 	}
 	seen := map[string]bool{}
@@ -317,6 +320,19 @@ func (e *Engine) Reaches(stream string) []string {
 			}
 		}
 	}
-	visit(a, stream, 0)
+	visit(a, local, 0)
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// SinkEmail is the sink type Tally accepts as a declaration only: it sends no mail.
+const SinkEmail = "email"
+
+// isEmail reports whether an @sink annotation has type='email'.
+func isEmail(an *siddhiql.Annotation) bool {
+	for _, el := range an.Elements {
+		if strings.EqualFold(el.Key, "type") {
+			return strings.EqualFold(el.Value, SinkEmail)
+		}
+	}
+	return false
 }

@@ -103,7 +103,7 @@ func TestDeploy_DuplicateTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.apps[clash.Name] = clash
-	for _, s := range clash.streamOrder {
+	for _, s := range clash.plainInputs() {
 		old.inputs[s] = clash
 	}
 	data, err := old.MarshalBinary()

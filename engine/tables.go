@@ -228,6 +228,11 @@ func (q *query) process(name string, now int64, events []expr.Row, emit func(win
 		q.join.process(name, now, events, emit)
 		return
 	}
+	if q.fn != nil {
+		if events = q.fn.process(now, events); len(events) == 0 {
+			return
+		}
+	}
 	q.rt.Process(now, events, emit)
 }
 

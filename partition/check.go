@@ -41,6 +41,7 @@ func CheckApp(app *siddhiql.App, groups int) error {
 			a.Name, s.Name, groups, groups, s.Name, suggestKey(s, a.GroupBy))
 	}
 	checkTables(app, groups, report)
+	checkStreamFuncs(app, groups, report) // check_streamfunc.go
 	for i, q := range app.Queries {
 		s := streams[q.From]
 		if s == nil {

@@ -248,9 +248,10 @@ type Query struct {
 	// Name comes from @info(name='...'); empty when absent.
 	Name       string
 	From       string
-	Filter     Expr    // before the window; nil when absent
-	Window     *Window // nil when the query has none
-	PostFilter Expr    // filter after the window; nil when absent
+	Filter     Expr        // before the window; nil when absent
+	StreamFunc *StreamFunc // before the window (parse_streamfunc.go); nil when absent
+	Window     *Window     // nil when the query has none
+	PostFilter Expr        // filter after the window; nil when absent
 	// SelectAll is `select *` (or no select clause); then Select is empty.
 	SelectAll bool
 	Select    []OutputAttr

@@ -281,6 +281,10 @@ func (d *dumper) query(depth int, q *Query) {
 		d.join(depth+1, q.Join)
 	}
 	d.expr(depth+1, "filter", q.Filter)
+	if f := q.StreamFunc; f != nil {
+		d.line(depth+1, "stream function %s  (%s)", f, f.Pos)
+		d.expr(depth+1, "function filter", f.Filter)
+	}
 	if w := q.Window; w != nil {
 		args := make([]string, len(w.Args))
 		for i, a := range w.Args {

@@ -14,6 +14,10 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 	q.From = p.parseSource()
 	q.Filter = p.parseFilters()
 	for p.isPunct("#") {
+		if !isWord(p.peek(1), "window") { // a stream function (parse_streamfunc.go)
+			p.parseQueryStreamFunc(q)
+			continue
+		}
 		w := p.parseWindow()
 		if q.Window != nil {
 			p.failf(w.Pos, "a query may have at most one window: found a second window %q after %q", w.Name, q.Window.Name)
