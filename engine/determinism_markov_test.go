@@ -47,28 +47,7 @@ func TestDeterminism_Markov(t *testing.T) {
 	if !bytes.Equal(want, encode(t, b)) {
 		t.Fatal("same calls gave different encodings")
 	}
-	for _, cut := range []int{1, 90, 181, 299} {
-		first := newEngineApps(t, apps)
-		out := run(t, first, steps[:cut])
-		snap := encode(t, first)
-		second, err := New(Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := second.UnmarshalBinary(snap); err != nil {
-			t.Fatalf("cut %d: restore: %v", cut, err)
-		}
-		if !bytes.Equal(encode(t, second), snap) {
-			t.Fatalf("cut %d: restore then encode changed the bytes", cut)
-		}
-		out = append(out, run(t, second, steps[cut:])...)
-		if fmt.Sprint(out) != fmt.Sprint(oa) {
-			t.Errorf("cut %d: outputs after restore differ from an uninterrupted run", cut)
-		}
-		if !bytes.Equal(encode(t, second), want) {
-			t.Errorf("cut %d: final state after restore differs from an uninterrupted run", cut)
-		}
-	}
+	checkRestoreAtCuts(t, func() *Engine { return newEngineApps(t, apps) }, steps, []int{1, 90, 181, 299}, oa, want)
 }
 
 func TestMarkov_DeployErrors(t *testing.T) {

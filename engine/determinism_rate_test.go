@@ -96,28 +96,37 @@ func TestDeterminism_RateAndLinks(t *testing.T) {
 			if !bytes.Equal(want, encode(t, b)) {
 				t.Fatal("same calls gave different encodings")
 			}
-			for _, cut := range []int{1, 77, 150, 299} {
-				first := newEngineApps(t, apps)
-				out := run(t, first, steps[:cut])
-				snap := encode(t, first)
-				second, err := New(Config{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := second.UnmarshalBinary(snap); err != nil {
-					t.Fatalf("cut %d: restore: %v", cut, err)
-				}
-				if !bytes.Equal(encode(t, second), snap) {
-					t.Fatalf("cut %d: restore then encode changed the bytes", cut)
-				}
-				out = append(out, run(t, second, steps[cut:])...)
-				if fmt.Sprint(out) != fmt.Sprint(oa) {
-					t.Errorf("cut %d: outputs after restore differ from an uninterrupted run", cut)
-				}
-				if !bytes.Equal(encode(t, second), want) {
-					t.Errorf("cut %d: final state after restore differs from an uninterrupted run", cut)
-				}
-			}
+			checkRestoreAtCuts(t, func() *Engine { return newEngineApps(t, apps) }, steps, []int{1, 77, 150, 299}, oa, want)
 		})
+	}
+}
+
+// checkRestoreAtCuts runs steps on a fresh engine (made by fresh) up to each cut, encodes
+// and restores it into a new engine, runs the rest there, and checks that restoring
+// re-encodes the same bytes and that the outputs and final state equal wantOut and
+// wantState, those of an uninterrupted run.
+func checkRestoreAtCuts(t *testing.T, fresh func() *Engine, steps []step, cuts []int, wantOut []string, wantState []byte) {
+	t.Helper()
+	for _, cut := range cuts {
+		first := fresh()
+		out := run(t, first, steps[:cut])
+		snap := encode(t, first)
+		second, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := second.UnmarshalBinary(snap); err != nil {
+			t.Fatalf("cut %d: restore: %v", cut, err)
+		}
+		if !bytes.Equal(encode(t, second), snap) {
+			t.Fatalf("cut %d: restore then encode changed the bytes", cut)
+		}
+		out = append(out, run(t, second, steps[cut:])...)
+		if fmt.Sprint(out) != fmt.Sprint(wantOut) {
+			t.Errorf("cut %d: outputs after restore differ from an uninterrupted run", cut)
+		}
+		if !bytes.Equal(encode(t, second), wantState) {
+			t.Errorf("cut %d: final state after restore differs from an uninterrupted run", cut)
+		}
 	}
 }

@@ -56,28 +56,5 @@ func TestRestoreContinues_Tables(t *testing.T) {
 	whole := newEngine(t, "", tablesApp)
 	wantOut := run(t, whole, steps)
 	wantState := encode(t, whole)
-	for _, cut := range []int{1, 77, 150, 299} {
-		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			first := newEngine(t, "", tablesApp)
-			out := run(t, first, steps[:cut])
-			snap := encode(t, first)
-			second, err := New(Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := second.UnmarshalBinary(snap); err != nil {
-				t.Fatalf("restore: %v", err)
-			}
-			if !bytes.Equal(encode(t, second), snap) {
-				t.Fatal("restore then encode changed the bytes")
-			}
-			out = append(out, run(t, second, steps[cut:])...)
-			if fmt.Sprint(out) != fmt.Sprint(wantOut) {
-				t.Error("outputs after restore differ from an uninterrupted run")
-			}
-			if !bytes.Equal(encode(t, second), wantState) {
-				t.Error("final state after restore differs from an uninterrupted run")
-			}
-		})
-	}
+	checkRestoreAtCuts(t, func() *Engine { return newEngine(t, "", tablesApp) }, steps, []int{1, 77, 150, 299}, wantOut, wantState)
 }
