@@ -180,7 +180,7 @@ func (s spec) name() string {
 // planted are runs against deliberately broken servers: each must be caught.
 var planted = []spec{
 	// Retries of requests whose answer was lost are applied again.
-	{nemesis: "flaky", groups: 1, seed: 101, duration: 20 * time.Second, tags: []string{"tally_bug_nodedup"}, expect: "exactly-once"},
+	{nemesis: "flaky", groups: 1, seed: 101, duration: 30 * time.Second, tags: []string{"tally_bug_nodedup"}, expect: "exactly-once"},
 	// Writes are acknowledged before they commit, and an isolated leader loses them.
 	{nemesis: "isolate-leader", groups: 1, seed: 102, duration: 12 * time.Second, tags: []string{"tally_bug_earlyack"}, expect: "exactly-once"},
 }
