@@ -18,9 +18,11 @@ type dialect interface {
 	quote(ident string) string
 	// colType is the declared type of a column.
 	colType(c column) string
-	// limits refuses, with an error wrapping ErrLimit, a layout the database cannot
-	// create (beyond names, which newLayout checks).
-	limits(l *layout) error
+	// fit refuses, with an error wrapping ErrLimit, a layout the database cannot create
+	// (beyond names, which newLayout checks), or makes it fit (MySQL: hashKey when the
+	// group-by columns are too wide for a primary key). It decides from l alone, so the
+	// same definition always gives the same layout.
+	fit(l *layout) error
 	// narrowColumns returns the SQL widening the string columns of l's existing table that
 	// hold fewer characters than l says (a field.length raised after the table was made);
 	// "" when none do.
@@ -62,7 +64,7 @@ func columnDefs(d dialect, l *layout) []string {
 		switch {
 		case c.role == roleIndex:
 			def += " NOT NULL DEFAULT 0"
-		case i < l.nKey:
+		case i < l.nKey, c.role == roleGroup:
 			def += " NOT NULL"
 		}
 		defs = append(defs, def)
@@ -136,6 +138,11 @@ func mysqlType(c column) string {
 	switch c.typ {
 	case siddhiql.TypeString:
 		return fmt.Sprintf("VARCHAR(%d)", strLen(c.length))
+	case siddhiql.TypeObject:
+		if c.role == roleKey {
+			return fmt.Sprintf("BINARY(%d)", keyHashBytes)
+		}
+		return "BLOB"
 	case siddhiql.TypeInt:
 		return "INTEGER"
 	case siddhiql.TypeFloat:
@@ -144,8 +151,6 @@ func mysqlType(c column) string {
 		return "DOUBLE"
 	case siddhiql.TypeBool:
 		return "TINYINT(1)"
-	case siddhiql.TypeObject:
-		return "BLOB"
 	default: // long
 		return "BIGINT"
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"math"
@@ -19,7 +20,13 @@ const (
 	colEventTimestamp = "AGG_EVENT_TIMESTAMP"
 	colLastEventTS    = "AGG_LAST_EVENT_TIMESTAMP"
 	colIndex          = "TALLY_INDEX"
+	// colKey is the primary key column standing in for the group-by columns when they
+	// are too wide for the database's key (MySQL only): see layout.hashKey.
+	colKey = "TALLY_KEY"
 )
+
+// keyHashBytes is the size of TALLY_KEY: a SHA-256.
+const keyHashBytes = sha256.Size
 
 // defaultStringLen is a string column's VARCHAR length when the definition gives none
 // (Siddhi's, and agg.DefaultStringLength).
@@ -41,6 +48,7 @@ const (
 	roleLastTS
 	roleBase
 	roleIndex
+	roleKey
 )
 
 // column is one column of an aggregation table.
@@ -58,12 +66,15 @@ type column struct {
 // layout is the table of one granularity of an aggregation, in Siddhi's column order:
 // AGG_TIMESTAMP, SHARD_ID, [AGG_EVENT_TIMESTAMP], group-by, latest values,
 // [AGG_LAST_EVENT_TIMESTAMP], base columns, TALLY_INDEX. The first nKey columns are the
-// primary key.
+// primary key. A hashed layout (hashKey) has TALLY_KEY before the group-by columns, and
+// its key ends with TALLY_KEY instead of them.
 type layout struct {
 	def   *agg.Def
 	table string
 	cols  []column
 	nKey  int
+	// hashed: the key holds TALLY_KEY, the group-by columns are ordinary columns.
+	hashed bool
 	// bucket is the column a row's bucket time is judged by (Read, Purge).
 	bucket string
 }
@@ -106,22 +117,43 @@ func newLayout(def *agg.Def, d siddhiql.Duration) (*layout, error) {
 		add(column{name: b.Name, typ: b.Type, role: roleBase, pos: i, set: b.Kind == agg.BaseSet})
 	}
 	add(column{name: colIndex, typ: siddhiql.TypeLong, role: roleIndex})
+	if err := l.checkNames(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// hashKey turns l into its hashed layout: a TALLY_KEY column, the SHA-256 of the row's
+// group-by values (groupHash), goes before the group-by columns and replaces them in the
+// primary key; they stay in the table as ordinary NOT NULL columns.
+func (l *layout) hashKey() error {
+	fixed := l.nKey - len(l.def.GroupBy)
+	cols := make([]column, 0, len(l.cols)+1)
+	cols = append(cols, l.cols[:fixed]...)
+	cols = append(cols, column{name: colKey, typ: siddhiql.TypeObject, role: roleKey})
+	cols = append(cols, l.cols[fixed:]...)
+	l.cols, l.nKey, l.hashed = cols, fixed+1, true
+	return l.checkNames()
+}
+
+// checkNames refuses a column name the store cannot hold, or one used twice.
+func (l *layout) checkNames() error {
 	seen := map[string]bool{}
 	for _, c := range l.cols {
 		if len(c.name) > maxIdentLen {
-			return nil, fmt.Errorf("%w: %s: column name %s is %d characters, more than the %d a column name may have",
+			return fmt.Errorf("%w: %s: column name %s is %d characters, more than the %d a column name may have",
 				ErrLimit, l.table, c.name, len(c.name), maxIdentLen)
 		}
 		if !validName(c.name) {
-			return nil, fmt.Errorf("%w: %s: column name %q is not a plain identifier", ErrLimit, l.table, c.name)
+			return fmt.Errorf("%w: %s: column name %q is not a plain identifier", ErrLimit, l.table, c.name)
 		}
 		k := strings.ToUpper(c.name) // SQL column names are case-insensitive
 		if seen[k] {
-			return nil, fmt.Errorf("%w: %s: column %s appears twice (an output named like a group-by or Siddhi column?)", ErrLimit, l.table, c.name)
+			return fmt.Errorf("%w: %s: column %s appears twice (an output named like a group-by or Siddhi column?)", ErrLimit, l.table, c.name)
 		}
 		seen[k] = true
 	}
-	return l, nil
+	return nil
 }
 
 // strLen is a string column's VARCHAR length: n, or defaultStringLen when unset.
@@ -159,6 +191,48 @@ func (l *layout) names() []string {
 		out[i] = c.name
 	}
 	return out
+}
+
+// sortKey are the columns rows are read in order of: AGG_TIMESTAMP, SHARD_ID,
+// [AGG_EVENT_TIMESTAMP] and the group-by columns (the primary key unless hashed).
+func (l *layout) sortKey() []string {
+	var out []string
+	for _, c := range l.cols {
+		switch c.role {
+		case roleAggTS, roleShard, roleEventTS, roleGroup:
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
+// groupHash is TALLY_KEY: the SHA-256 of the row's group-by values, each converted to its
+// column's type (floats rounded to float32, as the column stores them) and encoded by
+// expr.Value.Key (type-tagged, length-prefixed), in group-by order.
+func (l *layout) groupHash(r *agg.Row) ([]byte, error) {
+	var b []byte
+	for _, c := range l.cols {
+		if c.role != roleGroup {
+			continue
+		}
+		v := r.Group[c.pos]
+		if v.IsNull() {
+			return nil, fmt.Errorf("group-by column %s is null", c.name)
+		}
+		if v.T != c.typ {
+			cv, ok := expr.Convert(v, c.typ)
+			if !ok {
+				return nil, fmt.Errorf("column %s is %s, the row holds a %s", c.name, c.typ, v.T)
+			}
+			v = cv
+		}
+		if v.T == siddhiql.TypeFloat {
+			v = expr.Float(float32(v.F))
+		}
+		b = v.Key(b)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:], nil
 }
 
 // appendArgs appends the bind values of r's columns under shard.
@@ -204,6 +278,8 @@ func (l *layout) appendArgs(args []any, shard string, r *agg.Row) ([]any, error)
 			}
 		case roleIndex:
 			v = int64(r.Index)
+		case roleKey:
+			v, err = l.groupHash(r)
 		}
 		if err != nil {
 			return nil, err

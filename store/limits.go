@@ -31,41 +31,55 @@ func (s *sqlStore) CheckDef(def *agg.Def) error {
 		return fmt.Errorf("store: check: nil aggregation definition")
 	}
 	for _, d := range def.Durations {
-		l, err := newLayout(def, d)
-		if err != nil {
-			return err
-		}
-		if err := s.dia.limits(l); err != nil {
+		if _, err := s.layout(def, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// limits: SQLite has no limit a layout can reach.
-func (sqliteDialect) limits(*layout) error { return nil }
+// layout is the table layout of granularity d of def on this store's database.
+func (s *sqlStore) layout(def *agg.Def, d siddhiql.Duration) (*layout, error) {
+	l, err := newLayout(def, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.dia.fit(l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
 
-// limits checks InnoDB's primary key (3072 bytes) and row (65535 bytes, BLOBs aside) sizes.
-func (*mysqlDialect) limits(l *layout) error {
-	key, row := 0, 0
-	for i, c := range l.cols {
-		n := mysqlBytes(c)
-		if i < l.nKey {
-			if c.set || c.typ == siddhiql.TypeObject {
-				return fmt.Errorf("%w: %s: group-by column %s is an object, which a MySQL primary key cannot hold", ErrLimit, l.table, c.name)
-			}
-			key += n
+// fit: SQLite has no limit a layout can reach.
+func (sqliteDialect) fit(*layout) error { return nil }
+
+// fit checks InnoDB's primary key (3072 bytes) and row (65535 bytes, BLOBs aside) sizes.
+// Group-by columns too wide for the key are replaced in it by TALLY_KEY (hashKey); only
+// when the key is still too wide, or the row is, is the layout refused.
+func (*mysqlDialect) fit(l *layout) error {
+	for _, c := range l.cols {
+		if c.role == roleGroup && (c.set || c.typ == siddhiql.TypeObject) {
+			return fmt.Errorf("%w: %s: group-by column %s is an object, which a MySQL primary key cannot hold", ErrLimit, l.table, c.name)
 		}
+	}
+	if mysqlKeyBytes(l) > mysqlMaxKeyBytes {
+		if err := l.hashKey(); err != nil {
+			return err
+		}
+	}
+	row := 0
+	for _, c := range l.cols {
+		n := mysqlBytes(c)
 		if c.typ == siddhiql.TypeString {
 			n += 2 // length bytes
 		}
 		row += n
 	}
 	row += (len(l.cols) + 7) / 8 // null flags
-	switch {
+	switch key := mysqlKeyBytes(l); {
 	case key > mysqlMaxKeyBytes:
-		return fmt.Errorf("%w: %s: the primary key (AGG_TIMESTAMP, SHARD_ID, event time, group-by columns) takes up to %d bytes, more than the %d MySQL allows: "+
-			"lower the string columns' field.length (4 bytes a character)", ErrLimit, l.table, key, mysqlMaxKeyBytes)
+		return fmt.Errorf("%w: %s: the primary key (%s) takes up to %d bytes, more than the %d MySQL allows: "+
+			"lower the string columns' field.length (4 bytes a character)", ErrLimit, l.table, strings.Join(l.names()[:l.nKey], ", "), key, mysqlMaxKeyBytes)
 	case row > mysqlMaxRowBytes:
 		return fmt.Errorf("%w: %s: a row takes up to %d bytes, more than the %d MySQL allows: lower the string columns' field.length (4 bytes a character)",
 			ErrLimit, l.table, row, mysqlMaxRowBytes)
@@ -73,8 +87,20 @@ func (*mysqlDialect) limits(l *layout) error {
 	return nil
 }
 
+// mysqlKeyBytes is the most bytes l's primary key takes.
+func mysqlKeyBytes(l *layout) int {
+	key := 0
+	for _, c := range l.cols[:l.nKey] {
+		key += mysqlBytes(c)
+	}
+	return key
+}
+
 // mysqlBytes is the most bytes column c takes in a MySQL row or key (BLOBs: their pointer).
 func mysqlBytes(c column) int {
+	if c.role == roleKey {
+		return keyHashBytes
+	}
 	if c.set {
 		return 10
 	}
@@ -122,7 +148,7 @@ func (m *mysqlDialect) narrowColumns(ctx context.Context, db *sql.DB, l *layout)
 		}
 		if n, ok := have[strings.ToUpper(c.name)]; ok && n < int64(strLen(c.length)) {
 			mod := "MODIFY " + m.quote(c.name) + " " + m.colType(c)
-			if i < l.nKey {
+			if i < l.nKey || c.role == roleGroup {
 				mod += " NOT NULL"
 			}
 			parts = append(parts, mod)

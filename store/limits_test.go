@@ -46,8 +46,8 @@ func TestCheckDef_NameLimits(t *testing.T) {
 }
 
 // TestFieldLength_DDL: field.length sets the VARCHAR length of group-by, latest-value and
-// SHARD_ID columns on MySQL; without it string columns are VARCHAR(254). A primary key wider
-// than InnoDB's 3072 bytes is refused before MySQL would.
+// SHARD_ID columns on MySQL; without it string columns are VARCHAR(254). Group-by columns
+// wider than InnoDB's 3072-byte key are keyed by TALLY_KEY instead; a key that fits is Siddhi's.
 func TestFieldLength_DDL(t *testing.T) {
 	const app = `define stream S (k string, r string, v long);
 @store(type='rdbms', field.length="k:40, last:7, SHARD_ID:30")
@@ -96,17 +96,22 @@ define aggregation A from S select k, r as last, r as other, sum(v) as total gro
 
 	wide := compile(t, `define stream S (a string, b string, c string, v long);
 define aggregation W from S select a, b, c, sum(v) as total group by a, b, c aggregate every sec;`, "W")
-	err = e.st.CheckDef(wide)
-	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "more than the 3072 MySQL allows") {
-		t.Fatalf("three VARCHAR(254) key columns: err = %v, want ErrLimit naming 3072", err)
+	if err := e.st.Ensure(t.Context(), wide); err != nil {
+		t.Fatalf("three VARCHAR(254) key columns: %v", err)
+	}
+	if _, _, pk := mysqlColumns(t, e, "W_SECONDS"); !slicesEqualFold(pk, []string{colAggTimestamp, colShardID, colKey}) {
+		t.Errorf("three VARCHAR(254) key columns: primary key %v, want (AGG_TIMESTAMP, SHARD_ID, TALLY_KEY)", pk)
 	}
 	// The check agrees with the server: a key of exactly 3072 bytes (8 + 4·254 + 4·512) is
-	// created.
+	// created, and keeps Siddhi's layout.
 	narrow := compile(t, `define stream S (a string, b string, c string, v long);
 @store(field.length="a:170, b:171, c:171")
 define aggregation N from S select a, b, c, sum(v) as total group by a, b, c aggregate every sec;`, "N")
 	if err := e.st.Ensure(t.Context(), narrow); err != nil {
 		t.Errorf("narrowed key: %v", err)
+	}
+	if types, _, pk := mysqlColumns(t, e, "N_SECONDS"); types[colKey] != "" || !slicesEqualFold(pk, []string{colAggTimestamp, colShardID, "a", "b", "c"}) {
+		t.Errorf("a key of 3072 bytes: primary key %v (columns %v), want Siddhi's and no TALLY_KEY", pk, types)
 	}
 	sq := newSQLiteEnv(t, t.TempDir()+"/rollups.db")
 	if err := sq.st.CheckDef(wide); err != nil {

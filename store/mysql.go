@@ -268,7 +268,7 @@ func (m *mysqlDialect) upsertSQL(l *layout, nRows int) string {
 		sets = append(sets, indexSet)
 	}
 	for _, c := range l.cols[l.nKey:] {
-		if c.role == roleIndex {
+		if c.role == roleIndex || c.role == roleGroup { // group-by columns: only when hashed, fixed by TALLY_KEY
 			continue
 		}
 		q := m.quote(c.name)

@@ -37,7 +37,7 @@ func (s *sqlStore) Ensure(ctx context.Context, def *agg.Def) error {
 	}
 	var missing []*layout
 	for _, d := range def.Durations {
-		l, err := newLayout(def, d)
+		l, err := s.layout(def, d)
 		if err != nil {
 			return err
 		}
@@ -90,6 +90,12 @@ func (s *sqlStore) check(l *layout, have, pk []string) error {
 	}
 	var why string
 	switch {
+	case l.hashed && !containsFold(have, colKey):
+		// TALLY_KEY is computed by Tally, not SQL: the table cannot be migrated in place.
+		return fmt.Errorf("%w %s: the group-by columns are too wide for a MySQL primary key, so Tally's table keys rows by %s "+
+			"(a hash of the group-by values), which this table lacks: drop or rename it and let Tally create it, "+
+			"or lower the string columns' field.length (4 bytes a character) so that the key fits without %s",
+			ErrIncompatibleTable, l.table, colKey, colKey)
 	case !containsFold(pk, colShardID):
 		why = fmt.Sprintf("its primary key (%s) lacks SHARD_ID, so it is a Siddhi table from before partitioning; "+
 			"the migration gives existing rows SHARD_ID '%s'", strings.Join(pk, ", "), legacyShard)
@@ -117,7 +123,7 @@ func slicesEqualFold(a, b []string) bool {
 
 // Upsert implements Rollups.
 func (s *sqlStore) Upsert(ctx context.Context, def *agg.Def, d siddhiql.Duration, shard string, rows []*agg.Row) (int, error) {
-	l, err := newLayout(def, d)
+	l, err := s.layout(def, d)
 	if err != nil {
 		return 0, err
 	}
@@ -180,13 +186,13 @@ func rollback(tx *sql.Tx) error {
 
 // Read implements Rollups.
 func (s *sqlStore) Read(ctx context.Context, def *agg.Def, d siddhiql.Duration, start, end int64) ([]ShardRow, error) {
-	l, err := newLayout(def, d)
+	l, err := s.layout(def, d)
 	if err != nil {
 		return nil, err
 	}
 	q := s.dia.quote
 	query := "SELECT " + quotedList(s.dia, l.names()) + " FROM " + q(l.table) +
-		" WHERE " + q(l.bucket) + " >= ? AND " + q(l.bucket) + " < ? ORDER BY " + quotedList(s.dia, l.names()[:l.nKey])
+		" WHERE " + q(l.bucket) + " >= ? AND " + q(l.bucket) + " < ? ORDER BY " + quotedList(s.dia, l.sortKey())
 	rows, err := s.db.QueryContext(ctx, query, start, end)
 	if s.dia.missingTable(err) {
 		return nil, nil // nothing flushed yet: the first flush creates the tables
@@ -215,7 +221,7 @@ func (s *sqlStore) Read(ctx context.Context, def *agg.Def, d siddhiql.Duration, 
 
 // Purge implements Rollups.
 func (s *sqlStore) Purge(ctx context.Context, def *agg.Def, d siddhiql.Duration, shard string, cutoff int64) (int64, error) {
-	l, err := newLayout(def, d)
+	l, err := s.layout(def, d)
 	if err != nil {
 		return 0, err
 	}
