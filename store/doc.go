@@ -19,6 +19,11 @@
 //	TALLY_INDEX              BIGINT NOT NULL  Raft index of the row's last change
 //
 // The primary key is (AGG_TIMESTAMP, SHARD_ID, [AGG_EVENT_TIMESTAMP], group-by columns).
+// On MySQL, when that key would pass InnoDB's 3072 bytes, a column TALLY_KEY BINARY(32) NOT
+// NULL goes before the group-by columns and replaces them in the key: the SHA-256 of the
+// group-by values, each converted to its column type and encoded by expr.Value.Key
+// (type-tagged, length-prefixed), in group-by order. The group-by columns stay, NOT NULL.
+// Whether a table has TALLY_KEY follows from the definition alone.
 // MySQL types are Siddhi's: string VARCHAR(254), long BIGINT, double DOUBLE, float FLOAT,
 // int INTEGER, bool TINYINT(1), object BLOB; tables use utf8mb4 with a binary collation, so
 // group-by values differing only in case stay distinct rows as they are in the engine.
