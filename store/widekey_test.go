@@ -110,6 +110,15 @@ func TestWideGroupKey_Layout(t *testing.T) {
 				}
 			}
 		}
+		// Event time: the event bucket stays in the key, before TALLY_KEY.
+		ev := compile(t, `define stream S (a string, b string, c string, d string, e string, v long, ts long);
+define aggregation EV from S select a, b, c, d, e, sum(v) as total group by a, b, c, d, e aggregate by ts every sec;`, "EV")
+		if err := e.st.Ensure(t.Context(), ev); err != nil {
+			t.Fatalf("event-time Ensure: %v", err)
+		}
+		if _, _, pk := mysqlColumns(t, e, "EV_SECONDS"); !slicesEqualFold(pk, []string{colAggTimestamp, colShardID, colEventTimestamp, colKey}) {
+			t.Errorf("EV_SECONDS: primary key %v, want (AGG_TIMESTAMP, SHARD_ID, AGG_EVENT_TIMESTAMP, TALLY_KEY)", pk)
+		}
 	})
 }
 
