@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/tally-db/tally/engine/expr"
-	"github.com/tally-db/tally/internal/geoip"
 	"github.com/tally-db/tally/internal/geoiptest"
 )
 
@@ -13,13 +11,7 @@ import (
 // node's database, as the engine that never stopped does (a replica restored from a snapshot
 // must not answer "" where the others answer a country).
 func TestRestoreKeepsGeoIP(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	geoiptest.Write(t, path)
-	db, err := geoip.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := geoiptest.Open(t)
 	app := `@app:name('G') define stream In (ip string);
 from In select geo:findCountryFromIP(ip) as country insert into Out;`
 	newEngine := func() *Engine {

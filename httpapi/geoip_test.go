@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tally-db/tally/fsm"
-	"github.com/tally-db/tally/internal/geoip"
 	"github.com/tally-db/tally/internal/geoiptest"
 	"github.com/tally-db/tally/raftnode"
 )
@@ -15,13 +13,7 @@ import (
 // The node's GeoIP database reaches the replicated engine: an ingested Naples address
 // comes out of the geo query as Italy, Naples.
 func TestGeoIPThroughTheLog(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "city.mmdb")
-	geoiptest.Write(t, path)
-	db, err := geoip.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := geoiptest.Open(t)
 	n, srv := newSingleNode(t, Config{}, func(c *raftnode.Config) { c.GeoIP = db })
 	deployApp(t, srv.URL, `@app:name('Geo')
 define stream Req (userIp string);

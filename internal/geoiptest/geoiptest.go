@@ -5,10 +5,13 @@ package geoiptest
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/tally-db/tally/internal/geoip"
 )
 
 // The test database's one network and an address in it.
@@ -48,4 +51,18 @@ func Write(t testing.TB, path string) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("geoiptest: close %s: %v", path, err)
 	}
+}
+
+// Open writes the test database to a temporary file and opens it; it is closed when the
+// test ends.
+func Open(t testing.TB) *geoip.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "city.mmdb")
+	Write(t, path)
+	db, err := geoip.Open(path)
+	if err != nil {
+		t.Fatalf("geoiptest: open %s: %v", path, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
