@@ -107,7 +107,7 @@ func (e *Engine) ResolveStream(name string) (app, stream string, err error) {
 	return a.Name, local, nil
 }
 
-// checkSinkNames refuses an app whose delivered sinks (log, http) would share a stream name
+// checkSinkNames refuses an app whose log or http sinks would share a stream name
 // with a stream of another deployed app, either way round: outputs wait for their sinks in
 // an outbox per stream name, so the sink would deliver the other app's events too. a
 // replaces the deployed app of the same name, if any.
@@ -120,7 +120,15 @@ func (e *Engine) checkSinkNames(a *App) error {
 		for _, pair := range [2][2]*App{{a, other}, {other, a}} {
 			withSink, withName := pair[0], pair[1]
 			for _, sk := range withSink.Sinks() {
-				if _, clash := withName.streams[sk.Stream]; clash {
+				_, clash := withName.streams[sk.Stream]
+				if sk.Type == SinkEmail {
+					if clash && withSink == a {
+						a.Notes = append(a.Notes, fmt.Sprintf("%s: stream %s: @sink(type='email') sends no mail while app %s has a stream %s too: sinks deliver by stream name; rename one of the streams",
+							sk.Pos, sk.Stream, withName.Name, sk.Stream))
+					}
+					continue // a declaration while the name is shared (emailShared)
+				}
+				if clash {
 					return fmt.Errorf("%w: stream %s has a @sink(type='%s') in app %s, and app %s has a stream %s too: sinks deliver by stream name, so it would also deliver %s's events; rename one of the streams",
 						ErrConflict, sk.Stream, sk.Type, withSink.Name, withName.Name, sk.Stream, withName.Name)
 				}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -146,23 +147,65 @@ from Out select user, ts insert into Seen;`
 	}
 }
 
-// @sink(type='email') deploys as a declaration: no delivered sink, a note at deploy.
-func TestSink_EmailIsADeclaration(t *testing.T) {
+// @sink(type='email') is a delivered sink; one that names no host gets a note (the node's
+// SMTP server sends it). The outputs are as before.
+func TestSink_EmailIsDelivered(t *testing.T) {
 	e := newEngineApps(t, []string{`@app:name('Mail')
 define stream In (to string, msg string);
 @sink(type='email', content.type="text/html", @map(type='text', @payload('<b>{{msg}}</b>')), subject='Alert', to='{{to}}')
 define stream Mails (to string, msg string);
 from In select to, msg insert into Mails;`})
-	if s := e.Sinks(); len(s) != 0 {
-		t.Errorf("email sink listed as delivered: %+v", s)
+	s := e.Sinks()
+	if len(s) != 1 || s[0].Type != SinkEmail || s[0].Email == nil || s[0].Email.To.Text != "{{to}}" ||
+		s[0].Email.ContentType != EmailTextHTML || s[0].Email.Payload.Text != "<b>{{msg}}</b>" || s[0].String() != "sink 0 (email to {{to}}) of stream Mails" {
+		t.Fatalf("sinks = %+v", s)
 	}
 	a, _ := e.App("Mail")
-	if len(a.Notes) != 1 || !strings.Contains(a.Notes[0], "@sink(type='email') is a declaration") {
+	if len(a.Notes) != 1 || !strings.Contains(a.Notes[0], "@sink(type='email') names no host: mail goes through the node's SMTP server") {
 		t.Errorf("notes = %q", a.Notes)
 	}
 	outs, err := e.Apply(1, 1, "In", []expr.Row{{expr.String("a@b"), expr.String("hi")}})
 	if err != nil || streams(outs) != `Mail/Mails{"to":"a@b","msg":"hi"}` {
 		t.Errorf("outputs %s, err %v", streams(outs), err)
+	}
+	m, err := s[0].Email.Render([]byte(`{"to":"a@b","msg":"x<y"}`), nil)
+	if err != nil || m.Body != "<b>x&lt;y</b>" || m.Subject != "Alert" || len(m.To) != 1 || m.To[0].Address != "a@b" {
+		t.Errorf("render: %+v, %v", m, err)
+	}
+}
+
+// Two apps may declare email sinks on streams of the same name (two of the API-M apps do):
+// while the name is shared, neither sends mail (outputs wait per stream name) and the deploy
+// notes say so; undeploying one delivers the other's again. A log sink on a shared name is
+// still refused.
+func TestSink_EmailOnSharedStreamName(t *testing.T) {
+	app := func(name string) string {
+		return fmt.Sprintf(`@app:name('%s')
+define stream In%s (to string);
+@sink(type='email', subject='s', to='{{to}}')
+define stream EmailNotificationStream (to string);
+from In%s select to insert into EmailNotificationStream;`, name, name, name)
+	}
+	e := newEngineApps(t, []string{app("A")})
+	if len(e.Sinks()) != 1 || len(e.SinksOf("EmailNotificationStream")) != 1 {
+		t.Fatalf("one app: sinks %+v", e.Sinks())
+	}
+	b, err := e.Deploy(app("B"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Sinks()) != 0 {
+		t.Errorf("shared name: sinks %+v", e.Sinks())
+	}
+	if n := b.Notes[len(b.Notes)-1]; !strings.Contains(n, "sends no mail while app A has a stream EmailNotificationStream too") {
+		t.Errorf("notes %q", b.Notes)
+	}
+	if _, err := e.Deploy(`@app:name('C') define stream X (to string); @sink(type='log') define stream EmailNotificationStream (to string); from X select to insert into EmailNotificationStream;`); !errors.Is(err, ErrConflict) {
+		t.Errorf("log sink on the shared name: err = %v", err)
+	}
+	e.Undeploy("A")
+	if s := e.Sinks(); len(s) != 1 || s[0].App != "B" {
+		t.Errorf("after undeploying A: sinks %+v", s)
 	}
 }
 

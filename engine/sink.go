@@ -13,8 +13,9 @@ import (
 
 // Sink types.
 const (
-	SinkLog  = "log"
-	SinkHTTP = "http"
+	SinkLog   = "log"
+	SinkHTTP  = "http"
+	SinkEmail = "email"
 )
 
 // Sink defaults (milliseconds).
@@ -34,13 +35,14 @@ const (
 //	      [, retry.interval='100 millisec']    -- first backoff after a failure
 //	      [, retry.max.interval='5 sec']       -- backoff cap; retries never stop
 //	      [, @map(type='json')])
+//	@sink(type='email', to='{{email}}', subject='…', …)   -- see EmailSink
 //
 // Durations are SiddhiQL time literals ('5 sec', '1 min 30 sec') or plain milliseconds.
 type Sink struct {
 	App    string
 	Stream string
 	Index  int
-	Type   string // SinkLog or SinkHTTP
+	Type   string // SinkLog, SinkHTTP or SinkEmail
 	Pos    siddhiql.Pos
 	// URL is publisher.url (http).
 	URL string
@@ -48,6 +50,8 @@ type Sink struct {
 	Headers [][2]string
 	// Prefix starts every log line (log).
 	Prefix string
+	// Email is the mail an email sink sends (nil for other types).
+	Email *EmailSink
 	// TimeoutMillis bounds one request; RetryIntervalMillis is the first backoff after a
 	// failure, doubled up to MaxBackoffMillis.
 	TimeoutMillis, RetryIntervalMillis, MaxBackoffMillis int64
@@ -60,13 +64,16 @@ func (s Sink) String() string {
 	if s.URL != "" {
 		what += " " + siddhiql.RedactURL(s.URL)
 	}
+	if s.Email != nil {
+		what += " to " + s.Email.To.Text
+	}
 	return fmt.Sprintf("sink %d (%s) of stream %s", s.Index, what, s.Stream)
 }
 
 // Key identifies the sink's configuration: equal keys mean the same destination and options.
 func (s Sink) Key() string {
-	return fmt.Sprintf("%s/%d/%s/%q/%q/%q/%d/%d/%d", s.Stream, s.Index, s.Type, s.URL, s.Headers, s.Prefix,
-		s.TimeoutMillis, s.RetryIntervalMillis, s.MaxBackoffMillis)
+	return fmt.Sprintf("%s/%d/%s/%q/%q/%q/%d/%d/%d/%s", s.Stream, s.Index, s.Type, s.URL, s.Headers, s.Prefix,
+		s.TimeoutMillis, s.RetryIntervalMillis, s.MaxBackoffMillis, s.Email.key())
 }
 
 // parseSinks reads the @sink annotations of a stream definition.
@@ -76,10 +83,7 @@ func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
 		if !strings.EqualFold(an.Name, "sink") || isInMemory(an) { // inMemory links apps (inmemory.go)
 			continue
 		}
-		if isEmail(an) { // a declaration: siddhiql.Notes says so at deploy
-			continue
-		}
-		s, err := parseSink(an)
+		s, err := parseSink(an, sd)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +93,7 @@ func parseSinks(app string, sd *siddhiql.StreamDef) ([]Sink, error) {
 	return out, nil
 }
 
-func parseSink(an *siddhiql.Annotation) (Sink, error) {
+func parseSink(an *siddhiql.Annotation, sd *siddhiql.StreamDef) (Sink, error) {
 	s := Sink{TimeoutMillis: DefaultSinkTimeoutMillis, RetryIntervalMillis: DefaultSinkRetryIntervalMillis,
 		MaxBackoffMillis: DefaultSinkMaxBackoffMillis}
 	fail := func(pos siddhiql.Pos, format string, args ...any) (Sink, error) {
@@ -108,7 +112,7 @@ func parseSink(an *siddhiql.Annotation) (Sink, error) {
 	}
 	typ, ok := opts["type"]
 	if !ok {
-		return fail(an.Pos, "@sink needs a type: type='log' or type='http'")
+		return fail(an.Pos, "@sink needs a type: type='log', type='http' or type='email'")
 	}
 	s.Type = strings.ToLower(typ.Value)
 	allowed := map[string]bool{"type": true}
@@ -136,25 +140,35 @@ func parseSink(an *siddhiql.Annotation) (Sink, error) {
 			}
 			s.Headers = hs
 		}
-		for _, d := range []struct {
-			key string
-			dst *int64
-		}{{"timeout", &s.TimeoutMillis}, {"retry.interval", &s.RetryIntervalMillis}, {"retry.max.interval", &s.MaxBackoffMillis}} {
-			el, ok := opts[d.key]
-			if !ok {
-				continue
-			}
-			ms, err := parseMillis(el.Value)
-			if err != nil || ms <= 0 {
-				return fail(el.Pos, "%s %q is not a positive duration such as '5 sec' or '500 millisec'", d.key, el.Value)
-			}
-			*d.dst = ms
+	case SinkEmail:
+		for _, k := range emailOptions {
+			allowed[k] = true
 		}
-		if s.MaxBackoffMillis < s.RetryIntervalMillis {
-			s.MaxBackoffMillis = s.RetryIntervalMillis
+		if el, ok := opts["attachments"]; ok {
+			return fail(el.Pos, "@sink(type='email') option attachments is not supported: Tally sends no files")
+		}
+		if err := parseEmail(&s, an, opts, sd); err != nil {
+			return Sink{}, err
 		}
 	default:
-		return fail(typ.Pos, "unknown sink type %q: Tally has type='log' and type='http'", typ.Value)
+		return fail(typ.Pos, "unknown sink type %q: Tally has type='log', type='http' and type='email'", typ.Value)
+	}
+	for _, d := range []struct {
+		key string
+		dst *int64
+	}{{"timeout", &s.TimeoutMillis}, {"retry.interval", &s.RetryIntervalMillis}, {"retry.max.interval", &s.MaxBackoffMillis}} {
+		el, ok := opts[d.key]
+		if !ok || !allowed[d.key] {
+			continue
+		}
+		ms, err := parseMillis(el.Value)
+		if err != nil || ms <= 0 {
+			return fail(el.Pos, "%s %q is not a positive duration such as '5 sec' or '500 millisec'", d.key, el.Value)
+		}
+		*d.dst = ms
+	}
+	if s.MaxBackoffMillis < s.RetryIntervalMillis {
+		s.MaxBackoffMillis = s.RetryIntervalMillis
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		if !allowed[k] {
@@ -162,6 +176,9 @@ func parseSink(an *siddhiql.Annotation) (Sink, error) {
 		}
 	}
 	for _, m := range an.Annotations {
+		if s.Type == SinkEmail {
+			break // parseEmail read its @map
+		}
 		if !strings.EqualFold(m.Name, "map") {
 			return fail(m.Pos, "@sink takes only @map(type='json') inside, not @%s", m.Name)
 		}
@@ -255,22 +272,56 @@ func (a *App) Sinks() []Sink {
 	return out
 }
 
-// Sinks lists every deployed sink: apps by name, streams in definition order.
+// Sinks lists every delivered sink: apps by name, streams in definition order. An email
+// sink on a stream whose name another deployed app defines too is left out (see
+// emailShared).
 func (e *Engine) Sinks() []Sink {
 	var out []Sink
 	for _, a := range e.Apps() {
-		out = append(out, a.Sinks()...)
+		for _, sk := range a.Sinks() {
+			if !e.emailShared(a, sk) {
+				out = append(out, sk)
+			}
+		}
 	}
 	return out
 }
 
-// SinksOf returns the sinks declared on stream (nil when it has none or is unknown).
+// SinksOf returns the delivered sinks declared on stream (nil when it has none or is
+// unknown).
 func (e *Engine) SinksOf(stream string) []Sink {
 	a, local, _ := e.resolve(stream)
 	if a == nil {
 		return nil
 	}
-	return a.streams[local].sinks
+	var out []Sink
+	for _, sk := range a.streams[local].sinks {
+		if !e.emailShared(a, sk) {
+			out = append(out, sk)
+		}
+	}
+	return out
+}
+
+// emailShared reports whether sk is an email sink of app a on a stream whose name another
+// deployed app defines too. Outputs wait for their sinks in an outbox per stream name, so
+// such a sink would mail the other app's outputs with its own template: it is a declaration
+// while the name is shared (the deploy notes say so), and delivers again from the outputs
+// that follow once it is not. A log or http sink on a shared name is refused at deploy
+// instead (checkSinkNames); two of the API-M apps declare email sinks on streams of the
+// same name, and deploy together.
+func (e *Engine) emailShared(a *App, sk Sink) bool {
+	if sk.Type != SinkEmail {
+		return false
+	}
+	for _, other := range e.apps {
+		if other.Name != a.Name {
+			if _, ok := other.streams[sk.Stream]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // IsOutputStream reports whether some query of a deployed app inserts into stream.
@@ -322,17 +373,4 @@ func (e *Engine) Reaches(stream string) []string {
 	}
 	visit(a, local, 0)
 	return slices.Sorted(maps.Keys(seen))
-}
-
-// SinkEmail is the sink type Tally accepts as a declaration only: it sends no mail.
-const SinkEmail = "email"
-
-// isEmail reports whether an @sink annotation has type='email'.
-func isEmail(an *siddhiql.Annotation) bool {
-	for _, el := range an.Elements {
-		if strings.EqualFold(el.Key, "type") {
-			return strings.EqualFold(el.Value, SinkEmail)
-		}
-	}
-	return false
 }
