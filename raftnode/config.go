@@ -91,6 +91,8 @@ type Config struct {
 	// SinkPolicy is what http sinks may reach (--sink-allow): checked before a deploy is
 	// proposed and again on every connection. nil allows every host but link-local ones.
 	SinkPolicy *SinkPolicy
+	// SMTP is the mail server of email sinks that name none (--smtp-*; deliver_email.go).
+	SMTP SMTPConfig
 
 	// Clock is the leader's wall clock for the time it stamps on entries (the only time the
 	// FSM sees); nil means time.Now. A stamp never goes back, whatever the clock says. Fault

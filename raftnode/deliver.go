@@ -43,6 +43,7 @@ type sinkStatus struct {
 	lastErr  string
 	sent     fsm.OutPos
 	attempts uint64
+	skipped  uint64 // outputs refused for good (permanentError)
 }
 
 // SinkStatus is a sink as this node sees it: the replicated state plus, on the leader, the
@@ -153,7 +154,7 @@ func (n *Node) deliverLoop() {
 func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 	lg := n.logger.With("sink", sk.String())
 	name := sinkName(sk.Stream, sk.Index)
-	d := newDeliverer(n, sk)
+	d := newDeliverer(n, sk, lg)
 	defer d.close()
 	var sent, recorded fsm.OutPos
 	lastRecord := time.Now()
@@ -232,69 +233,73 @@ func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 	}
 }
 
-// deliverer sends outputs to one sink.
+// transport sends one output to a sink's destination, once. An error is retried with
+// backoff unless it is a permanentError.
+type transport interface {
+	deliver(ctx context.Context, e *fsm.OutEntry) error
+	close()
+}
+
+// permanentError: the destination refused this output for good (an SMTP server's 5xx
+// answer to its recipients or message, a mail that does not render). It is logged and
+// skipped, not retried: retrying could only wedge the sink.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// deliverer sends outputs to one sink through its transport.
 type deliverer struct {
-	n      *Node
-	sk     engine.Sink
-	client *http.Client
-	buf    []byte
+	n  *Node
+	sk engine.Sink
+	t  transport
 }
 
-// newDeliverer makes the sink's HTTP client: no proxy, every connection checked against
-// the sink policy once the address is resolved (never link-local; with --sink-allow, only
-// allowed hosts), and redirects never followed (a 3xx is a failed delivery, retried), so
-// that the body and headers only ever go where publisher.url says.
-func newDeliverer(n *Node, sk engine.Sink) *deliverer {
-	host := ""
-	if u, err := url.Parse(sk.URL); err == nil {
-		host = u.Hostname()
+// newDeliverer makes the sink's transport.
+func newDeliverer(n *Node, sk engine.Sink, lg *slog.Logger) *deliverer {
+	d := &deliverer{n: n, sk: sk}
+	switch sk.Type {
+	case engine.SinkHTTP:
+		d.t = newHTTPTransport(n, sk)
+	case engine.SinkEmail:
+		d.t = newEmailTransport(n, sk, lg)
+	default:
+		d.t = &logTransport{n: n, sk: sk}
 	}
-	t := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           n.cfg.SinkPolicy.dialContext(host),
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &deliverer{n: n, sk: sk, client: &http.Client{
-		Transport:     t,
-		Timeout:       time.Duration(sk.TimeoutMillis) * time.Millisecond,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return d
 }
 
-// close drops the client's idle connections.
-func (d *deliverer) close() { d.client.CloseIdleConnections() }
+// close releases the transport's connections.
+func (d *deliverer) close() { d.t.close() }
 
 // deliver sends one output, retrying with exponential backoff (retry.interval doubled up to
-// retry.max.interval) until it succeeds. It reports false when ctx ended first.
+// retry.max.interval) until it succeeds or fails for good (then it is logged and skipped).
+// It reports false when ctx ended first.
 func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus, lg *slog.Logger) bool {
-	d.buf = e.AppendJSON(d.buf[:0], d.n.cfg.Group, d.sk.Stream)
-	if d.sk.Type == engine.SinkLog {
-		msg := d.sk.Prefix
-		if msg == "" {
-			msg = "output"
-		}
-		d.n.logger.Info(msg, "sink", d.sk.String(), "event", string(d.buf))
-		return true
-	}
 	backoff := time.Duration(d.sk.RetryIntervalMillis) * time.Millisecond
 	maxBackoff := time.Duration(d.sk.MaxBackoffMillis) * time.Millisecond
 	id := e.Pos.ID(d.n.cfg.Group)
 	for {
-		err := d.post(ctx, id)
+		err := d.t.deliver(ctx, e)
+		var perm permanentError
+		permanent := errors.As(err, &perm)
 		d.n.deliver.mu.Lock()
 		st.attempts++
 		wasFailing := st.failing
-		if err == nil {
+		switch {
+		case err == nil:
 			st.failing, st.lastErr = false, ""
-		} else {
+		case permanent:
+			st.failing, st.lastErr = false, err.Error()
+			st.skipped++
+		default:
 			st.failing, st.lastErr = true, err.Error()
 		}
 		d.n.deliver.mu.Unlock()
-		if err == nil {
+		if err == nil || permanent {
+			if permanent && ctx.Err() == nil {
+				lg.Error("sink refused the output for good; skipped", "id", id, "err", err)
+			}
 			if wasFailing {
 				lg.Info("sink delivers again", "id", id)
 			}
@@ -317,29 +322,85 @@ func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus
 	}
 }
 
-// post sends the event in d.buf once; a 2xx answer is success.
-func (d *deliverer) post(ctx context.Context, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.sk.URL, bytes.NewReader(d.buf))
+// logTransport writes one log line per output.
+type logTransport struct {
+	n   *Node
+	sk  engine.Sink
+	buf []byte
+}
+
+func (l *logTransport) deliver(_ context.Context, e *fsm.OutEntry) error {
+	l.buf = e.AppendJSON(l.buf[:0], l.n.cfg.Group, l.sk.Stream)
+	msg := l.sk.Prefix
+	if msg == "" {
+		msg = "output"
+	}
+	l.n.logger.Info(msg, "sink", l.sk.String(), "event", string(l.buf))
+	return nil
+}
+
+func (l *logTransport) close() {}
+
+// httpTransport POSTs each output.
+type httpTransport struct {
+	n      *Node
+	sk     engine.Sink
+	client *http.Client
+	buf    []byte
+}
+
+// newHTTPTransport makes the sink's HTTP client: no proxy, every connection checked against
+// the sink policy once the address is resolved (never link-local; with --sink-allow, only
+// allowed hosts), and redirects never followed (a 3xx is a failed delivery, retried), so
+// that the body and headers only ever go where publisher.url says.
+func newHTTPTransport(n *Node, sk engine.Sink) *httpTransport {
+	host := ""
+	if u, err := url.Parse(sk.URL); err == nil {
+		host = u.Hostname()
+	}
+	t := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           n.cfg.SinkPolicy.dialContext(host),
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &httpTransport{n: n, sk: sk, client: &http.Client{
+		Transport:     t,
+		Timeout:       time.Duration(sk.TimeoutMillis) * time.Millisecond,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// close drops the client's idle connections.
+func (h *httpTransport) close() { h.client.CloseIdleConnections() }
+
+// deliver POSTs the output once; a 2xx answer is success.
+func (h *httpTransport) deliver(ctx context.Context, e *fsm.OutEntry) error {
+	h.buf = e.AppendJSON(h.buf[:0], h.n.cfg.Group, h.sk.Stream)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.sk.URL, bytes.NewReader(h.buf))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", id)
-	for _, h := range d.sk.Headers {
-		req.Header.Set(h[0], h[1])
+	req.Header.Set("Idempotency-Key", e.Pos.ID(h.n.cfg.Group))
+	for _, hd := range h.sk.Headers {
+		req.Header.Set(hd[0], hd[1])
 	}
-	resp, err := d.client.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		return redactedError{err}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 == 3 {
-		return fmt.Errorf("%s answered %s (to %s): sinks never follow redirects", siddhiql.RedactURL(d.sk.URL), resp.Status,
+		return fmt.Errorf("%s answered %s (to %s): sinks never follow redirects", siddhiql.RedactURL(h.sk.URL), resp.Status,
 			siddhiql.RedactURL(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s answered %s: %s", siddhiql.RedactURL(d.sk.URL), resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s answered %s: %s", siddhiql.RedactURL(h.sk.URL), resp.Status, bytes.TrimSpace(body))
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 // message names the rule; nothing was proposed.
 var ErrAppRefused = errors.New("raftnode: app refused")
 
-// SinkPolicy says which hosts http sinks may reach. Link-local addresses (169.254.0.0/16,
+// SinkPolicy says which hosts http sinks and email sinks' SMTP servers may reach. Link-local addresses (169.254.0.0/16,
 // fe80::/10: cloud metadata services) are always refused; with rules, only the hosts they
 // allow are reached. The zero SinkPolicy has no rules. Safe for concurrent use.
 type SinkPolicy struct {
@@ -161,13 +161,32 @@ func (p *SinkPolicy) dialer(host string) *net.Dialer {
 	}}
 }
 
-// checkSinks checks every http sink of app against the node's sink policy.
+// CheckHost is the deploy-time check of an email sink's SMTP host, as CheckURL checks an
+// http sink's URL host.
+func (p *SinkPolicy) CheckHost(host string) error {
+	host = strings.ToLower(host)
+	addr, isIP := parseIP(host)
+	if isIP && linkLocal(addr) {
+		return fmt.Errorf("%w: SMTP host %s is link-local: link-local addresses (169.254.0.0/16, fe80::/10) are never allowed", ErrAppRefused, addr)
+	}
+	if p == nil || len(p.rules) == 0 || p.allowName(host) || (isIP && p.allowIP(addr)) {
+		return nil
+	}
+	return fmt.Errorf("%w: SMTP host %s is not allowed by --sink-allow %s", ErrAppRefused, host, strings.Join(p.rules, ","))
+}
+
+// checkSinks checks every http sink of app, and every email sink that names its SMTP host,
+// against the node's sink policy.
 func (n *Node) checkSinks(app *engine.App) error {
 	for _, s := range app.Sinks() {
-		if s.Type != engine.SinkHTTP {
-			continue
+		var err error
+		switch {
+		case s.Type == engine.SinkHTTP:
+			err = n.cfg.SinkPolicy.CheckURL(s.URL)
+		case s.Type == engine.SinkEmail && s.Email.Host != "":
+			err = n.cfg.SinkPolicy.CheckHost(s.Email.Host)
 		}
-		if err := n.cfg.SinkPolicy.CheckURL(s.URL); err != nil {
+		if err != nil {
 			return fmt.Errorf("%w (%s at %s)", err, s.String(), s.Pos)
 		}
 	}
