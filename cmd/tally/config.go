@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,17 @@ type serveConfig struct {
 	// allows any host but link-local ones. sinkPolicy is it parsed.
 	SinkAllow  []string `yaml:"sink-allow"`
 	sinkPolicy *raftnode.SinkPolicy
+	// The mail server of email sinks that name none (--smtp-*; siddhi.extensions' email
+	// sink properties in a WSO2 deployment.yaml). smtp is them resolved, the password read.
+	SMTPHost         string `yaml:"smtp-host"`
+	SMTPPort         int    `yaml:"smtp-port"`
+	SMTPUsername     string `yaml:"smtp-username"`
+	SMTPPasswordFile string `yaml:"smtp-password-file"`
+	SMTPFrom         string `yaml:"smtp-from"`
+	SMTPTLS          string `yaml:"smtp-tls"`
+	smtp             raftnode.SMTPConfig
+	// wso2SMTPPassword is the email sink password of a WSO2 deployment.yaml.
+	wso2SMTPPassword string
 	// FaultInjection shares one skewable clock between the node's groups and serves
 	// /v1/debug/clock. Off by default.
 	FaultInjection bool `yaml:"fault-injection"`
@@ -156,6 +168,12 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.DurationVar(&flags.ProducerTTL, "producer-ttl", 0, "a producer that applied within this long is never forgotten by the dedup table; must be the same on every node (default 1h)")
 	fs.DurationVar(&flags.MaxWait, "max-wait", 0, "longest wait of a read for min_index before it answers 503 (default 10s)")
 	fs.Var(listFlag{&flags.SinkAllow}, "sink-allow", "HOST, IP or CIDR that @sink(type='http') may reach; repeatable or comma-separated (default: any host; link-local addresses never)")
+	fs.StringVar(&flags.SMTPHost, "smtp-host", "", "SMTP server of @sink(type='email') sinks that name no host (default: none, such sinks log each mail)")
+	fs.IntVar(&flags.SMTPPort, "smtp-port", 0, "port of --smtp-host (default 465 with --smtp-tls tls, 587 with starttls, else 25)")
+	fs.StringVar(&flags.SMTPUsername, "smtp-username", "", "SMTP user name (AUTH PLAIN) of email sinks that name none")
+	fs.StringVar(&flags.SMTPPasswordFile, "smtp-password-file", "", "file holding the password of --smtp-username")
+	fs.StringVar(&flags.SMTPFrom, "smtp-from", "", "sender address of email sinks without address='…'")
+	fs.StringVar(&flags.SMTPTLS, "smtp-tls", "", "none, starttls or tls (SMTPS) for --smtp-host (default: STARTTLS when the server offers it)")
 	fs.BoolVar(&flags.FaultInjection, "fault-injection", false, "testing only: serve /v1/debug/clock, which skews this node's leader clock")
 	fs.StringVar(&flags.TLSCert, "tls-cert", "", "this node's certificate (PEM; re-read when it changes): the HTTP API serves HTTPS only")
 	fs.StringVar(&flags.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM; re-read when it changes)")
@@ -196,6 +214,18 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.DialMap, dialErr = raftnode.ParseDialMap(dialEntries)
 		case "sink-allow":
 			cfg.SinkAllow = flags.SinkAllow
+		case "smtp-host":
+			cfg.SMTPHost = flags.SMTPHost
+		case "smtp-port":
+			cfg.SMTPPort = flags.SMTPPort
+		case "smtp-username":
+			cfg.SMTPUsername = flags.SMTPUsername
+		case "smtp-password-file":
+			cfg.SMTPPasswordFile = flags.SMTPPasswordFile
+		case "smtp-from":
+			cfg.SMTPFrom = flags.SMTPFrom
+		case "smtp-tls":
+			cfg.SMTPTLS = flags.SMTPTLS
 		case "fault-injection":
 			cfg.FaultInjection = flags.FaultInjection
 		case "auth":
@@ -288,6 +318,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	if err := cfg.validate(); err != nil {
 		return cfg, err
 	}
+	if err := cfg.resolveSMTP(); err != nil {
+		return cfg, err
+	}
 	if len(cfg.SinkAllow) > 0 {
 		var err error
 		if cfg.sinkPolicy, err = raftnode.ParseSinkPolicy(cfg.SinkAllow); err != nil {
@@ -363,4 +396,30 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// resolveSMTP checks the --smtp-* settings and reads the password file into c.smtp.
+func (c *serveConfig) resolveSMTP() error {
+	tlsMode, err := raftnode.ParseSMTPTLS(c.SMTPTLS)
+	if err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	if c.SMTPPort < 0 || c.SMTPPort > 65535 {
+		return fmt.Errorf("--smtp-port %d: use 1 to 65535", c.SMTPPort)
+	}
+	if c.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
+			return fmt.Errorf("--smtp-from %q is not an email address: %w", c.SMTPFrom, err)
+		}
+	}
+	c.smtp = raftnode.SMTPConfig{Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername, From: c.SMTPFrom, TLS: tlsMode,
+		Password: c.wso2SMTPPassword}
+	if c.SMTPPasswordFile != "" {
+		b, err := os.ReadFile(c.SMTPPasswordFile)
+		if err != nil {
+			return fmt.Errorf("--smtp-password-file: %w", err)
+		}
+		c.smtp.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +23,10 @@ import (
 //	siddhi.properties.shardId       the shard ID (shard-id)
 //	siddhi.properties.partitionById accepted (partitioning by ID is always on)
 //	siddhi.properties.aggTimeZone   the aggregation time zone (agg-time-zone)
+//	siddhi.extensions               the email sink's properties (the extension with
+//	                                name: email, namespace: sink): host, port, username,
+//	                                password, address and ssl.enable give the smtp-* keys
+//	                                that the file or the flags leave unset
 //
 // wso2.carbon may be written as one key with a dot (as WSO2 does) or nested. Every other
 // WSO2 section (wso2.datasources, siddhi.refs, listenerConfigurations, ...) is ignored and
@@ -143,6 +150,9 @@ func (d *fileDecoder) carbon(path string, v *yaml.Node) error {
 // siddhi reads siddhi.properties (shardId, partitionById, aggTimeZone).
 func (d *fileDecoder) siddhi(v *yaml.Node) error {
 	return d.mapping("siddhi", v, func(key string, _, sv *yaml.Node) error {
+		if key == "extensions" {
+			return d.extensions(sv)
+		}
 		if key != "properties" {
 			d.ignore("siddhi." + key)
 			return nil
@@ -163,6 +173,55 @@ func (d *fileDecoder) siddhi(v *yaml.Node) error {
 			return nil
 		})
 	})
+}
+
+// extensions reads siddhi.extensions: a list of `- extension: {name, namespace,
+// properties}`; the email sink's properties set the smtp-* keys not set otherwise.
+func (d *fileDecoder) extensions(v *yaml.Node) error {
+	var list []struct {
+		Extension struct {
+			Name       string            `yaml:"name"`
+			Namespace  string            `yaml:"namespace"`
+			Properties map[string]string `yaml:"properties"`
+		} `yaml:"extension"`
+	}
+	if err := v.Decode(&list); err != nil {
+		return fmt.Errorf("line %d: siddhi.extensions must be a list of extension: {name, namespace, properties}: %w", v.Line, err)
+	}
+	for _, e := range list {
+		x := e.Extension
+		if x.Name != "email" || x.Namespace != "sink" {
+			d.ignore("siddhi.extensions." + x.Namespace + ":" + x.Name)
+			continue
+		}
+		c := d.cfg
+		for _, k := range slices.Sorted(maps.Keys(x.Properties)) {
+			val := x.Properties[k]
+			switch k {
+			case "host":
+				c.SMTPHost = cmp.Or(c.SMTPHost, val)
+			case "port":
+				p, err := strconv.Atoi(val)
+				if err != nil {
+					return fmt.Errorf("line %d: siddhi.extensions email sink port %q is not a number", v.Line, val)
+				}
+				c.SMTPPort = cmp.Or(c.SMTPPort, p)
+			case "username":
+				c.SMTPUsername = cmp.Or(c.SMTPUsername, val)
+			case "password":
+				c.wso2SMTPPassword = val
+			case "address":
+				c.SMTPFrom = cmp.Or(c.SMTPFrom, val)
+			case "ssl.enable":
+				if c.SMTPTLS == "" && val == "true" {
+					c.SMTPTLS = "tls"
+				}
+			default:
+				d.ignore("siddhi.extensions.email." + k)
+			}
+		}
+	}
+	return nil
 }
 
 // looksWSO2 reports whether an unknown top-level key is a WSO2 section rather than a

@@ -240,7 +240,7 @@ func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.
 	if cfg.ProducerTTL > 0 {
 		ncfg.ProducerTTL = cfg.ProducerTTL
 	}
-	ncfg.SinkPolicy = cfg.sinkPolicy
+	ncfg.SinkPolicy, ncfg.SMTP = cfg.sinkPolicy, cfg.smtp
 	if cfg.FlushInterval > 0 {
 		ncfg.FlushInterval = cfg.FlushInterval
 	}
