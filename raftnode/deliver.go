@@ -118,7 +118,12 @@ func (n *Node) deliverLoop() {
 		}
 		want := map[string]engine.Sink{}
 		for _, s := range n.fsm.Sinks() {
-			want[s.Key()] = s.Sink
+			// A sink without a replicated position waits for the next deploy or undeploy to
+			// give it one: an email sink restored from a state written when email sinks were
+			// declarations only.
+			if _, ok := n.fsm.SinkPosition(s.Stream, s.Index); ok {
+				want[s.Key()] = s.Sink
+			}
 		}
 		for k := range workers {
 			if _, ok := want[k]; !ok {
