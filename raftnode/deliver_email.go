@@ -10,8 +10,10 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -151,24 +153,40 @@ func (t *emailTransport) deliver(ctx context.Context, e *fsm.OutEntry) error {
 	if err != nil {
 		return permanentError{fmt.Errorf("render the mail: %w", err)}
 	}
-	msg := t.compose(e, &m)
+	from, err := t.sender()
+	if err != nil && t.srv.host != "" {
+		return err
+	}
+	msg := t.compose(e, &m, from)
 	if t.srv.host == "" {
 		t.n.logger.Info("mail (no SMTP server: logged, not sent)", "sink", t.sk.String(), "message_id", t.messageID(e),
 			"to", strings.Join(m.Recipients(), ","), "subject", m.Subject, "body", m.Body)
 		return nil
 	}
+	return t.send(ctx, from.Address, m.Recipients(), msg)
+}
+
+// sender is the sink's sender address (address='…', --smtp-from, or a user name that is an
+// address).
+func (t *emailTransport) sender() (*mail.Address, error) {
 	if t.srv.from == "" {
-		return fmt.Errorf("email sink has no sender: give address='…' or tally serve --smtp-from")
+		return nil, errors.New("email sink has no sender: give address='…' or tally serve --smtp-from")
 	}
-	return t.send(ctx, m.Recipients(), msg)
+	a, err := mail.ParseAddress(t.srv.from)
+	if err != nil {
+		return nil, fmt.Errorf("email sink sender %q is not an address: %w", t.srv.from, err)
+	}
+	return a, nil
 }
 
 // compose writes the message: headers (Date is the output's time, so a duplicate is the
 // same message), then the body in quoted-printable.
-func (t *emailTransport) compose(e *fsm.OutEntry, m *engine.Mail) []byte {
+func (t *emailTransport) compose(e *fsm.OutEntry, m *engine.Mail, from *mail.Address) []byte {
 	var b bytes.Buffer
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	hdr("From", t.srv.from)
+	if from != nil {
+		hdr("From", from.String())
+	}
 	list := func(as []string) string { return strings.Join(as, ", ") }
 	var to, cc []string
 	for _, a := range m.To {
@@ -199,7 +217,7 @@ func (t *emailTransport) compose(e *fsm.OutEntry, m *engine.Mail) []byte {
 // and write has the sink's timeout as a deadline, so a server that hangs costs one timeout.
 // 5xx answers to RCPT (every recipient) or to the message are permanentErrors; the rest
 // (connection, greeting, STARTTLS, AUTH, MAIL, 4xx) are retried.
-func (t *emailTransport) send(ctx context.Context, rcpts []string, msg []byte) (err error) {
+func (t *emailTransport) send(ctx context.Context, from string, rcpts []string, msg []byte) (err error) {
 	timeout := time.Duration(t.sk.TimeoutMillis) * time.Millisecond
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -214,7 +232,8 @@ func (t *emailTransport) send(ctx context.Context, rcpts []string, msg []byte) (
 	defer stop()
 	conn.SetDeadline(time.Now().Add(timeout))
 	defer func() {
-		if err != nil && ctx.Err() != nil && !errors.As(err, new(permanentError)) {
+		var ne net.Error
+		if err != nil && (ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) && !errors.As(err, new(permanentError)) {
 			err = fmt.Errorf("smtp %s: no answer within %s: %w", addr, timeout, err)
 		}
 	}()
@@ -231,7 +250,7 @@ func (t *emailTransport) send(ctx context.Context, rcpts []string, msg []byte) (
 		return fmt.Errorf("smtp %s: greeting: %w", addr, err)
 	}
 	defer c.Close()
-	if err := c.Hello("tally"); err != nil {
+	if err := c.Hello(helloName()); err != nil {
 		return fmt.Errorf("smtp %s: EHLO: %w", addr, err)
 	}
 	if t.srv.tls == SMTPStartTLS || t.srv.tls == smtpStartTLSIfOffered {
@@ -248,8 +267,8 @@ func (t *emailTransport) send(ctx context.Context, rcpts []string, msg []byte) (
 			return fmt.Errorf("smtp %s: AUTH as %s: %w", addr, t.srv.user, err)
 		}
 	}
-	if err := c.Mail(t.srv.from); err != nil {
-		return fmt.Errorf("smtp %s: MAIL FROM %s: %w", addr, t.srv.from, err)
+	if err := c.Mail(from); err != nil {
+		return fmt.Errorf("smtp %s: MAIL FROM %s: %w", addr, from, err)
 	}
 	var refused []error
 	for _, r := range rcpts {
@@ -288,4 +307,12 @@ func (t *emailTransport) send(ctx context.Context, rcpts []string, msg []byte) (
 func permanentSMTP(err error) bool {
 	var te *textproto.Error
 	return errors.As(err, &te) && te.Code >= 500 && te.Code < 600
+}
+
+// helloName is the name this node gives in EHLO: its host name, else localhost.
+func helloName() string {
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, " \r\n") {
+		return h
+	}
+	return "localhost"
 }
