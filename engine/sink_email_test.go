@@ -3,6 +3,8 @@ package engine
 import (
 	"strings"
 	"testing"
+
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // emailSinkOf deploys an app whose stream Out (name string, email string, n long) has sink.
@@ -129,5 +131,21 @@ func TestEmailSink_RenderRefusesBadValues(t *testing.T) {
 	}
 	if _, err := sk.Email.Render([]byte(`not json`), nil); err == nil {
 		t.Error("bad data: no error")
+	}
+}
+
+// An email sink's password is shown nowhere: not in the app text the API shows, not in the
+// sink's name.
+func TestEmailSink_PasswordRedacted(t *testing.T) {
+	app := `@app:name('M') define stream S (email string);
+@sink(type='email', username='u', password='hunter2', host='smtp.example.com', to='{{email}}')
+define stream Out (email string);
+from S select email insert into Out;`
+	if got := siddhiql.Redact(app); strings.Contains(got, "hunter2") || !strings.Contains(got, "password='***'") {
+		t.Errorf("redacted text:\n%s", got)
+	}
+	e := newEngineApps(t, []string{app})
+	if s := e.Sinks()[0]; s.Email.Password != "hunter2" || strings.Contains(s.String(), "hunter2") {
+		t.Errorf("sink %s, password %q", s, s.Email.Password)
 	}
 }
