@@ -153,17 +153,16 @@ func (t *emailTransport) deliver(ctx context.Context, e *fsm.OutEntry) error {
 	if err != nil {
 		return permanentError{fmt.Errorf("render the mail: %w", err)}
 	}
-	from, err := t.sender()
-	if err != nil && t.srv.host != "" {
-		return err
-	}
-	msg := t.compose(e, &m, from)
 	if t.srv.host == "" {
 		t.n.logger.Info("mail (no SMTP server: logged, not sent)", "sink", t.sk.String(), "message_id", t.messageID(e),
 			"to", strings.Join(m.Recipients(), ","), "subject", m.Subject, "body", m.Body)
 		return nil
 	}
-	return t.send(ctx, from.Address, m.Recipients(), msg)
+	from, err := t.sender()
+	if err != nil {
+		return err
+	}
+	return t.send(ctx, from.Address, m.Recipients(), t.compose(e, &m, from))
 }
 
 // sender is the sink's sender address (address='…', --smtp-from, or a user name that is an
@@ -184,9 +183,7 @@ func (t *emailTransport) sender() (*mail.Address, error) {
 func (t *emailTransport) compose(e *fsm.OutEntry, m *engine.Mail, from *mail.Address) []byte {
 	var b bytes.Buffer
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	if from != nil {
-		hdr("From", from.String())
-	}
+	hdr("From", from.String())
 	list := func(as []string) string { return strings.Join(as, ", ") }
 	var to, cc []string
 	for _, a := range m.To {

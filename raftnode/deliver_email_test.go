@@ -1,15 +1,21 @@
 package raftnode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 )
 
 // mailApp mails each output of Alerts: to SYMBOL@example.com, cc ops@example.com.
@@ -342,5 +348,54 @@ func TestEmailSink_StartTLSRequired(t *testing.T) {
 	}, "STARTTLS required")
 	if n := len(srv.messages()); n != 0 {
 		t.Errorf("%d mails sent without TLS", n)
+	}
+}
+
+// The message is valid MIME: a non-ASCII subject is encoded, a long body line is wrapped by
+// quoted-printable, and both read back as rendered; the sender must be an address.
+func TestEmailSink_Compose(t *testing.T) {
+	e := engine.EmailSink{Map: engine.EmailMapText, ContentType: engine.EmailTextPlain}
+	tr := &emailTransport{n: &Node{cfg: Config{Group: 3}}, sk: engine.Sink{Stream: "Alerts", Index: 1, Email: &e}}
+	for from, want := range map[string]string{"": "has no sender", "not an address": "is not an address"} {
+		tr.srv.from = from
+		if _, err := tr.sender(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("sender %q: %v", from, err)
+		}
+	}
+	tr.srv.from = "Alerts <alerts@example.com>"
+	from, err := tr.sender()
+	if err != nil || from.Address != "alerts@example.com" {
+		t.Fatalf("sender %v, %v", from, err)
+	}
+	to, _ := mail.ParseAddressList("Zoë <z@example.com>, b@example.com")
+	body := strings.Repeat("long line ", 30) + "\nünïcode = end"
+	m := engine.Mail{Subject: "Grüße from Tally", To: to, ContentType: "text/plain", Body: body}
+	entry := &fsm.OutEntry{Pos: fsm.OutPos{Index: 7, Seq: 2}, Time: 1514783400000}
+	raw := tr.compose(entry, &m, from)
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil || subject != m.Subject {
+		t.Errorf("subject %q (%v)", subject, err)
+	}
+	if got := msg.Header.Get("Message-ID"); got != "<3-7-2.Alerts.1@tally>" {
+		t.Errorf("Message-ID %q", got)
+	}
+	if d, err := msg.Header.Date(); err != nil || d.UnixMilli() != entry.Time {
+		t.Errorf("Date %v (%v), want the output's time", d, err)
+	}
+	if list, err := msg.Header.AddressList("To"); err != nil || len(list) != 2 || list[0].Name != "Zoë" {
+		t.Errorf("To %v (%v)", list, err)
+	}
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		if len(line) > 78 {
+			t.Errorf("line of %d characters: %q", len(line), line)
+		}
+	}
+	got, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	if want := strings.ReplaceAll(body, "\n", "\r\n"); err != nil || string(got) != want { // text lines end in CRLF
+		t.Errorf("body %q (%v), want %q", got, err, want)
 	}
 }
