@@ -3,6 +3,8 @@ package raftnode
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +12,15 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/internal/certtest"
 )
 
 // mailApp mails each output of Alerts: to SYMBOL@example.com, cc ops@example.com.
@@ -79,8 +84,7 @@ func checkMail(t *testing.T, m smtpMessage, id, sym string, v int64) {
 // The leader mails every output once, in log order, with the sink's subject, recipients
 // and payload, authenticating with the node's credentials; the position is replicated.
 func TestEmailSink_MailsEveryOutputOnce(t *testing.T) {
-	srv := newSMTPTestServer(t)
-	srv.user, srv.pass = "tally", "s3cret"
+	srv := newSMTPTestServer(t, func(s *smtpTestServer) { s.user, s.pass = "tally", "s3cret" })
 	c := mailCluster(t, 1, srv, "2 sec")
 	leader := c.waitLeader(testTimeout)
 	for i := range 5 {
@@ -175,21 +179,22 @@ func TestEmailSink_LeaderChange(t *testing.T) {
 	// Positions are recorded only when the sink has been idle for an hour: the new leader
 	// mails everything again.
 	c := mailCluster(t, 3, srv, "2 sec", func(cfg *Config) { cfg.DeliveryRecordInterval = time.Hour })
-	leader := c.waitLeader(testTimeout)
 	for i := range 3 {
-		ingest(t, leader, "p", uint64(i+1), row(fmt.Sprintf("s%d", i), int64(i)))
+		ingestRetrying(t, c, uint64(i+1), row(fmt.Sprintf("s%d", i), int64(i)))
 	}
 	eventually(t, testTimeout, func() bool { return len(srv.messages()) >= 3 }, "first mails")
+	leader := c.waitLeader(testTimeout)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	if _, err := leader.Transfer(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	next := waitLeaderOf(t, func() []*Node { return c.others(leader) }, testTimeout)
+	waitLeaderOf(t, func() []*Node { return c.others(leader) }, testTimeout)
 	for i := 3; i < 6; i++ {
-		ingest(t, next, "p", uint64(i+1), row(fmt.Sprintf("s%d", i), int64(i)))
+		ingestRetrying(t, c, uint64(i+1), row(fmt.Sprintf("s%d", i), int64(i)))
 	}
-	_, ids := alertsOf(t, next)
+	c.waitConverged(testTimeout)
+	_, ids := alertsOf(t, c.waitLeader(testTimeout))
 	if len(ids) != 6 {
 		t.Fatalf("%d outputs", len(ids))
 	}
@@ -314,8 +319,7 @@ func TestEmailSink_NoServerAndBadCredentials(t *testing.T) {
 	}, "the mail logged")
 	eventually(t, testTimeout, func() bool { return leader.SinkStatus()[0].Undelivered == 0 }, "the sink moves on")
 
-	srv := newSMTPTestServer(t)
-	srv.user, srv.pass = "tally", "right"
+	srv := newSMTPTestServer(t, func(s *smtpTestServer) { s.user, s.pass = "tally", "right" })
 	logs2 := &lockedBuffer{}
 	c2 := mailCluster(t, 1, srv, "1 sec", func(cfg *Config) {
 		cfg.SMTP.Username, cfg.SMTP.Password = "tally", "wrong-hunter2"
@@ -397,5 +401,65 @@ func TestEmailSink_Compose(t *testing.T) {
 	got, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
 	if want := strings.ReplaceAll(body, "\n", "\r\n"); err != nil || string(got) != want { // text lines end in CRLF
 		t.Errorf("body %q (%v), want %q", got, err, want)
+	}
+}
+
+// TLS: SMTPS (ssl.enable='true', the default of an app that names its host) and STARTTLS,
+// the server's certificate checked against the node's roots; authentication goes over
+// TLS only.
+func TestEmailSink_TLS(t *testing.T) {
+	certs := certtest.New(t, t.TempDir(), "smtp")
+	pair, err := tls.LoadX509KeyPair(certs.Pairs["smtp"].Cert, certs.Pairs["smtp"].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{pair}}
+	for _, implicit := range []bool{true, false} {
+		srv := newSMTPTestServer(t, func(s *smtpTestServer) { s.user, s.pass, s.tls, s.implicit = "tally", "pw", serverTLS, implicit })
+		app := strings.Replace(mailApp("2 sec"), "@sink(type='email',",
+			fmt.Sprintf("@sink(type='email', host='localhost', port='%d', username='tally', password='pw', ssl.enable='%v',", srv.port(), implicit), 1)
+		c := newCluster(t, 1, func(cfg *Config) { cfg.SMTP.TLSConfig = &tls.Config{RootCAs: roots} })
+		leader := c.waitLeader(testTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+		_, idx, err := leader.Deploy(ctx, app)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.waitApplied(idx)
+		ingest(t, leader, "p", 1, row("a", 1))
+		eventually(t, testTimeout, func() bool { return len(srv.messages()) == 1 }, "the mail over TLS (implicit %v)", implicit)
+		_, ids := alertsOf(t, leader)
+		m := srv.messages()[0]
+		checkMail(t, m, ids[0], "a", 1)
+		if !m.TLS {
+			t.Errorf("implicit %v: the mail came in clear text", implicit)
+		}
+	}
+}
+
+// ingestRetrying sends part seq of producer "p" to whichever node leads until it applies:
+// a leader that steps down under load answers with an error, and the dedup table makes the
+// retry apply the part once.
+func ingestRetrying(t *testing.T, c *cluster, seq uint64, rows ...expr.Row) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+		res, err := c.waitLeader(testTimeout).Ingest(ctx, []fsm.Part{part("p", seq, rows...)})
+		cancel()
+		if err == nil && len(res.Parts) == 1 && res.Parts[0].Err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest seq %d: %v %+v", seq, err, res)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

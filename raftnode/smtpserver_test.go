@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"net"
 	"strings"
@@ -15,6 +16,7 @@ type smtpMessage struct {
 	From string
 	To   []string
 	Data string // as received, dot-unstuffed, CRLF line ends
+	TLS  bool   // received over TLS
 }
 
 // header returns the value of the message's header name ("" when absent).
@@ -43,6 +45,9 @@ type smtpTestServer struct {
 	ln net.Listener
 	// user and pass, when set, are required (AUTH PLAIN).
 	user, pass string
+	// tls, when set, is offered with STARTTLS, or from the first byte when implicit.
+	tls      *tls.Config
+	implicit bool
 
 	rcptCode   atomic.Value // string: answer to RCPT ("" accepts)
 	dataCode   atomic.Value // string: answer at the end of DATA ("" accepts)
@@ -56,12 +61,17 @@ type smtpTestServer struct {
 	open  map[net.Conn]bool
 }
 
-func newSMTPTestServer(t *testing.T) *smtpTestServer {
+// newSMTPTestServer starts a server; opts set its fields (user, pass, tls) before it
+// accepts.
+func newSMTPTestServer(t *testing.T, opts ...func(*smtpTestServer)) *smtpTestServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &smtpTestServer{t: t, ln: ln, open: map[net.Conn]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
 	s.rcptCode.Store("")
 	s.dataCode.Store("")
 	s.refuseRcpt.Store("")
@@ -122,6 +132,9 @@ func (s *smtpTestServer) accept() {
 				c.Read(buf) // until the client gives up or the server closes
 				return
 			}
+			if s.tls != nil && s.implicit {
+				c = tls.Server(c, s.tls)
+			}
 			s.session(c)
 		}()
 	}
@@ -129,6 +142,7 @@ func (s *smtpTestServer) accept() {
 
 func (s *smtpTestServer) session(c net.Conn) {
 	r := bufio.NewReader(c)
+	_, secure := c.(*tls.Conn)
 	say := func(line string) bool {
 		_, err := c.Write([]byte(line + "\r\n"))
 		return err == nil
@@ -148,10 +162,22 @@ func (s *smtpTestServer) session(c net.Conn) {
 		switch strings.ToUpper(verb) {
 		case "EHLO":
 			say("250-tally-test")
+			if s.tls != nil && !secure {
+				say("250-STARTTLS")
+			}
 			if s.user != "" {
 				say("250-AUTH PLAIN")
 			}
 			say("250 8BITMIME")
+		case "STARTTLS":
+			if s.tls == nil || secure {
+				say("502 no STARTTLS here")
+				continue
+			}
+			say("220 go ahead")
+			c = tls.Server(c, s.tls)
+			r = bufio.NewReader(c)
+			secure = true
 		case "HELO":
 			say("250 tally-test")
 		case "AUTH":
@@ -200,7 +226,7 @@ func (s *smtpTestServer) session(c net.Conn) {
 				say(code + " message not accepted")
 				continue
 			}
-			cur.Data = b.String()
+			cur.Data, cur.TLS = b.String(), secure
 			s.mu.Lock()
 			s.msgs = append(s.msgs, cur)
 			s.mu.Unlock()
