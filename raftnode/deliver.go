@@ -55,6 +55,9 @@ type SinkStatus struct {
 	// Failing is set while the destination refuses or cannot be reached; LastError says why.
 	Failing   bool
 	LastError string
+	// Skipped counts the outputs the destination refused for good while this node led
+	// (an SMTP 5xx answer): logged, not retried.
+	Skipped uint64
 }
 
 // SinkStatus lists the group's sinks.
@@ -66,7 +69,7 @@ func (n *Node) SinkStatus() []SinkStatus {
 	for i, s := range sinks {
 		out[i].SinkState = s
 		if st := n.deliver.status[s.Key()]; st != nil {
-			out[i].Active, out[i].Failing, out[i].LastError = true, st.failing, st.lastErr
+			out[i].Active, out[i].Failing, out[i].LastError, out[i].Skipped = true, st.failing, st.lastErr, st.skipped
 		}
 	}
 	return out
@@ -220,7 +223,8 @@ func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 			continue
 		}
 		for i := range entries {
-			if !d.deliver(ctx, &entries[i], st, lg) {
+			done, skipped := d.deliver(ctx, &entries[i], st, lg)
+			if !done {
 				return
 			}
 			sent = entries[i].Pos
@@ -229,7 +233,9 @@ func (n *Node) runSink(ctx context.Context, sk engine.Sink, st *sinkStatus) {
 			if n.deliver.delivered == nil {
 				n.deliver.delivered = map[string]uint64{}
 			}
-			n.deliver.delivered[name]++
+			if !skipped {
+				n.deliver.delivered[name]++
+			}
 			n.deliver.mu.Unlock()
 		}
 		if time.Since(lastRecord) >= n.cfg.DeliveryRecordInterval && !record() {
@@ -279,8 +285,8 @@ func (d *deliverer) close() { d.t.close() }
 
 // deliver sends one output, retrying with exponential backoff (retry.interval doubled up to
 // retry.max.interval) until it succeeds or fails for good (then it is logged and skipped).
-// It reports false when ctx ended first.
-func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus, lg *slog.Logger) bool {
+// done is false when ctx ended first; skipped is set for an output refused for good.
+func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus, lg *slog.Logger) (done, skipped bool) {
 	backoff := time.Duration(d.sk.RetryIntervalMillis) * time.Millisecond
 	maxBackoff := time.Duration(d.sk.MaxBackoffMillis) * time.Millisecond
 	id := e.Pos.ID(d.n.cfg.Group)
@@ -308,10 +314,10 @@ func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus
 			if wasFailing {
 				lg.Info("sink delivers again", "id", id)
 			}
-			return true
+			return true, permanent
 		}
 		if ctx.Err() != nil {
-			return false
+			return false, false
 		}
 		if !wasFailing {
 			lg.Warn("sink delivery failed; retrying until it succeeds (outputs wait in the outbox)", "id", id, "err", err)
@@ -320,7 +326,7 @@ func (d *deliverer) deliver(ctx context.Context, e *fsm.OutEntry, st *sinkStatus
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return false, false
 		case <-t.C:
 		}
 		backoff = min(backoff*2, maxBackoff)

@@ -148,6 +148,15 @@ func TestEmailSink_TemporaryAndPermanentRefusals(t *testing.T) {
 		t.Errorf("%d connections after the permanent refusal, want 1 (no retry)", got)
 	}
 	eventually(t, testTimeout, func() bool { st := status(); return !st.Failing && st.Undelivered == 0 }, "every output delivered or skipped")
+	if st := status(); st.Skipped != 1 {
+		t.Errorf("skipped %d, want 1", st.Skipped)
+	}
+	leader.deliver.mu.Lock()
+	got := leader.deliver.delivered[sinkName("Alerts", 0)]
+	leader.deliver.mu.Unlock()
+	if got != 2 {
+		t.Errorf("delivered counter %d, want 2 (the skipped mail is not counted)", got)
+	}
 }
 
 // A server that accepts connections and never answers costs one timeout per attempt: the
