@@ -145,6 +145,9 @@ from S select email insert into Out;`
 		t.Errorf("redacted text:\n%s", got)
 	}
 	e := newEngineApps(t, []string{app})
+	if a, _ := e.App("M"); len(a.Notes) != 0 {
+		t.Errorf("an email sink naming its host gets notes %q", a.Notes)
+	}
 	if s := e.Sinks()[0]; s.Email.Password != "hunter2" || strings.Contains(s.String(), "hunter2") {
 		t.Errorf("sink %s, password %q", s, s.Email.Password)
 	}
