@@ -140,7 +140,7 @@ func (l listFlag) Set(s string) error {
 func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	var flags serveConfig
 	var configPath string
-	fs.StringVar(&configPath, "config", "", "YAML config file with the same keys as the flags (flags win); WSO2's deployment.yaml keys wso2.carbon.id and siddhi.properties.shardId/aggTimeZone/partitionById are understood, its other sections ignored")
+	fs.StringVar(&configPath, "config", "", "YAML config file with the same keys as the flags (flags win); WSO2's deployment.yaml keys wso2.carbon.id and siddhi.properties.shardId/aggTimeZone/partitionById and the email sink properties of siddhi.extensions are understood, its other sections ignored")
 	fs.StringVar(&flags.ID, "id", "", "this node's ID, stable across restarts (required)")
 	fs.StringVar(&flags.DataDir, "data-dir", "data", "directory for the Raft log and snapshots")
 	fs.StringVar(&flags.HTTPAddr, "http-addr", "127.0.0.1:7070", "HTTP API address (host:port), also the address other nodes forward to")
