@@ -1,0 +1,160 @@
+package agg
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// JoinRetention is how many closed arrival buckets of a granularity an aggregation that a
+// join reads keeps after they are flushed: a flush then drops only the rows whose arrival
+// bucket is older than the JoinRetention buckets before the open one. A join sees those rows
+// and the open bucket's, never rows that live only in the shared store. 120 keeps two minutes
+// of seconds, two hours of minutes, five days of hours, about four months of days, ten years
+// of months and 120 years.
+const JoinRetention = 120
+
+// retention is the state of Retain: which granularities keep their closed rows, and the
+// oldest arrival bucket start each keeps, computed for the open bucket it was computed at.
+type retention struct {
+	keep []bool
+	from []int64
+	at   []int64
+}
+
+// Retain makes DropFlushed keep, for granularities ds (all when ds is nil and all is true),
+// the closed rows of the JoinRetention arrival buckets before the open one. Retain(nil,
+// false) turns it off. It changes no row: the rows it keeps are the state's rows.
+func (s *State) Retain(ds []siddhiql.Duration, all bool) {
+	n := len(s.def.Durations)
+	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n)}
+	on := false
+	for i, d := range s.def.Durations {
+		r.keep[i] = all || slices.Contains(ds, d)
+		r.at[i] = math.MinInt64 // not computed yet
+		on = on || r.keep[i]
+	}
+	if !on {
+		r = nil
+	}
+	s.retain = r
+}
+
+// Retained lists the granularities whose closed rows DropFlushed keeps for joins.
+func (s *State) Retained() []siddhiql.Duration {
+	var out []siddhiql.Duration
+	if s.retain == nil {
+		return nil
+	}
+	for i, d := range s.def.Durations {
+		if s.retain.keep[i] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// retainBounds brings the oldest kept bucket of every retained granularity up to the open
+// buckets.
+func (s *State) retainBounds() {
+	r := s.retain
+	if r == nil {
+		return
+	}
+	for i, d := range s.def.Durations {
+		if !r.keep[i] || r.at[i] == s.open[i] {
+			continue
+		}
+		t := s.open[i]
+		for range JoinRetention {
+			if t <= MinTime {
+				break
+			}
+			t = s.clock.Start(t-1, d)
+		}
+		r.from[i], r.at[i] = t, s.open[i]
+	}
+}
+
+// retains reports whether DropFlushed must keep closed cell c for the joins that read it.
+func (s *State) retains(c *cell) bool {
+	r := s.retain
+	return r != nil && r.keep[c.di] && c.agg >= r.from[c.di]
+}
+
+// RetentionSpan is about how much time the closed rows of d that a joined aggregation keeps
+// cover: JoinRetention buckets of d (months counted as 31 days, years as 366).
+func RetentionSpan(d siddhiql.Duration) int64 {
+	var ms int64
+	switch d {
+	case siddhiql.Seconds:
+		ms = 1000
+	case siddhiql.Minutes:
+		ms = 60 * 1000
+	case siddhiql.Hours:
+		ms = 3600 * 1000
+	case siddhiql.Days:
+		ms = 24 * 3600 * 1000
+	case siddhiql.Months:
+		ms = 31 * 24 * 3600 * 1000
+	default:
+		ms = 366 * 24 * 3600 * 1000
+	}
+	return JoinRetention * ms
+}
+
+// JoinAttrs are the attributes a join reads of an aggregation: AGG_TIMESTAMP (the bucket
+// start), then the aggregation's outputs in select order.
+func JoinAttrs(def *Def) []siddhiql.Attribute {
+	out := make([]siddhiql.Attribute, 0, 1+len(def.Outputs))
+	out = append(out, siddhiql.Attribute{Name: "AGG_TIMESTAMP", Type: siddhiql.TypeLong})
+	for _, o := range def.Outputs {
+		out = append(out, siddhiql.Attribute{Name: o.Name, Type: o.Type})
+	}
+	return out
+}
+
+// JoinRows returns what a join finds in the state for one event: the rows of granularity per
+// whose bucket (the event bucket in event-time mode, else the arrival bucket) is in
+// [start, end), merged per bucket and group as a store query merges them, each in JoinAttrs
+// form, ordered by bucket, then group key. Nil when the state does not keep per.
+func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
+	if start >= end || !s.def.HasDuration(per) {
+		return nil
+	}
+	p := &Plan{Def: s.def, Per: per, Start: start, End: end, base: JoinAttrs(s.def)}
+	type mkey struct {
+		t   int64
+		key string
+	}
+	merged := map[mkey]*merge{}
+	var order []mkey
+	for _, r := range s.RowsIn(per, start, end) {
+		k := mkey{p.Bucket(r), r.key}
+		m := merged[k]
+		if m == nil {
+			m = newMerge(s.def, r)
+			merged[k] = m
+			order = append(order, k)
+		}
+		m.add(s.def, r)
+	}
+	slices.SortFunc(order, func(a, b mkey) int {
+		if a.t != b.t {
+			return cmpInt(a.t, b.t)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	rows := make([]expr.Row, 0, len(order))
+	for _, k := range order {
+		rows = append(rows, merged[k].output(p, k.t))
+	}
+	return rows
+}
+
+// Compare orders two values as `order by` does: nulls first, numbers numerically, strings and
+// others by their text.
+func Compare(a, b expr.Value) int { return compareValues(a, b) }
