@@ -48,13 +48,6 @@ type aggSide struct {
 	buf             expr.Row
 }
 
-// isAgg reports whether name is an aggregation of the app, its own or read-only.
-func (a *App) isAgg(name string) bool {
-	_, own := a.aggs[name]
-	_, ro := a.readOnly[name]
-	return own || ro
-}
-
 // aggJoinInput returns the join input for aggregation s, or false when s names none.
 func (a *App) aggJoinInput(s *siddhiql.JoinSide) (*joinInput, bool, error) {
 	side := &aggSide{name: s.Name}
