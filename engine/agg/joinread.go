@@ -122,18 +122,46 @@ func JoinAttrs(def *Def) []siddhiql.Attribute {
 // [start, end), merged per bucket and group as a store query merges them, each in JoinAttrs
 // form, ordered by bucket, then group key. Nil when the state does not keep per.
 func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
-	if start >= end || !s.def.HasDuration(per) {
+	di := slices.Index(s.def.Durations, per)
+	if start >= end || di < 0 {
 		return nil
 	}
 	p := &Plan{Def: s.def, Per: per, Start: start, End: end, base: JoinAttrs(s.def)}
+	var found []*Row
+	for _, g := range s.groups {
+		// A granularity's cells are in arrival order: in arrival-time mode, where the
+		// bucket is the arrival bucket, the scan from the newest stops at the first
+		// one before start.
+		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+			c := &g.cells[j]
+			t := c.agg
+			if s.def.EventTime {
+				t = c.evt
+			} else if t < start {
+				break
+			}
+			if t >= start && t < end {
+				found = append(found, s.def.row(g, c))
+			}
+		}
+	}
+	SortRows(found)
+	rows := make([]expr.Row, 0, len(found))
+	if !s.def.EventTime {
+		// One cell per bucket and group: nothing to merge.
+		for _, r := range found {
+			rows = append(rows, newMerge(s.def, r).with(s.def, r).output(p, r.AggTimestamp))
+		}
+		return rows
+	}
 	type mkey struct {
 		t   int64
 		key string
 	}
 	merged := map[mkey]*merge{}
 	var order []mkey
-	for _, r := range s.RowsIn(per, start, end) {
-		k := mkey{p.Bucket(r), r.key}
+	for _, r := range found {
+		k := mkey{r.EventTimestamp, r.key}
 		m := merged[k]
 		if m == nil {
 			m = newMerge(s.def, r)
@@ -148,11 +176,16 @@ func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	rows := make([]expr.Row, 0, len(order))
 	for _, k := range order {
 		rows = append(rows, merged[k].output(p, k.t))
 	}
 	return rows
+}
+
+// with adds r to m and returns m.
+func (m *merge) with(d *Def, r *Row) *merge {
+	m.add(d, r)
+	return m
 }
 
 // Compare orders two values as `order by` does: nulls first, numbers numerically, strings and

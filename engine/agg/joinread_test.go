@@ -108,3 +108,39 @@ func TestRetentionSpan(t *testing.T) {
 		t.Errorf("minutes: %d, want 7200000", got)
 	}
 }
+
+// BenchmarkJoinRows: one join lookup (two minutes per minutes) in an aggregation of 10,000
+// groups with 121 minutes kept each.
+func BenchmarkJoinRows(b *testing.B) {
+	app, err := siddhiql.Parse(`@app:name('A') define stream S (k string, v long);
+define aggregation A from S select k, count() as n group by k aggregate every sec, min;`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def, err := Compile(app.Aggregations[0], app.Streams[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock, _ := NewClock("")
+	st := NewState(def, clock)
+	st.Retain([]siddhiql.Duration{siddhiql.Minutes}, false)
+	const t0 = int64(1514764800000)
+	rows := make([]expr.Row, 10000)
+	for i := range rows {
+		rows[i] = expr.Row{expr.String("key" + string(rune('a'+i%26)) + expr.Long(int64(i)).String()), expr.Long(1)}
+	}
+	for m := range int64(121) {
+		if err := st.Add(uint64(m+1), t0+m*60000, rows); err != nil {
+			b.Fatal(err)
+		}
+		st.DropFlushed(uint64(m + 1))
+	}
+	now := t0 + 120*60000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if got := st.JoinRows(siddhiql.Minutes, now-120000, now); len(got) != 20000 {
+			b.Fatalf("%d rows, want 20000", len(got))
+		}
+	}
+}
