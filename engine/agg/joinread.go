@@ -79,10 +79,63 @@ func (s *State) retainBounds() {
 	}
 }
 
-// retains reports whether DropFlushed must keep closed cell c for the joins that read it.
-func (s *State) retains(c *cell) bool {
-	r := s.retain
-	return r != nil && r.keep[c.di] && c.agg >= r.from[c.di]
+// dropRetained is DropFlushed for a state that keeps rows for joins. A granularity's cells
+// are in arrival order, so the cells that may go (closed, and older than what is kept) are a
+// prefix of its run: a group is looked at past those prefixes only when one of them holds a
+// flushed cell, and a flush that finds nothing to drop costs a few steps per group, however
+// many rows are kept.
+func (s *State) dropRetained(index uint64) int {
+	s.retainBounds()
+	n := 0
+	nd := len(s.def.Durations)
+	for k, g := range s.groups {
+		if !s.mayDrop(g, index) {
+			continue
+		}
+		kept := g.cells[:0]
+		for i := range g.cells {
+			c := &g.cells[i]
+			if c.agg < s.dropBefore(int(c.di)) && c.index <= index {
+				n++
+				continue
+			}
+			kept = append(kept, *c)
+		}
+		clear(g.cells[len(kept):])
+		switch {
+		case len(kept) == 0:
+			delete(s.groups, k)
+		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
+			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
+		default:
+			g.cells = kept
+		}
+	}
+	return n
+}
+
+// dropBefore is the arrival bucket start before which the closed cells of granularity di
+// may be dropped: the open bucket, or the oldest bucket kept for joins.
+func (s *State) dropBefore(di int) int64 {
+	if r := s.retain; r != nil && r.keep[di] {
+		return min(s.open[di], r.from[di])
+	}
+	return s.open[di]
+}
+
+// mayDrop reports whether group g holds a cell dropRetained drops.
+func (s *State) mayDrop(g *group, index uint64) bool {
+	for j := 0; j < len(g.cells); {
+		di := int(g.cells[j].di)
+		before := s.dropBefore(di)
+		for ; j < len(g.cells) && int(g.cells[j].di) == di && g.cells[j].agg < before; j++ {
+			if g.cells[j].index <= index {
+				return true
+			}
+		}
+		j = g.runEnd(di)
+	}
+	return false
 }
 
 // RetentionSpan is about how much time the closed rows of d that a joined aggregation keeps

@@ -144,3 +144,37 @@ define aggregation A from S select k, count() as n group by k aggregate every se
 		}
 	}
 }
+
+// BenchmarkDropFlushedRetained: the flush after a tick when 10,000 groups each keep 121
+// minutes for a join and nothing is due to go.
+func BenchmarkDropFlushedRetained(b *testing.B) {
+	app, err := siddhiql.Parse(`@app:name('A') define stream S (k string, v long);
+define aggregation A from S select k, count() as n group by k aggregate every sec, min;`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def, err := Compile(app.Aggregations[0], app.Streams[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock, _ := NewClock("")
+	st := NewState(def, clock)
+	st.Retain([]siddhiql.Duration{siddhiql.Minutes}, false)
+	const t0 = int64(1514764800000)
+	rows := make([]expr.Row, 10000)
+	for i := range rows {
+		rows[i] = expr.Row{expr.String("key" + expr.Long(int64(i)).String()), expr.Long(1)}
+	}
+	for m := range int64(121) {
+		if err := st.Add(uint64(m+1), t0+m*60000, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.DropFlushed(121)
+	b.ResetTimer()
+	for range b.N {
+		if n := st.DropFlushed(121); n != 0 {
+			b.Fatalf("dropped %d", n)
+		}
+	}
+}

@@ -580,8 +580,10 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 // index: they are in the shared store and will not change again. Rows a join still reads
 // stay (Retain). It returns how many rows it dropped.
 func (s *State) DropFlushed(index uint64) int {
-	s.retainBounds()
-	return s.drop(func(c *cell) bool { return c.agg < s.open[c.di] && c.index <= index && !s.retains(c) })
+	if s.retain != nil {
+		return s.dropRetained(index) // joinread.go
+	}
+	return s.drop(func(c *cell) bool { return c.agg < s.open[c.di] && c.index <= index })
 }
 
 // Purge drops the closed rows older than each granularity's retention at time now, judged
