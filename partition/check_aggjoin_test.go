@@ -37,3 +37,27 @@ define aggregation Agg from S select k, sum(v) as total group by k aggregate eve
 		})
 	}
 }
+
+// A read-only aggregation aggregates nothing, whatever routes its input stream.
+func TestCheckApp_ReadOnlyAggregationOverBroadcast(t *testing.T) {
+	const app = `@app:name('A')
+@distribution(strategy='broadcast')
+define stream S (k string, v long);
+@persistedAggregation(is.read.only='true')
+define aggregation Agg from S select k, sum(v) as total group by k aggregate every sec...min;
+`
+	p, err := siddhiql.Parse(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckApp(p, 3); err != nil {
+		t.Errorf("read-only aggregation over a broadcast stream: %v", err)
+	}
+	p, err = siddhiql.Parse(strings.Replace(app, "@persistedAggregation(is.read.only='true')\n", "", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckApp(p, 3); err == nil || !strings.Contains(err.Error(), "broadcast") {
+		t.Errorf("an aggregation over a broadcast stream: error %v, want the broadcast refusal", err)
+	}
+}
