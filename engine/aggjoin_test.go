@@ -334,3 +334,21 @@ func TestParse_PersistedAggregation(t *testing.T) {
 		t.Errorf("enable='true' alone: err %v, read-only %v; want a plain aggregation", err, err == nil && p.Aggregations[0].ReadOnly)
 	}
 }
+
+// A join inside a partition is refused rather than run as a plain query on its left input.
+func TestAggJoin_RefusedInsidePartition(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Deploy(`@app:name('P')
+define stream S (k string, v long);
+define aggregation A from S select k, sum(v) as total group by k aggregate every sec;
+partition with (k of S)
+begin
+from S join A within 0L, 1000L per "seconds" select S.k insert into O;
+end;`)
+	if err == nil || !strings.Contains(err.Error(), "joins inside a partition are not supported") || !strings.Contains(err.Error(), "6:8") {
+		t.Errorf("error %v, want joins inside a partition refused at 6:8", err)
+	}
+}
