@@ -37,6 +37,10 @@ type App struct {
 	Notes      []string
 	tables     map[string]*table.Table // tables.go
 	tableOrder []string
+	// Aggregation joins (aggjoin.go, aggjoin_readonly.go): read-only aggregations by name, and
+	// the aggregation inputs of the app's joins in query order.
+	readOnly map[string]*agg.Def
+	aggJoins []*aggSide
 }
 
 // stream is a stream of the app with everything that reads it.
@@ -87,12 +91,18 @@ func compileApp(p *siddhiql.App, text string, clock *agg.Clock) (*App, error) {
 		return nil, err
 	}
 	for _, ad := range p.Aggregations {
-		if _, dup := a.aggs[ad.Name]; dup || a.streams[ad.Name] != nil {
+		if _, dup := a.aggs[ad.Name]; dup || a.streams[ad.Name] != nil || a.readOnly[ad.Name] != nil {
 			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("%s is defined twice", ad.Name)}
 		}
 		in, ok := a.streams[ad.From]
 		if !ok {
 			return nil, &siddhiql.Error{Pos: ad.Pos, Msg: fmt.Sprintf("aggregation %s reads stream %s, which is not defined", ad.Name, ad.From)}
+		}
+		if ad.ReadOnly { // aggjoin_readonly.go
+			if err := a.addReadOnly(ad, in.def); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		def, err := agg.CompileEnv(ad, in.def, a.env)
 		if err != nil {

@@ -126,6 +126,9 @@ func (e *Engine) CheckDeploy(text string) (*App, error) {
 		if err := e.checkSinkNames(a); err != nil { // scope.go
 			return nil, err
 		}
+		if err := e.checkReadOnly(a); err != nil { // aggjoin_readonly.go
+			return nil, err
+		}
 	}
 	return a, nil
 }

@@ -233,6 +233,7 @@ func (e *Engine) rebuildBus() {
 			e.bus.subs[l.topic] = append(e.bus.subs[l.topic], subscriber{app: a, stream: l.stream})
 		}
 	}
+	e.linkAggJoins() // aggjoin_readonly.go: read-only aggregations follow the deployed apps too
 }
 
 // publish delivers events of a publishing stream to the topics' subscribers. A subscriber

@@ -23,6 +23,7 @@ type joinQuery struct {
 	on    *table.Cond
 	keyed *table.Keyed // on, when one input is a table whose primary key it pins
 	sel   *window.Query
+	order *joinOrder // order by, limit, offset (aggjoin.go); nil when absent
 }
 
 type joinInput struct {
@@ -30,6 +31,7 @@ type joinInput struct {
 	attrs   []siddhiql.Attribute
 	win     *window.Query // stream input; nil for a table
 	tbl     *table.Table  // table input; nil for a stream
+	agg     *aggSide      // aggregation input (aggjoin.go); nil otherwise
 	trigger bool
 	outer   bool // emit its unmatched events with nulls for the other side
 }
@@ -58,8 +60,8 @@ func (a *App) joinInput(s *siddhiql.JoinSide) (*joinInput, error) {
 		}
 		return &joinInput{name: s.Name, attrs: t.Attrs(), tbl: t}, nil
 	}
-	if _, ok := a.aggs[s.Name]; ok {
-		return nil, &siddhiql.Error{Pos: s.Pos, Msg: fmt.Sprintf("joining aggregation %s ('within ... per ...') is not supported: the engine holds only its unflushed rows; query it with a store query", s.Name)}
+	if in, ok, err := a.aggJoinInput(s); ok {
+		return in, err
 	}
 	return nil, &siddhiql.Error{Pos: s.Pos, Msg: fmt.Sprintf("join reads %s, which is neither a stream, a table nor an aggregation of this app (defined before the query)", s.Name)}
 }
@@ -67,9 +69,6 @@ func (a *App) joinInput(s *siddhiql.JoinSide) (*joinInput, error) {
 // compileJoin compiles a join query and connects it to its input streams and its output.
 func (a *App) compileJoin(qd *siddhiql.Query) error {
 	j := qd.Join
-	if j.WithinStart != nil {
-		return &siddhiql.Error{Pos: j.WithinStart.Position(), Msg: "'within ... per ...' belongs to joins with an aggregation, which are not supported: the engine holds only an aggregation's unflushed rows, the rest are in the shared store"}
-	}
 	jq := &joinQuery{def: j}
 	for i, s := range []*siddhiql.JoinSide{&j.Left, &j.Right} {
 		in, err := a.joinInput(s)
@@ -99,6 +98,9 @@ func (a *App) compileJoin(qd *siddhiql.Query) error {
 		Left:  table.Side{Names: sideNames(&j.Left), Attrs: jq.sides[0].attrs},
 		Right: table.Side{Names: sideNames(&j.Right), Attrs: jq.sides[1].attrs},
 		What:  "join",
+	}
+	if err := a.compileAggJoin(jq, qd, pair); err != nil { // aggjoin.go
+		return err
 	}
 	var err error
 	if jq.on, err = table.CompileCond(j.On, pair); err != nil {
@@ -205,6 +207,7 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 	keyed := other.tbl != nil && j.keyed != nil
 	var found []expr.Row
 	switch {
+	case other.agg != nil: // found per event
 	case other.tbl == nil:
 		found = other.win.Contents()
 	case !keyed:
@@ -218,6 +221,9 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 			if k := j.keyed.Match(row); k >= 0 {
 				found = append(found, other.tbl.Row(k))
 			}
+		}
+		if other.agg != nil {
+			found = other.agg.find(row)
 		}
 		for _, f := range found {
 			l, r := row, f
@@ -236,7 +242,7 @@ func (j *joinQuery) join(i int, now int64, outs []window.Output, empty bool, emi
 			evs = append(evs, window.Joined{Kind: kind, Time: t, Row: table.Concat(l, nl, r, nr)})
 		}
 		if len(evs) > 0 {
-			j.sel.Select(now, evs, emit)
+			j.selectChunk(now, evs, emit)
 		}
 	}
 	for _, o := range outs {

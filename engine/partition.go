@@ -93,6 +93,9 @@ func (a *App) compilePartition(pd *siddhiql.Partition) (*partition, error) {
 		part.keyers[w.Stream] = k
 	}
 	for _, qd := range pd.Queries {
+		if qd.Join != nil {
+			return nil, &siddhiql.Error{Pos: qd.Join.Pos, Msg: "joins inside a partition are not supported: join outside it, on the partition's output streams"}
+		}
 		var in *siddhiql.StreamDef
 		if siddhiql.IsInner(qd.From) {
 			in = part.inner[qd.From]

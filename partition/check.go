@@ -34,7 +34,7 @@ func CheckApp(app *siddhiql.App, groups int) error {
 	}
 	for _, a := range app.Aggregations {
 		s := streams[a.From]
-		if s == nil || s.Routing.Strategy != siddhiql.Broadcast {
+		if s == nil || s.Routing.Strategy != siddhiql.Broadcast || a.ReadOnly { // a read-only one aggregates nothing
 			continue
 		}
 		report(a.Pos, "aggregation %s reads stream %s, which is routed broadcast: with %d groups every group would aggregate each event, so every count and sum would come out %d times too large. Route %s with strategy='partitioned' (@distribution(strategy='partitioned', partitionKey='%s')) or strategy='roundRobin' instead",

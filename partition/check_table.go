@@ -13,9 +13,20 @@ func checkTables(app *siddhiql.App, groups int, report func(siddhiql.Pos, string
 	for _, t := range app.Tables {
 		tables[t.Name] = true
 	}
+	aggs := map[string]bool{}
+	for _, a := range app.Aggregations {
+		aggs[a.Name] = true
+	}
 	for i, q := range app.Queries {
 		name := queryName(i, q)
 		switch {
+		case q.Join != nil && (aggs[q.Join.Left.Name] || aggs[q.Join.Right.Name]):
+			stream, agg := q.Join.Left.Name, q.Join.Right.Name
+			if aggs[stream] {
+				stream, agg = agg, stream
+			}
+			report(q.Pos, "%s joins %s with aggregation %s: with %d groups each group holds only the rows of the events routed to it, and a trigger or any other stream fires the join in every group it reaches, so each group would answer with its own part of the aggregation. Run the app with one group, or read the aggregation with a store query, which merges every group's rows",
+				name, stream, agg, groups)
 		case q.Join != nil:
 			report(q.Pos, "%s joins %s with %s: with %d groups each group keeps its own join windows and tables, filled only by the events routed to it, so what an event finds to join would depend on which group it reached. Run the app with one group",
 				name, q.Join.Left.Name, q.Join.Right.Name, groups)

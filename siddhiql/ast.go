@@ -177,6 +177,9 @@ type AggregationDef struct {
 	Store *Annotation
 	// FieldLengths is the @store field.length option, in the order written.
 	FieldLengths []FieldLength
+	// ReadOnly is @persistedAggregation(is.read.only='true') (parse_aggjoin.go): the app
+	// aggregates nothing itself and reads the rows of the same-named aggregation of another app.
+	ReadOnly bool
 }
 
 // RetainAll marks a granularity whose rows are kept forever ('all').
@@ -266,6 +269,8 @@ type Query struct {
 	// TableOp is set for `update`, `update or insert into` and `delete` outputs into the
 	// table named by Into (parse_table.go); nil for `insert into`.
 	TableOp *TableOp
+	// Order is `order by`, `limit` and `offset` of a join (parse_aggjoin.go); nil when absent.
+	Order *QueryOrder
 }
 
 // OrderKey is one `order by` item.

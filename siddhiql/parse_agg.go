@@ -144,11 +144,13 @@ func (p *parser) aggAnnotations(a *AggregationDef) {
 			purge = an
 		case "partitionbyid":
 			a.PartitionByID = p.enableFlag(an, true)
+		case "persistedaggregation":
+			a.ReadOnly = p.persistedAggregation(an)
 		case "info":
 		case "primarykey":
 			p.failf(an.Pos, "@%s is not allowed on aggregation %s: Aggregation Tables have predefined primary key", an.Name, a.Name)
 		default:
-			p.failf(an.Pos, "annotation @%s is not supported on aggregation %s: use @store, @purge, @PartitionById or @info", an.Name, a.Name)
+			p.failf(an.Pos, "annotation @%s is not supported on aggregation %s: use @store, @purge, @PartitionById, @persistedAggregation or @info", an.Name, a.Name)
 		}
 	}
 	a.Purge = p.parsePurge(purge, a.Durations)

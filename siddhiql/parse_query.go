@@ -46,15 +46,7 @@ func (p *parser) parseQuery(anns []*Annotation) *Query {
 	if p.acceptWord("having") {
 		q.Having = p.parseExpr()
 	}
-	for _, kw := range [...]string{"order", "limit", "offset"} {
-		if p.isWord(kw) {
-			what := kw
-			if kw == "order" {
-				what = "order by"
-			}
-			p.failf(p.tok().pos, "%s is not supported in streaming queries", what)
-		}
-	}
+	p.parseQueryOrder(q) // parse_aggjoin.go
 	t := p.tok()
 	switch {
 	case isWord(t, "insert"):

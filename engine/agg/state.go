@@ -251,6 +251,8 @@ type State struct {
 	// spans caches, per granularity, the last event bucket computed: events of a batch
 	// mostly share their buckets, and zone arithmetic is the costly part of Start.
 	spans []span
+	// retain, when set, keeps recently closed rows that joins read (joinread.go).
+	retain *retention
 }
 
 // span is one bucket [start, end).
@@ -575,9 +577,12 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 }
 
 // DropFlushed drops the rows of closed arrival buckets whose last change is at or before
-// index: they are in the shared store and will not change again. It returns how many rows
-// it dropped.
+// index: they are in the shared store and will not change again. Rows a join still reads
+// stay (Retain). It returns how many rows it dropped.
 func (s *State) DropFlushed(index uint64) int {
+	if s.retain != nil {
+		return s.dropRetained(index) // joinread.go
+	}
 	return s.drop(func(c *cell) bool { return c.agg < s.open[c.di] && c.index <= index })
 }
 

@@ -1,0 +1,246 @@
+package agg
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// JoinRetention is how many closed arrival buckets of a granularity an aggregation that a
+// join reads keeps after they are flushed: a flush then drops only the rows whose arrival
+// bucket is older than the JoinRetention buckets before the open one. A join sees those rows
+// and the open bucket's, never rows that live only in the shared store. 120 keeps two minutes
+// of seconds, two hours of minutes, five days of hours, about four months of days, ten years
+// of months and 120 years.
+const JoinRetention = 120
+
+// retention is the state of Retain: which granularities keep their closed rows, and the
+// oldest arrival bucket start each keeps, computed for the open bucket it was computed at.
+type retention struct {
+	keep []bool
+	from []int64
+	at   []int64
+}
+
+// Retain makes DropFlushed keep, for granularities ds (all when ds is nil and all is true),
+// the closed rows of the JoinRetention arrival buckets before the open one. Retain(nil,
+// false) turns it off. It changes no row: the rows it keeps are the state's rows.
+func (s *State) Retain(ds []siddhiql.Duration, all bool) {
+	n := len(s.def.Durations)
+	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n)}
+	on := false
+	for i, d := range s.def.Durations {
+		r.keep[i] = all || slices.Contains(ds, d)
+		r.at[i] = math.MinInt64 // not computed yet
+		on = on || r.keep[i]
+	}
+	if !on {
+		r = nil
+	}
+	s.retain = r
+}
+
+// Retained lists the granularities whose closed rows DropFlushed keeps for joins.
+func (s *State) Retained() []siddhiql.Duration {
+	var out []siddhiql.Duration
+	if s.retain == nil {
+		return nil
+	}
+	for i, d := range s.def.Durations {
+		if s.retain.keep[i] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// retainBounds brings the oldest kept bucket of every retained granularity up to the open
+// buckets.
+func (s *State) retainBounds() {
+	r := s.retain
+	if r == nil {
+		return
+	}
+	for i, d := range s.def.Durations {
+		if !r.keep[i] || r.at[i] == s.open[i] {
+			continue
+		}
+		t := s.open[i]
+		for range JoinRetention {
+			if t <= MinTime {
+				break
+			}
+			t = s.clock.Start(t-1, d)
+		}
+		r.from[i], r.at[i] = t, s.open[i]
+	}
+}
+
+// dropRetained is DropFlushed for a state that keeps rows for joins. A granularity's cells
+// are in arrival order, so the cells that may go (closed, and older than what is kept) are a
+// prefix of its run: a group is looked at past those prefixes only when one of them holds a
+// flushed cell, and a flush that finds nothing to drop costs a few steps per group, however
+// many rows are kept.
+func (s *State) dropRetained(index uint64) int {
+	s.retainBounds()
+	n := 0
+	nd := len(s.def.Durations)
+	for k, g := range s.groups {
+		if !s.mayDrop(g, index) {
+			continue
+		}
+		kept := g.cells[:0]
+		for i := range g.cells {
+			c := &g.cells[i]
+			if c.agg < s.dropBefore(int(c.di)) && c.index <= index {
+				n++
+				continue
+			}
+			kept = append(kept, *c)
+		}
+		clear(g.cells[len(kept):])
+		switch {
+		case len(kept) == 0:
+			delete(s.groups, k)
+		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
+			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
+		default:
+			g.cells = kept
+		}
+	}
+	return n
+}
+
+// dropBefore is the arrival bucket start before which the closed cells of granularity di
+// may be dropped: the open bucket, or the oldest bucket kept for joins.
+func (s *State) dropBefore(di int) int64 {
+	if r := s.retain; r != nil && r.keep[di] {
+		return min(s.open[di], r.from[di])
+	}
+	return s.open[di]
+}
+
+// mayDrop reports whether group g holds a cell dropRetained drops.
+func (s *State) mayDrop(g *group, index uint64) bool {
+	for j := 0; j < len(g.cells); {
+		di := int(g.cells[j].di)
+		before := s.dropBefore(di)
+		for ; j < len(g.cells) && int(g.cells[j].di) == di && g.cells[j].agg < before; j++ {
+			if g.cells[j].index <= index {
+				return true
+			}
+		}
+		j = g.runEnd(di)
+	}
+	return false
+}
+
+// RetentionSpan is about how much time the closed rows of d that a joined aggregation keeps
+// cover: JoinRetention buckets of d (months counted as 31 days, years as 366).
+func RetentionSpan(d siddhiql.Duration) int64 {
+	var ms int64
+	switch d {
+	case siddhiql.Seconds:
+		ms = 1000
+	case siddhiql.Minutes:
+		ms = 60 * 1000
+	case siddhiql.Hours:
+		ms = 3600 * 1000
+	case siddhiql.Days:
+		ms = 24 * 3600 * 1000
+	case siddhiql.Months:
+		ms = 31 * 24 * 3600 * 1000
+	default:
+		ms = 366 * 24 * 3600 * 1000
+	}
+	return JoinRetention * ms
+}
+
+// JoinAttrs are the attributes a join reads of an aggregation: AGG_TIMESTAMP (the bucket
+// start), then the aggregation's outputs in select order.
+func JoinAttrs(def *Def) []siddhiql.Attribute {
+	out := make([]siddhiql.Attribute, 0, 1+len(def.Outputs))
+	out = append(out, siddhiql.Attribute{Name: "AGG_TIMESTAMP", Type: siddhiql.TypeLong})
+	for _, o := range def.Outputs {
+		out = append(out, siddhiql.Attribute{Name: o.Name, Type: o.Type})
+	}
+	return out
+}
+
+// JoinRows returns what a join finds in the state for one event: the rows of granularity per
+// whose bucket (the event bucket in event-time mode, else the arrival bucket) is in
+// [start, end), merged per bucket and group as a store query merges them, each in JoinAttrs
+// form, ordered by bucket, then group key. Nil when the state does not keep per.
+func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
+	di := slices.Index(s.def.Durations, per)
+	if start >= end || di < 0 {
+		return nil
+	}
+	p := &Plan{Def: s.def, Per: per, Start: start, End: end, base: JoinAttrs(s.def)}
+	var found []*Row
+	for _, g := range s.groups {
+		// A granularity's cells are in arrival order: in arrival-time mode, where the
+		// bucket is the arrival bucket, the scan from the newest stops at the first
+		// one before start.
+		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+			c := &g.cells[j]
+			t := c.agg
+			if s.def.EventTime {
+				t = c.evt
+			} else if t < start {
+				break
+			}
+			if t >= start && t < end {
+				found = append(found, s.def.row(g, c))
+			}
+		}
+	}
+	SortRows(found)
+	rows := make([]expr.Row, 0, len(found))
+	if !s.def.EventTime {
+		// One cell per bucket and group: nothing to merge.
+		for _, r := range found {
+			rows = append(rows, newMerge(s.def, r).with(s.def, r).output(p, r.AggTimestamp))
+		}
+		return rows
+	}
+	type mkey struct {
+		t   int64
+		key string
+	}
+	merged := map[mkey]*merge{}
+	var order []mkey
+	for _, r := range found {
+		k := mkey{r.EventTimestamp, r.key}
+		m := merged[k]
+		if m == nil {
+			m = newMerge(s.def, r)
+			merged[k] = m
+			order = append(order, k)
+		}
+		m.add(s.def, r)
+	}
+	slices.SortFunc(order, func(a, b mkey) int {
+		if a.t != b.t {
+			return cmpInt(a.t, b.t)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	for _, k := range order {
+		rows = append(rows, merged[k].output(p, k.t))
+	}
+	return rows
+}
+
+// with adds r to m and returns m.
+func (m *merge) with(d *Def, r *Row) *merge {
+	m.add(d, r)
+	return m
+}
+
+// Compare orders two values as `order by` does: nulls first, numbers numerically, strings and
+// others by their text.
+func Compare(a, b expr.Value) int { return compareValues(a, b) }

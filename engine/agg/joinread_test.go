@@ -1,0 +1,180 @@
+package agg
+
+import (
+	"testing"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+func joinState(t *testing.T, zone string) *State {
+	t.Helper()
+	app, err := siddhiql.Parse(`@app:name('A') define stream S (k string, v long, ts long);
+define aggregation A from S select k, sum(v) as total, avg(v) as mean, v as last group by k aggregate by ts every sec, day, month;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := Compile(app.Aggregations[0], app.Streams[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock, err := NewClock(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewState(def, clock)
+}
+
+// JoinRows merges an event bucket's rows from several arrival buckets, as a store query
+// does, and orders by bucket, then group.
+func TestJoinRows_MergesArrivalBuckets(t *testing.T) {
+	st := joinState(t, "")
+	ev := func(k string, v, ts int64) expr.Row { return expr.Row{expr.String(k), expr.Long(v), expr.Long(ts)} }
+	const t0 = int64(1514764800000) // 2018-01-01 00:00 UTC
+	if err := st.Add(1, t0+500, []expr.Row{ev("b", 1, t0+100), ev("a", 2, t0+200)}); err != nil {
+		t.Fatal(err)
+	}
+	// A late event for second t0, arriving two seconds later: another arrival bucket.
+	if err := st.Add(2, t0+2500, []expr.Row{ev("b", 5, t0+300), ev("a", 7, t0+1200)}); err != nil {
+		t.Fatal(err)
+	}
+	rows := st.JoinRows(siddhiql.Seconds, t0, t0+2000)
+	var got []string
+	for _, r := range rows {
+		got = append(got, string(expr.AppendJSONObject(nil, JoinAttrs(st.Def()), r)))
+	}
+	want := []string{
+		`{"AGG_TIMESTAMP":1514764800000,"k":"a","total":2,"mean":2.0,"last":2}`,
+		`{"AGG_TIMESTAMP":1514764800000,"k":"b","total":6,"mean":3.0,"last":5}`,
+		`{"AGG_TIMESTAMP":1514764801000,"k":"a","total":7,"mean":7.0,"last":7}`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("JoinRows = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if rows := st.JoinRows(siddhiql.Minutes, t0, t0+60000); rows != nil {
+		t.Errorf("a granularity the aggregation does not keep gave %d rows", len(rows))
+	}
+	if rows := st.JoinRows(siddhiql.Seconds, t0+2000, t0); rows != nil {
+		t.Errorf("an empty range gave %d rows", len(rows))
+	}
+}
+
+// Retain keeps JoinRetention closed arrival buckets of the granularities it names, counted
+// on the calendar for months, and DropFlushed drops the rest.
+func TestRetain_CalendarBuckets(t *testing.T) {
+	st := joinState(t, "Asia/Kolkata")
+	ev := func(ts int64) expr.Row { return expr.Row{expr.String("k"), expr.Long(1), expr.Long(ts)} }
+	st.Retain([]siddhiql.Duration{siddhiql.Months}, false)
+	if got := st.Retained(); len(got) != 1 || got[0] != siddhiql.Months {
+		t.Fatalf("Retained = %v, want [months]", got)
+	}
+	// One event on the 15th of every month for 150 months from 2010-01.
+	clock, _ := NewClock("Asia/Kolkata")
+	start := clock.Start(1263513600000, siddhiql.Months) // 2010-01 local
+	var idx uint64
+	m := start
+	for range 150 {
+		idx++
+		now := m + 14*86400000
+		if err := st.Add(idx, now, []expr.Row{ev(now)}); err != nil {
+			t.Fatal(err)
+		}
+		m = clock.Next(m, siddhiql.Months)
+	}
+	st.DropFlushed(idx)
+	if n := len(st.Rows(siddhiql.Months)); n != JoinRetention+1 {
+		t.Errorf("kept %d month rows, want %d (the open month and %d closed)", n, JoinRetention+1, JoinRetention)
+	}
+	if n := len(st.Rows(siddhiql.Days)); n != 1 {
+		t.Errorf("kept %d day rows, want the open one only", n)
+	}
+	st.Retain(nil, false)
+	st.DropFlushed(idx)
+	if n := len(st.Rows(siddhiql.Months)); n != 1 || st.Retained() != nil {
+		t.Errorf("without retention kept %d month rows (retained %v), want 1", n, st.Retained())
+	}
+}
+
+func TestRetentionSpan(t *testing.T) {
+	if got := RetentionSpan(siddhiql.Seconds); got != 120000 {
+		t.Errorf("seconds: %d, want 120000", got)
+	}
+	if got := RetentionSpan(siddhiql.Minutes); got != 7200000 {
+		t.Errorf("minutes: %d, want 7200000", got)
+	}
+}
+
+// BenchmarkJoinRows: one join lookup (two minutes per minutes) in an aggregation of 10,000
+// groups with 121 minutes kept each.
+func BenchmarkJoinRows(b *testing.B) {
+	app, err := siddhiql.Parse(`@app:name('A') define stream S (k string, v long);
+define aggregation A from S select k, count() as n group by k aggregate every sec, min;`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def, err := Compile(app.Aggregations[0], app.Streams[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock, _ := NewClock("")
+	st := NewState(def, clock)
+	st.Retain([]siddhiql.Duration{siddhiql.Minutes}, false)
+	const t0 = int64(1514764800000)
+	rows := make([]expr.Row, 10000)
+	for i := range rows {
+		rows[i] = expr.Row{expr.String("key" + string(rune('a'+i%26)) + expr.Long(int64(i)).String()), expr.Long(1)}
+	}
+	for m := range int64(121) {
+		if err := st.Add(uint64(m+1), t0+m*60000, rows); err != nil {
+			b.Fatal(err)
+		}
+		st.DropFlushed(uint64(m + 1))
+	}
+	now := t0 + 120*60000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if got := st.JoinRows(siddhiql.Minutes, now-120000, now); len(got) != 20000 {
+			b.Fatalf("%d rows, want 20000", len(got))
+		}
+	}
+}
+
+// BenchmarkDropFlushedRetained: the flush after a tick when 10,000 groups each keep 121
+// minutes for a join and nothing is due to go.
+func BenchmarkDropFlushedRetained(b *testing.B) {
+	app, err := siddhiql.Parse(`@app:name('A') define stream S (k string, v long);
+define aggregation A from S select k, count() as n group by k aggregate every sec, min;`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def, err := Compile(app.Aggregations[0], app.Streams[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock, _ := NewClock("")
+	st := NewState(def, clock)
+	st.Retain([]siddhiql.Duration{siddhiql.Minutes}, false)
+	const t0 = int64(1514764800000)
+	rows := make([]expr.Row, 10000)
+	for i := range rows {
+		rows[i] = expr.Row{expr.String("key" + expr.Long(int64(i)).String()), expr.Long(1)}
+	}
+	for m := range int64(121) {
+		if err := st.Add(uint64(m+1), t0+m*60000, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.DropFlushed(121)
+	b.ResetTimer()
+	for range b.N {
+		if n := st.DropFlushed(121); n != 0 {
+			b.Fatalf("dropped %d", n)
+		}
+	}
+}
