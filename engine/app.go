@@ -37,6 +37,8 @@ type App struct {
 	Notes      []string
 	tables     map[string]*table.Table // tables.go
 	tableOrder []string
+	// storeTables are the @store(type='rdbms') tables, in text order (tablestore.go).
+	storeTables []*table.Table
 }
 
 // stream is a stream of the app with everything that reads it.

@@ -18,8 +18,14 @@ import (
 	"github.com/tally-db/tally/siddhiql"
 )
 
-// stateVersion is the first byte of an encoded table.
-const stateVersion = 1
+// stateVersion is the first byte of an encoded table: 1 for a table held in memory only,
+// trackedVersion for a store table, whose change tracker follows its rows. A store table
+// restored from version 1 (written before tables were mirrored) is written whole at the
+// next flush.
+const (
+	stateVersion   = 1
+	trackedVersion = 2
+)
 
 // ErrState is returned (wrapped) by Decode for a state that does not fit the table.
 var ErrState = errors.New("table: bad state")
@@ -32,6 +38,9 @@ type Table struct {
 	rows []expr.Row
 	// keys maps a primary key to its row's position; nil without a primary key.
 	keys map[string]int
+	// track records changes for the flush; nil for a table held in memory only
+	// (changes.go).
+	track *tracker
 }
 
 // New returns an empty table for def.
@@ -82,6 +91,7 @@ func (t *Table) Insert(row expr.Row) bool {
 		t.keys[k] = len(t.rows)
 	}
 	t.rows = append(t.rows, row)
+	t.changed(row)
 	return true
 }
 
@@ -92,6 +102,7 @@ func (t *Table) Delete(match func(expr.Row) bool) int {
 	for _, r := range t.rows {
 		if match(r) {
 			n++
+			t.changed(r)
 			continue
 		}
 		kept = append(kept, r)
@@ -129,19 +140,27 @@ func (t *Table) reindex() {
 
 // Encode appends the table's rows to w, in insertion order.
 func (t *Table) Encode(w *wire.Writer) {
-	w.Byte(stateVersion)
+	if t.track == nil {
+		w.Byte(stateVersion)
+	} else {
+		w.Byte(trackedVersion)
+	}
 	w.Uvarint(uint64(len(t.rows)))
 	for _, r := range t.rows {
 		for _, v := range r {
 			v.Encode(w)
 		}
 	}
+	if t.track != nil {
+		t.track.encode(w)
+	}
 }
 
 // Decode replaces the rows with those written by Encode of a table of the same definition.
 func (t *Table) Decode(r *wire.Reader) error {
-	if v := r.Byte(); r.Err() == nil && v != stateVersion {
-		return fmt.Errorf("%w: table %s: version %d, want %d", ErrState, t.Name(), v, stateVersion)
+	v := r.Byte()
+	if r.Err() == nil && v != stateVersion && v != trackedVersion {
+		return fmt.Errorf("%w: table %s: version %d, want %d or %d", ErrState, t.Name(), v, stateVersion, trackedVersion)
 	}
 	n := r.Count(1)
 	width := len(t.Def.Attributes)
@@ -158,6 +177,17 @@ func (t *Table) Decode(r *wire.Reader) error {
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("%w: table %s: %w", ErrState, t.Name(), err)
+	}
+	if v == trackedVersion {
+		if err := t.decodeTracker(r); err != nil {
+			return err
+		}
+	} else if t.track != nil {
+		// Written before the table was mirrored: what the store holds is unknown.
+		t.track.all, t.track.allAt = len(rows) > 0, 0
+		if t.track.keys != nil {
+			clear(t.track.keys)
+		}
 	}
 	t.rows = rows
 	if t.keys != nil {
@@ -189,11 +219,14 @@ func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
 		}
 	}
 	t.rows[i] = nr
+	t.changed(r) // under its old key, gone when the update changed the key
+	t.changed(nr)
 	return true
 }
 
 // DeleteAt removes the row at position i.
 func (t *Table) DeleteAt(i int) {
+	t.changed(t.rows[i])
 	t.rows = slices.Delete(t.rows, i, i+1)
 	t.reindex()
 }
