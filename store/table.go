@@ -1,0 +1,477 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/engine/table"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// Tables is the shared store's side of `@store(type='rdbms')` tables: each one is mirrored
+// to a SQL table in Siddhi's RDBMS layout (named after the table, one column per
+// attribute, the primary key from @primaryKey, one index over the @index attributes), so
+// SQL written for WSO2 SI keeps reading it. The store returned by Open implements it.
+// Safe for concurrent use.
+type Tables interface {
+	// CheckTable reports, without touching the database, whether the store can hold the
+	// table: names, and (MySQL) key and row sizes. Errors wrap ErrLimit.
+	CheckTable(sd *table.StoreDef) error
+	// EnsureTable creates the table and the fence table if missing. An existing table
+	// lacking one of the attributes' columns, or with another primary key, is refused
+	// with ErrIncompatibleTable and left as it is.
+	EnsureTable(ctx context.Context, sd *table.StoreDef) error
+	// WriteTable writes c, the table's changes as of log index under shard, in one
+	// transaction fenced by index (see FenceTable): when the fence already holds index or
+	// a greater one, nothing is written and applied is false. It returns the rows
+	// written (inserted, and deleted ones that were there) and the rows skipped because
+	// the SQL table cannot hold them (a null in the primary key, a string longer than its
+	// column); a skipped row of a keyed table is deleted from the SQL table rather than
+	// left stale.
+	WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (w TableWrite, err error)
+}
+
+// TableWrite is the outcome of Tables.WriteTable.
+type TableWrite struct {
+	// Applied: the fence admitted the write (false: a write at the same or a later index
+	// is already there, and nothing was written).
+	Applied bool
+	// Rows written: inserted, and deleted rows that were present.
+	Rows int
+	// Skipped rows the SQL table cannot hold.
+	Skipped int
+}
+
+// FenceTable holds, per mirrored table and shard, the log index of the last write:
+// TABLE_NAME, SHARD_ID, RAFT_INDEX. A write first locks its row and goes ahead only with
+// a greater index, then records it, in the same transaction; so the mirrored table keeps
+// Siddhi's layout, with no column of Tally's, and a deposed leader flushing late changes
+// nothing.
+const FenceTable = "TALLY_TABLE_FENCE"
+
+// Columns of FenceTable.
+const (
+	fenceTableName = "TABLE_NAME"
+	fenceShard     = "SHARD_ID"
+	fenceIndex     = "RAFT_INDEX"
+)
+
+// tableKeysPerDelete is how many primary keys one DELETE names.
+const tableKeysPerDelete = 200
+
+// tableLayout is a mirrored table as the store writes it.
+type tableLayout struct {
+	sd   *table.StoreDef
+	cols []column
+}
+
+func newTableLayout(sd *table.StoreDef) (*tableLayout, error) {
+	if sd == nil {
+		return nil, fmt.Errorf("store: nil table definition")
+	}
+	if !validName(sd.Table) {
+		return nil, fmt.Errorf("%w: table name %q cannot name a SQL table: use at most %d letters, digits and '_'", ErrLimit, sd.Table, maxIdentLen)
+	}
+	if strings.EqualFold(sd.Table, FenceTable) {
+		return nil, fmt.Errorf("%w: table %s: %s is the store's own table", ErrLimit, sd.Table, FenceTable)
+	}
+	l := &tableLayout{sd: sd}
+	seen := map[string]bool{}
+	for _, c := range sd.Columns {
+		if !validName(c.Name) {
+			return nil, fmt.Errorf("%w: table %s: column name %q is not a plain identifier of at most %d characters", ErrLimit, sd.Table, c.Name, maxIdentLen)
+		}
+		if seen[strings.ToUpper(c.Name)] {
+			return nil, fmt.Errorf("%w: table %s: columns %s appears twice (SQL column names ignore letter case)", ErrLimit, sd.Table, c.Name)
+		}
+		seen[strings.ToUpper(c.Name)] = true
+		l.cols = append(l.cols, column{name: c.Name, typ: c.Type, role: roleLatest, length: c.Length})
+	}
+	return l, nil
+}
+
+func (l *tableLayout) names(pos []int) []string {
+	out := make([]string, len(pos))
+	for i, p := range pos {
+		out[i] = l.cols[p].name
+	}
+	return out
+}
+
+func (l *tableLayout) all() []string {
+	out := make([]string, len(l.cols))
+	for i, c := range l.cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// tableColType is Siddhi's RDBMS type of a column: on MySQL string VARCHAR(field.length),
+// int INTEGER, long BIGINT, double DOUBLE, float FLOAT, bool BOOLEAN, object BLOB; on
+// SQLite the affinities.
+func tableColType(d dialect, c column) string {
+	if _, lite := d.(sqliteDialect); lite {
+		return sqliteType(c.typ)
+	}
+	if c.typ == siddhiql.TypeBool {
+		return "BOOLEAN"
+	}
+	return mysqlType(c)
+}
+
+// CheckTable implements Tables.
+func (s *sqlStore) CheckTable(sd *table.StoreDef) error {
+	l, err := newTableLayout(sd)
+	if err != nil {
+		return err
+	}
+	if _, lite := s.dia.(sqliteDialect); lite {
+		return nil
+	}
+	key, row, idx := 0, 0, 0
+	for _, p := range sd.PrimaryKey {
+		key += mysqlBytes(l.cols[p])
+	}
+	for _, p := range sd.Indexes {
+		idx += mysqlBytes(l.cols[p])
+	}
+	for _, c := range l.cols {
+		row += mysqlBytes(c)
+	}
+	switch {
+	case key > mysqlMaxKeyBytes:
+		return fmt.Errorf("%w: table %s: its primary key (%s) takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
+			ErrLimit, sd.Table, strings.Join(l.names(sd.PrimaryKey), ", "), key, mysqlMaxKeyBytes)
+	case idx > mysqlMaxKeyBytes:
+		return fmt.Errorf("%w: table %s: its index (%s) takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
+			ErrLimit, sd.Table, strings.Join(l.names(sd.Indexes), ", "), idx, mysqlMaxKeyBytes)
+	case row > mysqlMaxRowBytes:
+		return fmt.Errorf("%w: table %s: a row takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
+			ErrLimit, sd.Table, row, mysqlMaxRowBytes)
+	}
+	return nil
+}
+
+// EnsureTable implements Tables.
+func (s *sqlStore) EnsureTable(ctx context.Context, sd *table.StoreDef) error {
+	if err := s.CheckTable(sd); err != nil {
+		return err
+	}
+	l, _ := newTableLayout(sd)
+	if err := s.dia.prepare(ctx, s.db); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := s.ensureFence(ctx); err != nil {
+		return err
+	}
+	cols, pk, err := s.dia.tableInfo(ctx, s.db, sd.Table)
+	if err != nil {
+		return fmt.Errorf("store: inspect %s: %w", sd.Table, err)
+	}
+	if len(cols) > 0 {
+		if err := l.check(cols, pk); err != nil {
+			s.log.Error("incompatible mirrored table", "table", sd.Table, "err", err)
+			return err
+		}
+		return nil
+	}
+	for _, stmt := range s.createTable(l) {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("store: create %s: %w", sd.Table, err)
+		}
+	}
+	s.log.Info("created mirrored table", "table", sd.Table)
+	return nil
+}
+
+// check refuses an existing table that lacks a column of l or has another primary key.
+// Columns of its own beyond l's are left alone (they must take NULL or a default).
+func (l *tableLayout) check(have, pk []string) error {
+	var missing []string
+	for _, c := range l.cols {
+		if !containsFold(have, c.name) {
+			missing = append(missing, c.name)
+		}
+	}
+	want := l.names(l.sd.PrimaryKey)
+	switch {
+	case len(missing) > 0:
+		return fmt.Errorf("%w %s: it lacks the columns %s of table %s (it has %s): rename or drop it, or rename the table or set its table.name; nothing was written to it",
+			ErrIncompatibleTable, l.sd.Table, strings.Join(missing, ", "), l.sd.Table, strings.Join(have, ", "))
+	case !slicesEqualFold(pk, want):
+		return fmt.Errorf("%w %s: its primary key is (%s), the table's @primaryKey is (%s): nothing was written to it",
+			ErrIncompatibleTable, l.sd.Table, strings.Join(pk, ", "), strings.Join(want, ", "))
+	}
+	return nil
+}
+
+func (s *sqlStore) createTable(l *tableLayout) []string {
+	q := s.dia.quote
+	var defs []string
+	for i, c := range l.cols {
+		def := q(c.name) + " " + tableColType(s.dia, c)
+		for _, p := range l.sd.PrimaryKey {
+			if p == i {
+				def += " NOT NULL"
+			}
+		}
+		defs = append(defs, def)
+	}
+	if len(l.sd.PrimaryKey) > 0 {
+		defs = append(defs, "PRIMARY KEY ("+quotedList(s.dia, l.names(l.sd.PrimaryKey))+")")
+	}
+	index := q(l.sd.Table+"_INDEX") + " ON " + q(l.sd.Table) + " (" + quotedList(s.dia, l.names(l.sd.Indexes)) + ")"
+	if m, ok := s.dia.(*mysqlDialect); ok {
+		if len(l.sd.Indexes) > 0 {
+			defs = append(defs, "INDEX "+q(l.sd.Table+"_INDEX")+" ("+quotedList(s.dia, l.names(l.sd.Indexes))+")")
+		}
+		return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
+			q(l.sd.Table), strings.Join(defs, ", "), m.coll())}
+	}
+	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", q(l.sd.Table), strings.Join(defs, ", "))}
+	if len(l.sd.Indexes) > 0 {
+		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+index)
+	}
+	return stmts
+}
+
+// ensureFence creates FenceTable if missing.
+func (s *sqlStore) ensureFence(ctx context.Context) error {
+	q := s.dia.quote
+	name := column{name: fenceTableName, typ: siddhiql.TypeString, length: maxIdentLen}
+	shard := column{name: fenceShard, typ: siddhiql.TypeString, length: defaultStringLen}
+	stmt := "CREATE TABLE IF NOT EXISTS " + q(FenceTable) + " (" +
+		q(fenceTableName) + " " + s.dia.colType(name) + " NOT NULL, " +
+		q(fenceShard) + " " + s.dia.colType(shard) + " NOT NULL, " +
+		q(fenceIndex) + " BIGINT NOT NULL, PRIMARY KEY (" + q(fenceTableName) + ", " + q(fenceShard) + "))"
+	if m, ok := s.dia.(*mysqlDialect); ok {
+		stmt += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + m.coll()
+	}
+	if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("store: create %s: %w", FenceTable, err)
+	}
+	return nil
+}
+
+// WriteTable implements Tables.
+func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+	l, err := newTableLayout(sd)
+	if err != nil {
+		return TableWrite{}, err
+	}
+	if n := utf8.RuneCountInString(shard); shard == "" || n > defaultStringLen {
+		return TableWrite{}, fmt.Errorf("%w: write %s: shard ID must be 1 to %d characters, got %d", ErrLimit, sd.Table, defaultStringLen, n)
+	}
+	for attempt := 1; ; attempt++ {
+		w, err := s.writeTableTx(ctx, l, shard, index, c)
+		if err == nil || attempt == 3 || !s.dia.retryable(err) || ctx.Err() != nil {
+			if err != nil {
+				return TableWrite{}, fmt.Errorf("store: write %s: %w", sd.Table, err)
+			}
+			return w, nil
+		}
+		s.log.Warn("table write retried", "table", sd.Table, "attempt", attempt, "err", err)
+	}
+}
+
+func (s *sqlStore) writeTableTx(ctx context.Context, l *tableLayout, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return TableWrite{}, err
+	}
+	w, err := s.writeTable(ctx, tx, l, shard, index, c)
+	if err != nil || !w.Applied {
+		return w, errors.Join(err, rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return TableWrite{}, err
+	}
+	return w, nil
+}
+
+// writeTable is WriteTable's transaction: fence, deletes, inserts, fence again.
+func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+	q := s.dia.quote
+	fence := q(FenceTable)
+	where := " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceShard) + " = ?"
+	ins := "INSERT INTO " + fence + " (" + q(fenceTableName) + ", " + q(fenceShard) + ", " + q(fenceIndex) + ") VALUES (?, ?, 0)"
+	lock := "SELECT " + q(fenceIndex) + " FROM " + fence + where
+	if _, ok := s.dia.(*mysqlDialect); ok {
+		ins = strings.Replace(ins, "INSERT", "INSERT IGNORE", 1)
+		lock += " FOR UPDATE"
+	} else {
+		ins += " ON CONFLICT DO NOTHING"
+	}
+	if _, err := tx.ExecContext(ctx, ins, l.sd.Table, shard); err != nil {
+		return TableWrite{}, fmt.Errorf("fence: %w", err)
+	}
+	var stored int64
+	if err := tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored); err != nil {
+		return TableWrite{}, fmt.Errorf("fence: %w", err)
+	}
+	if stored >= 0 && uint64(stored) >= index {
+		return TableWrite{}, nil // a write at this index or a later one is there already
+	}
+	var w TableWrite
+	w.Applied = true
+	deleted, err := s.deleteRows(ctx, tx, l, c)
+	if err != nil {
+		return TableWrite{}, err
+	}
+	w.Rows += deleted
+	var rows []expr.Row
+	for _, r := range c.Rows {
+		if l.fits(r) {
+			rows = append(rows, r)
+		} else {
+			w.Skipped++
+		}
+	}
+	inserted, err := s.insertRows(ctx, tx, l, rows)
+	if err != nil {
+		return TableWrite{}, err
+	}
+	w.Rows += inserted
+	if _, err := tx.ExecContext(ctx, "UPDATE "+fence+" SET "+q(fenceIndex)+" = ?"+where, int64(index), l.sd.Table, shard); err != nil {
+		return TableWrite{}, fmt.Errorf("fence: %w", err)
+	}
+	return w, nil
+}
+
+// fits reports whether the SQL table can hold r: no null in the primary key, no string
+// longer than its column.
+func (l *tableLayout) fits(r expr.Row) bool {
+	for _, p := range l.sd.PrimaryKey {
+		if r[p].IsNull() {
+			return false
+		}
+	}
+	for i, c := range l.cols {
+		if c.typ == siddhiql.TypeString && r[i].T == siddhiql.TypeString && utf8.RuneCountInString(r[i].S) > c.length {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteRows deletes every row of the table when c replaces it, else the rows with c's
+// deleted keys and those with the keys of c's rows (inserted again as they are now). It
+// returns how many rows it deleted, not counting those about to be inserted again.
+func (s *sqlStore) deleteRows(ctx context.Context, tx *sql.Tx, l *tableLayout, c *table.Changes) (int, error) {
+	if c.Replace {
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+s.dia.quote(l.sd.Table))
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		return int(n), err
+	}
+	pk := l.sd.PrimaryKey
+	if len(pk) == 0 {
+		return 0, nil
+	}
+	n, err := s.deleteKeys(ctx, tx, l, c.Deleted)
+	if err != nil {
+		return 0, err
+	}
+	keys := make([]expr.Row, 0, len(c.Rows))
+	for _, r := range c.Rows {
+		k := make(expr.Row, len(pk))
+		for i, p := range pk {
+			k[i] = r[p]
+		}
+		keys = append(keys, k)
+	}
+	if _, err := s.deleteKeys(ctx, tx, l, keys); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// deleteKeys deletes the rows with the given primary key values, a batch of keys a
+// statement, and returns how many it deleted.
+func (s *sqlStore) deleteKeys(ctx context.Context, tx *sql.Tx, l *tableLayout, keys []expr.Row) (int, error) {
+	pk := l.sd.PrimaryKey
+	cond := "(" + strings.Join(quoteEach(s.dia, l.names(pk), " = ?"), " AND ") + ")"
+	n := 0
+	for start := 0; start < len(keys); start += tableKeysPerDelete {
+		var conds []string
+		var args []any
+		for _, k := range keys[start:min(start+tableKeysPerDelete, len(keys))] {
+			if hasNull(k) {
+				continue // never in the SQL table: its key columns are NOT NULL
+			}
+			conds = append(conds, cond)
+			for i, p := range pk {
+				v, err := bindValue(l.cols[p], k[i])
+				if err != nil {
+					return n, err
+				}
+				args = append(args, v)
+			}
+		}
+		if len(conds) == 0 {
+			continue
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+s.dia.quote(l.sd.Table)+" WHERE "+strings.Join(conds, " OR "), args...)
+		if err != nil {
+			return n, err
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += int(d)
+	}
+	return n, nil
+}
+
+func hasNull(r expr.Row) bool {
+	for _, v := range r {
+		if v.IsNull() {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteEach(d dialect, names []string, suffix string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = d.quote(n) + suffix
+	}
+	return out
+}
+
+// insertRows inserts rows in batches within the dialect's bind parameter limit.
+func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, l *tableLayout, rows []expr.Row) (int, error) {
+	per := min(batchRows, s.dia.maxParams()/len(l.cols))
+	stmt := "INSERT INTO " + s.dia.quote(l.sd.Table) + " (" + quotedList(s.dia, l.all()) + ") VALUES "
+	n := 0
+	for start := 0; start < len(rows); start += per {
+		batch := rows[start:min(start+per, len(rows))]
+		args := make([]any, 0, len(batch)*len(l.cols))
+		for i, r := range batch {
+			if len(r) != len(l.cols) {
+				return n, fmt.Errorf("row %d has %d values, the table %d columns", start+i, len(r), len(l.cols))
+			}
+			for j, c := range l.cols {
+				v, err := bindValue(c, r[j])
+				if err != nil {
+					return n, fmt.Errorf("row %d: %w", start+i, err)
+				}
+				args = append(args, v)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, stmt+valuesList(len(batch), len(l.cols)), args...); err != nil {
+			return n, err
+		}
+		n += len(batch)
+	}
+	return n, nil
+}

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/engine/table"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+var _ Tables = (*sqlStore)(nil)
+
+// storeDef parses one `define table` and returns its store layout.
+func storeDef(t *testing.T, text string) *table.StoreDef {
+	t.Helper()
+	a, err := siddhiql.Parse("@app:name('A')\ndefine stream S (x string);\n" + text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := table.ParseStore(a.Tables[0])
+	if err != nil || sd == nil {
+		t.Fatalf("store def: %v %v", sd, err)
+	}
+	return sd
+}
+
+const pricesTable = `@store(type='rdbms', field.length='symbol:20')
+@primaryKey('symbol') @index('venue')
+define table Prices (symbol string, venue string, price double, qty long, n int, ratio float, ok bool);`
+
+func price(sym, venue string, p float64, qty int64) expr.Row {
+	return expr.Row{expr.String(sym), expr.String(venue), expr.Double(p), expr.Long(qty), expr.Int(int32(qty)), expr.Float(0.5), expr.Bool(qty%2 == 0)}
+}
+
+func tables(t *testing.T, e *env) Tables {
+	t.Helper()
+	ts, ok := e.st.(Tables)
+	if !ok {
+		t.Fatal("the store does not implement Tables")
+	}
+	return ts
+}
+
+// sqlRows reads every row of a table ordered by its first columns, each as "a|b|c".
+func (e *env) sqlRows(t *testing.T, tbl string, order string) []string {
+	t.Helper()
+	rows, err := e.raw.Query("SELECT * FROM " + e.q(tbl) + " ORDER BY " + order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			parts[i] = fmt.Sprint(v)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func write(t *testing.T, ts Tables, sd *table.StoreDef, shard string, index uint64, c table.Changes) TableWrite {
+	t.Helper()
+	w, err := ts.WriteTable(t.Context(), sd, shard, index, &c)
+	if err != nil {
+		t.Fatalf("write at %d: %v", index, err)
+	}
+	return w
+}
+
+func TestTable_LayoutAndWrites(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, pricesTable)
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatalf("second ensure: %v", err)
+		}
+		var got []string
+		for _, c := range tableColumns(t, e, "Prices") {
+			got = append(got, fmt.Sprintf("%s:%d", c.name, c.pk))
+		}
+		if strings.Join(got, " ") != "symbol:1 venue:0 price:0 qty:0 n:0 ratio:0 ok:0" {
+			t.Fatalf("columns = %v", got)
+		}
+		if e.kind == "mysql" {
+			var types []string
+			rows, err := e.raw.Query("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'Prices' ORDER BY ORDINAL_POSITION")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var s string
+				rows.Scan(&s)
+				types = append(types, s)
+			}
+			rows.Close()
+			if strings.Join(types, " ") != "varchar(20) varchar(254) double bigint(20) int(11) float tinyint(1)" {
+				t.Errorf("MySQL types = %v", types)
+			}
+		}
+		if !e.indexExists(t, "Prices", "Prices_INDEX") {
+			t.Error("no index over @index('venue')")
+		}
+		w := write(t, ts, sd, "g0", 5, table.Changes{Rows: []expr.Row{price("a", "x", 1, 1), price("b", "y", 2, 2), price("c", "x", 3, 3)}})
+		if !w.Applied || w.Rows != 3 {
+			t.Fatalf("first write = %+v", w)
+		}
+		w = write(t, ts, sd, "g0", 8, table.Changes{Rows: []expr.Row{price("b", "z", 2.5, 4)}, Deleted: []expr.Row{{expr.String("a")}, {expr.String("gone")}}})
+		if !w.Applied || w.Rows != 2 {
+			t.Fatalf("second write = %+v, want 2 rows (b inserted, a deleted)", w)
+		}
+		want := []string{"b|z|2.5|4|4|0.5|1", "c|x|3|3|3|0.5|0"}
+		if got := e.sqlRows(t, "Prices", "symbol"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("rows = %q, want %q", got, want)
+		}
+		if got := e.sqlRows(t, FenceTable, "SHARD_ID"); len(got) != 1 || got[0] != "Prices|g0|8" {
+			t.Fatalf("fence = %q", got)
+		}
+	})
+}
+
+func (e *env) indexExists(t *testing.T, tbl, name string) bool {
+	t.Helper()
+	var query string
+	if e.kind == "mysql" {
+		query = "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ?"
+	} else {
+		query = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?"
+	}
+	var n int
+	if err := e.raw.QueryRow(query, tbl, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestTable_Fence: a write at an index the fence has passed changes nothing; another
+// shard has its own fence.
+func TestTable_Fence(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, pricesTable)
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		write(t, ts, sd, "g0", 10, table.Changes{Rows: []expr.Row{price("a", "new", 10, 10)}})
+		for _, index := range []uint64{9, 10} { // a deposed leader, and a retry of the same
+			w := write(t, ts, sd, "g0", index, table.Changes{Replace: true, Rows: []expr.Row{price("a", "old", 1, 1), price("z", "old", 1, 1)}})
+			if w.Applied || w.Rows != 0 {
+				t.Errorf("write at %d after 10 = %+v, want nothing applied", index, w)
+			}
+		}
+		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 1 || !strings.HasPrefix(got[0], "a|new|10|") {
+			t.Fatalf("rows after stale writes = %q", got)
+		}
+		if w := write(t, ts, sd, "g1", 3, table.Changes{Rows: []expr.Row{price("b", "g1", 1, 1)}}); !w.Applied {
+			t.Error("another shard's first write was fenced by g0's index")
+		}
+		if w := write(t, ts, sd, "g0", 11, table.Changes{Deleted: []expr.Row{{expr.String("a")}}}); !w.Applied || w.Rows != 1 {
+			t.Errorf("write at 11 = %+v", w)
+		}
+		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 1 || !strings.HasPrefix(got[0], "b|g1|") {
+			t.Fatalf("rows = %q", got)
+		}
+	})
+}
+
+// TestTable_Replace: a table without a primary key is replaced whole; equal rows stay
+// distinct rows.
+func TestTable_Replace(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, "@store(type='rdbms')\ndefine table Log (venue string, qty long);")
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		row := func(v string, q int64) expr.Row { return expr.Row{expr.String(v), expr.Long(q)} }
+		write(t, ts, sd, "g0", 1, table.Changes{Replace: true, Rows: []expr.Row{row("x", 1), row("x", 1), row("y", 2)}})
+		if got := e.sqlRows(t, "Log", "venue"); strings.Join(got, " ") != "x|1 x|1 y|2" {
+			t.Fatalf("rows = %q", got)
+		}
+		w := write(t, ts, sd, "g0", 2, table.Changes{Replace: true, Rows: []expr.Row{row("z", 3)}})
+		if got := e.sqlRows(t, "Log", "venue"); strings.Join(got, " ") != "z|3" || w.Rows != 4 {
+			t.Fatalf("rows = %q, written %d (3 deleted, 1 inserted)", got, w.Rows)
+		}
+		if w := write(t, ts, sd, "g0", 3, table.Changes{Replace: true}); !w.Applied || e.count(t, "Log") != 0 {
+			t.Fatalf("replacing with an empty table: %+v, %d rows left", w, e.count(t, "Log"))
+		}
+	})
+}
+
+// TestTable_Skipped: rows the SQL table cannot hold are skipped, not retried forever, and
+// a keyed row that became unwritable is deleted rather than left stale.
+func TestTable_Skipped(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, pricesTable)
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		write(t, ts, sd, "g0", 1, table.Changes{Rows: []expr.Row{price("a", "x", 1, 1), price("b", "x", 1, 1)}})
+		long := price("a", strings.Repeat("v", 255), 1, 1)
+		nullKey := price("", "x", 1, 1)
+		nullKey[0] = expr.Null
+		w := write(t, ts, sd, "g0", 2, table.Changes{Rows: []expr.Row{long, nullKey, price(strings.Repeat("s", 21), "x", 1, 1)}})
+		if !w.Applied || w.Skipped != 3 {
+			t.Fatalf("write = %+v, want 3 skipped", w)
+		}
+		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 1 || !strings.HasPrefix(got[0], "b|") {
+			t.Fatalf("rows = %q, want only b (a could not be written as it is now)", got)
+		}
+	})
+}
+
+// TestTable_Incompatible: an existing table of the same name with other columns or
+// another key is refused with a clear error, and its rows are left as they were.
+func TestTable_Incompatible(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, pricesTable)
+		e.exec(t, "CREATE TABLE "+e.q("Prices")+" (symbol VARCHAR(20) NOT NULL PRIMARY KEY, cost DOUBLE)")
+		e.exec(t, "INSERT INTO "+e.q("Prices")+" VALUES ('keep', 1.5)")
+		err := ts.EnsureTable(t.Context(), sd)
+		if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "lacks the columns venue, price, qty, n, ratio, ok of table Prices") {
+			t.Fatalf("err = %v", err)
+		}
+		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 1 || got[0] != "keep|1.5" {
+			t.Fatalf("rows = %q", got)
+		}
+		e.exec(t, "DROP TABLE "+e.q("Prices"))
+		e.exec(t, "CREATE TABLE "+e.q("Prices")+" (symbol VARCHAR(20), venue VARCHAR(254), price DOUBLE, qty BIGINT, n INTEGER, ratio FLOAT, ok BOOLEAN)")
+		err = ts.EnsureTable(t.Context(), sd)
+		if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "its primary key is (), the table's @primaryKey is (symbol)") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestCheckTable_Limits(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		wide := storeDef(t, "@store(type='rdbms', field.length='a:500, b:500')\n@primaryKey('a', 'b')\ndefine table W (a string, b string);")
+		err := ts.CheckTable(wide)
+		if e.kind == "sqlite" {
+			if err != nil {
+				t.Errorf("sqlite refused a wide key: %v", err)
+			}
+		} else if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "primary key (a, b) takes up to 4000 bytes") {
+			t.Errorf("err = %v", err)
+		}
+		long := storeDef(t, "@store(type='rdbms', table.name='"+strings.Repeat("x", 65)+"')\ndefine table L (a string);")
+		if err := ts.CheckTable(long); !errors.Is(err, ErrLimit) {
+			t.Errorf("a 65-character table name: err = %v", err)
+		}
+	})
+}
