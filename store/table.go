@@ -33,18 +33,7 @@ type Tables interface {
 	// the SQL table cannot hold them (a null in the primary key, a string longer than its
 	// column); a skipped row of a keyed table is deleted from the SQL table rather than
 	// left stale.
-	WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (w TableWrite, err error)
-}
-
-// TableWrite is the outcome of Tables.WriteTable.
-type TableWrite struct {
-	// Applied: the fence admitted the write (false: a write at the same or a later index
-	// is already there, and nothing was written).
-	Applied bool
-	// Rows written: inserted, and deleted rows that were present.
-	Rows int
-	// Skipped rows the SQL table cannot hold.
-	Skipped int
+	WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (table.Written, error)
 }
 
 // FenceTable holds, per mirrored table and shard, the log index of the last write:
@@ -259,19 +248,19 @@ func (s *sqlStore) ensureFence(ctx context.Context) error {
 }
 
 // WriteTable implements Tables.
-func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (table.Written, error) {
 	l, err := newTableLayout(sd)
 	if err != nil {
-		return TableWrite{}, err
+		return table.Written{}, err
 	}
 	if n := utf8.RuneCountInString(shard); shard == "" || n > defaultStringLen {
-		return TableWrite{}, fmt.Errorf("%w: write %s: shard ID must be 1 to %d characters, got %d", ErrLimit, sd.Table, defaultStringLen, n)
+		return table.Written{}, fmt.Errorf("%w: write %s: shard ID must be 1 to %d characters, got %d", ErrLimit, sd.Table, defaultStringLen, n)
 	}
 	for attempt := 1; ; attempt++ {
 		w, err := s.writeTableTx(ctx, l, shard, index, c)
 		if err == nil || attempt == 3 || !s.dia.retryable(err) || ctx.Err() != nil {
 			if err != nil {
-				return TableWrite{}, fmt.Errorf("store: write %s: %w", sd.Table, err)
+				return table.Written{}, fmt.Errorf("store: write %s: %w", sd.Table, err)
 			}
 			return w, nil
 		}
@@ -279,23 +268,23 @@ func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard str
 	}
 }
 
-func (s *sqlStore) writeTableTx(ctx context.Context, l *tableLayout, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+func (s *sqlStore) writeTableTx(ctx context.Context, l *tableLayout, shard string, index uint64, c *table.Changes) (table.Written, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return TableWrite{}, err
+		return table.Written{}, err
 	}
 	w, err := s.writeTable(ctx, tx, l, shard, index, c)
 	if err != nil || !w.Applied {
 		return w, errors.Join(err, rollback(tx))
 	}
 	if err := tx.Commit(); err != nil {
-		return TableWrite{}, err
+		return table.Written{}, err
 	}
 	return w, nil
 }
 
 // writeTable is WriteTable's transaction: fence, deletes, inserts, fence again.
-func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, shard string, index uint64, c *table.Changes) (TableWrite, error) {
+func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, shard string, index uint64, c *table.Changes) (table.Written, error) {
 	q := s.dia.quote
 	fence := q(FenceTable)
 	where := " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceShard) + " = ?"
@@ -308,20 +297,20 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 		ins += " ON CONFLICT DO NOTHING"
 	}
 	if _, err := tx.ExecContext(ctx, ins, l.sd.Table, shard); err != nil {
-		return TableWrite{}, fmt.Errorf("fence: %w", err)
+		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	var stored int64
 	if err := tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored); err != nil {
-		return TableWrite{}, fmt.Errorf("fence: %w", err)
+		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	if stored >= 0 && uint64(stored) >= index {
-		return TableWrite{}, nil // a write at this index or a later one is there already
+		return table.Written{}, nil // a write at this index or a later one is there already
 	}
-	var w TableWrite
+	var w table.Written
 	w.Applied = true
 	deleted, err := s.deleteRows(ctx, tx, l, c)
 	if err != nil {
-		return TableWrite{}, err
+		return table.Written{}, err
 	}
 	w.Rows += deleted
 	var rows []expr.Row
@@ -334,11 +323,11 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 	}
 	inserted, err := s.insertRows(ctx, tx, l, rows)
 	if err != nil {
-		return TableWrite{}, err
+		return table.Written{}, err
 	}
 	w.Rows += inserted
 	if _, err := tx.ExecContext(ctx, "UPDATE "+fence+" SET "+q(fenceIndex)+" = ?"+where, int64(index), l.sd.Table, shard); err != nil {
-		return TableWrite{}, fmt.Errorf("fence: %w", err)
+		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	return w, nil
 }

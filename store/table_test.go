@@ -78,7 +78,7 @@ func (e *env) sqlRows(t *testing.T, tbl string, order string) []string {
 	return out
 }
 
-func write(t *testing.T, ts Tables, sd *table.StoreDef, shard string, index uint64, c table.Changes) TableWrite {
+func write(t *testing.T, ts Tables, sd *table.StoreDef, shard string, index uint64, c table.Changes) table.Written {
 	t.Helper()
 	w, err := ts.WriteTable(t.Context(), sd, shard, index, &c)
 	if err != nil {

@@ -54,6 +54,18 @@ type Changes struct {
 	Index uint64
 }
 
+// Written is the outcome of writing a table's Changes to the shared store.
+type Written struct {
+	// Applied: the store's fence admitted the write (false: a write at the same or a
+	// later log index is there already, and nothing was written).
+	Applied bool
+	// Rows written: inserted, and deleted rows that were present.
+	Rows int
+	// Skipped rows the SQL table cannot hold (a null in the primary key, a string longer
+	// than its column).
+	Skipped int
+}
+
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool { return !c.Replace && len(c.Rows) == 0 && len(c.Deleted) == 0 }
 
