@@ -16,6 +16,8 @@ import (
 	"github.com/tally-db/tally/store"
 )
 
+var _ TableStore = store.Tables(nil)
+
 const mirrorApp = `@app:name('M')
 define stream MS (k string, v long);
 @store(type='rdbms', datasource='APIM_ANALYTICS_DB') @primaryKey('k')

@@ -296,11 +296,18 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 	} else {
 		ins += " ON CONFLICT DO NOTHING"
 	}
-	if _, err := tx.ExecContext(ctx, ins, l.sd.Table, shard); err != nil {
-		return table.Written{}, fmt.Errorf("fence: %w", err)
-	}
+	// Lock the fence row first; only the first write of a (table, shard) creates it, so the
+	// usual write never takes the shared lock an INSERT IGNORE of an existing row would
+	// and then upgrades it (a deadlock between two writers).
 	var stored int64
-	if err := tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored); err != nil {
+	err := tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := tx.ExecContext(ctx, ins, l.sd.Table, shard); err != nil {
+			return table.Written{}, fmt.Errorf("fence: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored)
+	}
+	if err != nil {
 		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	if stored >= 0 && uint64(stored) >= index {

@@ -276,3 +276,33 @@ func TestCheckTable_Limits(t *testing.T) {
 		}
 	})
 }
+
+// TestTable_ConcurrentWriters: writers racing on one table (a deposed leader and its
+// successor, or a retry) leave the rows of the greatest index, whatever the order.
+func TestTable_ConcurrentWriters(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, "@store(type='rdbms')\n@primaryKey('k')\ndefine table C (k string, v long);")
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		const writers = 12
+		errs := make(chan error, writers)
+		for i := range writers {
+			go func() {
+				index := uint64(i + 1)
+				c := table.Changes{Replace: true, Rows: []expr.Row{{expr.String("k"), expr.Long(int64(index))}, {expr.String(fmt.Sprint("only", index)), expr.Long(0)}}}
+				_, err := ts.WriteTable(t.Context(), sd, "g0", index, &c)
+				errs <- err
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if got := e.sqlRows(t, "C", "k"); strings.Join(got, " ") != fmt.Sprintf("k|%d only%d|0", writers, writers) {
+			t.Fatalf("rows = %q, want those of index %d", got, writers)
+		}
+	})
+}
