@@ -13,6 +13,7 @@ import (
 	"github.com/tally-db/tally/engine/expr"
 	etable "github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/fsm"
+	"github.com/tally-db/tally/internal/mariadbtest"
 	"github.com/tally-db/tally/store"
 )
 
@@ -32,7 +33,7 @@ from MS select k, v insert into ML;
 // sqlTable reads a mirrored table as sorted "k=v" strings.
 func sqlTable(t *testing.T, db *sql.DB, name string) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT k, v FROM "` + name + `"`)
+	rows, err := db.Query("SELECT k, v FROM " + name)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -76,23 +77,37 @@ func ingestMS(t *testing.T, node *Node, seq uint64, k string, v int64) uint64 {
 	return res.Index
 }
 
-// TestFlush_StoreTable: the leader mirrors @store(type='rdbms') tables to the shared store:
-// after inserts, updates and deletes (by queries and on-demand writes) the SQL tables hold
-// exactly the tables' rows, every replica forgets what was written, and a deposed leader
-// flushing an older capture late changes nothing.
+// TestFlush_StoreTable: the leader mirrors @store(type='rdbms') tables to the shared store
+// (SQLite and MariaDB): after inserts, updates and deletes (by queries and on-demand
+// writes) the SQL tables hold exactly the tables' rows, every replica forgets what was
+// written, and a deposed leader flushing an older capture late changes nothing.
 func TestFlush_StoreTable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "store.db")
-	st, err := store.Open(t.Context(), "sqlite://"+path, testLogger(t))
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "store.db")
+		raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		testFlushStoreTable(t, "sqlite://"+path, raw)
+	})
+	t.Run("mysql", func(t *testing.T) {
+		dsn, _ := mariadbtest.Start(t)
+		raw, err := sql.Open("mysql", strings.TrimPrefix(dsn, "mysql://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		testFlushStoreTable(t, dsn, raw)
+	})
+}
+
+func testFlushStoreTable(t *testing.T, dsn string, raw *sql.DB) {
+	st, err := store.Open(t.Context(), dsn, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-
 	c := newCluster(t, 3, withStore(st, 1_000_000))
 	leader := c.waitLeader(testTimeout)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
