@@ -303,3 +303,38 @@ func TestDeterminism_StoreTables(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStoreTableUpsert: the keyed upsert of BenchmarkTableUpsertJoin, held in memory
+// and mirrored (@store(type='rdbms')), to show what change tracking costs an event.
+func BenchmarkStoreTableUpsert(b *testing.B) {
+	for _, store := range []string{"", "@store(type='rdbms')\n"} {
+		b.Run(fmt.Sprintf("store=%t", store != ""), func(b *testing.B) {
+			app := `@app:name('B')
+define stream Req (user string, ip string);
+` + store + `@PrimaryKey('user', 'ip')
+define table Counts (user string, ip string, n long);
+from Req select user, ip, 1L as n update or insert into Counts set Counts.n = Counts.n + n on Counts.user == user and Counts.ip == ip;
+`
+			e, err := New(Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Deploy(app); err != nil {
+				b.Fatal(err)
+			}
+			rows := make([]expr.Row, 10000)
+			for i := range rows {
+				rows[i] = expr.Row{expr.String(fmt.Sprintf("user%d", i)), expr.String("10.0.0.1")}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := e.Apply(uint64(i+1), int64(i), "Req", rows[i%len(rows):i%len(rows)+1]); err != nil {
+					b.Fatal(err)
+				}
+				if i%1000 == 999 { // a flush a second at 1,000 events a second
+					e.DropFlushed(uint64(i + 1))
+				}
+			}
+		})
+	}
+}

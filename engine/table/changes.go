@@ -23,7 +23,7 @@ type tracker struct {
 	// at is the log index of the entry being applied (Stamp); not state.
 	at uint64
 	// keys are the primary keys changed (inserted, updated or deleted), keyed tables only.
-	keys map[string]*change
+	keys map[string]change
 	// all: the whole table is to be written (always so for a table without a primary
 	// key, and for a keyed one past maxTombstones or restored from a state without
 	// tracking). allAt is the index of the latest change since; 0 while unknown (a restored
@@ -74,7 +74,7 @@ func (c *Changes) Empty() bool { return !c.Replace && len(c.Rows) == 0 && len(c.
 func (t *Table) TrackStore(sd *StoreDef) {
 	t.track = &tracker{store: sd}
 	if t.keys != nil {
-		t.track.keys = map[string]*change{}
+		t.track.keys = map[string]change{}
 	}
 }
 
@@ -99,8 +99,20 @@ func (t *Table) Stamp(index uint64) {
 	}
 }
 
-// changed records that row r (its key, for a keyed table) changed at the stamped index.
+// changed records that row r changed at the stamped index.
 func (t *Table) changed(r expr.Row) {
+	if t.track == nil {
+		return
+	}
+	k := ""
+	if t.keys != nil && !t.track.all {
+		k = t.key(r)
+	}
+	t.changedKey(k, r)
+}
+
+// changedKey is changed for a row whose primary key (for a keyed table) is k.
+func (t *Table) changedKey(k string, r expr.Row) {
 	tr := t.track
 	if tr == nil {
 		return
@@ -109,16 +121,16 @@ func (t *Table) changed(r expr.Row) {
 		tr.all, tr.allAt = true, tr.at
 		return
 	}
-	k := t.key(r)
 	if c, ok := tr.keys[k]; ok {
 		c.index = tr.at
+		tr.keys[k] = c
 		return
 	}
 	key := make(expr.Row, len(t.pk))
 	for i, p := range t.pk {
 		key[i] = r[p]
 	}
-	tr.keys[k] = &change{index: tr.at, key: key}
+	tr.keys[k] = change{index: tr.at, key: key}
 	if len(tr.keys) > len(t.rows)+maxTombstones {
 		tr.all, tr.allAt = true, tr.at
 		clear(tr.keys)
@@ -173,7 +185,7 @@ func (t *Table) ClearChanges(index uint64) int {
 	return n
 }
 
-func sortedKeys(m map[string]*change) []string {
+func sortedKeys(m map[string]change) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
@@ -202,9 +214,9 @@ func (tr *tracker) encode(w *wire.Writer) {
 func (t *Table) decodeTracker(r *wire.Reader) error {
 	all, allAt := r.Bool(), r.Uvarint()
 	n := r.Count(1)
-	keys := map[string]*change{}
+	keys := map[string]change{}
 	for range n {
-		c := &change{index: r.Uvarint(), key: make(expr.Row, len(t.pk))}
+		c := change{index: r.Uvarint(), key: make(expr.Row, len(t.pk))}
 		for i := range c.key {
 			c.key[i] = expr.DecodeValue(r)
 		}

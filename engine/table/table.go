@@ -83,15 +83,16 @@ func (t *Table) key(row expr.Row) string {
 // dropped and Insert reports false.
 func (t *Table) Insert(row expr.Row) bool {
 	row = slices.Clone(row)
+	k := ""
 	if t.keys != nil {
-		k := t.key(row)
+		k = t.key(row)
 		if _, dup := t.keys[k]; dup {
 			return false
 		}
 		t.keys[k] = len(t.rows)
 	}
 	t.rows = append(t.rows, row)
-	t.changed(row)
+	t.changedKey(k, row)
 	return true
 }
 
@@ -208,8 +209,9 @@ func (t *Table) Row(i int) expr.Row { return t.rows[i] }
 func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
 	r := t.rows[i]
 	nr := set(r)
+	var ok, nk string
 	if t.keys != nil {
-		ok, nk := t.key(r), t.key(nr)
+		ok, nk = t.key(r), t.key(nr)
 		if nk != ok {
 			if _, taken := t.keys[nk]; taken {
 				return false
@@ -219,8 +221,10 @@ func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
 		}
 	}
 	t.rows[i] = nr
-	t.changed(r) // under its old key, gone when the update changed the key
-	t.changed(nr)
+	if nk != ok {
+		t.changedKey(ok, r) // the old key is gone
+	}
+	t.changedKey(nk, nr)
 	return true
 }
 
