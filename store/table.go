@@ -414,7 +414,11 @@ func (s *sqlStore) deleteKeys(ctx context.Context, tx *sql.Tx, l *tableLayout, k
 		if len(conds) == 0 {
 			continue
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM "+s.dia.quote(l.sd.Table)+" WHERE "+strings.Join(conds, " OR "), args...)
+		where := strings.Join(conds, " OR ")
+		if len(pk) == 1 { // k IN (…): one range scan where OR'ed equalities may not be
+			where = s.dia.quote(l.cols[pk[0]].name) + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(conds)), ", ") + ")"
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+s.dia.quote(l.sd.Table)+" WHERE "+where, args...)
 		if err != nil {
 			return n, err
 		}
