@@ -24,6 +24,7 @@ func (a *App) compileTables(p *siddhiql.App) error {
 			return err
 		}
 		if sd != nil {
+			sd.App = p.Name
 			t.TrackStore(sd)
 			a.storeTables = append(a.storeTables, t)
 		}

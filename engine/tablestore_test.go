@@ -122,8 +122,8 @@ func TestStoreTables_Conflicts(t *testing.T) {
 		first, then string
 		want        string
 	}{
-		{"same name", table("A", "Prices", ""), table("B", "PRICES", ""), "table PRICES would write the SQL table Prices of table Prices of app A"},
-		{"table.name", table("A", "Prices", ""), table("B", "Other", ", table.name='prices'"), "table Other would write the SQL table Prices"},
+		{"other layout", table("A", "Prices", ""), table("B", "PRICES", ", field.length='symbol:10'"), "table PRICES lays out the SQL table PRICES otherwise than table Prices of app A does"},
+		{"same app", table("A", "Prices", "") + "@store(type='rdbms', table.name='prices')\ndefine table Other (symbol string);\n", "", "tables Prices and Other of app A would both write the SQL table prices"},
 		{"aggregation table", aggApp, table("B", "Sales_MINUTES", ""), "table Sales_MINUTES would write the SQL table Sales_MINUTES of aggregation Sales of app Agg"},
 		{"aggregation after", table("B", "Sales_SECONDS", ""), aggApp, "aggregation Sales would write the SQL table Sales_SECONDS of table Sales_SECONDS of app B"},
 		{"fence", table("A", "tally_table_fence", ""), "", "TALLY_TABLE_FENCE is the store's own table of fences"},
@@ -143,10 +143,16 @@ func TestStoreTables_Conflicts(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrConflict with %q", tc.name, err, tc.want)
 		}
 	}
-	// An in-memory table may share a name with anything.
+	// An in-memory table may share a name with anything, and apps may share a SQL table
+	// they lay out alike (as Siddhi apps sharing a database table do).
 	e := newEngine(t, "", aggApp)
 	if _, err := e.Deploy("@app:name('M')\ndefine stream M (symbol string);\ndefine table Sales_MINUTES (symbol string);\n"); err != nil {
 		t.Errorf("an in-memory table was refused: %v", err)
+	}
+	for _, app := range []string{table("A", "Prices", ""), table("B", "PRICES", ""), table("C", "Other", ", table.name='prices'")} {
+		if _, err := e.Deploy(app); err != nil {
+			t.Errorf("a shared SQL table with the same layout was refused: %v", err)
+		}
 	}
 }
 

@@ -36,16 +36,18 @@ type Tables interface {
 	WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (table.Written, error)
 }
 
-// FenceTable holds, per mirrored table and shard, the log index of the last write:
-// TABLE_NAME, SHARD_ID, RAFT_INDEX. A write first locks its row and goes ahead only with
-// a greater index, then records it, in the same transaction; so the mirrored table keeps
-// Siddhi's layout, with no column of Tally's, and a deposed leader flushing late changes
-// nothing.
+// FenceTable holds, per mirrored table, app and shard, the log index of the last write:
+// TABLE_NAME, APP_NAME, SHARD_ID, RAFT_INDEX. A write first locks its row and goes ahead
+// only with a greater index, then records it, in the same transaction; so the mirrored
+// table keeps Siddhi's layout, with no column of Tally's, and a deposed leader flushing late
+// changes nothing. The app is part of the key because several apps may define one SQL
+// table: each app's copy is written, and fenced, on its own.
 const FenceTable = "TALLY_TABLE_FENCE"
 
 // Columns of FenceTable.
 const (
 	fenceTableName = "TABLE_NAME"
+	fenceApp       = "APP_NAME"
 	fenceShard     = "SHARD_ID"
 	fenceIndex     = "RAFT_INDEX"
 )
@@ -57,6 +59,8 @@ const tableKeysPerDelete = 200
 type tableLayout struct {
 	sd   *table.StoreDef
 	cols []column
+	// wideKey: the primary key is too wide for MySQL to declare (tableLayout).
+	wideKey bool
 }
 
 func newTableLayout(sd *table.StoreDef) (*tableLayout, error) {
@@ -68,6 +72,9 @@ func newTableLayout(sd *table.StoreDef) (*tableLayout, error) {
 	}
 	if strings.EqualFold(sd.Table, FenceTable) {
 		return nil, fmt.Errorf("%w: table %s: %s is the store's own table", ErrLimit, sd.Table, FenceTable)
+	}
+	if n := utf8.RuneCountInString(sd.App); sd.App == "" || n > defaultStringLen {
+		return nil, fmt.Errorf("%w: table %s: its app's name must be 1 to %d characters to be recorded in %s, got %d", ErrLimit, sd.Table, defaultStringLen, FenceTable, n)
 	}
 	l := &tableLayout{sd: sd}
 	seen := map[string]bool{}
@@ -115,43 +122,91 @@ func tableColType(d dialect, c column) string {
 
 // CheckTable implements Tables.
 func (s *sqlStore) CheckTable(sd *table.StoreDef) error {
+	_, err := s.tableLayout(sd)
+	return err
+}
+
+// tableLayout is sd's layout on this store's database. On MySQL a primary key wider than
+// InnoDB's 3072 bytes (four VARCHAR(254) columns in utf8mb4) cannot be declared: the table
+// then has no PRIMARY KEY but an index <Table>_KEY over prefixes of the key columns (Tally
+// keeps the keys unique itself), and an @index that wide indexes prefixes too. Only a row
+// wider than MySQL allows is refused, with an error wrapping ErrLimit.
+func (s *sqlStore) tableLayout(sd *table.StoreDef) (*tableLayout, error) {
 	l, err := newTableLayout(sd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, lite := s.dia.(sqliteDialect); lite {
-		return nil
+		return l, nil
 	}
-	key, row, idx := 0, 0, 0
-	for _, p := range sd.PrimaryKey {
-		key += mysqlBytes(l.cols[p])
-	}
-	for _, p := range sd.Indexes {
-		idx += mysqlBytes(l.cols[p])
-	}
+	row := 0
 	for _, c := range l.cols {
 		row += mysqlBytes(c)
 	}
-	switch {
-	case key > mysqlMaxKeyBytes:
-		return fmt.Errorf("%w: table %s: its primary key (%s) takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
-			ErrLimit, sd.Table, strings.Join(l.names(sd.PrimaryKey), ", "), key, mysqlMaxKeyBytes)
-	case idx > mysqlMaxKeyBytes:
-		return fmt.Errorf("%w: table %s: its index (%s) takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
-			ErrLimit, sd.Table, strings.Join(l.names(sd.Indexes), ", "), idx, mysqlMaxKeyBytes)
-	case row > mysqlMaxRowBytes:
-		return fmt.Errorf("%w: table %s: a row takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
+	if row > mysqlMaxRowBytes {
+		return nil, fmt.Errorf("%w: table %s: a row takes up to %d bytes, more than the %d MySQL allows (4 bytes a character): lower field.length",
 			ErrLimit, sd.Table, row, mysqlMaxRowBytes)
 	}
-	return nil
+	l.wideKey = l.bytes(sd.PrimaryKey) > mysqlMaxKeyBytes
+	return l, nil
+}
+
+// bytes is the most bytes the columns at pos take in a MySQL key.
+func (l *tableLayout) bytes(pos []int) int {
+	n := 0
+	for _, p := range pos {
+		n += mysqlBytes(l.cols[p])
+	}
+	return n
+}
+
+// keyParts are the index parts of columns pos: names, with a prefix length for string
+// columns when all of them would not fit MySQL's 3072-byte key. The prefix is shared out
+// evenly among the string columns that need one.
+func (l *tableLayout) keyParts(d dialect, pos []int) []string {
+	out := make([]string, len(pos))
+	for i, p := range pos {
+		out[i] = d.quote(l.cols[p].name)
+	}
+	if _, lite := d.(sqliteDialect); lite || l.bytes(pos) <= mysqlMaxKeyBytes {
+		return out
+	}
+	budget := mysqlMaxKeyBytes
+	var strs []int
+	for i, p := range pos {
+		if l.cols[p].typ == siddhiql.TypeString {
+			strs = append(strs, i)
+		} else {
+			budget -= mysqlBytes(l.cols[p])
+		}
+	}
+	// Columns shorter than an even share keep their length; the rest share what is left.
+	for {
+		share := max(1, budget/mysqlCharBytes/max(1, len(strs)))
+		var long []int
+		for _, i := range strs {
+			if n := l.cols[pos[i]].length; n <= share {
+				budget -= n * mysqlCharBytes
+			} else {
+				long = append(long, i)
+			}
+		}
+		if len(long) == len(strs) {
+			for _, i := range long {
+				out[i] += fmt.Sprintf("(%d)", share)
+			}
+			return out
+		}
+		strs = long
+	}
 }
 
 // EnsureTable implements Tables.
 func (s *sqlStore) EnsureTable(ctx context.Context, sd *table.StoreDef) error {
-	if err := s.CheckTable(sd); err != nil {
+	l, err := s.tableLayout(sd)
+	if err != nil {
 		return err
 	}
-	l, _ := newTableLayout(sd)
 	if err := s.dia.prepare(ctx, s.db); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -192,7 +247,7 @@ func (l *tableLayout) check(have, pk []string) error {
 	case len(missing) > 0:
 		return fmt.Errorf("%w %s: it lacks the columns %s of table %s (it has %s): rename or drop it, or rename the table or set its table.name; nothing was written to it",
 			ErrIncompatibleTable, l.sd.Table, strings.Join(missing, ", "), l.sd.Table, strings.Join(have, ", "))
-	case !slicesEqualFold(pk, want):
+	case !slicesEqualFold(pk, want) && !(l.wideKey && len(pk) == 0):
 		return fmt.Errorf("%w %s: its primary key is (%s), the table's @primaryKey is (%s): nothing was written to it",
 			ErrIncompatibleTable, l.sd.Table, strings.Join(pk, ", "), strings.Join(want, ", "))
 	}
@@ -211,13 +266,16 @@ func (s *sqlStore) createTable(l *tableLayout) []string {
 		}
 		defs = append(defs, def)
 	}
-	if len(l.sd.PrimaryKey) > 0 {
+	switch {
+	case l.wideKey:
+		defs = append(defs, "INDEX "+q(l.sd.Table+"_KEY")+" ("+strings.Join(l.keyParts(s.dia, l.sd.PrimaryKey), ", ")+")")
+	case len(l.sd.PrimaryKey) > 0:
 		defs = append(defs, "PRIMARY KEY ("+quotedList(s.dia, l.names(l.sd.PrimaryKey))+")")
 	}
 	index := q(l.sd.Table+"_INDEX") + " ON " + q(l.sd.Table) + " (" + quotedList(s.dia, l.names(l.sd.Indexes)) + ")"
 	if m, ok := s.dia.(*mysqlDialect); ok {
 		if len(l.sd.Indexes) > 0 {
-			defs = append(defs, "INDEX "+q(l.sd.Table+"_INDEX")+" ("+quotedList(s.dia, l.names(l.sd.Indexes))+")")
+			defs = append(defs, "INDEX "+q(l.sd.Table+"_INDEX")+" ("+strings.Join(l.keyParts(s.dia, l.sd.Indexes), ", ")+")")
 		}
 		return []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
 			q(l.sd.Table), strings.Join(defs, ", "), m.coll())}
@@ -233,11 +291,12 @@ func (s *sqlStore) createTable(l *tableLayout) []string {
 func (s *sqlStore) ensureFence(ctx context.Context) error {
 	q := s.dia.quote
 	name := column{name: fenceTableName, typ: siddhiql.TypeString, length: maxIdentLen}
-	shard := column{name: fenceShard, typ: siddhiql.TypeString, length: defaultStringLen}
+	str := column{typ: siddhiql.TypeString, length: defaultStringLen}
 	stmt := "CREATE TABLE IF NOT EXISTS " + q(FenceTable) + " (" +
 		q(fenceTableName) + " " + s.dia.colType(name) + " NOT NULL, " +
-		q(fenceShard) + " " + s.dia.colType(shard) + " NOT NULL, " +
-		q(fenceIndex) + " BIGINT NOT NULL, PRIMARY KEY (" + q(fenceTableName) + ", " + q(fenceShard) + "))"
+		q(fenceApp) + " " + s.dia.colType(str) + " NOT NULL, " +
+		q(fenceShard) + " " + s.dia.colType(str) + " NOT NULL, " +
+		q(fenceIndex) + " BIGINT NOT NULL, PRIMARY KEY (" + quotedList(s.dia, []string{fenceTableName, fenceApp, fenceShard}) + "))"
 	if m, ok := s.dia.(*mysqlDialect); ok {
 		stmt += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=" + m.coll()
 	}
@@ -249,7 +308,7 @@ func (s *sqlStore) ensureFence(ctx context.Context) error {
 
 // WriteTable implements Tables.
 func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (table.Written, error) {
-	l, err := newTableLayout(sd)
+	l, err := s.tableLayout(sd)
 	if err != nil {
 		return table.Written{}, err
 	}
@@ -287,8 +346,8 @@ func (s *sqlStore) writeTableTx(ctx context.Context, l *tableLayout, shard strin
 func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, shard string, index uint64, c *table.Changes) (table.Written, error) {
 	q := s.dia.quote
 	fence := q(FenceTable)
-	where := " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceShard) + " = ?"
-	ins := "INSERT INTO " + fence + " (" + q(fenceTableName) + ", " + q(fenceShard) + ", " + q(fenceIndex) + ") VALUES (?, ?, 0)"
+	where := " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceApp) + " = ? AND " + q(fenceShard) + " = ?"
+	ins := "INSERT INTO " + fence + " (" + quotedList(s.dia, []string{fenceTableName, fenceApp, fenceShard, fenceIndex}) + ") VALUES (?, ?, ?, 0)"
 	lock := "SELECT " + q(fenceIndex) + " FROM " + fence + where
 	if _, ok := s.dia.(*mysqlDialect); ok {
 		ins = strings.Replace(ins, "INSERT", "INSERT IGNORE", 1)
@@ -300,12 +359,12 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 	// usual write never takes the shared lock an INSERT IGNORE of an existing row would
 	// and then upgrades it (a deadlock between two writers).
 	var stored int64
-	err := tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored)
+	err := tx.QueryRowContext(ctx, lock, l.sd.Table, l.sd.App, shard).Scan(&stored)
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := tx.ExecContext(ctx, ins, l.sd.Table, shard); err != nil {
+		if _, err := tx.ExecContext(ctx, ins, l.sd.Table, l.sd.App, shard); err != nil {
 			return table.Written{}, fmt.Errorf("fence: %w", err)
 		}
-		err = tx.QueryRowContext(ctx, lock, l.sd.Table, shard).Scan(&stored)
+		err = tx.QueryRowContext(ctx, lock, l.sd.Table, l.sd.App, shard).Scan(&stored)
 	}
 	if err != nil {
 		return table.Written{}, fmt.Errorf("fence: %w", err)
@@ -333,7 +392,7 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 		return table.Written{}, err
 	}
 	w.Rows += inserted
-	if _, err := tx.ExecContext(ctx, "UPDATE "+fence+" SET "+q(fenceIndex)+" = ?"+where, int64(index), l.sd.Table, shard); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE "+fence+" SET "+q(fenceIndex)+" = ?"+where, int64(index), l.sd.Table, l.sd.App, shard); err != nil {
 		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	return w, nil

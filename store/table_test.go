@@ -24,6 +24,7 @@ func storeDef(t *testing.T, text string) *table.StoreDef {
 	if err != nil || sd == nil {
 		t.Fatalf("store def: %v %v", sd, err)
 	}
+	sd.App = "A"
 	return sd
 }
 
@@ -135,7 +136,7 @@ func TestTable_LayoutAndWrites(t *testing.T) {
 		if got := e.sqlRows(t, "Prices", "symbol"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("rows = %q, want %q", got, want)
 		}
-		if got := e.sqlRows(t, FenceTable, "SHARD_ID"); len(got) != 1 || got[0] != "Prices|g0|8" {
+		if got := e.sqlRows(t, FenceTable, "SHARD_ID"); len(got) != 1 || got[0] != "Prices|A|g0|8" {
 			t.Fatalf("fence = %q", got)
 		}
 	})
@@ -261,18 +262,90 @@ func TestTable_Incompatible(t *testing.T) {
 func TestCheckTable_Limits(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		ts := tables(t, e)
-		wide := storeDef(t, "@store(type='rdbms', field.length='a:500, b:500')\n@primaryKey('a', 'b')\ndefine table W (a string, b string);")
+		lengths, attrs := make([]string, 20), make([]string, 20)
+		for i := range lengths {
+			lengths[i], attrs[i] = fmt.Sprintf("c%d:900", i), fmt.Sprintf("c%d string", i)
+		}
+		wide := storeDef(t, "@store(type='rdbms', field.length='"+strings.Join(lengths, ", ")+"')\ndefine table W ("+strings.Join(attrs, ", ")+");")
 		err := ts.CheckTable(wide)
 		if e.kind == "sqlite" {
 			if err != nil {
-				t.Errorf("sqlite refused a wide key: %v", err)
+				t.Errorf("sqlite refused a wide row: %v", err)
 			}
-		} else if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "primary key (a, b) takes up to 4000 bytes") {
+		} else if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "a row takes up to 72000 bytes, more than the 65535 MySQL allows") {
 			t.Errorf("err = %v", err)
 		}
 		long := storeDef(t, "@store(type='rdbms', table.name='"+strings.Repeat("x", 65)+"')\ndefine table L (a string);")
 		if err := ts.CheckTable(long); !errors.Is(err, ErrLimit) {
 			t.Errorf("a 65-character table name: err = %v", err)
+		}
+	})
+}
+
+// TestTable_WideKey: a primary key too wide for MySQL (four VARCHAR(254) in utf8mb4, as
+// API-M's alert configuration tables have) gets an index over key prefixes instead of a
+// PRIMARY KEY there, and writes as any keyed table; SQLite keeps the key.
+func TestTable_WideKey(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, `@store(type = 'rdbms', datasource = 'APIM_ANALYTICS_DB')
+@PrimaryKey('apiName', 'apiVersion','apiCreator', 'apiCreatorTenantDomain') @Index('apiName', 'apiVersion', 'apiCreator', 'thresholdResponseTime')
+define table ApiCreatorAlertConfiguration (apiName string, apiVersion string, apiCreator string, apiCreatorTenantDomain string, thresholdResponseTime long, thresholdBackendTime long);`)
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatalf("second ensure: %v", err)
+		}
+		pk := 0
+		for _, c := range tableColumns(t, e, "ApiCreatorAlertConfiguration") {
+			if c.pk > 0 {
+				pk++
+			}
+		}
+		if e.kind == "mysql" {
+			if pk != 0 || !e.indexExists(t, "ApiCreatorAlertConfiguration", "ApiCreatorAlertConfiguration_KEY") || !e.indexExists(t, "ApiCreatorAlertConfiguration", "ApiCreatorAlertConfiguration_INDEX") {
+				t.Fatalf("MySQL: %d primary key columns, want none and the prefix indexes", pk)
+			}
+		} else if pk != 4 {
+			t.Fatalf("SQLite: %d primary key columns, want 4", pk)
+		}
+		r := func(api string, th int64) expr.Row {
+			return expr.Row{expr.String(api), expr.String("1.0"), expr.String(strings.Repeat("c", 254)), expr.String("carbon.super"), expr.Long(th), expr.Long(0)}
+		}
+		write(t, ts, sd, "g0", 1, table.Changes{Rows: []expr.Row{r("a", 1), r("b", 2)}})
+		write(t, ts, sd, "g0", 2, table.Changes{Rows: []expr.Row{r("a", 10)}, Deleted: []expr.Row{r("b", 0)[:4]}})
+		var got []string
+		for _, row := range e.sqlRows(t, "ApiCreatorAlertConfiguration", "apiName") {
+			got = append(got, strings.ReplaceAll(row, strings.Repeat("c", 254), "C"))
+		}
+		if strings.Join(got, " ") != "a|1.0|C|carbon.super|10|0" {
+			t.Fatalf("rows = %q", got)
+		}
+	})
+}
+
+// TestTable_SharedByApps: apps that define one SQL table each write their own rows, fenced
+// apart: the same index admits both.
+func TestTable_SharedByApps(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		a, b := storeDef(t, pricesTable), storeDef(t, pricesTable)
+		b.App = "B"
+		if err := ts.EnsureTable(t.Context(), a); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.EnsureTable(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		if w := write(t, ts, a, "g0", 7, table.Changes{Rows: []expr.Row{price("a", "x", 1, 1)}}); !w.Applied {
+			t.Fatal("app A's write was not applied")
+		}
+		if w := write(t, ts, b, "g0", 7, table.Changes{Rows: []expr.Row{price("b", "x", 1, 1)}}); !w.Applied {
+			t.Fatal("app B's write at the same index was fenced by app A's")
+		}
+		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 2 {
+			t.Fatalf("rows = %q", got)
 		}
 	})
 }
@@ -325,7 +398,7 @@ func BenchmarkWriteTable(b *testing.B) {
 			}
 			defer st.Close()
 			ts := st.(Tables)
-			sd := &table.StoreDef{Table: "P", PrimaryKey: []int{0}, Columns: []table.StoreColumn{
+			sd := &table.StoreDef{Table: "P", App: "A", PrimaryKey: []int{0}, Columns: []table.StoreColumn{
 				{Name: "k", Type: siddhiql.TypeString, Length: 254}, {Name: "v", Type: siddhiql.TypeLong}, {Name: "d", Type: siddhiql.TypeDouble}}}
 			if err := ts.EnsureTable(b.Context(), sd); err != nil {
 				b.Fatal(err)

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,12 +23,31 @@ const maxStringLength = siddhiql.MaxFieldLength
 type StoreDef struct {
 	// Table is the SQL table's name.
 	Table string
+	// App is the app whose table this is. Several apps may define one SQL table (with the
+	// same layout); each writes, and is fenced, on its own.
+	App string
 	// Columns are the attributes, in definition order.
 	Columns []StoreColumn
 	// PrimaryKey and Indexes are positions in Columns; PrimaryKey is empty without
 	// @primaryKey.
 	PrimaryKey []int
 	Indexes    []int
+}
+
+// SameLayout reports whether o lays its SQL table out as sd does: the same table name
+// (ignoring letter case), columns, primary key and index.
+func (sd *StoreDef) SameLayout(o *StoreDef) bool {
+	if !strings.EqualFold(sd.Table, o.Table) || len(sd.Columns) != len(o.Columns) ||
+		!slices.Equal(sd.PrimaryKey, o.PrimaryKey) || !slices.Equal(sd.Indexes, o.Indexes) {
+		return false
+	}
+	for i, c := range sd.Columns {
+		oc := o.Columns[i]
+		if !strings.EqualFold(c.Name, oc.Name) || c.Type != oc.Type || c.Length != oc.Length {
+			return false
+		}
+	}
+	return true
 }
 
 // StoreColumn is one attribute as a store column.
