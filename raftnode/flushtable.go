@@ -63,7 +63,13 @@ func (n *Node) flushTables(ctx context.Context, c capture) (bool, error) {
 				"app", ct.app, "table", ct.name, "rows", w.Skipped)
 		}
 		if !w.Applied {
-			n.logger.Debug("table write turned away by the fence: the store holds a later one", "table", ct.name, "index", c.index)
+			if last := n.raft.LastIndex(); w.Fence > last {
+				// No leader of this group wrote that: the fence is past its whole log.
+				return applied, fmt.Errorf("%w: table %s of app %s: the store's fence (%s) is at index %d, past this group's log (last index %d): "+
+					"another cluster wrote this database under shard ID %q; give this one another --shard-id, or delete the fence rows of that shard if the old rows may be overwritten",
+					ErrStoreTables, ct.name, ct.app, "TALLY_TABLE_FENCE", w.Fence, last, c.shard)
+			}
+			n.logger.Debug("table write turned away by the fence: the store holds a later one", "table", ct.name, "index", c.index, "fence", w.Fence)
 			continue
 		}
 		applied = true

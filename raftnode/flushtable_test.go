@@ -186,6 +186,26 @@ func testFlushStoreTable(t *testing.T, dsn string, raw *sql.DB) {
 	ingestMS(t, next, 6, "e", 5)
 	want = []string{"b=20", "d=4", "e=5"}
 	eventually(t, testTimeout, func() bool { return slices.Equal(sqlTable(t, raw, "MT"), want) }, "MT reaches %v under the new leader (is %v)", want, sqlTable(t, raw, "MT"))
+
+	// A fence past the group's whole log (another cluster wrote the database under this
+	// shard ID) fails the flush, saying so, and loses nothing once it is cleared.
+	if _, err := raw.Exec("UPDATE TALLY_TABLE_FENCE SET RAFT_INDEX = 1000000000 WHERE TABLE_NAME = 'MT'"); err != nil {
+		t.Fatal(err)
+	}
+	ingestMS(t, next, 7, "f", 6)
+	eventually(t, testTimeout, func() bool {
+		err := next.FlushError()
+		return err != nil && strings.Contains(err.Error(), "another cluster wrote this database under shard ID \"shard-a\"")
+	}, "the flush reports the foreign fence (error: %v)", next.FlushError())
+	if got := sqlTable(t, raw, "MT"); !slices.Equal(got, want) {
+		t.Fatalf("MT changed under a foreign fence: %v", got)
+	}
+	if _, err := raw.Exec("UPDATE TALLY_TABLE_FENCE SET RAFT_INDEX = 0 WHERE TABLE_NAME = 'MT'"); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"b=20", "d=4", "e=5", "f=6"}
+	eventually(t, testTimeout, func() bool { return slices.Equal(sqlTable(t, raw, "MT"), want) && next.FlushError() == nil },
+		"MT reaches %v once the fence is cleared (is %v)", want, sqlTable(t, raw, "MT"))
 }
 
 // TestDeploy_IncompatibleStoreTable: an existing SQL table Tally cannot write refuses the

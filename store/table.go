@@ -369,11 +369,11 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 	if err != nil {
 		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
-	if stored >= 0 && uint64(stored) >= index {
-		return table.Written{}, nil // a write at this index or a later one is there already
+	fenceAt := uint64(max(stored, 0))
+	if fenceAt >= index {
+		return table.Written{Fence: fenceAt}, nil // a write at this index or a later one is there already
 	}
-	var w table.Written
-	w.Applied = true
+	w := table.Written{Applied: true, Fence: fenceAt}
 	deleted, err := s.deleteRows(ctx, tx, l, c)
 	if err != nil {
 		return table.Written{}, err

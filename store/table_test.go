@@ -169,7 +169,7 @@ func TestTable_Fence(t *testing.T) {
 		write(t, ts, sd, "g0", 10, table.Changes{Rows: []expr.Row{price("a", "new", 10, 10)}})
 		for _, index := range []uint64{9, 10} { // a deposed leader, and a retry of the same
 			w := write(t, ts, sd, "g0", index, table.Changes{Replace: true, Rows: []expr.Row{price("a", "old", 1, 1), price("z", "old", 1, 1)}})
-			if w.Applied || w.Rows != 0 {
+			if w.Applied || w.Rows != 0 || w.Fence != 10 {
 				t.Errorf("write at %d after 10 = %+v, want nothing applied", index, w)
 			}
 		}

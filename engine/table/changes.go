@@ -64,6 +64,8 @@ type Written struct {
 	// Skipped rows the SQL table cannot hold (a null in the primary key, a string longer
 	// than its column).
 	Skipped int
+	// Fence is the index the store's fence held before the write.
+	Fence uint64
 }
 
 // Empty reports whether there is nothing to write.
