@@ -81,3 +81,40 @@ func TestParseStore_OnlyRDBMS(t *testing.T) {
 		t.Errorf("mongodb: %v %v", sd, err)
 	}
 }
+
+// FuzzDecodeTracked: no bytes make decoding a store table panic, and what decodes
+// encodes back to what a second decode reads the same.
+func FuzzDecodeTracked(f *testing.F) {
+	for _, pk := range [][]string{{"k"}, nil} {
+		tb := stored(pk...)
+		tb.Stamp(3)
+		tb.Insert(row("a", 1))
+		tb.Insert(row("b", 2))
+		tb.DeleteAt(0)
+		var w wire.Writer
+		tb.Encode(&w)
+		f.Add(w.Buf, pk != nil)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, keyed bool) {
+		var pk []string
+		if keyed {
+			pk = []string{"k"}
+		}
+		tb := stored(pk...)
+		if err := tb.Decode(wire.NewReader(b)); err != nil {
+			return
+		}
+		var w wire.Writer
+		tb.Encode(&w)
+		again := stored(pk...)
+		if err := again.Decode(wire.NewReader(w.Buf)); err != nil {
+			t.Fatalf("re-decoding an encoded table: %v", err)
+		}
+		var w2 wire.Writer
+		again.Encode(&w2)
+		if string(w.Buf) != string(w2.Buf) {
+			t.Fatal("encode, decode, encode changed the bytes")
+		}
+		_ = again.Changes()
+	})
+}
