@@ -6,6 +6,9 @@
 // already present drops the new row, as Siddhi's in-memory table does. Rows keep insertion
 // order: joins, `in` and on-demand reads see them in that order, and the encoding writes
 // them in that order.
+//
+// A `@store(type='rdbms')` table (ParseStore, TrackStore) also records, as state, which
+// rows changed since the last flush to the shared store (changes.go).
 package table
 
 import (
