@@ -59,7 +59,7 @@ func (n *Node) flushTables(ctx context.Context, c capture) (bool, error) {
 			return applied, fmt.Errorf("write table %s of app %s: %w", ct.name, ct.app, err)
 		}
 		if w.Skipped > 0 {
-			n.logger.Warn("table rows the SQL table cannot hold (a null in the primary key, a string longer than its field.length) were not written",
+			n.logger.Warn("table rows the SQL table cannot hold (a null in the primary key, a string longer than its field.length, a NaN or infinite number) were not written",
 				"app", ct.app, "table", ct.name, "rows", w.Skipped)
 		}
 		if !w.Applied {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -20,18 +21,19 @@ import (
 // Safe for concurrent use.
 type Tables interface {
 	// CheckTable reports, without touching the database, whether the store can hold the
-	// table: names, and (MySQL) key and row sizes. Errors wrap ErrLimit.
+	// table: names, and (MySQL) the row size. Errors wrap ErrLimit.
 	CheckTable(sd *table.StoreDef) error
 	// EnsureTable creates the table and the fence table if missing. An existing table
-	// lacking one of the attributes' columns, or with another primary key, is refused
-	// with ErrIncompatibleTable and left as it is.
+	// lacking one of the attributes' columns, with another primary key or (MySQL) with
+	// string columns narrower than field.length says, is refused with
+	// ErrIncompatibleTable and left as it is.
 	EnsureTable(ctx context.Context, sd *table.StoreDef) error
 	// WriteTable writes c, the table's changes as of log index under shard, in one
 	// transaction fenced by index (see FenceTable): when the fence already holds index or
-	// a greater one, nothing is written and applied is false. It returns the rows
+	// a greater one, nothing is written and Written.Applied is false. It returns the rows
 	// written (inserted, and deleted ones that were there) and the rows skipped because
 	// the SQL table cannot hold them (a null in the primary key, a string longer than its
-	// column); a skipped row of a keyed table is deleted from the SQL table rather than
+	// column, a NaN or infinite number); a skipped row of a keyed table is deleted from the SQL table rather than
 	// left stale.
 	WriteTable(ctx context.Context, sd *table.StoreDef, shard string, index uint64, c *table.Changes) (table.Written, error)
 }
@@ -87,6 +89,9 @@ func newTableLayout(sd *table.StoreDef) (*tableLayout, error) {
 		}
 		seen[strings.ToUpper(c.Name)] = true
 		l.cols = append(l.cols, column{name: c.Name, typ: c.Type, role: roleLatest, length: c.Length})
+	}
+	for _, p := range sd.PrimaryKey {
+		l.cols[p].role = roleGroup // NOT NULL (narrowColumns' MODIFY keeps it)
 	}
 	return l, nil
 }
@@ -219,6 +224,18 @@ func (s *sqlStore) EnsureTable(ctx context.Context, sd *table.StoreDef) error {
 	}
 	if len(cols) > 0 {
 		if err := l.check(cols, pk); err != nil {
+			s.log.Error("incompatible mirrored table", "table", sd.Table, "err", err)
+			return err
+		}
+		// A string column narrower than field.length says would fail every write of a
+		// longer value (strict mode) and so every flush after it.
+		alter, err := s.dia.narrowColumns(ctx, s.db, &layout{table: sd.Table, cols: l.cols})
+		if err != nil {
+			return fmt.Errorf("store: inspect %s: %w", sd.Table, err)
+		}
+		if alter != "" {
+			err := fmt.Errorf("%w %s: string columns are narrower than the table's field.length, so longer values could not be written. Widen them with: %s",
+				ErrIncompatibleTable, sd.Table, alter)
 			s.log.Error("incompatible mirrored table", "table", sd.Table, "err", err)
 			return err
 		}
@@ -399,7 +416,7 @@ func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, s
 }
 
 // fits reports whether the SQL table can hold r: no null in the primary key, no string
-// longer than its column.
+// longer than its column, no NaN or infinity (MySQL refuses them).
 func (l *tableLayout) fits(r expr.Row) bool {
 	for _, p := range l.sd.PrimaryKey {
 		if r[p].IsNull() {
@@ -407,7 +424,11 @@ func (l *tableLayout) fits(r expr.Row) bool {
 		}
 	}
 	for i, c := range l.cols {
-		if c.typ == siddhiql.TypeString && r[i].T == siddhiql.TypeString && utf8.RuneCountInString(r[i].S) > c.length {
+		v := r[i]
+		switch {
+		case c.typ == siddhiql.TypeString && v.T == siddhiql.TypeString && utf8.RuneCountInString(v.S) > c.length:
+			return false
+		case (v.T == siddhiql.TypeDouble || v.T == siddhiql.TypeFloat) && (math.IsNaN(v.F) || math.IsInf(v.F, 0)):
 			return false
 		}
 	}

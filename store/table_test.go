@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -225,9 +226,10 @@ func TestTable_Skipped(t *testing.T) {
 		long := price("a", strings.Repeat("v", 255), 1, 1)
 		nullKey := price("", "x", 1, 1)
 		nullKey[0] = expr.Null
-		w := write(t, ts, sd, "g0", 2, table.Changes{Rows: []expr.Row{long, nullKey, price(strings.Repeat("s", 21), "x", 1, 1)}})
-		if !w.Applied || w.Skipped != 3 {
-			t.Fatalf("write = %+v, want 3 skipped", w)
+		nan := price("n", "x", math.NaN(), 1)
+		w := write(t, ts, sd, "g0", 2, table.Changes{Rows: []expr.Row{long, nullKey, price(strings.Repeat("s", 21), "x", 1, 1), nan}})
+		if !w.Applied || w.Skipped != 4 {
+			t.Fatalf("write = %+v, want 4 skipped", w)
 		}
 		if got := e.sqlRows(t, "Prices", "symbol"); len(got) != 1 || !strings.HasPrefix(got[0], "b|") {
 			t.Fatalf("rows = %q, want only b (a could not be written as it is now)", got)
@@ -255,6 +257,14 @@ func TestTable_Incompatible(t *testing.T) {
 		err = ts.EnsureTable(t.Context(), sd)
 		if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "its primary key is (), the table's @primaryKey is (symbol)") {
 			t.Fatalf("err = %v", err)
+		}
+		if e.kind == "mysql" {
+			e.exec(t, "DROP TABLE "+e.q("Prices"))
+			e.exec(t, "CREATE TABLE "+e.q("Prices")+" (symbol VARCHAR(10) NOT NULL PRIMARY KEY, venue VARCHAR(254), price DOUBLE, qty BIGINT, n INTEGER, ratio FLOAT, ok BOOLEAN)")
+			err = ts.EnsureTable(t.Context(), sd)
+			if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "Widen them with: ALTER TABLE `Prices` MODIFY `symbol` VARCHAR(20) NOT NULL") {
+				t.Fatalf("narrow column: err = %v", err)
+			}
 		}
 	})
 }
