@@ -332,6 +332,13 @@ func (s *sqlStore) WriteTable(ctx context.Context, sd *table.StoreDef, shard str
 	if n := utf8.RuneCountInString(shard); shard == "" || n > defaultStringLen {
 		return table.Written{}, fmt.Errorf("%w: write %s: shard ID must be 1 to %d characters, got %d", ErrLimit, sd.Table, defaultStringLen, n)
 	}
+	// The fence row is made, once, outside the write's transaction, which then only locks
+	// an existing row: writers racing to create it inside their transactions would
+	// deadlock on InnoDB's gap locks.
+	_, _, create := s.fenceSQL()
+	if _, err := s.db.ExecContext(ctx, create, sd.Table, sd.App, shard); err != nil {
+		return table.Written{}, fmt.Errorf("store: write %s: fence: %w", sd.Table, err)
+	}
 	for attempt := 1; ; attempt++ {
 		w, err := s.writeTableTx(ctx, l, shard, index, c)
 		if err == nil || attempt == 3 || !s.dia.retryable(err) || ctx.Err() != nil {
@@ -359,31 +366,32 @@ func (s *sqlStore) writeTableTx(ctx context.Context, l *tableLayout, shard strin
 	return w, nil
 }
 
-// writeTable is WriteTable's transaction: fence, deletes, inserts, fence again.
+// fenceSQL is the fence table's quoted name, the WHERE clause naming one row (table, app,
+// shard) and the statement creating that row at index 0 unless it exists.
+func (s *sqlStore) fenceSQL() (fence, where, create string) {
+	q := s.dia.quote
+	fence = q(FenceTable)
+	where = " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceApp) + " = ? AND " + q(fenceShard) + " = ?"
+	create = "INSERT INTO " + fence + " (" + quotedList(s.dia, []string{fenceTableName, fenceApp, fenceShard, fenceIndex}) + ") VALUES (?, ?, ?, 0)"
+	if _, ok := s.dia.(*mysqlDialect); ok {
+		create = strings.Replace(create, "INSERT", "INSERT IGNORE", 1)
+	} else {
+		create += " ON CONFLICT DO NOTHING"
+	}
+	return fence, where, create
+}
+
+// writeTable is WriteTable's transaction: lock the fence row, deletes, inserts, record the
+// index.
 func (s *sqlStore) writeTable(ctx context.Context, tx *sql.Tx, l *tableLayout, shard string, index uint64, c *table.Changes) (table.Written, error) {
 	q := s.dia.quote
-	fence := q(FenceTable)
-	where := " WHERE " + q(fenceTableName) + " = ? AND " + q(fenceApp) + " = ? AND " + q(fenceShard) + " = ?"
-	ins := "INSERT INTO " + fence + " (" + quotedList(s.dia, []string{fenceTableName, fenceApp, fenceShard, fenceIndex}) + ") VALUES (?, ?, ?, 0)"
+	fence, where, _ := s.fenceSQL()
 	lock := "SELECT " + q(fenceIndex) + " FROM " + fence + where
 	if _, ok := s.dia.(*mysqlDialect); ok {
-		ins = strings.Replace(ins, "INSERT", "INSERT IGNORE", 1)
 		lock += " FOR UPDATE"
-	} else {
-		ins += " ON CONFLICT DO NOTHING"
 	}
-	// Lock the fence row first; only the first write of a (table, shard) creates it, so the
-	// usual write never takes the shared lock an INSERT IGNORE of an existing row would
-	// and then upgrades it (a deadlock between two writers).
 	var stored int64
-	err := tx.QueryRowContext(ctx, lock, l.sd.Table, l.sd.App, shard).Scan(&stored)
-	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := tx.ExecContext(ctx, ins, l.sd.Table, l.sd.App, shard); err != nil {
-			return table.Written{}, fmt.Errorf("fence: %w", err)
-		}
-		err = tx.QueryRowContext(ctx, lock, l.sd.Table, l.sd.App, shard).Scan(&stored)
-	}
-	if err != nil {
+	if err := tx.QueryRowContext(ctx, lock, l.sd.Table, l.sd.App, shard).Scan(&stored); err != nil {
 		return table.Written{}, fmt.Errorf("fence: %w", err)
 	}
 	fenceAt := uint64(max(stored, 0))
@@ -528,10 +536,24 @@ func quoteEach(d dialect, names []string, suffix string) []string {
 	return out
 }
 
-// insertRows inserts rows in batches within the dialect's bind parameter limit.
+// insertRows inserts rows in batches within the dialect's bind parameter limit. The keys
+// were deleted first, so a row whose key is still taken can only be one an existing
+// table's collation equates with another (Siddhi's tables often compare strings ignoring
+// case): it replaces that row rather than failing every flush from then on.
 func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, l *tableLayout, rows []expr.Row) (int, error) {
 	per := min(batchRows, s.dia.maxParams()/len(l.cols))
 	stmt := "INSERT INTO " + s.dia.quote(l.sd.Table) + " (" + quotedList(s.dia, l.all()) + ") VALUES "
+	var onDup string
+	if _, ok := s.dia.(*mysqlDialect); ok {
+		sets := make([]string, len(l.cols))
+		for i, c := range l.cols {
+			q := s.dia.quote(c.name)
+			sets[i] = q + " = VALUES(" + q + ")"
+		}
+		onDup = " ON DUPLICATE KEY UPDATE " + strings.Join(sets, ", ")
+	} else {
+		stmt = strings.Replace(stmt, "INSERT INTO", "INSERT OR REPLACE INTO", 1)
+	}
 	n := 0
 	for start := 0; start < len(rows); start += per {
 		batch := rows[start:min(start+per, len(rows))]
@@ -548,7 +570,7 @@ func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, l *tableLayout, r
 				args = append(args, v)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, stmt+valuesList(len(batch), len(l.cols)), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt+valuesList(len(batch), len(l.cols))+onDup, args...); err != nil {
 			return n, err
 		}
 		n += len(batch)

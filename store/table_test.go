@@ -269,6 +269,31 @@ func TestTable_Incompatible(t *testing.T) {
 	})
 }
 
+// TestTable_CaseInsensitiveKey: an existing table whose collation equates keys Tally keeps
+// apart (a Siddhi table comparing strings ignoring case) takes the later row instead of
+// failing every flush.
+func TestTable_CaseInsensitiveKey(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		ts := tables(t, e)
+		sd := storeDef(t, "@store(type='rdbms')\n@primaryKey('k')\ndefine table CI (k string, v long);")
+		if e.kind == "mysql" {
+			e.exec(t, "CREATE TABLE CI (k VARCHAR(254) NOT NULL PRIMARY KEY, v BIGINT) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
+		} else {
+			e.exec(t, `CREATE TABLE "CI" (k TEXT COLLATE NOCASE NOT NULL PRIMARY KEY, v INTEGER)`)
+		}
+		if err := ts.EnsureTable(t.Context(), sd); err != nil {
+			t.Fatal(err)
+		}
+		w := write(t, ts, sd, "g0", 1, table.Changes{Rows: []expr.Row{{expr.String("a"), expr.Long(1)}, {expr.String("A"), expr.Long(2)}}})
+		if !w.Applied {
+			t.Fatalf("write = %+v", w)
+		}
+		if got := e.sqlRows(t, "CI", "k"); len(got) != 1 || !strings.HasSuffix(got[0], "|2") {
+			t.Fatalf("rows = %q, want the later of the two", got)
+		}
+	})
+}
+
 func TestCheckTable_Limits(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		ts := tables(t, e)
