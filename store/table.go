@@ -24,7 +24,7 @@ type Tables interface {
 	// table: names, and (MySQL) the row size. Errors wrap ErrLimit.
 	CheckTable(sd *table.StoreDef) error
 	// EnsureTable creates the table and the fence table if missing. An existing table
-	// lacking one of the attributes' columns, with another primary key or (MySQL) with
+	// whose columns are not the attributes, with another primary key or (MySQL) with
 	// string columns narrower than field.length says, is refused with
 	// ErrIncompatibleTable and left as it is.
 	EnsureTable(ctx context.Context, sd *table.StoreDef) error
@@ -250,13 +250,20 @@ func (s *sqlStore) EnsureTable(ctx context.Context, sd *table.StoreDef) error {
 	return nil
 }
 
-// check refuses an existing table that lacks a column of l or has another primary key.
-// Columns of its own beyond l's are left alone (they must take NULL or a default).
+// check refuses an existing table whose columns are not the table's attributes (a column
+// missing, or one of its own, which inserts might not be able to fill) or whose primary
+// key is another.
 func (l *tableLayout) check(have, pk []string) error {
-	var missing []string
+	var missing, extra []string
 	for _, c := range l.cols {
 		if !containsFold(have, c.name) {
 			missing = append(missing, c.name)
+		}
+	}
+	all := l.all()
+	for _, h := range have {
+		if !containsFold(all, h) {
+			extra = append(extra, h)
 		}
 	}
 	want := l.names(l.sd.PrimaryKey)
@@ -264,6 +271,9 @@ func (l *tableLayout) check(have, pk []string) error {
 	case len(missing) > 0:
 		return fmt.Errorf("%w %s: it lacks the columns %s of table %s (it has %s): rename or drop it, or rename the table or set its table.name; nothing was written to it",
 			ErrIncompatibleTable, l.sd.Table, strings.Join(missing, ", "), l.sd.Table, strings.Join(have, ", "))
+	case len(extra) > 0:
+		return fmt.Errorf("%w %s: it has columns %s, which table %s does not: rename or drop it, or rename the table or set its table.name; nothing was written to it",
+			ErrIncompatibleTable, l.sd.Table, strings.Join(extra, ", "), l.sd.Table)
 	case !slicesEqualFold(pk, want) && !(l.wideKey && len(pk) == 0):
 		return fmt.Errorf("%w %s: its primary key is (%s), the table's @primaryKey is (%s): nothing was written to it",
 			ErrIncompatibleTable, l.sd.Table, strings.Join(pk, ", "), strings.Join(want, ", "))

@@ -253,6 +253,12 @@ func TestTable_Incompatible(t *testing.T) {
 			t.Fatalf("rows = %q", got)
 		}
 		e.exec(t, "DROP TABLE "+e.q("Prices"))
+		e.exec(t, "CREATE TABLE "+e.q("Prices")+" (symbol VARCHAR(20) NOT NULL PRIMARY KEY, venue VARCHAR(254), price DOUBLE, qty BIGINT, n INTEGER, ratio FLOAT, ok BOOLEAN, owner VARCHAR(10) NOT NULL)")
+		err = ts.EnsureTable(t.Context(), sd)
+		if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "it has columns owner, which table Prices does not") {
+			t.Fatalf("extra column: err = %v", err)
+		}
+		e.exec(t, "DROP TABLE "+e.q("Prices"))
 		e.exec(t, "CREATE TABLE "+e.q("Prices")+" (symbol VARCHAR(20), venue VARCHAR(254), price DOUBLE, qty BIGINT, n INTEGER, ratio FLOAT, ok BOOLEAN)")
 		err = ts.EnsureTable(t.Context(), sd)
 		if !errors.Is(err, ErrIncompatibleTable) || !strings.Contains(err.Error(), "its primary key is (), the table's @primaryKey is (symbol)") {
