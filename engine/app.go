@@ -41,6 +41,8 @@ type App struct {
 	// the aggregation inputs of the app's joins in query order.
 	readOnly map[string]*agg.Def
 	aggJoins []*aggSide
+	// storeTables are the @store(type='rdbms') tables, in text order (tablestore.go).
+	storeTables []*table.Table
 }
 
 // stream is a stream of the app with everything that reads it.

@@ -216,6 +216,7 @@ func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row
 		return nil, err
 	}
 	now = e.advance(now)
+	e.stampTables(index)
 	var out []Output
 	e.fireTriggers(index, now, &out)
 	a, local, _ := e.resolve(stream)
@@ -227,6 +228,7 @@ func (e *Engine) Apply(index uint64, now int64, stream string, events []expr.Row
 // arrival buckets close. It returns the outputs that causes.
 func (e *Engine) Tick(index uint64, now int64) []Output {
 	now = e.advance(now)
+	e.stampTables(index)
 	var out []Output
 	for _, a := range e.Apps() {
 		a.tick(index, now, &out)
@@ -242,13 +244,15 @@ func (e *Engine) advance(now int64) int64 {
 }
 
 // DropFlushed drops, in every aggregation, the closed rows last changed at or before index
-// (they are safely in the shared store). It returns how many rows it dropped.
+// (they are safely in the shared store), and forgets the store tables' changes made at or
+// before it. It returns how many aggregation rows it dropped.
 func (e *Engine) DropFlushed(index uint64) int {
 	n := 0
 	for _, a := range e.Apps() {
 		for _, s := range a.aggOrder {
 			n += a.aggs[s].DropFlushed(index)
 		}
+		a.clearTableChanges(index)
 	}
 	return n
 }

@@ -47,5 +47,5 @@ func (e *Engine) checkTables(a *App) error {
 			}
 		}
 	}
-	return nil
+	return e.checkStoreTables(a) // tablestore.go
 }

@@ -10,14 +10,25 @@ import (
 	"github.com/tally-db/tally/siddhiql"
 )
 
-// compileTables creates the app's tables, empty, in text order.
+// compileTables creates the app's tables, empty, in text order. A `@store(type='rdbms')`
+// table also records its changes for the flush (tablestore.go).
 func (a *App) compileTables(p *siddhiql.App) error {
 	a.tables = map[string]*table.Table{}
 	for _, td := range p.Tables {
 		if _, dup := a.tables[td.Name]; dup || a.streams[td.Name] != nil || a.aggs[td.Name] != nil {
 			return &siddhiql.Error{Pos: td.Pos, Msg: fmt.Sprintf("%s is defined twice", td.Name)}
 		}
-		a.tables[td.Name] = table.New(td)
+		t := table.New(td)
+		sd, err := table.ParseStore(td)
+		if err != nil {
+			return err
+		}
+		if sd != nil {
+			sd.App = p.Name
+			t.TrackStore(sd)
+			a.storeTables = append(a.storeTables, t)
+		}
+		a.tables[td.Name] = t
 		a.tableOrder = append(a.tableOrder, td.Name)
 	}
 	return nil

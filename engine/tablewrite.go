@@ -28,6 +28,7 @@ func (e *Engine) TableWrite(index uint64, now int64, app, query string) error {
 		return err
 	}
 	e.advance(now)
+	e.stampTables(index)
 	q.toTable.apply(row)
 	return nil
 }

@@ -22,6 +22,9 @@ func (n *Node) checkApp(app *engine.App) error {
 	if err := n.checkSinks(app); err != nil {
 		return err
 	}
+	if err := n.checkStoreTables(app); err != nil { // flushtable.go
+		return err
+	}
 	shard := n.ShardID()
 	if shard == "" {
 		shard = n.cfg.ShardID

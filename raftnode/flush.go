@@ -10,6 +10,7 @@ import (
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
+	etable "github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -23,6 +24,13 @@ type Store interface {
 	Purge(ctx context.Context, def *agg.Def, d siddhiql.Duration, shard string, cutoff int64) (int64, error)
 }
 
+// TableStore is the shared store's side of `@store(type='rdbms')` tables (store.Tables
+// implements it). A Store without it mirrors no tables.
+type TableStore interface {
+	EnsureTable(ctx context.Context, sd *etable.StoreDef) error
+	WriteTable(ctx context.Context, sd *etable.StoreDef, shard string, index uint64, c *etable.Changes) (etable.Written, error)
+}
+
 // ErrBacklog: the shared store has been unreachable long enough that the rows waiting to be
 // flushed passed Config.MaxUnflushedRows; ingest resumes by itself once the store is back.
 var ErrBacklog = errors.New("raftnode: shared store unavailable and the flush backlog is full")
@@ -34,6 +42,8 @@ type flushState struct {
 	since uint64
 	// ensured remembers definitions whose tables exist.
 	ensured map[*agg.Def]bool
+	// tablesEnsured remembers mirrored tables that exist (flushtable.go).
+	tablesEnsured map[*etable.StoreDef]bool
 	// lastPurge is when each aggregation last purged, by definition.
 	lastPurge map[*agg.Def]time.Time
 	// failing is set while the store refuses writes; lastErr says why.
@@ -51,6 +61,7 @@ type capture struct {
 	index     uint64 // the applied index the rows reflect
 	shard     string
 	aggs      []capturedAgg
+	tables    []capturedTable
 	unflushed int
 }
 
@@ -82,6 +93,7 @@ func (n *Node) capture(since uint64) capture {
 				c.aggs = append(c.aggs, ca)
 			}
 		}
+		c.captureTables(e)
 	})
 	// Not inside Read: ShardID takes the FSM's read lock again, and a second RLock waits
 	// behind a queued writer (the apply goroutine) that waits for the first: a deadlock.
@@ -178,8 +190,12 @@ func (n *Node) flushOnce() error {
 			written += k
 		}
 	}
+	tablesWritten, err := n.flushTables(ctx, c)
+	if err != nil {
+		return err
+	}
 	n.purge(ctx, shard)
-	if written == 0 || c.index <= replicated {
+	if (written == 0 && !tablesWritten) || c.index <= replicated {
 		// Nothing new in the store: no entry needed. Rows flushed while their bucket was
 		// open are dropped by the FSM at the tick after they close.
 		n.flush.since = max(n.flush.since, since)

@@ -375,6 +375,9 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 				return "", 0, fmt.Errorf("%w: %w", ErrStoreTables, err)
 			}
 		}
+		if err := n.ensureStoreTables(ctx, app); err != nil { // flushtable.go
+			return "", 0, err
+		}
 	}
 	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindDeploy, Time: n.stamp(), Text: text})
 	if err != nil {

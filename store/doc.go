@@ -43,6 +43,20 @@
 // already assigned); on SQLite INSERT … ON CONFLICT (key) DO UPDATE … WHERE
 // excluded.TALLY_INDEX > t.TALLY_INDEX.
 //
+// # Mirrored tables
+//
+// A `@store(type='rdbms')` table (Tables) is one SQL table in Siddhi's RDBMS layout: named
+// after the table (or table.name), one column per attribute with the types above (bool is
+// BOOLEAN) and field.length, the @primaryKey, one index <Table>_INDEX over the @index
+// attributes. It has no column of Tally's: each write is one transaction that first locks
+// the table's row of TALLY_TABLE_FENCE (TABLE_NAME, APP_NAME, SHARD_ID, RAFT_INDEX) and
+// writes nothing when that holds the write's index or a later one, then deletes the
+// changed keys (or, for a table written whole, every row), inserts the rows as they are
+// now and records the index. An existing table with other columns or another key (or, on
+// MySQL, narrower string columns) is refused with ErrIncompatibleTable and never altered.
+// On MySQL a primary key wider than 3072 bytes is not declared: an index <Table>_KEY over
+// prefixes of its columns stands in for it.
+//
 // # Opening while the database is away
 //
 // Open refuses what needs an operator (a malformed DSN, a wrong password, a database that

@@ -6,6 +6,9 @@
 // already present drops the new row, as Siddhi's in-memory table does. Rows keep insertion
 // order: joins, `in` and on-demand reads see them in that order, and the encoding writes
 // them in that order.
+//
+// A `@store(type='rdbms')` table (ParseStore, TrackStore) also records, as state, which
+// rows changed since the last flush to the shared store (changes.go).
 package table
 
 import (
@@ -18,8 +21,14 @@ import (
 	"github.com/tally-db/tally/siddhiql"
 )
 
-// stateVersion is the first byte of an encoded table.
-const stateVersion = 1
+// stateVersion is the first byte of an encoded table: 1 for a table held in memory only,
+// trackedVersion for a store table, whose change tracker follows its rows. A store table
+// restored from version 1 (written before tables were mirrored) is written whole at the
+// next flush.
+const (
+	stateVersion   = 1
+	trackedVersion = 2
+)
 
 // ErrState is returned (wrapped) by Decode for a state that does not fit the table.
 var ErrState = errors.New("table: bad state")
@@ -32,6 +41,9 @@ type Table struct {
 	rows []expr.Row
 	// keys maps a primary key to its row's position; nil without a primary key.
 	keys map[string]int
+	// track records changes for the flush; nil for a table held in memory only
+	// (changes.go).
+	track *tracker
 }
 
 // New returns an empty table for def.
@@ -74,14 +86,16 @@ func (t *Table) key(row expr.Row) string {
 // dropped and Insert reports false.
 func (t *Table) Insert(row expr.Row) bool {
 	row = slices.Clone(row)
+	k := ""
 	if t.keys != nil {
-		k := t.key(row)
+		k = t.key(row)
 		if _, dup := t.keys[k]; dup {
 			return false
 		}
 		t.keys[k] = len(t.rows)
 	}
 	t.rows = append(t.rows, row)
+	t.changedKey(k, row)
 	return true
 }
 
@@ -92,6 +106,7 @@ func (t *Table) Delete(match func(expr.Row) bool) int {
 	for _, r := range t.rows {
 		if match(r) {
 			n++
+			t.changed(r)
 			continue
 		}
 		kept = append(kept, r)
@@ -129,19 +144,27 @@ func (t *Table) reindex() {
 
 // Encode appends the table's rows to w, in insertion order.
 func (t *Table) Encode(w *wire.Writer) {
-	w.Byte(stateVersion)
+	if t.track == nil {
+		w.Byte(stateVersion)
+	} else {
+		w.Byte(trackedVersion)
+	}
 	w.Uvarint(uint64(len(t.rows)))
 	for _, r := range t.rows {
 		for _, v := range r {
 			v.Encode(w)
 		}
 	}
+	if t.track != nil {
+		t.track.encode(w)
+	}
 }
 
 // Decode replaces the rows with those written by Encode of a table of the same definition.
 func (t *Table) Decode(r *wire.Reader) error {
-	if v := r.Byte(); r.Err() == nil && v != stateVersion {
-		return fmt.Errorf("%w: table %s: version %d, want %d", ErrState, t.Name(), v, stateVersion)
+	v := r.Byte()
+	if r.Err() == nil && v != stateVersion && v != trackedVersion {
+		return fmt.Errorf("%w: table %s: version %d, want %d or %d", ErrState, t.Name(), v, stateVersion, trackedVersion)
 	}
 	n := r.Count(1)
 	width := len(t.Def.Attributes)
@@ -158,6 +181,17 @@ func (t *Table) Decode(r *wire.Reader) error {
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("%w: table %s: %w", ErrState, t.Name(), err)
+	}
+	if v == trackedVersion {
+		if err := t.decodeTracker(r); err != nil {
+			return err
+		}
+	} else if t.track != nil {
+		// Written before the table was mirrored: what the store holds is unknown.
+		t.track.all, t.track.allAt = len(rows) > 0, 0
+		if t.track.keys != nil {
+			clear(t.track.keys)
+		}
 	}
 	t.rows = rows
 	if t.keys != nil {
@@ -178,8 +212,9 @@ func (t *Table) Row(i int) expr.Row { return t.rows[i] }
 func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
 	r := t.rows[i]
 	nr := set(r)
+	var ok, nk string
 	if t.keys != nil {
-		ok, nk := t.key(r), t.key(nr)
+		ok, nk = t.key(r), t.key(nr)
 		if nk != ok {
 			if _, taken := t.keys[nk]; taken {
 				return false
@@ -189,11 +224,16 @@ func (t *Table) UpdateAt(i int, set func(expr.Row) expr.Row) bool {
 		}
 	}
 	t.rows[i] = nr
+	if nk != ok {
+		t.changedKey(ok, r) // the old key is gone
+	}
+	t.changedKey(nk, nr)
 	return true
 }
 
 // DeleteAt removes the row at position i.
 func (t *Table) DeleteAt(i int) {
+	t.changed(t.rows[i])
 	t.rows = slices.Delete(t.rows, i, i+1)
 	t.reindex()
 }
