@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tally-db/tally/clustermap"
+	"github.com/tally-db/tally/raftnode"
+)
+
+// reconcileLoop keeps this node's replicas as the map places them: it opens the replicas
+// placed on it and closes (and deletes) those the map no longer places here. The map only
+// drops a replica once it left its group's Raft configuration.
+func (n *Node) reconcileLoop() {
+	defer n.wg.Done()
+	for {
+		m, changed := n.ctl.Map()
+		n.reconcile(m)
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (n *Node) groupDir(g uint32) string {
+	return filepath.Join(n.cfg.DataDir, fmt.Sprintf("group-%d", g))
+}
+
+func (n *Node) reconcile(m clustermap.Map) {
+	if !m.Initialized() {
+		return
+	}
+	if len(m.Groups) != len(n.slots) {
+		n.fail(fmt.Errorf("the cluster map has %d groups and this node %d (%s): the number of groups is fixed when the cluster is created", len(m.Groups), len(n.slots), filepath.Join(n.cfg.DataDir, clusterFile)))
+		return
+	}
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	if n.ctx.Err() != nil {
+		return
+	}
+	hosted := m.Hosts(n.cfg.ID)
+	for _, g := range hosted {
+		s := n.slots[g]
+		if s.local() != nil {
+			continue
+		}
+		grp := m.Groups[g]
+		if n.cfg.ShardIDSet && n.groupShard(int(g), len(m.Groups)) != grp.Shard {
+			n.fail(fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q: a shard ID never changes",
+				n.cfg.ShardID, g, n.groupShard(int(g), len(m.Groups)), grp.Shard))
+			return
+		}
+		rcfg := raftnode.DefaultConfig()
+		if n.cfg.Replica != nil {
+			rcfg = n.cfg.Replica(g)
+		}
+		rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
+		// Only the node that created the cluster forms each group, once: every other
+		// replica is added by its group's leader and catches up from it.
+		rcfg.Bootstrap = n.cfg.Bootstrap && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
+		rcfg.ShardID, rcfg.Store, rcfg.Probe, rcfg.GeoIP = grp.Shard, n.store, n.mux.Probe, n.cfg.GeoIP
+		r, err := raftnode.Open(rcfg, raftnode.NewTCPTransport(n.mux, g, n.logger))
+		if err != nil {
+			n.logger.Error("cannot open a replica the map places here", "group", g, "err", err)
+			continue
+		}
+		s.rep.Store(r)
+		n.logger.Info("opened replica", "group", g, "shard_id", grp.Shard)
+	}
+	if _, known := m.Node(n.cfg.ID); !known {
+		return // not in the map (yet, or any more): keep what is here
+	}
+	for _, s := range n.slots {
+		if slices.Contains(hosted, s.g) {
+			continue
+		}
+		if r := s.rep.Swap(nil); r != nil {
+			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+			err := r.Close(ctx)
+			cancel()
+			if err != nil {
+				n.logger.Warn("closing a replica that left its group", "group", s.g, "err", err)
+			}
+			n.logger.Info("closed replica: it left its group", "group", s.g)
+		}
+		if _, err := os.Stat(n.groupDir(s.g)); err == nil {
+			if err := removeDir(n.groupDir(s.g)); err != nil {
+				n.logger.Warn("cannot delete a replica's data", "group", s.g, "err", err)
+			} else {
+				n.logger.Info("deleted the data of a replica that left its group", "group", s.g)
+			}
+		}
+	}
+}
+
+// leaderLoop learns the leaders of the groups this node hosts no replica of, asking their
+// voters over the meta channel, so requests for them go straight to the leader.
+func (n *Node) leaderLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	turn := 0
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		turn++
+		m, _ := n.ctl.Map()
+		for _, g := range m.Groups {
+			if int(g.ID) >= len(n.slots) {
+				break
+			}
+			s := n.slots[g.ID]
+			if s.local() != nil || len(g.Voters) == 0 {
+				continue
+			}
+			// Keep asking the voter that answered last; rotate when it does not know.
+			for i := range g.Voters {
+				v := g.Voters[(turn+i)%len(g.Voters)]
+				nd, ok := m.Node(v)
+				if !ok || v == n.cfg.ID {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
+				meta, err := n.mux.Probe(ctx, nd.RaftAddr, g.ID)
+				cancel()
+				if err == nil && meta.LeaderRaft != "" {
+					s.setLeader(meta.LeaderID, meta.LeaderRaft)
+					break
+				}
+			}
+		}
+	}
+}
