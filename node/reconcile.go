@@ -63,6 +63,9 @@ func (n *Node) reconcile(m clustermap.Map) {
 			rcfg = n.cfg.Replica(g)
 		}
 		rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
+		if rcfg.Logger == nil {
+			rcfg.Logger = n.logger
+		}
 		// Only the node that created the cluster forms each group, once: every other
 		// replica is added by its group's leader and catches up from it.
 		rcfg.Bootstrap = n.cfg.Bootstrap && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
@@ -121,8 +124,13 @@ func (n *Node) leaderLoop() {
 				break
 			}
 			s := n.slots[g.ID]
-			if s.local() != nil || len(g.Voters) == 0 {
+			if len(g.Voters) == 0 {
 				continue
+			}
+			if r := s.local(); r != nil {
+				if _, _, err := r.Leader(); err == nil {
+					continue // the local replica knows its leader
+				}
 			}
 			// Keep asking the voter that answered last; rotate when it does not know.
 			for i := range g.Voters {

@@ -153,7 +153,13 @@ func (s *slot) StateHash() (uint64, string, error) {
 // Status is the local replica's, or the map's view with the leader this node learned.
 func (s *slot) Status() raftnode.Status {
 	if r := s.local(); r != nil {
-		return r.Status()
+		st := r.Status()
+		if st.LeaderRaft == "" {
+			// A replica that is not in its group's configuration yet (a move adds it)
+			// knows no leader: the voters the map names do.
+			st.LeaderID, st.LeaderRaft = s.leader()
+		}
+		return st
 	}
 	m, _ := s.n.ctl.Map()
 	st := raftnode.Status{Group: s.g, Role: "none"}
@@ -189,11 +195,9 @@ func (s *slot) setLeader(id, raftAddr string) {
 // Leader answers the meta channel: the leader this node knows for the group.
 func (s *slot) Leader() (id, raftAddr string) {
 	if r := s.local(); r != nil {
-		id, addr, err := r.Leader()
-		if err != nil {
-			return "", ""
+		if id, addr, err := r.Leader(); err == nil {
+			return id, addr
 		}
-		return id, addr
 	}
 	return s.leader()
 }
