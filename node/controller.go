@@ -204,3 +204,8 @@ func (c *controller) Demote(ctx context.Context, id string) error {
 func (c *controller) Promote(ctx context.Context, id, raftAddr string) error {
 	return wait(ctx, c.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, timeoutOf(ctx)))
 }
+
+// Transfer hands the controller's leadership to another voter.
+func (c *controller) Transfer(ctx context.Context) error {
+	return wait(ctx, c.raft.LeadershipTransfer())
+}

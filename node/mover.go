@@ -71,6 +71,11 @@ func (n *Node) controlRound(ctx context.Context) error {
 	if !m.Initialized() {
 		return nil
 	}
+	if self, ok := m.Node(n.cfg.ID); ok && self.State != placement.Active {
+		// A draining node hands the controller over: it is about to leave.
+		n.logger.Info("this node is draining: handing the controller's leadership over")
+		return n.ctl.Transfer(ctx)
+	}
 	if err := n.checkHealth(ctx, m); err != nil {
 		return err
 	}
