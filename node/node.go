@@ -202,6 +202,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.logger.Info("tally node started", "http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "groups", groups,
 		"replicas", cfg.Replicas, "zone", cfg.Zone, "data_dir", cfg.DataDir)
 
+	n.openExisting()
 	n.wg.Add(3)
 	go n.reconcileLoop()
 	go n.leaderLoop()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tally-db/tally/clustermap"
+	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -31,6 +32,42 @@ func (n *Node) reconcileLoop() {
 
 func (n *Node) groupDir(g uint32) string {
 	return filepath.Join(n.cfg.DataDir, fmt.Sprintf("group-%d", g))
+}
+
+// openExisting opens, at start, every replica this node has data for: after a restart the
+// controller's replica may not know the map until it hears from its leader, and the groups
+// must not wait for it. The reconciler closes those the map no longer places here.
+func (n *Node) openExisting() {
+	n.openMu.Lock()
+	defer n.openMu.Unlock()
+	for _, s := range n.slots {
+		if _, err := os.Stat(filepath.Join(n.groupDir(s.g), "raft.db")); err != nil {
+			continue
+		}
+		if err := n.openReplica(s.g, "", false); err != nil {
+			n.logger.Error("cannot open this node's replica", "group", s.g, "err", err)
+		}
+	}
+}
+
+// openReplica opens this node's replica of group g. Called with openMu held.
+func (n *Node) openReplica(g uint32, shard string, bootstrap bool) error {
+	rcfg := raftnode.DefaultConfig()
+	if n.cfg.Replica != nil {
+		rcfg = n.cfg.Replica(g)
+	}
+	rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
+	if rcfg.Logger == nil {
+		rcfg.Logger = n.logger
+	}
+	rcfg.Bootstrap, rcfg.ShardID, rcfg.Store, rcfg.Probe, rcfg.GeoIP = bootstrap, shard, n.store, n.mux.Probe, n.cfg.GeoIP
+	r, err := raftnode.Open(rcfg, raftnode.NewTCPTransport(n.mux, g, n.logger))
+	if err != nil {
+		return err
+	}
+	n.slots[g].rep.Store(r)
+	n.logger.Info("opened replica", "group", g, "shard_id", shard)
+	return nil
 }
 
 func (n *Node) reconcile(m clustermap.Map) {
@@ -58,25 +95,12 @@ func (n *Node) reconcile(m clustermap.Map) {
 				n.cfg.ShardID, g, n.groupShard(int(g), len(m.Groups)), grp.Shard))
 			return
 		}
-		rcfg := raftnode.DefaultConfig()
-		if n.cfg.Replica != nil {
-			rcfg = n.cfg.Replica(g)
-		}
-		rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
-		if rcfg.Logger == nil {
-			rcfg.Logger = n.logger
-		}
 		// Only the node that created the cluster forms each group, once: every other
 		// replica is added by its group's leader and catches up from it.
-		rcfg.Bootstrap = n.cfg.Bootstrap && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
-		rcfg.ShardID, rcfg.Store, rcfg.Probe, rcfg.GeoIP = grp.Shard, n.store, n.mux.Probe, n.cfg.GeoIP
-		r, err := raftnode.Open(rcfg, raftnode.NewTCPTransport(n.mux, g, n.logger))
-		if err != nil {
+		bootstrap := n.cfg.Bootstrap && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
+		if err := n.openReplica(g, grp.Shard, bootstrap); err != nil {
 			n.logger.Error("cannot open a replica the map places here", "group", g, "err", err)
-			continue
 		}
-		s.rep.Store(r)
-		n.logger.Info("opened replica", "group", g, "shard_id", grp.Shard)
 	}
 	if _, known := m.Node(n.cfg.ID); !known {
 		return // not in the map (yet, or any more): keep what is here
@@ -85,23 +109,38 @@ func (n *Node) reconcile(m clustermap.Map) {
 		if slices.Contains(hosted, s.g) {
 			continue
 		}
-		if r := s.rep.Swap(nil); r != nil {
-			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-			err := r.Close(ctx)
+		if r := s.local(); r != nil {
+			// The map may be older than the group (a restart restores an old snapshot of
+			// it): drop the replica only once the group's leader confirms this node left.
+			ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+			st, err := n.groupStatus(ctx, s.g)
+			cancel()
+			if err != nil || isMember(st, n.cfg.ID) {
+				continue
+			}
+			s.rep.Store(nil)
+			ctx, cancel = context.WithTimeout(n.ctx, 10*time.Second)
+			err = r.Close(ctx)
 			cancel()
 			if err != nil {
 				n.logger.Warn("closing a replica that left its group", "group", s.g, "err", err)
 			}
-			n.logger.Info("closed replica: it left its group", "group", s.g)
-		}
-		if _, err := os.Stat(n.groupDir(s.g)); err == nil {
 			if err := removeDir(n.groupDir(s.g)); err != nil {
-				n.logger.Warn("cannot delete a replica's data", "group", s.g, "err", err)
+				n.logger.Warn("cannot delete the data of a replica that left its group", "group", s.g, "err", err)
 			} else {
-				n.logger.Info("deleted the data of a replica that left its group", "group", s.g)
+				n.logger.Info("closed a replica that left its group and deleted its data", "group", s.g)
 			}
 		}
 	}
+}
+
+func isMember(st httpapi.GroupStatus, id string) bool {
+	for _, m := range st.Members {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // leaderLoop learns the leaders of the groups this node hosts no replica of, asking their
