@@ -369,7 +369,17 @@ func (n *Node) balanceLeaders(ctx context.Context, m clustermap.Map) error {
 	if err != nil || len(transfers) == 0 {
 		return err
 	}
-	t := transfers[0]
-	n.logger.Info("moving a group's leadership", "group", t.Group, "from", t.From, "to", t.To)
-	return n.groupTransfer(ctx, t.Group, t.To)
+	// A voter that did not answer the last probe would take the group's writes down for an
+	// election timeout: only transfer to nodes seen this round.
+	n.seenMu.Lock()
+	seen := maps(n.lastSeen)
+	n.seenMu.Unlock()
+	for _, t := range transfers {
+		if time.Since(seen[t.To]) > 2*time.Second {
+			continue
+		}
+		n.logger.Info("moving a group's leadership", "group", t.Group, "from", t.From, "to", t.To)
+		return n.groupTransfer(ctx, t.Group, t.To)
+	}
+	return nil
 }
