@@ -183,6 +183,7 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 		s.client.Transport = credentialed{next: t, set: cfg.NodeCredentials}
 	}
 	s.metrics = newMetrics(cfg.Registry, groups, s.logger, s.openSubscriptions)
+	cfg.Registry.MustRegister(mapCollector{groups: groups, cluster: cfg.Cluster})
 	s.mux = s.routes()
 	return s
 }
