@@ -85,15 +85,15 @@ func (n *Node) reconcile(m clustermap.Map) {
 	}
 	hosted := m.Hosts(n.cfg.ID)
 	for _, g := range hosted {
-		s := n.slots[g]
-		if s.local() != nil {
-			continue
-		}
 		grp := m.Groups[g]
 		if n.cfg.ShardIDSet && n.groupShard(int(g), len(m.Groups)) != grp.Shard {
 			n.fail(fmt.Errorf("--shard-id %q gives group %d the shard ID %q, which differs from this group's shard ID %q: a shard ID never changes",
 				n.cfg.ShardID, g, n.groupShard(int(g), len(m.Groups)), grp.Shard))
 			return
+		}
+		s := n.slots[g]
+		if s.local() != nil {
+			continue
 		}
 		// Only the node that created the cluster forms each group, once: every other
 		// replica is added by its group's leader and catches up from it.
