@@ -163,29 +163,32 @@ func (n *Node) leaderLoop() {
 				break
 			}
 			s := n.slots[g.ID]
-			if len(g.Voters) == 0 {
-				continue
-			}
 			if r := s.local(); r != nil {
 				if _, _, err := r.Leader(); err == nil {
 					continue // the local replica knows its leader
 				}
 			}
-			// Keep asking the voter that answered last; rotate when it does not know.
-			for i := range g.Voters {
-				v := g.Voters[(turn+i)%len(g.Voters)]
-				nd, ok := m.Node(v)
-				if !ok || v == n.cfg.ID {
-					continue
-				}
-				ctx, cancel := context.WithTimeout(n.ctx, 500*time.Millisecond)
-				meta, err := n.mux.Probe(ctx, nd.RaftAddr, g.ID)
-				cancel()
-				if err == nil && meta.LeaderRaft != "" {
-					s.setLeader(meta.LeaderID, meta.LeaderRaft)
-					break
-				}
-			}
+			n.findLeader(n.ctx, m, g, turn)
 		}
 	}
+}
+
+// findLeader asks group g's voters, over the meta channel, who leads it, starting at the
+// turn-th voter, and records the first answer in the group's slot.
+func (n *Node) findLeader(ctx context.Context, m clustermap.Map, g clustermap.Group, turn int) (id, raftAddr string) {
+	for i := range g.Voters {
+		v := g.Voters[(turn+i)%len(g.Voters)]
+		nd, ok := m.Node(v)
+		if !ok || v == n.cfg.ID {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		meta, err := n.mux.Probe(pctx, nd.RaftAddr, g.ID)
+		cancel()
+		if err == nil && meta.LeaderRaft != "" {
+			n.slots[g.ID].setLeader(meta.LeaderID, meta.LeaderRaft)
+			return meta.LeaderID, meta.LeaderRaft
+		}
+	}
+	return "", ""
 }

@@ -192,6 +192,15 @@ func (s *slot) setLeader(id, raftAddr string) {
 	s.mu.Unlock()
 }
 
+// FindLeader asks the group's voters who leads it now (httpapi, when Status knows no leader).
+func (s *slot) FindLeader(ctx context.Context) (id, raftAddr string) {
+	m, _ := s.n.ctl.Map()
+	if int(s.g) >= len(m.Groups) {
+		return "", ""
+	}
+	return s.n.findLeader(ctx, m, m.Groups[s.g], 0)
+}
+
 // Leader answers the meta channel: the leader this node knows for the group.
 func (s *slot) Leader() (id, raftAddr string) {
 	if r := s.local(); r != nil {

@@ -3,6 +3,7 @@ package systest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -30,6 +31,17 @@ type clusterMap struct {
 			Remove string `json:"remove"`
 		} `json:"move"`
 	} `json:"groups"`
+}
+
+// readMap reads n1's map into a fresh value (decoding into the old one would keep moves the
+// new answer leaves out).
+func (c *cluster) readMap(m *clusterMap) bool {
+	var fresh clusterMap
+	if c.getJSON(c.nodes[0], "/v1/cluster/map", &fresh) != nil {
+		return false
+	}
+	*m = fresh
+	return true
 }
 
 // perNode counts each node's replicas in the map (voters, and the new replica of a move).
@@ -89,8 +101,17 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 	const groups, replicas = 6, 3
 	c := newGroupCluster(t, 6, groups, "--replicas", strconv.Itoa(replicas))
 	var m clusterMap
+	defer func() {
+		if t.Failed() {
+			for _, nd := range c.nodes {
+				var raw json.RawMessage
+				err := c.getJSON(nd, "/v1/cluster/map", &raw)
+				t.Logf("%s's map: %s %v", nd.id, raw, err)
+			}
+		}
+	}()
 	c.eventually(60*time.Second, "every group on 3 nodes and every node holding 3", func() bool {
-		if c.getJSON(c.nodes[0], "/v1/cluster/map", &m) != nil || !m.settled(replicas) {
+		if !c.readMap(&m) || !m.settled(replicas) {
 			return false
 		}
 		for _, n := range m.perNode() {
@@ -163,7 +184,7 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 	joined := time.Now()
 	c.start(n7)
 	c.eventually(120*time.Second, "n7 holding at least 2 replicas and every node 2 or 3", func() bool {
-		if c.getJSON(c.nodes[0], "/v1/cluster/map", &m) != nil || !m.settled(replicas) {
+		if !c.readMap(&m) || !m.settled(replicas) {
 			return false
 		}
 		per := m.perNode()
@@ -188,7 +209,7 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 		t.Fatalf("drain n2: %d", resp.StatusCode)
 	}
 	c.eventually(120*time.Second, "no group listing n2 and n2 gone from the map", func() bool {
-		if c.getJSON(c.nodes[0], "/v1/cluster/map", &m) != nil || !m.settled(replicas) {
+		if !c.readMap(&m) || !m.settled(replicas) {
 			return false
 		}
 		_, there := m.perNode()["n2"]
