@@ -4,8 +4,11 @@ GO      ?= go
 FUZZTIME ?= 30s
 # FUZZTIME_SHORT is the run of each of the other fuzz targets in `make fuzz`.
 FUZZTIME_SHORT ?= 10s
-# GROUPS is the number of partition groups `make run` creates.
-GROUPS  ?= 1
+# NODES, GROUPS and REPLICAS shape the cluster `make run` starts: nodes, partition groups,
+# and voters per group.
+NODES    ?= 3
+GROUPS   ?= 1
+REPLICAS ?= 3
 
 .PHONY: all build test unit lint fmt fuzz bench run clean jepsen jepsen-quick
 
@@ -57,11 +60,12 @@ jepsen:
 bench:
 	GO=$(GO) ./scripts/bench.sh
 
-# run starts a 3-node cluster on loopback (HTTP 7070/7080/7090, Raft 7071/7081/7091; BASE_PORT
+# run starts a cluster on loopback (node i: HTTP 7070+10*(i-1), Raft one above; BASE_PORT
 # moves them) with the sample trade app, prints how to use it, and stops it on Ctrl-C.
-# `make run GROUPS=3` makes the nodes host 3 partition groups (default 1).
+# `make run NODES=6 GROUPS=6` starts 6 nodes hosting 6 partition groups of REPLICAS voters
+# each (defaults: 3 nodes, 1 group, 3 replicas).
 run: build
-	GROUPS=$(GROUPS) ./scripts/run-cluster.sh
+	NODES=$(NODES) GROUPS=$(GROUPS) REPLICAS=$(REPLICAS) ./scripts/run-cluster.sh
 
 clean:
 	rm -rf bin

@@ -16,7 +16,7 @@
 // Query runs store queries (read your writes with QueryOptions.MinIndex set to
 // Publisher.Indexes), Subscribe follows a query's output stream as Server-Sent Events and
 // resumes after a dropped connection from the last output it returned, and Deploy,
-// Undeploy, Apps, Status and Transfer manage and describe the cluster. Ingest and
+// Undeploy, Apps, Status, Map, Drain and Transfer manage and describe the cluster. Ingest and
 // IngestNDJSON send one request each, for callers that track every request's outcome; Call
 // reaches any other endpoint and returns its answer as the node sent it.
 //

@@ -170,13 +170,13 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	if present {
 		groups = []int{g}
 	}
-	var name string
+	// Every group that answers names the same app: the parse above already knows it.
+	name := app.Name
 	out, code := s.fanOut(r, http.MethodPost, "/v1/apps", body, groups, func(g int) GroupOutcome {
-		n, index, err := s.groups[g].Deploy(r.Context(), string(body))
+		_, index, err := s.groups[g].Deploy(r.Context(), string(body))
 		if errors.Is(err, raftnode.ErrNotLeader) {
 			return GroupOutcome{}
 		}
-		name = n
 		return outcome(g, index, err, http.StatusCreated)
 	})
 	if present && out[0].Status != http.StatusCreated && r.Header.Get(forwardedHeader) != "" {
@@ -189,9 +189,6 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		for _, n := range notes {
 			s.logger.Info("app note", "app", app.Name, "note", n)
 		}
-	}
-	if name == "" {
-		name = app.Name
 	}
 	extra := map[string]any{"name": name}
 	if len(notes) > 0 {

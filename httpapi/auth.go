@@ -71,6 +71,8 @@ var routeAccess = map[string]access{
 	"POST /v1/cluster/transfer":          {perm: permAdmin},
 	"DELETE /v1/cluster/nodes/{id}":      {perm: permAdmin},
 	"GET /v1/cluster/status":             {perm: permRead},
+	"GET /v1/cluster/map":                {perm: permRead},
+	"POST /v1/cluster/nodes/{id}/drain":  {perm: permAdmin},
 	"POST /v1/internal/rows":             {node: true, perm: permRead},
 	"POST /v1/internal/ingest":           {node: true, perm: permWrite},
 	"GET /healthz":                       {perm: permOpen},

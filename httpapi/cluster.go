@@ -20,6 +20,9 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
 	Groups   []int  `json:"groups,omitempty"`
+	// Zone is the node's zone label (tally serve --zone): placement spreads each group's
+	// replicas over zones.
+	Zone string `json:"zone,omitempty"`
 }
 
 func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,10 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	g, present, ok := s.groupParam(w, r)
 	if !ok {
+		return
+	}
+	if s.cluster != nil && !present && len(req.Groups) == 0 {
+		s.register(w, r, req, body)
 		return
 	}
 	groups := req.Groups
@@ -168,14 +175,25 @@ func (s *Server) handleStateHash(w http.ResponseWriter, r *http.Request) {
 		AppliedIndex uint64 `json:"applied_index"`
 		StateHash    string `json:"state_hash"`
 	}
-	var all []entry
+	all := []entry{}
+	var top *entry
 	for i := range s.groups {
+		if _, hosted := replicaOf(s.groups[i]); !hosted {
+			continue // no replica here: nothing to hash
+		}
 		idx, h, err := s.stateHash(i)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		all = append(all, entry{i, idx, h})
+		if i == g {
+			top = &all[len(all)-1]
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": g, "applied_index": all[g].AppliedIndex, "state_hash": all[g].StateHash, "groups": all})
+	if top == nil {
+		writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this node holds no replica of group %d", g))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": g, "applied_index": top.AppliedIndex, "state_hash": top.StateHash, "groups": all})
 }

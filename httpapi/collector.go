@@ -73,7 +73,11 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 	var order []aggKey
 	for i, g := range c.groups {
 		gid := strconv.Itoa(i)
-		if mg, ok := g.(metricsGroup); ok {
+		rep, hosted := replicaOf(g)
+		if !hosted {
+			continue
+		}
+		if mg, ok := rep.(metricsGroup); ok {
 			m := mg.Metrics()
 			counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{gid}, labels...)...)
@@ -102,7 +106,7 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descProducers, float64(m.Producers))
 			histogram(descBatchEvents, m.BatchEvents)
 		}
-		if og, ok := g.(outboxGroup); ok {
+		if og, ok := rep.(outboxGroup); ok {
 			og.FSM().Read(func(e *engine.Engine) {
 				for _, a := range e.Apps() {
 					for _, def := range a.Aggregations() {

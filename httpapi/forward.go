@@ -20,12 +20,25 @@ var forwardHeaders = []string{"Content-Type", "Producer-Id", "Producer-Seq", "Ac
 
 type forgetter interface{ Forget(raftAddr string) }
 
+// leaderFinder is a group that can look its leader up on demand (node's stand-in for a
+// group hosted elsewhere).
+type leaderFinder interface {
+	FindLeader(ctx context.Context) (id, raftAddr string)
+}
+
 // errNoLeaderAddr: the group's leader is unknown or unreachable.
 var errNoLeaderAddr = errors.New("no leader is known for the group right now; retry shortly")
 
 // leaderAddr is the HTTP address of group g's leader and its Raft address.
 func (s *Server) leaderAddr(ctx context.Context, g int) (httpAddr, raftAddr, id string, err error) {
 	st := s.groups[g].Status()
+	if st.LeaderRaft == "" {
+		// A group this node holds no replica of (or one still being added) learns its
+		// leader from the group's voters: ask them now rather than fail.
+		if f, ok := s.groups[g].(leaderFinder); ok {
+			st.LeaderID, st.LeaderRaft = f.FindLeader(ctx)
+		}
+	}
 	if st.LeaderRaft == "" {
 		return "", "", "", errNoLeaderAddr
 	}

@@ -19,12 +19,13 @@ type tableWriter interface {
 // serveTableWrite replicates an on-demand write through group 0's leader (a follower relays
 // the request) and answers Siddhi's empty result once it applied.
 func (s *Server) serveTableWrite(w http.ResponseWriter, r *http.Request, body []byte, app, query string) {
-	tw, ok := s.groups[0].(tableWriter)
-	if !ok {
-		writeSiddhiError(w, http.StatusNotImplemented, "on-demand writes are not supported by this node")
+	if s.relay(w, r, body) {
 		return
 	}
-	if s.relay(w, r, body) {
+	rep, _ := replicaOf(s.groups[0])
+	tw, ok := rep.(tableWriter)
+	if !ok {
+		writeSiddhiError(w, http.StatusNotImplemented, "on-demand writes are not supported by this node")
 		return
 	}
 	_, err := tw.TableWrite(r.Context(), app, query)

@@ -88,6 +88,9 @@ type Config struct {
 	// other groups) use HTTPS with this configuration (security.TLS.ClientConfig, which
 	// presents this node's certificate), and redirects name https:// URLs. nil: plain HTTP.
 	TLSClient *tls.Config
+	// Cluster, when set, is the node's cluster map: joins register with it, and
+	// /v1/cluster/map and /v1/cluster/nodes/{id}/drain answer from it.
+	Cluster Cluster
 	// NodeCredentials, when set, is called on every request this node sends to another
 	// node, to prove it comes from a node (security.ClusterKey.SetHeader). nil adds
 	// nothing (with mutual TLS the client certificate is the proof).
@@ -136,6 +139,8 @@ type Server struct {
 
 	stateHashes stateHashCache // /v1/debug/state
 
+	cluster Cluster // nil: no cluster map (tests of the API alone)
+
 	fwdOnce sync.Once
 	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
 }
@@ -155,7 +160,7 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, groups: groups, store: store, router: partition.NewRouter(len(groups)), res: res,
+	s := &Server{cfg: cfg, groups: groups, cluster: cfg.Cluster, store: store, router: partition.NewRouter(len(groups)), res: res,
 		logger: cfg.Logger.With("component", "httpapi"),
 		client: &http.Client{Timeout: cfg.ForwardTimeout,
 			// Redirects are answered to the caller, never followed here.
@@ -178,6 +183,7 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 		s.client.Transport = credentialed{next: t, set: cfg.NodeCredentials}
 	}
 	s.metrics = newMetrics(cfg.Registry, groups, s.logger, s.openSubscriptions)
+	cfg.Registry.MustRegister(mapCollector{groups: groups, cluster: cfg.Cluster})
 	s.mux = s.routes()
 	return s
 }
@@ -236,6 +242,8 @@ func (s *Server) routes() chi.Router {
 	r.Post("/v1/cluster/transfer", s.handleTransfer)
 	r.Delete("/v1/cluster/nodes/{id}", s.handleRemove)
 	r.Get("/v1/cluster/status", s.handleStatus)
+	r.Get("/v1/cluster/map", s.handleMap)
+	r.Post("/v1/cluster/nodes/{id}/drain", s.handleDrain)
 	r.Post("/v1/internal/rows", s.handleRows)
 	r.Post("/v1/internal/ingest", s.handleInternalIngest)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -77,7 +77,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		g, after = int(fg), p
 	}
-	og, ok := s.groups[g].(outboxGroup)
+	rep, hosted := replicaOf(s.groups[g])
+	if !hosted {
+		writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this node holds no replica of group %d: subscribe at a node that does (GET /v1/cluster/map lists them)", g))
+		return
+	}
+	og, ok := rep.(outboxGroup)
 	if !ok {
 		writeError(w, http.StatusNotImplemented, "this group's replica cannot serve subscriptions")
 		return
@@ -233,7 +238,8 @@ func (s *Server) handleSinks(w http.ResponseWriter, r *http.Request) {
 		if present && i != g {
 			continue
 		}
-		sg, ok := grp.(sinkGroup)
+		rep, _ := replicaOf(grp)
+		sg, ok := rep.(sinkGroup)
 		if !ok {
 			continue
 		}

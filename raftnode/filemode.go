@@ -121,3 +121,9 @@ func (s *privateSink) Close() error {
 	}
 	return nil
 }
+
+// NewPrivateSnapshots is a file snapshot store in dir/snapshots whose directories and files
+// only the owner can read (snapshots hold app texts with sink credentials, and events).
+func NewPrivateSnapshots(dir string, retain int, hlog hclog.Logger, logger *slog.Logger) (raft.SnapshotStore, error) {
+	return newPrivateSnapshots(dir, retain, hlog, logger)
+}

@@ -214,16 +214,6 @@ func (gc *groups) leaderNode(g int) int {
 	return -1
 }
 
-// leads returns, per group, the position of the node that leads it.
-func (gc *groups) leads() [numGroups]int {
-	gc.t.Helper()
-	var out [numGroups]int
-	for g := range numGroups {
-		out[g] = gc.leaderNode(g)
-	}
-	return out
-}
-
 // currentLeader returns a replica of group g that believes it leads, or nil.
 func (gc *groups) currentLeader(g int) *Node {
 	for _, r := range gc.open(g) {
@@ -509,90 +499,6 @@ func TestGroups_Routing(t *testing.T) {
 	for g := range numGroups {
 		gc.waitConverged(g)
 	}
-}
-
-// TestGroups_BalanceOnce checks the balancing decision step by step: with every group led
-// by one node, that node gives one group at a time to the node leading fewest (ties to the
-// smallest ID) until it leads its share, and a node at its share gives nothing away.
-func TestGroups_BalanceOnce(t *testing.T) {
-	gc := newGroups(t)
-	for g := range numGroups {
-		gc.leadOn(g, 0)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	step := func(n int, want [numGroups]int) {
-		t.Helper()
-		if err := balanceOnce(ctx, gc.replicasOf(n)); err != nil {
-			t.Fatalf("balanceOnce on %s: %v", nodeID(n), err)
-		}
-		eventually(t, testTimeout, func() bool { return gc.leads() == want }, "leaders %v (node positions per group)", want)
-	}
-	// Nodes leading nothing give nothing away.
-	step(1, [numGroups]int{0, 0, 0})
-	step(2, [numGroups]int{0, 0, 0})
-	// n1 leads 3 groups, its share is 1: group 0 goes to n2 (n2 and n3 lead none: the
-	// smaller ID), then group 1 to n3 (leading fewest), then nothing more.
-	step(0, [numGroups]int{1, 0, 0})
-	step(0, [numGroups]int{1, 2, 0})
-	var terms [numGroups]uint64
-	for g := range numGroups {
-		terms[g] = gc.leader(g).Status().Term
-	}
-	for n := range numNodes {
-		step(n, [numGroups]int{1, 2, 0})
-	}
-	for g := range numGroups {
-		if term := gc.leader(g).Status().Term; term != terms[g] {
-			t.Errorf("group %d: term %d after balancing a balanced cluster, was %d", g, term, terms[g])
-		}
-	}
-}
-
-// TestGroups_BalanceSkipsDeadVoters: a voter that is down leads nothing, so it looks like
-// the best target; balancing hands leadership to a live voter instead (a transfer to a dead
-// one would hold the group's writes for an election timeout every round).
-func TestGroups_BalanceSkipsDeadVoters(t *testing.T) {
-	gc := newGroups(t)
-	for g := range numGroups {
-		gc.leadOn(g, 0)
-	}
-	gc.stop(1) // n2: still a voter of every group, leading none, answering nothing
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	if err := balanceOnce(ctx, gc.replicasOf(0)); err != nil {
-		t.Fatalf("balanceOnce: %v", err)
-	}
-	eventually(t, testTimeout, func() bool {
-		l := gc.currentLeader(0)
-		return l != nil && l.ID() == nodeID(2)
-	}, "group 0 handed to %s, the live voter", nodeID(2))
-}
-
-// TestGroups_Balance runs Balance on every node, as serve does, after forcing every
-// leadership onto one node: within a few intervals each node leads exactly one group.
-func TestGroups_Balance(t *testing.T) {
-	gc := newGroups(t)
-	for g := range numGroups {
-		gc.leadOn(g, 0)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() }) // before the nodes close
-	start := time.Now()
-	for n := range numNodes {
-		wg.Go(func() { Balance(ctx, gc.replicasOf(n), testLogger(t).With("node", nodeID(n))) })
-	}
-	var leads [numGroups]int
-	eventually(t, 4*BalanceInterval+testTimeout, func() bool {
-		leads = gc.leads()
-		var per [numNodes]int
-		for _, n := range leads {
-			per[n]++
-		}
-		return per == [numNodes]int{1, 1, 1}
-	}, "each node leads exactly one group")
-	t.Logf("spread after %s: group leaders %v", time.Since(start).Round(time.Millisecond), leads)
 }
 
 // groupLoader is one client sending requests of events with several keys, split by the

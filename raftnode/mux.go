@@ -49,6 +49,10 @@ type Meta struct {
 	// request's header (Node.LogApplied), when it hosts that group and the mux was told
 	// (Mux.ServeApplied). A leader promotes a joined node once it has caught up.
 	Applied *uint64 `json:"applied_index,omitempty"`
+	// LeaderID and LeaderRaft name the leader this node knows for that group (Mux.ServeLeader):
+	// how a node that hosts no replica of a group finds its leader.
+	LeaderID   string `json:"leader_id,omitempty"`
+	LeaderRaft string `json:"leader_raft,omitempty"`
 }
 
 // Mux shares one TCP listener between the Raft transports of several groups and the meta
@@ -68,7 +72,8 @@ type Mux struct {
 	closed bool
 	done   chan struct{}
 
-	applied atomic.Pointer[func(group uint32) (uint64, bool)] // ServeApplied
+	applied atomic.Pointer[func(group uint32) (uint64, bool)]        // ServeApplied
+	leader  atomic.Pointer[func(group uint32) (id, raftAddr string)] // ServeLeader
 }
 
 // MuxOption adjusts a Mux at NewMux.
@@ -295,6 +300,9 @@ func (m *Mux) route(c net.Conn) {
 				meta.Applied = &a
 			}
 		}
+		if fn := m.leader.Load(); fn != nil {
+			meta.LeaderID, meta.LeaderRaft = (*fn)(group)
+		}
 		_ = c.SetWriteDeadline(time.Now().Add(headerTimeout))
 		_ = json.NewEncoder(c).Encode(meta)
 	case chanRaft:
@@ -374,6 +382,10 @@ func FetchMeta(ctx context.Context, addr string) (Meta, error) {
 // node has applied that group's log: fn returns it, or false for a group the node does not
 // host.
 func (m *Mux) ServeApplied(fn func(group uint32) (uint64, bool)) { m.applied.Store(&fn) }
+
+// ServeLeader makes the meta channel answer, for the group a request names, the leader this
+// node knows for it: fn returns its ID and Raft address, or "" when it knows none.
+func (m *Mux) ServeLeader(fn func(group uint32) (id, raftAddr string)) { m.leader.Store(&fn) }
 
 // Probe asks the node at Raft address addr who it is and how far it has applied group's
 // log, dialing as the mux's Raft connections do. It is a Prober.

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# run-cluster.sh starts a 3-node Tally cluster on loopback for trying Tally out (`make run`):
-# n1 bootstraps the cluster (with GROUPS partition groups) and deploys
-# testdata/cluster/trades.siddhi, n2 and n3 join it. It waits until every node is ready (in
-# every group), prints how to talk to the cluster, then waits; Ctrl-C
-# (SIGINT) or SIGTERM stops the three nodes cleanly and exits 0.
+# run-cluster.sh starts a Tally cluster of NODES nodes (default 3) on loopback for trying
+# Tally out (`make run`): n1 bootstraps the cluster (with GROUPS partition groups of REPLICAS
+# replicas) and deploys testdata/cluster/trades.siddhi, the other nodes join it and the
+# cluster moves replicas onto them. It waits until every node is ready (knows every group's
+# leader), every group has its voters and the replicas are spread evenly, prints how to
+# talk to the cluster, then waits; Ctrl-C (SIGINT) or SIGTERM stops the nodes cleanly and
+# exits 0.
 #
 # Environment:
+#   NODES          number of nodes, 1 to 50 (default 3)
+#   GROUPS         number of partition groups (default 1)
+#   REPLICAS       voters of each group, on that many distinct nodes, 1 to 7 (default 3;
+#                  fewer while the cluster has fewer nodes)
 #   BASE_PORT      first port (default 7070): node i uses HTTP BASE_PORT+10*(i-1), Raft +1
-#   GROUPS         number of partition groups (default 1); every node hosts a replica of each
 #   DATA_DIR       data and log directory (default: a new temporary directory); it is cleared
 #                  at start, so an existing non-empty one must have been made by this script
 #   TALLY          the tally binary (default bin/tally; built with `go build` if missing)
 #   READY_TIMEOUT  seconds to wait for the cluster to be ready (default 60)
 #   STOP_TIMEOUT   seconds to wait for a node to stop after SIGTERM (default 20)
-#   TLS_DIR        a directory with ca.crt and n1.crt/n1.key … n3.crt/n3.key (README,
+#   TLS_DIR        a directory with ca.crt and n1.crt/n1.key … nN.crt/nN.key (README,
 #                  Security): the nodes serve HTTPS and use mutual TLS between them
 #   AUTH           a users file: the nodes require users; the script's own checks then
 #                  send TALLY_USER (USER:PASSWORD of a user with the read permission)
@@ -26,6 +31,8 @@ BASE_PORT=${BASE_PORT:-7070}
 # inside this script: read the environment's value with printenv.
 NGROUPS=$(printenv GROUPS || true)
 NGROUPS=${NGROUPS:-1}
+NODES=${NODES:-3}
+REPLICAS=${REPLICAS:-3}
 TALLY=${TALLY:-bin/tally}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-20}
@@ -36,8 +43,15 @@ MARKER=.tally-run-cluster
 say() { printf 'run-cluster: %s\n' "$*"; }
 die() { printf 'run-cluster: %s\n' "$*" >&2; exit 1; }
 
+case $NODES in '' | *[!0-9]*) die "NODES must be a number of nodes, got '$NODES'" ;; esac
+((10#$NODES >= 1 && 10#$NODES <= 50)) || die "NODES must be 1 to 50, got $NODES"
+NODES=$((10#$NODES))
+case $REPLICAS in '' | *[!0-9]*) die "REPLICAS must be a number of replicas per group, got '$REPLICAS'" ;; esac
+((10#$REPLICAS >= 1 && 10#$REPLICAS <= 7)) || die "REPLICAS must be 1 to 7, got $REPLICAS"
+REPLICAS=$((10#$REPLICAS))
 case $BASE_PORT in '' | *[!0-9]*) die "BASE_PORT must be a port number, got '$BASE_PORT'" ;; esac
-((BASE_PORT >= 1 && BASE_PORT + 21 <= 65535)) || die "BASE_PORT $BASE_PORT leaves no room for ports up to BASE_PORT+21"
+LAST_PORT=$((BASE_PORT + 10 * (NODES - 1) + 1))
+((BASE_PORT >= 1 && LAST_PORT <= 65535)) || die "BASE_PORT $BASE_PORT leaves no room for ports up to BASE_PORT+$((LAST_PORT - BASE_PORT))"
 case $NGROUPS in '' | *[!0-9]*) die "GROUPS must be a number of partition groups, got '$NGROUPS'" ;; esac
 ((10#$NGROUPS >= 1 && 10#$NGROUPS <= 1024)) || die "GROUPS must be 1 to 1024, got $NGROUPS"
 NGROUPS=$((10#$NGROUPS))
@@ -60,17 +74,18 @@ fi
 DATA_DIR=$(cd "$DATA_DIR" && pwd)
 touch "$DATA_DIR/$MARKER"
 
-IDS=(n1 n2 n3)
+IDS=()
 HTTP=()
 RAFT=()
-for i in 0 1 2; do
+for ((i = 0; i < NODES; i++)); do
+	IDS+=("n$((i + 1))")
 	HTTP+=("$HOST:$((BASE_PORT + 10 * i))")
 	RAFT+=("$HOST:$((BASE_PORT + 10 * i + 1))")
 done
 SCHEME=http
 if [[ -n ${TLS_DIR:-} ]]; then
 	TLS_DIR=$(cd "$TLS_DIR" && pwd)
-	for f in ca.crt n1.crt n1.key n2.crt n2.key n3.crt n3.key; do
+	for f in ca.crt "${IDS[@]/%/.crt}" "${IDS[@]/%/.key}"; do
 		[[ -r $TLS_DIR/$f ]] || die "TLS_DIR $TLS_DIR has no readable $f"
 	done
 	SCHEME=https
@@ -108,11 +123,11 @@ alive() { kill -0 "$1" 2>/dev/null; }
 stop_all() {
 	trap '' INT TERM
 	local i pid rc waited failed=0
-	for i in 0 1 2; do
+	for i in "${!IDS[@]}"; do
 		pid=${PIDS[i]:-}
 		[[ -n $pid ]] && alive "$pid" && kill -TERM "$pid" 2>/dev/null || true
 	done
-	for i in 0 1 2; do
+	for i in "${!IDS[@]}"; do
 		pid=${PIDS[i]:-}
 		[[ -z $pid ]] && continue
 		if [[ -n ${gone[i]:-} ]]; then
@@ -160,11 +175,22 @@ on_signal() {
 }
 trap on_signal INT TERM
 
-say "data and logs in $DATA_DIR (n1.log, n2.log, n3.log)"
-start_node 0 --bootstrap --groups "$NGROUPS" --app "$APP"
-start_node 1 --join "$URL1"
-start_node 2 --join "$URL1"
-say "started n1 (pid ${PIDS[0]}), n2 (pid ${PIDS[1]}), n3 (pid ${PIDS[2]}); waiting for the cluster to be ready"
+say "data and logs in $DATA_DIR (n1.log … n$NODES.log)"
+start_node 0 --bootstrap --groups "$NGROUPS" --replicas "$REPLICAS" --app "$APP"
+for ((i = 1; i < NODES; i++)); do
+	start_node "$i" --join "$URL1"
+done
+started=()
+for i in "${!IDS[@]}"; do
+	started+=("${IDS[i]} (pid ${PIDS[i]})")
+done
+say "started ${started[*]}; waiting for the cluster to be ready"
+
+# VOTERS is the number of voters each group ends with; the replicas are spread so that each
+# node holds SPREAD_MIN or SPREAD_MAX of them.
+VOTERS=$((REPLICAS < NODES ? REPLICAS : NODES))
+SPREAD_MIN=$((NGROUPS * VOTERS / NODES))
+SPREAD_MAX=$(((NGROUPS * VOTERS + NODES - 1) / NODES))
 
 # status_rows prints, for each group in `tally status` on node i, "LEADER COMMIT APPLIED
 # MEMBERS". It finds the columns by their headers (GROUP SHARD ROLE LEADER LEADER HTTP TERM
@@ -180,6 +206,7 @@ status_rows() {
 			}
 			if (!col["LEADER"] || !col["COMMIT"] || !col["APPLIED"] || !col["MEMBERS"]) exit 1
 		}
+		NR > 2 && NF == 0 { exit } # the end of the groups table (the cluster map follows)
 		NR > 2 {
 			m = $col["MEMBERS"]
 			for (f = col["MEMBERS"] + 1; f <= NF; f++) m = m " " $f # "n2 (nonvoter)"
@@ -187,22 +214,44 @@ status_rows() {
 		}'
 }
 
-# ready says whether node i hosts all GROUPS groups and, in every one, knows a leader and has
-# applied what is committed and (on n1) sees all three voters; on n1 also that the app is
-# deployed in every group.
+# spread prints, from `tally status` on n1, the replicas each node of the cluster map holds
+# (one number a line), then "moves: none" when no replica move is in progress.
+spread() {
+	"$TALLY" status --addr "$URL1" --timeout 2s 2>/dev/null | awk '
+		$1 == "NODE" && $2 == "ZONE" { for (f = 1; f <= NF; f++) if ($f == "REPLICAS") r = f; next }
+		r && NF == 0 { r = 0 }
+		r { print $r }
+		/^moves in progress: none$/ { print "moves: none" }'
+}
+
+# ready says whether node i knows every group's leader and has applied what its replicas
+# committed; on n1 also that every group has VOTERS voters and no non-voter, that the nodes
+# hold the replicas evenly with no move in progress, and that the app is deployed in every
+# group.
 ready() {
-	local i=$1 rows leader commit applied members n=0
+	local i=$1 rows leader commit applied members n=0 voters held
 	rows=$(status_rows "$i") || return 1
 	while read -r leader commit applied members; do
 		[[ -n $leader ]] || continue
 		[[ $leader != - ]] && ((applied >= commit)) || return 1
 		if ((i == 0)); then
-			[[ $members == *,*,* && $members != *,*,*,* && $members != *" "* ]] || return 1
+			[[ $members != *" "* ]] || return 1
+			IFS=, read -r -a voters <<<"$members"
+			((${#voters[@]} == VOTERS)) || return 1
 		fi
 		n=$((n + 1))
 	done <<<"$rows"
 	((n == NGROUPS)) || return 1
 	if ((i == 0)); then
+		held=$(spread)
+		[[ $held == *"moves: none" ]] || return 1
+		n=0
+		while read -r r; do
+			[[ $r == moves:* ]] && continue
+			((r >= SPREAD_MIN && r <= SPREAD_MAX)) || return 1
+			n=$((n + 1))
+		done <<<"$held"
+		((n == NODES)) || return 1
 		"$TALLY" apps list --addr "$URL1" --timeout 2s 2>/dev/null | grep -q '^TradeApp ' || return 1
 		# A query plans in every group (and reads every group's leader): it fails until each
 		# group has the app (the bootstrap deploys it to each group on its own).
@@ -212,9 +261,9 @@ ready() {
 }
 
 deadline=$((SECONDS + READY_TIMEOUT))
-pending=(0 1 2)
+pending=("${!IDS[@]}")
 while ((${#pending[@]} > 0)); do
-	for i in 0 1 2; do
+	for i in "${!IDS[@]}"; do
 		if ! alive "${PIDS[i]}"; then
 			dead "$i"
 			stop_all || true
@@ -248,14 +297,17 @@ SEC_NOTE=""
 "
 [[ -n ${AUTH:-} ]] && SEC_NOTE+="Users ($AUTH): give curl -u USER:PASSWORD (the tally commands read TALLY_USER).
 "
+NODE_LINES=""
+for i in "${!IDS[@]}"; do
+	if ((i > 0)); then NODE_LINES+=$'\n'; fi
+	NODE_LINES+="  ${IDS[i]}  $SCHEME://${HTTP[i]}  (raft ${RAFT[i]})"
+done
 cat <<EOF
 
-Tally is running: 3 nodes, $NGROUPS partition group(s), app TradeApp ($APP) deployed.
-  n1  $SCHEME://${HTTP[0]}  (raft ${RAFT[0]})
-  n2  $SCHEME://${HTTP[1]}  (raft ${RAFT[1]})
-  n3  $SCHEME://${HTTP[2]}  (raft ${RAFT[2]})
+Tally is running: $NODES nodes, $NGROUPS partition group(s) of $VOTERS replicas, app TradeApp ($APP) deployed.
+$NODE_LINES
 Any node takes any request: writes and reads are passed to the leader (of each group).
-Logs: $DATA_DIR/n1.log, n2.log, n3.log
+Logs: $DATA_DIR/n1.log … n$NODES.log
 
 Ingest an event:
   curl -sS -X POST $URL1/v1/streams/TradeStream/events -H 'Content-Type: application/x-ndjson' \\
@@ -267,7 +319,7 @@ Query the hourly aggregate:
 The same with the tally command:
   $TALLY ingest$ADDR_FLAG --stream TradeStream testdata/cluster/trades.ndjson
   $TALLY query$ADDR_FLAG --table '$QUERY'
-  $TALLY status --addr $SCHEME://${HTTP[1]}
+  $TALLY status --addr $SCHEME://${HTTP[NODES - 1]}
 $SEC_NOTE
 Press Ctrl-C to stop the cluster.
 EOF
@@ -275,7 +327,7 @@ EOF
 # Wait for Ctrl-C. A node that exits by itself (or is killed to try a failover) is reported;
 # the others keep running.
 while :; do
-	for i in 0 1 2; do
+	for i in "${!IDS[@]}"; do
 		if [[ -z ${gone[i]:-} ]] && ! alive "${PIDS[i]}"; then
 			gone[i]=1
 			dead "$i"
@@ -284,7 +336,7 @@ while :; do
 			say "${IDS[i]} exit status: $rc; the other nodes keep running (Ctrl-C stops them)" >&2
 		fi
 	done
-	if ((${#gone[@]} == 3)); then
+	if ((${#gone[@]} == NODES)); then
 		say "every node has exited" >&2
 		exit 1
 	fi

@@ -256,7 +256,8 @@ func TestCluster_RetriedRequestCountedOnce(t *testing.T) {
 // TestCluster_SnapshotInstall: a node joining after many snapshots catches up through
 // snapshot install, and every replica ends with byte-identical FSM state.
 func TestCluster_SnapshotInstall(t *testing.T) {
-	c := newCluster(t, 3, "--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10")
+	// Four replicas: the fourth node joins as one (with three, placement would leave it none).
+	c := newCluster(t, 3, "--replicas", "4", "--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10")
 	leader := c.waitLeader(10 * time.Second)
 	for i := range 200 {
 		res, err := c.ingest(t.Context(), leader, "loader", uint64(i+1), trade(fmt.Sprintf("s%d", i%7), int64(i)))

@@ -224,6 +224,14 @@ func TestConsole_Browser(t *testing.T) {
 	if !slices.Equal(nodes, []string{"n1", "n2", "n3"}) {
 		t.Errorf("cluster view lists nodes %v, want [n1 n2 n3]", nodes)
 	}
+	// From the cluster map: every node active and holding the one group's replica, no move.
+	b.wait("the cluster map's columns", `[...document.querySelectorAll("#nodes tbody td[data-col=state]")].map(c => c.textContent).join() === "active,active,active" && !document.querySelector("#moves-box").hidden`, 15*time.Second)
+	if held := eval[[]string](b, `[...document.querySelectorAll("#nodes tbody td[data-col=replicas]")].map(c => c.textContent)`); !slices.Equal(held, []string{"1", "1", "1"}) {
+		t.Errorf("replicas per node %v, want [1 1 1]", held)
+	}
+	if moves := eval[string](b, `document.querySelector("#moves").textContent`); moves != "none" {
+		t.Errorf("moves in progress show %q, want none", moves)
+	}
 	if leader := eval[string](b, `document.querySelector("#groups tbody td:nth-child(4)").textContent`); !slices.Contains(nodes, leader) {
 		t.Errorf("group 0's leader cell shows %q, want one of the nodes", leader)
 	}

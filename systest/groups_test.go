@@ -69,7 +69,7 @@ func symbolsOf(prefix string, g uint32, groups, n int) []string {
 func newGroupCluster(t *testing.T, nodes, groups int, extra ...string) *cluster {
 	t.Helper()
 	c := newCluster(t, nodes, append([]string{"--groups", strconv.Itoa(groups)}, extra...)...)
-	c.waitGroups(groups, nodes)
+	c.waitGroups(groups, min(nodes, replicasOf(extra)))
 	return c
 }
 
@@ -77,7 +77,7 @@ func newGroupCluster(t *testing.T, nodes, groups int, extra ...string) *cluster 
 // and a known leader.
 func (c *cluster) waitGroups(groups, voters int) {
 	c.t.Helper()
-	c.eventually(20*time.Second, fmt.Sprintf("%d groups with %d voters and a leader on every node", groups, voters), func() bool {
+	c.eventually(60*time.Second, fmt.Sprintf("%d groups with %d voters and a leader on every node", groups, voters), func() bool {
 		for _, nd := range c.nodes {
 			if nd.cmd == nil {
 				continue

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,8 +144,10 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 			})
 		}
 	}
-	// A joined node is a non-voter until it has caught up: wait for n voters.
-	c.eventually(15*time.Second, fmt.Sprintf("%d voters", n), func() bool {
+	// A joined node receives replicas from the controller and is a non-voter until it has
+	// caught up: wait for min(n, replicas) voters.
+	want := min(n, replicasOf(extra))
+	c.eventually(30*time.Second, fmt.Sprintf("%d voters", want), func() bool {
 		st, err := c.status(c.nodes[0])
 		if err != nil {
 			return false
@@ -155,9 +158,21 @@ func newCluster(t *testing.T, n int, extra ...string) *cluster {
 				voters++
 			}
 		}
-		return voters == n
+		return voters == want
 	})
 	return c
+}
+
+// replicasOf is the --replicas value among args (tally serve's default, 3, without one).
+func replicasOf(args []string) int {
+	for i, a := range args {
+		if a == "--replicas" && i+1 < len(args) {
+			if r, err := strconv.Atoi(args[i+1]); err == nil {
+				return r
+			}
+		}
+	}
+	return 3
 }
 
 func (c *cluster) start(nd *node) {

@@ -24,18 +24,65 @@ const statusUsage = `usage: tally status [--addr URL] [--json]
 
 Shows a node's view of the cluster (GET /v1/cluster/status): the node's ID, then per
 partition group its shard, Raft role, leader, term, commit and applied indexes, apply lag
-and members.
+and members. Then, from the cluster map (GET /v1/cluster/map): the nodes with their zone,
+state, the replicas and leaderships each holds, each group's voters and leader, and the
+replica moves in progress ("g3: +n7 -n2": group 3 gains a replica on n7, loses n2's).
+
+--json prints the node's status as it sends it, with the cluster map added as "map".
 
 flags:
 `
 
 func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var st client.Status
-	if code, done := getCommand(ctx, "status", statusUsage, "/v1/cluster/status", args, stdout, stderr, &st); done {
-		return code
+	fs := newFlagSet("status", statusUsage, stderr)
+	var cf clientFlags
+	addClientFlags(fs, &cf, 10*time.Second)
+	raw := fs.Bool("json", false, "print the server's JSON answer as it is, the cluster map added as \"map\"")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagExit(err)
 	}
-	fmt.Fprintf(stdout, "node %s\n", st.ID)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "tally status: unexpected arguments: %s\n", strings.Join(pos, " "))
+		fs.Usage()
+		return 2
+	}
+	c, err := cf.client(nil)
+	if err != nil {
+		return fail(stderr, "status", err)
+	}
+	body, err := c.Call(ctx, http.MethodGet, "/v1/cluster/status", nil, "", nil)
+	if err != nil {
+		return fail(stderr, "status", plain(err))
+	}
+	var st client.Status
+	if err := decodeJSON(body, &st); err != nil {
+		return fail(stderr, "status", err)
+	}
+	mapBody, m, mapErr := clusterMap(ctx, c)
+	if *raw {
+		out := bytes.TrimSpace(body)
+		if mapBody != nil {
+			out = withField(out, "map", mapBody)
+		}
+		stdout.Write(append(out, '\n'))
+	} else {
+		printStatus(stdout, &st)
+		if m != nil {
+			fmt.Fprintln(stdout)
+			printMap(stdout, m, &st)
+		}
+	}
+	if mapErr != nil {
+		return fail(stderr, "status", mapErr)
+	}
+	return 0
+}
+
+// printStatus prints a node's status: its ID and a table of its groups.
+func printStatus(w io.Writer, st *client.Status) {
+	fmt.Fprintf(w, "node %s\n", st.ID)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSHARD\tROLE\tLEADER\tLEADER HTTP\tTERM\tCOMMIT\tAPPLIED\tLAG\tMEMBERS")
 	for _, g := range st.Groups {
 		leader, leaderHTTP := "-", "-"
@@ -60,7 +107,6 @@ func statusMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			g.Term, g.CommitIndex, g.AppliedIndex, g.Lag, ms)
 	}
 	tw.Flush()
-	return 0
 }
 
 // ---- tally transfer ----

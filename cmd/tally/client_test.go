@@ -100,8 +100,9 @@ GROUP  SHARD  ROLE      LEADER  LEADER HTTP     TERM  COMMIT  APPLIED  LAG  MEMB
 	if out != want {
 		t.Errorf("status printed\n%s\nwant\n%s", out, want)
 	}
+	// A node without a cluster map (404) shows its status alone.
 	reqs := api.recorded()
-	if len(reqs) != 1 || reqs[0].Method != "GET" || reqs[0].Path != "/v1/cluster/status" {
+	if len(reqs) != 2 || reqs[0].Method != "GET" || reqs[0].Path != "/v1/cluster/status" || reqs[1].Path != "/v1/cluster/map" {
 		t.Errorf("requests: %+v", reqs)
 	}
 
@@ -126,8 +127,8 @@ func TestAddrFromEnv(t *testing.T) {
 	if code, _, errOut := tally(t, "status"); code != 0 {
 		t.Fatalf("status with TALLY_ADDR: exit %d: %s", code, errOut)
 	}
-	if n := len(api.recorded()); n != 1 {
-		t.Errorf("TALLY_ADDR server got %d requests, want 1", n)
+	if n := len(api.recorded()); n != 2 { // status, then the cluster map
+		t.Errorf("TALLY_ADDR server got %d requests, want 2", n)
 	}
 }
 

@@ -19,19 +19,25 @@ import (
 
 // serveConfig is `tally serve`'s configuration: defaults, then the YAML file, then flags.
 type serveConfig struct {
-	ID          string   `yaml:"id"`
-	DataDir     string   `yaml:"data-dir"`
-	HTTPAddr    string   `yaml:"http-addr"`
-	RaftAddr    string   `yaml:"raft-addr"`
-	Bootstrap   bool     `yaml:"bootstrap"`
-	Groups      int      `yaml:"groups"`
-	Join        []string `yaml:"join"`
-	Apps        []string `yaml:"app"`
-	ShardID     string   `yaml:"shard-id"`
-	AggTimeZone string   `yaml:"agg-time-zone"`
-	LogLevel    string   `yaml:"log-level"`
-	LogFormat   string   `yaml:"log-format"`
-	Pprof       bool     `yaml:"pprof"`
+	ID        string `yaml:"id"`
+	DataDir   string `yaml:"data-dir"`
+	HTTPAddr  string `yaml:"http-addr"`
+	RaftAddr  string `yaml:"raft-addr"`
+	Bootstrap bool   `yaml:"bootstrap"`
+	Groups    int    `yaml:"groups"`
+	// Replicas is each group's number of voters, fixed when the cluster is created.
+	Replicas int `yaml:"replicas"`
+	// Zone labels this node's failure domain: each group's replicas spread over zones.
+	Zone string `yaml:"zone"`
+	// DeadNodeTimeout: a node unreachable this long has its replicas re-created elsewhere.
+	DeadNodeTimeout time.Duration `yaml:"dead-node-timeout"`
+	Join            []string      `yaml:"join"`
+	Apps            []string      `yaml:"app"`
+	ShardID         string        `yaml:"shard-id"`
+	AggTimeZone     string        `yaml:"agg-time-zone"`
+	LogLevel        string        `yaml:"log-level"`
+	LogFormat       string        `yaml:"log-format"`
+	Pprof           bool          `yaml:"pprof"`
 	// StoreDSN is the shared rollup store: mysql://user:pass@tcp(host:port)/db or
 	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
 	// of one machine).
@@ -113,7 +119,8 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{DataDir: "data", HTTPAddr: "127.0.0.1:7070", RaftAddr: "127.0.0.1:7071", AggTimeZone: "GMT",
-		LogLevel: "info", LogFormat: "text", MaxConns: defaultMaxConns, MaxKeys: 1_000_000}
+		LogLevel: "info", LogFormat: "text", MaxConns: defaultMaxConns, MaxKeys: 1_000_000,
+		Replicas: 3, DeadNodeTimeout: 5 * time.Minute}
 }
 
 // listFlag is a repeatable or comma-separated flag.
@@ -147,6 +154,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.RaftAddr, "raft-addr", "127.0.0.1:7071", "Raft address (host:port) other nodes dial")
 	fs.BoolVar(&flags.Bootstrap, "bootstrap", false, "form a new cluster with this node as its first voter (ignored once it has state)")
 	fs.IntVar(&flags.Groups, "groups", 1, "number of partition groups, fixed when the cluster is created (with --bootstrap)")
+	fs.IntVar(&flags.Replicas, "replicas", 3, "voters of each group, on that many distinct nodes, fixed when the cluster is created (with --bootstrap; 1 for development)")
+	fs.StringVar(&flags.Zone, "zone", "", "this node's zone (failure domain): each group's replicas are spread over zones first")
+	fs.DurationVar(&flags.DeadNodeTimeout, "dead-node-timeout", 5*time.Minute, "a node unreachable this long has its replicas re-created on other nodes")
 	fs.Var(listFlag{&flags.Join}, "join", "HTTP URL of any cluster node to join through (repeatable or comma-separated)")
 	fs.Var(listFlag{&flags.Apps}, "app", "SiddhiQL app file deployed when the cluster is bootstrapped (repeatable)")
 	fs.StringVar(&flags.ShardID, "shard-id", "", "shard ID of this group's rows in the shared store, never changed once set (default: the group ID, 0)")
@@ -242,6 +252,12 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.Bootstrap = flags.Bootstrap
 		case "groups":
 			cfg.Groups = flags.Groups
+		case "replicas":
+			cfg.Replicas = flags.Replicas
+		case "zone":
+			cfg.Zone = flags.Zone
+		case "dead-node-timeout":
+			cfg.DeadNodeTimeout = flags.DeadNodeTimeout
 		case "join":
 			cfg.Join = flags.Join
 		case "app":
@@ -364,6 +380,12 @@ func (c serveConfig) validate() error {
 	}
 	if c.Groups < 1 || c.Groups > 1024 {
 		errs = append(errs, fmt.Errorf("--groups %d: use 1 to 1024", c.Groups))
+	}
+	if c.Replicas < 1 || c.Replicas > 7 {
+		errs = append(errs, fmt.Errorf("--replicas %d: use 1 to 7", c.Replicas))
+	}
+	if c.DeadNodeTimeout < 10*time.Second {
+		errs = append(errs, fmt.Errorf("--dead-node-timeout %s: use at least 10s (a node restarting must not lose its replicas)", c.DeadNodeTimeout))
 	}
 	if c.MaxKeys < 0 || c.MaxSubscribers < 0 || c.ProducerTTL < 0 || c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("--max-keys, --max-subscribers, --producer-ttl and --max-wait must not be negative"))

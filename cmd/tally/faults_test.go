@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-db/tally/httpapi"
+	"github.com/tally-db/tally/node"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -81,11 +83,12 @@ func TestServe_ClientsDialThroughMap(t *testing.T) {
 	dial := raftnode.DialMap{far: strings.TrimPrefix(front.URL, "http://")}.Dialer()
 	cfg := serveConfig{ID: "n2", RaftAddr: "127.0.0.1:7081", HTTPAddr: "127.0.0.1:7080", Join: []string{"http://" + far}}
 	logger := slog.New(slog.DiscardHandler)
-	n, err := groupsOf(t.Context(), cfg.Join, nodeClient(5*time.Second, dial), logger)
+	n, err := node.GroupsOf(t.Context(), nodeClient(5*time.Second, dial), cfg.Join, logger)
 	if err != nil || n != 2 {
 		t.Fatalf("groupsOf through the map: %d, %v", n, err)
 	}
-	if err := join(t.Context(), cfg, dial, logger); err != nil {
+	jr := httpapi.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr}
+	if err := node.Join(t.Context(), nodeClient(10*time.Second, dial), cfg.Join, jr, logger); err != nil {
 		t.Fatalf("join through the map: %v", err)
 	}
 	mu.Lock()

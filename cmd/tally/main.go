@@ -18,7 +18,8 @@ commands:
   replay   run a SiddhiQL app over recorded events and print outputs or a query's answer
 
 client commands (talk to a running node: --addr, default http://127.0.0.1:7070, or TALLY_ADDR):
-  status   show the node's view of the cluster: groups, roles, leader, indexes, members
+  status   show the cluster: groups, roles, leaders, indexes, members; nodes, replicas, moves
+  nodes    list the nodes or drain one: tally nodes list|drain ID
   transfer hand a group's leadership to another voter: tally transfer --group G [--to ID]
   query    answer a store query: tally query 'from Agg within ... per "hours" select ...'
   ingest   send NDJSON events to a stream in batches, exactly once, retrying when unavailable
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return replayMain(ctx, args[1:], stdin, stdout, stderr)
 	case "status":
 		return statusMain(ctx, args[1:], stdout, stderr)
+	case "nodes":
+		return nodesMain(ctx, args[1:], stdout, stderr)
 	case "transfer":
 		return transferMain(ctx, args[1:], stdout, stderr)
 	case "query":

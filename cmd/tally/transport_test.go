@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/internal/certtest"
+	"github.com/tally-db/tally/node"
 	"github.com/tally-db/tally/security"
 )
 
@@ -380,10 +382,11 @@ func TestServe_NodeClientCredentials(t *testing.T) {
 	defer api.Close()
 	cfg.ID, cfg.Join = "n2", []string{api.URL}
 	logger := slog.New(slog.DiscardHandler)
-	if n, err := groupsOf(t.Context(), cfg.Join, sec.client(5*time.Second), logger); err != nil || n != 2 {
+	if n, err := node.GroupsOf(t.Context(), sec.client(5*time.Second), cfg.Join, logger); err != nil || n != 2 {
 		t.Fatalf("groupsOf over HTTPS: %d, %v", n, err)
 	}
-	if err := joinWith(t.Context(), cfg, sec.client(5*time.Second), logger); err != nil {
+	jr := httpapi.JoinRequest{ID: cfg.ID, RaftAddr: cfg.RaftAddr, HTTPAddr: cfg.HTTPAddr}
+	if err := node.Join(t.Context(), sec.client(5*time.Second), cfg.Join, jr, logger); err != nil {
 		t.Fatalf("join over HTTPS: %v", err)
 	}
 	mu.Lock()
@@ -437,7 +440,8 @@ func TestClient_CAAndUser(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"ann:s3:cret", "bob:pw", ":"}; strings.Join(users, " ") != strings.Join(want, " ") {
+	// status asks for the status, then the cluster map, with the same credentials.
+	if want := []string{"ann:s3:cret", "ann:s3:cret", "bob:pw", "bob:pw", ":"}; strings.Join(users, " ") != strings.Join(want, " ") {
 		t.Errorf("credentials received %q, want %q", users, want)
 	}
 }

@@ -122,6 +122,17 @@ async function refreshCluster() {
     $("#cluster-error").textContent = e.message;
     return;
   }
+  // The cluster map (nodes with zone and state, voters, moves); a node without one answers
+  // 404, and the page then shows what the status says.
+  let cmap = null;
+  try {
+    cmap = await api("GET", "/v1/cluster/map");
+  } catch (e) {
+    if (e.status !== 404) {
+      $("#cluster-error").textContent = "cluster map: " + e.message;
+      return;
+    }
+  }
   lastStatus = st;
   $("#cluster-error").textContent = "";
   $("#node-id").textContent = "node " + st.id;
@@ -143,16 +154,42 @@ async function refreshCluster() {
       nodes.set(g.leader.id, n);
     }
   }
+  // The map knows every node, those that vote in none of the groups too.
+  const inMap = new Map();
+  for (const mn of (cmap && cmap.nodes) || []) {
+    inMap.set(mn.id, mn);
+    const n = nodes.get(mn.id) || { id: mn.id, raft: "", http: "", voter: false, leads: [] };
+    n.raft = n.raft || mn.raft_addr;
+    n.http = n.http || mn.http_addr;
+    nodes.set(mn.id, n);
+  }
+  const held = replicasHeld(cmap);
   const ids = [...nodes.keys()].sort();
   fill($("#nodes tbody"), ids.map((id) => {
     const n = nodes.get(id);
+    const mn = inMap.get(id);
+    const state = mn ? mn.state : "";
     return el("tr", { "data-node": id },
       el("td", {}, el("strong", {}, id), id === st.id ? el("span", { class: "muted small" }, " (this node)") : null),
       el("td", { class: "mono" }, n.raft),
       el("td", { class: "mono" }, n.http ? el("a", { href: location.protocol + "//" + n.http + "/ui/" }, n.http) : el("span", { class: "muted" }, "—")),
       el("td", {}, n.voter ? el("span", { class: "badge voter" }, "voter") : el("span", { class: "badge" }, "non-voter")),
-      el("td", {}, n.leads.length ? n.leads.map((g) => el("span", { class: "badge leader" }, "group " + g)) : el("span", { class: "muted" }, "—")));
+      el("td", {}, n.leads.length ? n.leads.map((g) => el("span", { class: "badge leader" }, "group " + g)) : el("span", { class: "muted" }, "—")),
+      el("td", { "data-col": "zone" }, mn && mn.zone ? mn.zone : el("span", { class: "muted" }, "—")),
+      el("td", { "data-col": "state" }, state ? el("span", { class: state === "active" ? "badge" : "badge bad" }, state) : el("span", { class: "muted" }, "—")),
+      el("td", { class: "num", "data-col": "replicas" }, cmap ? held.get(id) || 0 : ""));
   }));
+
+  // Moves in progress, as "g3: +n7 -n2" (group 3 gains a replica on n7 and loses n2's).
+  const moves = ((cmap && cmap.groups) || []).filter((g) => g.move).map((g) => g.move);
+  $("#moves-box").hidden = !cmap;
+  $("#moves-summary").textContent = cmap
+    ? `cluster map at index ${cmap.index}: ${(cmap.nodes || []).length} nodes, ${(cmap.groups || []).length} groups of ${cmap.replicas} replicas` +
+      (cmap.controller ? `, controller leader ${cmap.controller.id}` : "")
+    : "";
+  fill($("#moves"), moves.length
+    ? moves.map((m) => el("li", { class: "mono", "data-group": m.group }, moveText(m)))
+    : [el("li", { class: "muted" }, "none")]);
 
   fill($("#groups tbody"), groups.map((g) => el("tr", {},
     num(g.id),
@@ -167,6 +204,26 @@ async function refreshCluster() {
   // Whatever else the status reports (a placement map's moves, for one) is shown as it is.
   const extra = Object.keys(st).filter((k) => k !== "id" && k !== "groups").sort();
   $("#cluster-extra").replaceChildren(...extra.map((k) => el("div", { "data-key": k }, el("h3", {}, k), renderValue(st[k]))));
+}
+
+// replicasHeld counts, per node, the groups of the cluster map it holds a replica of: those
+// it votes in and those a move is adding it to.
+function replicasHeld(cmap) {
+  const held = new Map();
+  for (const g of (cmap && cmap.groups) || []) {
+    const on = new Set(g.voters || []);
+    if (g.move && g.move.add) on.add(g.move.add);
+    for (const id of on) held.set(id, (held.get(id) || 0) + 1);
+  }
+  return held;
+}
+
+// moveText renders a move as "g3: +n7 -n2".
+function moveText(m) {
+  let s = "g" + m.group + ":";
+  if (m.add) s += " +" + m.add;
+  if (m.remove) s += " -" + m.remove;
+  return s;
 }
 
 // renderValue shows a JSON value: a list of objects as a table, an object as a table of

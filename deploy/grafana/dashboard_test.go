@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/store"
@@ -128,6 +129,18 @@ define aggregation SalesAgg
   aggregate by ts every sec ... year;
 `
 
+// oneNodeMap is the cluster map of a one-node cluster of one group, so the node exports
+// the cluster map's metrics too.
+type oneNodeMap struct{}
+
+func (oneNodeMap) Map() clustermap.Map {
+	return clustermap.Map{Index: 3, Replicas: 1, Nodes: []clustermap.Node{{ID: "n1"}},
+		Groups: []clustermap.Group{{ID: 0, Shard: "s1", Keys: clustermap.KeysOf(0, 1), Voters: []string{"n1"}}}}
+}
+func (oneNodeMap) ControllerLeader() (id, raftAddr string)             { return "n1", "" }
+func (oneNodeMap) Register(context.Context, httpapi.JoinRequest) error { return nil }
+func (oneNodeMap) Drain(context.Context, string) error                 { return nil }
+
 // startNode runs a one-node cluster with a store in-process, ingests into it and waits
 // until it has flushed and delivered, so every family has something to show.
 func startNode(t *testing.T) string {
@@ -150,6 +163,7 @@ func startNode(t *testing.T) string {
 	t.Cleanup(func() { _ = n.Close(context.Background()) })
 	cfg := httpapi.DefaultConfig()
 	cfg.NodeID, cfg.Logger = "n1", logger
+	cfg.Cluster = oneNodeMap{}
 	srv := httptest.NewServer(httpapi.New(cfg, []httpapi.Group{n}, st, raftnode.NewResolver()))
 	t.Cleanup(srv.Close)
 
@@ -217,7 +231,8 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	// What the operators look at: each must be on the dashboard.
 	for _, want := range []string{"tally_ingest_events_total", "tally_raft_commit_seconds_bucket", "tally_raft_is_leader",
 		"tally_flush_backlog_rows", "tally_flush_errors_total", "tally_sink_backlog", "process_resident_memory_bytes",
-		"tally_aggregation_keys"} {
+		"tally_aggregation_keys", "tally_node_replicas", "tally_cluster_nodes", "tally_cluster_moves_in_progress",
+		"tally_fsm_applied_events_total"} {
 		if names[want] == nil {
 			t.Errorf("the dashboard does not query %s", want)
 		}
