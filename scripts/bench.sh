@@ -338,14 +338,17 @@ scrape_metrics() {
 	return 0
 }
 
-# scale_load NAME N PORT: on the running cluster of N nodes (n1 on PORT), a 3 s warm-up, then
-# the measured run (1000-event batches from 8 clients over 1000 symbols, which spread over
-# every group). NAME.json is its summary, NAME.cpu the CPU ticks each node spent during it,
-# NAME_nI_before.prom and NAME_nI_after.prom each node's /metrics around it (the events its
-# replicas applied).
+# scale_load NAME N PORT: on the running cluster of N nodes (n1 on PORT), 5 s idle, a 3 s
+# warm-up, then the measured run (1000-event batches from 8 clients over 1000 symbols, which
+# spread over every group). NAME.json is its summary, NAME.cpu the CPU ticks each node spent
+# idle and during the run, NAME_nI_before.prom and NAME_nI_after.prom each node's /metrics
+# around the run (the events its replicas applied).
 scale_load() {
-	local name=$1 n=$2 port=$3 i before=() after=() applied=()
+	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=()
 	local load=(bin/tally bench --addr "$ADDRS" --clients 8 --events-per-request 1000 --keys 1000 --json)
+	for ((i = 0; i < n; i++)); do before[i]=$(cpu_ticks "${NODES[i]}"); done
+	run sleep 5
+	for ((i = 0; i < n; i++)); do idle[i]=$(($(cpu_ticks "${NODES[i]}") - before[i])); done
 	if ! run "${load[@]}" --duration 3s >"$OUT/${name}_warmup.json" 2>"$OUT/${name}_warmup.log"; then
 		tail -n 5 "$OUT/${name}_warmup.log" >&2
 		fail "$name warm-up"
@@ -355,7 +358,7 @@ scale_load() {
 		fail "$name metrics before the run"
 		return
 	fi
-	cmd bin/tally bench --addr "http://127.0.0.1:$port,..." --clients 8 --events-per-request 1000 --keys 1000 --duration "${DUR}s" --json "  # after a 3 s warm-up; --addr lists all $n nodes"
+	cmd bin/tally bench --addr "http://127.0.0.1:$port,..." --clients 8 --events-per-request 1000 --keys 1000 --duration "${DUR}s" --json "  # after 5 s idle and a 3 s warm-up; --addr lists all $n nodes"
 	for ((i = 0; i < n; i++)); do before[i]=$(cpu_ticks "${NODES[i]}"); done
 	if ! run "${load[@]}" --duration "${DUR}s" >"$OUT/$name.json" 2>"$OUT/$name.log"; then
 		tail -n 5 "$OUT/$name.log" >&2
@@ -367,6 +370,8 @@ scale_load() {
 		echo "clk_tck=$(getconf CLK_TCK)"
 		echo "nodes=$n"
 		echo "pids=${NODES[*]}"
+		echo "idle_s=5"
+		for ((i = 0; i < n; i++)); do echo "idle_ticks_n$((i + 1))=${idle[i]}"; done
 		for ((i = 0; i < n; i++)); do echo "ticks_n$((i + 1))=$((after[i] - before[i]))"; done
 	} >"$OUT/$name.cpu"
 	if ! scrape_metrics "$name" after; then
@@ -377,7 +382,7 @@ scale_load() {
 		applied+=($(($(applied_sum "$OUT/${name}_n${i}_after.prom") - $(applied_sum "$OUT/${name}_n${i}_before.prom"))))
 	done
 	say "$name: $(jq -r '"\(.events) events acknowledged, \(.events_per_s|floor) events/s, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$OUT/$name.json")"
-	say "$name: applied per node ${applied[*]}; CPU ticks per node $(for ((i = 0; i < n; i++)); do printf '%s ' $((after[i] - before[i])); done)"
+	say "$name: applied per node ${applied[*]}; CPU ticks per node $(for ((i = 0; i < n; i++)); do printf '%s ' $((after[i] - before[i])); done)(idle 5 s: ${idle[*]})"
 }
 
 # scale_step is step 8: the same load on fresh clusters of SCALE_NODES (3, 6 and 9) nodes,
@@ -402,6 +407,7 @@ scale_step() {
 	{
 		echo "sizes=$SCALE_NODES"
 		echo "replicas=3"
+		echo "idle_s=5"
 		echo "warmup_s=3"
 	} >"$OUT/scale.txt"
 	say "step 8 done"

@@ -60,15 +60,16 @@ type scaleSize struct {
 	p99     float64   // ms
 	applied []float64 // per node: events its replicas applied during the run / acknowledged events
 	cpuUS   []float64 // per node: CPU time during the run per acknowledged event, µs
+	idleMS  []float64 // per node: CPU time per second before the load, ms
 }
 
 // scaleSize reads the run on the cluster of n nodes: scaleN.json (tally bench), scaleN.cpu
 // (clk_tck and ticks_nI) and scaleN_nI_before.prom / _after.prom (each node's /metrics).
 func (r *report) scaleSize(n int) scaleSize {
 	nan := math.NaN()
-	s := scaleSize{nodes: n, evs: nan, p99: nan, applied: make([]float64, n), cpuUS: make([]float64, n)}
+	s := scaleSize{nodes: n, evs: nan, p99: nan, applied: make([]float64, n), cpuUS: make([]float64, n), idleMS: make([]float64, n)}
 	for i := range n {
-		s.applied[i], s.cpuUS[i] = nan, nan
+		s.applied[i], s.cpuUS[i], s.idleMS[i] = nan, nan, nan
 	}
 	name := fmt.Sprintf("scale%d", n)
 	var run tallyRun
@@ -86,8 +87,12 @@ func (r *report) scaleSize(n int) scaleSize {
 	if err != nil || hz <= 0 {
 		r.note("%s.cpu: no clk_tck", name)
 	}
+	idleS, _ := strconv.ParseFloat(cpu["idle_s"], 64)
 	for i := range n {
 		id := fmt.Sprintf("n%d", i+1)
+		if ticks, err := strconv.ParseFloat(cpu["idle_ticks_"+id], 64); err == nil && hz > 0 && idleS > 0 {
+			s.idleMS[i] = ticks / hz / idleS * 1000
+		}
 		if ticks, err := strconv.ParseFloat(cpu["ticks_"+id], 64); err == nil && hz > 0 {
 			s.cpuUS[i] = ticks / hz / acked * 1e6
 		} else if hz > 0 {
@@ -161,19 +166,20 @@ func (r *report) scaleSection() string {
 		list[i] = strconv.Itoa(n)
 	}
 	w("The same load on fresh clusters of %s nodes, one after the other: `tally bench` with 8 clients sending\n", strings.Join(list, ", "))
-	w("1000-event batches over 1000 symbols, each client to every node in turn, for %s s after a %s s warm-up. Each cluster\n", meta["dur"], step["warmup_s"])
-	w("has as many partition groups as nodes and %d replicas per group (`NODES=N GROUPS=N REPLICAS=%d scripts/run-cluster.sh`,\n", scaleReplicas, scaleReplicas)
-	w("ready once the replicas are spread evenly): every node holds %d replicas, and the symbols spread the events over\n", scaleReplicas)
-	w("every group. Per node: the events its replicas applied during the run (`%s` summed over its\n", appliedMetric)
-	w("groups, from its /metrics before and after) over the events acknowledged, ideally %d/N; and its CPU time during\n", scaleReplicas)
-	w("the run (utime+stime in `/proc/PID/stat`) over the events acknowledged. The columns give the mean over the nodes\n")
-	w("and the lowest and highest node.\n\n")
+	w("1000-event batches over 1000 symbols, each client to every node in turn, for %s s after %s s idle and a %s s\n", meta["dur"], step["idle_s"], step["warmup_s"])
+	w("warm-up. Each cluster has as many partition groups as nodes and %d replicas per group (`NODES=N GROUPS=N\n", scaleReplicas)
+	w("REPLICAS=%d scripts/run-cluster.sh`, ready once the replicas are spread evenly): every node holds %d replicas, and\n", scaleReplicas, scaleReplicas)
+	w("the symbols spread the events over every group. Per node: its CPU time per second while idle (the Raft heartbeats\n")
+	w("of its replicas and of the controller group, the control loop); the events its replicas applied during the run\n")
+	w("(`%s` summed over its groups, from its /metrics before and after) over the events\n", appliedMetric)
+	w("acknowledged, ideally %d/N; and its CPU time during the run (utime+stime in `/proc/PID/stat`) over the events\n", scaleReplicas)
+	w("acknowledged. The columns give the mean over the nodes and the lowest and highest node.\n\n")
 
 	base := math.NaN()
 	baseNodes := sizes[0]
 	byNodes := map[int]float64{}
-	w("| nodes | groups | events/s acknowledged | p99 ms | applied per node / acknowledged: mean (lowest – highest; ideal %d/N) | CPU µs per acknowledged event per node: mean (lowest – highest) | ratio to %d nodes | whole cluster's CPU µs per event |\n", scaleReplicas, baseNodes)
-	w("|---|---|---|---|---|---|---|---|\n")
+	w("| nodes | groups | idle CPU per node, ms/s: mean (lowest – highest) | events/s acknowledged | p99 ms | applied per node / acknowledged: mean (lowest – highest; ideal %d/N) | CPU µs per acknowledged event per node: mean (lowest – highest) | ratio to %d nodes | whole cluster's CPU µs per event |\n", scaleReplicas, baseNodes)
+	w("|---|---|---|---|---|---|---|---|---|\n")
 	for i, n := range sizes {
 		s := r.scaleSize(n)
 		cpu := mean(s.cpuUS)
@@ -185,7 +191,8 @@ func (r *report) scaleSection() string {
 		if !math.IsNaN(byNodes[n]) {
 			times += "x"
 		}
-		w("| %d | %d | %s | %s | %s (%s; ideal %s) | %s (%s) | %s | %s |\n", n, n, num(s.evs), num(s.p99),
+		w("| %d | %d | %s (%s) | %s | %s | %s (%s; ideal %s) | %s (%s) | %s | %s |\n", n, n,
+			fixed(1)(mean(s.idleMS)), spread(s.idleMS, fixed(1)), num(s.evs), num(s.p99),
 			fixed(2)(mean(s.applied)), spread(s.applied, fixed(2)), fixed(2)(float64(min(scaleReplicas, n))/float64(n)),
 			fixed(1)(cpu), spread(s.cpuUS, fixed(1)), times, fixed(1)(cpu*float64(n)))
 	}
@@ -198,8 +205,11 @@ func (r *report) scaleSection() string {
 	w("larger cluster has no more CPU than a smaller one and its events/s cannot grow with the nodes; the whole\n")
 	w("cluster's CPU per event (a node's times N) is what scaling out costs in total. A node's CPU per event still shows\n")
 	w("how the work splits: each event is applied on %d of the N nodes, so a node's share of apply falls as %d/N, and\n", scaleReplicas, scaleReplicas)
-	w("a node receives 1/N of the requests; work that does not shrink as 1/N adds to it (each request is split into N\n")
-	w("parts, most of them forwarded to other groups' leaders, and the events are committed over N groups' Raft logs).\n")
+	w("a node receives 1/N of the requests; work that does not shrink as 1/N adds to it. Each request is split into N\n")
+	w("parts, most of them forwarded to other groups' leaders, and the events are committed over N groups' Raft logs;\n")
+	w("and a node's idle CPU (first column) does not shrink with N at all: over the run it adds idle CPU × run time /\n")
+	w("acknowledged events to a node's CPU per event whatever N, which weighs more the fewer events/s the machine gets\n")
+	w("through.\n")
 	return b.String()
 }
 
