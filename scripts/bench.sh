@@ -344,11 +344,13 @@ scrape_metrics() {
 # idle and during the run, NAME_nI_before.prom and NAME_nI_after.prom each node's /metrics
 # around the run (the events its replicas applied).
 scale_load() {
-	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=()
+	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=() t0 idle_s
 	local load=(bin/tally bench --addr "$ADDRS" --clients 8 --events-per-request 1000 --keys 1000 --json)
+	t0=$EPOCHREALTIME
 	for ((i = 0; i < n; i++)); do before[i]=$(cpu_ticks "${NODES[i]}"); done
 	run sleep 5
 	for ((i = 0; i < n; i++)); do idle[i]=$(($(cpu_ticks "${NODES[i]}") - before[i])); done
+	idle_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
 	if ! run "${load[@]}" --duration 3s >"$OUT/${name}_warmup.json" 2>"$OUT/${name}_warmup.log"; then
 		tail -n 5 "$OUT/${name}_warmup.log" >&2
 		fail "$name warm-up"
@@ -370,7 +372,7 @@ scale_load() {
 		echo "clk_tck=$(getconf CLK_TCK)"
 		echo "nodes=$n"
 		echo "pids=${NODES[*]}"
-		echo "idle_s=5"
+		echo "idle_s=$idle_s"
 		for ((i = 0; i < n; i++)); do echo "idle_ticks_n$((i + 1))=${idle[i]}"; done
 		for ((i = 0; i < n; i++)); do echo "ticks_n$((i + 1))=$((after[i] - before[i]))"; done
 	} >"$OUT/$name.cpu"
