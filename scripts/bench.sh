@@ -313,6 +313,20 @@ tls_step() {
 	say "step 9 done"
 }
 
+# read_ticks PID...: sets TICKS to each process's CPU time so far (utime+stime in
+# /proc/PID/stat, clock ticks; 0 for one that is gone), read by bash itself without a fork per
+# process, so that on a busy machine the readings of nine nodes are still close together.
+TICKS=()
+read_ticks() {
+	local pid f
+	TICKS=()
+	for pid in "$@"; do
+		f=()
+		read -r -a f 2>/dev/null <"/proc/$pid/stat" || f=()
+		TICKS+=($((${f[13]:-0} + ${f[14]:-0})))
+	done
+}
+
 # applied_sum FILE: the events a node's replicas have applied, summed over its groups, from a
 # copy of its /metrics (tally_fsm_applied_events_total{group="..."}).
 applied_sum() {
@@ -344,13 +358,16 @@ scrape_metrics() {
 # idle and during the run, NAME_nI_before.prom and NAME_nI_after.prom each node's /metrics
 # around the run (the events its replicas applied).
 scale_load() {
-	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=() t0 idle_s
+	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=() t0 t1 idle_s
 	local load=(bin/tally bench --addr "$ADDRS" --clients 8 --events-per-request 1000 --keys 1000 --json)
 	t0=$EPOCHREALTIME
-	for ((i = 0; i < n; i++)); do before[i]=$(cpu_ticks "${NODES[i]}"); done
+	read_ticks "${NODES[@]}"
+	before=("${TICKS[@]}")
 	run sleep 5
-	for ((i = 0; i < n; i++)); do idle[i]=$(($(cpu_ticks "${NODES[i]}") - before[i])); done
-	idle_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')
+	t1=$EPOCHREALTIME
+	read_ticks "${NODES[@]}"
+	for ((i = 0; i < n; i++)); do idle[i]=$((TICKS[i] - before[i])); done
+	idle_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
 	if ! run "${load[@]}" --duration 3s >"$OUT/${name}_warmup.json" 2>"$OUT/${name}_warmup.log"; then
 		tail -n 5 "$OUT/${name}_warmup.log" >&2
 		fail "$name warm-up"
@@ -361,13 +378,15 @@ scale_load() {
 		return
 	fi
 	cmd bin/tally bench --addr "http://127.0.0.1:$port,..." --clients 8 --events-per-request 1000 --keys 1000 --duration "${DUR}s" --json "  # after 5 s idle and a 3 s warm-up; --addr lists all $n nodes"
-	for ((i = 0; i < n; i++)); do before[i]=$(cpu_ticks "${NODES[i]}"); done
+	read_ticks "${NODES[@]}"
+	before=("${TICKS[@]}")
 	if ! run "${load[@]}" --duration "${DUR}s" >"$OUT/$name.json" 2>"$OUT/$name.log"; then
 		tail -n 5 "$OUT/$name.log" >&2
 		fail "$name"
 		return
 	fi
-	for ((i = 0; i < n; i++)); do after[i]=$(cpu_ticks "${NODES[i]}"); done
+	read_ticks "${NODES[@]}"
+	after=("${TICKS[@]}")
 	{
 		echo "clk_tck=$(getconf CLK_TCK)"
 		echo "nodes=$n"
