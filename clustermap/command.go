@@ -91,7 +91,14 @@ func (m *Map) apply(c Command) error {
 			return errors.New("init needs replicas ≥ 1, groups and a node")
 		}
 		m.Replicas, m.Groups = c.Replicas, slices.Clone(c.Groups)
-		m.Nodes = []Node{*c.Node}
+		// A node that joined while the first node was creating the cluster registered
+		// before this entry: it stays in the map.
+		first := *c.Node
+		if i, ok := slices.BinarySearchFunc(m.Nodes, first.ID, byID); ok {
+			m.Nodes[i] = first
+		} else {
+			m.Nodes = slices.Insert(m.Nodes, i, first)
+		}
 		return nil
 	case "register":
 		if c.Node == nil || c.Node.ID == "" || c.Node.RaftAddr == "" {

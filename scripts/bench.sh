@@ -3,7 +3,8 @@
 # (go test -bench), the raw Raft ceiling (tally-bench raft), Tally with 3 nodes and 1 group and
 # then 3 groups (run-cluster.sh + tally bench), the same aggregation done directly in MariaDB
 # (tally-bench mariadb), failover (systest.TestCluster_LeaderKill) and the memory of a replica
-# holding many distinct keys (tally-bench load) and the cost of TLS and users on ingest (the
+# holding many distinct keys (tally-bench load), scaling out (the same load on 3, 6 and 9 nodes
+# with as many groups and 3 replicas each) and the cost of TLS and users on ingest (the
 # 1-group workloads on a plain and a TLS+users cluster, alternating), then rewrites the
 # generated section of BENCHMARKS.md (between `<!-- make bench: begin -->` and
 # `<!-- make bench: end -->`) with tally-bench report. Everything runs on loopback; every
@@ -14,12 +15,14 @@
 #   BENCH_DIR       where raw results go (default: a new temporary directory; kept)
 #   BENCH_DURATION  seconds per load run (default 10)
 #   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200,
-#                   the TLS step +400 and +500)
+#                   the TLS step +400 and +500, the scaling step +600, +700, ...)
 #   MEM_KEYS        distinct symbols for the memory step (default 1000000)
 #   FAILOVER_TRIALS leader kills in the failover step (default 20)
 #   TLS_RUNS        runs of each workload on each cluster in the TLS step (default 3)
-#   BENCH_ONLY      "tls": build, run only the TLS step and print its section of the report
-#                   (to stdout and BENCH_DIR/tls.md) instead of rewriting BENCHMARKS.md
+#   SCALE_NODES     cluster sizes of the scaling step, 3 to 10 nodes each (default "3 6 9")
+#   BENCH_ONLY      "tls" or "scale": build, run only the TLS or the scaling step and print its
+#                   section of the report (to stdout and BENCH_DIR/tls.md or scale.md) instead
+#                   of rewriting BENCHMARKS.md
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,12 +33,24 @@ BASE_PORT=${BASE_PORT:-17070}
 MEM_KEYS=${MEM_KEYS:-1000000}
 FAILOVER_TRIALS=${FAILOVER_TRIALS:-20}
 TLS_RUNS=${TLS_RUNS:-3}
+SCALE_NODES=${SCALE_NODES:-3 6 9}
 BENCH_ONLY=${BENCH_ONLY:-}
-case $BENCH_ONLY in '' | tls) ;; *)
-	echo "bench.sh: BENCH_ONLY must be empty or tls, got '$BENCH_ONLY'" >&2
+case $BENCH_ONLY in '' | tls | scale) ;; *)
+	echo "bench.sh: BENCH_ONLY must be empty, tls or scale, got '$BENCH_ONLY'" >&2
 	exit 2
 	;;
 esac
+for n in $SCALE_NODES; do
+	case $n in [3-9] | 10) ;; *)
+		echo "bench.sh: SCALE_NODES must be cluster sizes of 3 to 10 nodes, got '$SCALE_NODES'" >&2
+		exit 2
+		;;
+	esac
+done
+[[ -n ${SCALE_NODES// /} ]] || {
+	echo "bench.sh: SCALE_NODES names no cluster size" >&2
+	exit 2
+}
 case $TLS_RUNS in '' | *[!0-9]* | 0)
 	echo "bench.sh: TLS_RUNS must be a positive number, got '$TLS_RUNS'" >&2
 	exit 2
@@ -62,7 +77,7 @@ cmd() {
 
 CHILD=""   # the foreground measuring process, run in the background so traps are not delayed
 RC_PID=""  # run-cluster.sh of the running cluster
-NODES=()   # its tally serve PIDs (n1 n2 n3)
+NODES=()   # its tally serve PIDs (n1 n2 n3 ...)
 
 # run COMMAND...: runs it in the background and waits for it (a signal to this script is
 # handled at once, and the trap stops the child).
@@ -124,17 +139,24 @@ trap cleanup EXIT
 trap 'say "interrupted: stopping everything"; exit 130' INT TERM
 
 # start_cluster NAME GROUPS BASE_PORT [VAR=VALUE...]: run-cluster.sh in the background (with
-# the extra environment given, such as TLS_DIR and AUTH), waits until it says the cluster is
-# ready; sets RC_PID, NODES and ADDRS (https:// with TLS_DIR).
+# the extra environment given, such as TLS_DIR and AUTH, or NODES and READY_TIMEOUT for other
+# than 3 nodes ready within 90 s), waits until it says the cluster is ready; sets RC_PID,
+# NODES (the nodes' PIDs, n1 first) and ADDRS (every node's URL, https:// with TLS_DIR).
 start_cluster() {
-	local name=$1 groups=$2 port=$3 waited=0 pid id scheme=http
+	local name=$1 groups=$2 port=$3 waited=0 pid id scheme=http n=3 ready=90 a i
 	shift 3
-	[[ " $* " == *" TLS_DIR="* ]] && scheme=https
-	env GROUPS="$groups" BASE_PORT="$port" DATA_DIR="$OUT/$name" TALLY="$ROOT/bin/tally" READY_TIMEOUT=90 "$@" \
+	for a in "$@"; do
+		case $a in
+		TLS_DIR=*) scheme=https ;;
+		NODES=*) n=${a#NODES=} ;;
+		READY_TIMEOUT=*) ready=${a#READY_TIMEOUT=} ;;
+		esac
+	done
+	env NODES=3 GROUPS="$groups" BASE_PORT="$port" DATA_DIR="$OUT/$name" TALLY="$ROOT/bin/tally" READY_TIMEOUT=90 "$@" \
 		./scripts/run-cluster.sh >"$OUT/$name.log" 2>&1 &
 	RC_PID=$!
 	until grep -q '^Tally is running' "$OUT/$name.log" 2>/dev/null; do
-		if ! kill -0 "$RC_PID" 2>/dev/null || ((waited > 1200)); then
+		if ! kill -0 "$RC_PID" 2>/dev/null || ((waited > (ready + 30) * 10)); then
 			tail -n 20 "$OUT/$name.log" >&2
 			stop_cluster
 			return 1
@@ -144,10 +166,18 @@ start_cluster() {
 	done
 	NODES=()
 	for pid in $(ps -o pid= --ppid "$RC_PID"); do
-		id=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | sed -n 's/.* --id \(n[0-9]\) .*/\1/p')
-		[[ -n $id ]] && NODES[${id#n} - 1]=$pid
+		id=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | sed -n 's/.* --id n\([0-9][0-9]*\) .*/\1/p')
+		[[ -n $id ]] && NODES[id - 1]=$pid
 	done
-	ADDRS="$scheme://127.0.0.1:$port,$scheme://127.0.0.1:$((port + 10)),$scheme://127.0.0.1:$((port + 20))"
+	if ((${#NODES[@]} != n)); then
+		say "cluster $name: found ${#NODES[@]} of its $n tally serve processes" >&2
+		stop_cluster
+		return 1
+	fi
+	ADDRS=""
+	for ((i = 0; i < n; i++)); do
+		ADDRS+="${ADDRS:+,}$scheme://127.0.0.1:$((port + 10 * i))"
+	done
 	say "cluster $name up ($groups group(s), nodes ${NODES[*]}, $ADDRS)"
 }
 
@@ -220,7 +250,7 @@ tls_use() {
 	fi
 }
 
-# tls_step is step 8: the 1-group workloads of step 3 (1000-event batches from 8 clients,
+# tls_step is step 9: the 1-group workloads of step 3 (1000-event batches from 8 clients,
 # single events from 64) on two fresh clusters up at the same time, one plain and one with
 # TLS (HTTPS API, mutual TLS between the nodes) and users (Basic auth, a user with read and
 # write), TLS_RUNS runs of each, alternating run by run (plain first in odd rounds, TLS first
@@ -228,7 +258,7 @@ tls_use() {
 # the three nodes (tls_MODE_WORKLOAD_ROUND.json and .cpu); tls.txt says how many rounds.
 tls_step() {
 	local tdir=$OUT/tls plain_port=$((BASE_PORT + 400)) tls_port=$((BASE_PORT + 500)) r wl mode order
-	say "step 8: TLS and users (3 nodes, 1 group; plain and TLS+users alternating, $TLS_RUNS runs each)"
+	say "step 9: TLS and users (3 nodes, 1 group; plain and TLS+users alternating, $TLS_RUNS runs each)"
 	mkdir -p "$tdir"
 	cmd "openssl req … ; openssl x509 -req … # a CA and n1..n3 (serverAuth, clientAuth), as in README's Security section"
 	if ! make_certs "$tdir" >"$OUT/tls_certs.log" 2>&1; then
@@ -280,6 +310,127 @@ tls_step() {
 	CLIENT_ARGS=()
 	CLIENT_SHOW=""
 	echo "runs=$TLS_RUNS" >"$OUT/tls.txt"
+	say "step 9 done"
+}
+
+# read_ticks PID...: sets TICKS to each process's CPU time so far (utime+stime in
+# /proc/PID/stat, clock ticks; 0 for one that is gone), read by bash itself without a fork per
+# process, so that on a busy machine the readings of nine nodes are still close together.
+TICKS=()
+read_ticks() {
+	local pid f
+	TICKS=()
+	for pid in "$@"; do
+		f=()
+		read -r -a f 2>/dev/null <"/proc/$pid/stat" || f=()
+		TICKS+=($((${f[13]:-0} + ${f[14]:-0})))
+	done
+}
+
+# applied_sum FILE: the events a node's replicas have applied, summed over its groups, from a
+# copy of its /metrics (tally_fsm_applied_events_total{group="..."}).
+applied_sum() {
+	awk '/^tally_fsm_applied_events_total[{ ]/ {s += $NF} END {printf "%.0f\n", s}' "$1"
+}
+
+# scrape_metrics NAME WHEN: saves each node's /metrics as NAME_nI_WHEN.prom. Followers may
+# still be applying the last entries of a run, so it reads again every 0.5 s until the nodes'
+# applied events add up to the same total twice in a row (at most 10 reads; the last is kept).
+scrape_metrics() {
+	local name=$1 when=$2 i tries total prev=-1 urls=()
+	IFS=, read -r -a urls <<<"$ADDRS"
+	for ((tries = 0; tries < 10; tries++)); do
+		total=0
+		for i in "${!urls[@]}"; do
+			curl -fsS --max-time 5 "${urls[i]}/metrics" >"$OUT/${name}_n$((i + 1))_$when.prom" || return 1
+			total=$((total + $(applied_sum "$OUT/${name}_n$((i + 1))_$when.prom")))
+		done
+		((total == prev)) && return 0
+		prev=$total
+		sleep 0.5
+	done
+	return 0
+}
+
+# scale_load NAME N PORT: on the running cluster of N nodes (n1 on PORT), 5 s idle, a 3 s
+# warm-up, then the measured run (1000-event batches from 8 clients over 1000 symbols, which
+# spread over every group). NAME.json is its summary, NAME.cpu the CPU ticks each node spent
+# idle and during the run, NAME_nI_before.prom and NAME_nI_after.prom each node's /metrics
+# around the run (the events its replicas applied).
+scale_load() {
+	local name=$1 n=$2 port=$3 i before=() after=() applied=() idle=() t0 t1 idle_s
+	local load=(bin/tally bench --addr "$ADDRS" --clients 8 --events-per-request 1000 --keys 1000 --json)
+	t0=$EPOCHREALTIME
+	read_ticks "${NODES[@]}"
+	before=("${TICKS[@]}")
+	run sleep 5
+	t1=$EPOCHREALTIME
+	read_ticks "${NODES[@]}"
+	for ((i = 0; i < n; i++)); do idle[i]=$((TICKS[i] - before[i])); done
+	idle_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+	if ! run "${load[@]}" --duration 3s >"$OUT/${name}_warmup.json" 2>"$OUT/${name}_warmup.log"; then
+		tail -n 5 "$OUT/${name}_warmup.log" >&2
+		fail "$name warm-up"
+		return
+	fi
+	if ! scrape_metrics "$name" before; then
+		fail "$name metrics before the run"
+		return
+	fi
+	cmd bin/tally bench --addr "http://127.0.0.1:$port,..." --clients 8 --events-per-request 1000 --keys 1000 --duration "${DUR}s" --json "  # after 5 s idle and a 3 s warm-up; --addr lists all $n nodes"
+	read_ticks "${NODES[@]}"
+	before=("${TICKS[@]}")
+	if ! run "${load[@]}" --duration "${DUR}s" >"$OUT/$name.json" 2>"$OUT/$name.log"; then
+		tail -n 5 "$OUT/$name.log" >&2
+		fail "$name"
+		return
+	fi
+	read_ticks "${NODES[@]}"
+	after=("${TICKS[@]}")
+	{
+		echo "clk_tck=$(getconf CLK_TCK)"
+		echo "nodes=$n"
+		echo "pids=${NODES[*]}"
+		echo "idle_s=$idle_s"
+		for ((i = 0; i < n; i++)); do echo "idle_ticks_n$((i + 1))=${idle[i]}"; done
+		for ((i = 0; i < n; i++)); do echo "ticks_n$((i + 1))=$((after[i] - before[i]))"; done
+	} >"$OUT/$name.cpu"
+	if ! scrape_metrics "$name" after; then
+		fail "$name metrics after the run"
+		return
+	fi
+	for ((i = 1; i <= n; i++)); do
+		applied+=($(($(applied_sum "$OUT/${name}_n${i}_after.prom") - $(applied_sum "$OUT/${name}_n${i}_before.prom"))))
+	done
+	say "$name: $(jq -r '"\(.events) events acknowledged, \(.events_per_s|floor) events/s, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$OUT/$name.json")"
+	say "$name: applied per node ${applied[*]}; CPU ticks per node $(for ((i = 0; i < n; i++)); do printf '%s ' $((after[i] - before[i])); done)(idle 5 s: ${idle[*]})"
+}
+
+# scale_step is step 8: the same load on fresh clusters of SCALE_NODES (3, 6 and 9) nodes,
+# one after the other, each with as many partition groups as nodes and 3 replicas per group
+# (so each node holds 3 replicas, and each event is applied on 3 of the N nodes). scale.txt
+# lists the sizes measured.
+scale_step() {
+	local n k=0 port
+	say "step 8: scaling out ($SCALE_NODES nodes; as many groups, 3 replicas each)"
+	for n in $SCALE_NODES; do
+		port=$((BASE_PORT + 600 + 100 * k))
+		k=$((k + 1))
+		cmd env NODES=$n GROUPS=$n REPLICAS=3 BASE_PORT=$port scripts/run-cluster.sh
+		cmd "curl -fsS http://127.0.0.1:PORT/metrics  # each node before and after the run: tally_fsm_applied_events_total; its CPU ticks from /proc/PID/stat"
+		if ! start_cluster "scale$n" "$n" "$port" NODES="$n" REPLICAS=3 READY_TIMEOUT=180; then
+			fail "cluster scale$n"
+			continue
+		fi
+		scale_load "scale$n" "$n" "$port"
+		stop_cluster
+	done
+	{
+		echo "sizes=$SCALE_NODES"
+		echo "replicas=3"
+		echo "idle_s=5"
+		echo "warmup_s=3"
+	} >"$OUT/scale.txt"
 	say "step 8 done"
 }
 
@@ -316,11 +467,11 @@ run $GO build -o bin/ ./cmd/... || {
 	exit 1
 }
 
-if [[ $BENCH_ONLY == tls ]]; then
-	tls_step
+if [[ -n $BENCH_ONLY ]]; then
+	"${BENCH_ONLY}_step"
 	write_meta
-	say "report: the TLS section (BENCHMARKS.md is left as it is)"
-	bin/tally-bench report --dir "$OUT" --only tls | tee "$OUT/tls.md" || fail report
+	say "report: the $BENCH_ONLY section (BENCHMARKS.md is left as it is)"
+	bin/tally-bench report --dir "$OUT" --only "$BENCH_ONLY" | tee "$OUT/$BENCH_ONLY.md" || fail report
 	say "done in $((WALL / 60)) min $((WALL % 60)) s; raw results in $OUT"
 	if ((${#FAILED[@]} > 0)); then
 		say "failed steps: ${FAILED[*]}" >&2
@@ -420,6 +571,8 @@ else
 	fail "cluster mem"
 fi
 say "step 7 done"
+
+scale_step
 
 tls_step
 

@@ -180,7 +180,7 @@ func reportMain(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	dir := fs.String("dir", "", "results directory written by scripts/bench.sh")
 	md := fs.String("md", "BENCHMARKS.md", "file whose generated section is replaced")
-	only := fs.String("only", "", `"tls": print the report of the TLS step alone (BENCH_ONLY=tls) to stdout; --md is left as it is`)
+	only := fs.String("only", "", `"tls" or "scale": print the report of the TLS or the scaling step alone (BENCH_ONLY=tls or scale) to stdout; --md is left as it is`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -193,8 +193,11 @@ func reportMain(args []string) error {
 	case "tls":
 		fmt.Print(r.tlsOnly())
 		return nil
+	case "scale":
+		fmt.Print(r.scaleOnly())
+		return nil
 	default:
-		return fmt.Errorf(`--only %q: only "tls" is known`, *only)
+		return fmt.Errorf(`--only %q: only "tls" and "scale" are known`, *only)
 	}
 	mach := r.kv("machine.txt")
 	meta := r.kv("meta.txt")
@@ -329,8 +332,11 @@ func reportMain(args []string) error {
 		w(" Fewer than 1M keys were acknowledged within the step's 150 s (the node answers 503 while its flush backlog to the SQLite store is over its bound, and every new symbol adds six rows to flush): the 1M figure is extrapolated linearly from the growth over the baseline, an estimate, not a measurement.")
 	}
 	w("\n")
+	if sec := r.scaleSection(); sec != "" {
+		w("\n### 8. Scaling out\n\n%s", sec)
+	}
 	if sec := r.tlsSection(); sec != "" {
-		w("\n### 8. TLS and users\n\n%s", sec)
+		w("\n### 9. TLS and users\n\n%s", sec)
 	}
 	if len(r.problems) > 0 {
 		w("\nMissing or failed in this run:\n\n")

@@ -89,7 +89,12 @@ func perRound(a, b []float64) []float64 {
 }
 
 func fixed(digits int) func(float64) string {
-	return func(v float64) string { return strconv.FormatFloat(v, 'f', digits, 64) }
+	return func(v float64) string {
+		if math.IsNaN(v) {
+			return "n/a"
+		}
+		return strconv.FormatFloat(v, 'f', digits, 64)
+	}
 }
 
 // tlsSection is the TLS step's part of the report: per workload, the plain and the TLS+users
@@ -132,16 +137,21 @@ func (r *report) tlsSection() string {
 	return b.String()
 }
 
-// tlsOnly is the report of a run of the TLS step alone (BENCH_ONLY=tls): when, where, the
-// commands and the section.
+// tlsOnly is the report of a run of the TLS step alone (BENCH_ONLY=tls).
 func (r *report) tlsOnly() string {
+	return r.onlyReport("tls", "both clusters and the load generator", r.tlsSection())
+}
+
+// onlyReport is the report of a run of one step alone (BENCH_ONLY=only): when, where, the
+// commands and the step's section; sharing names what shares the machine's cores.
+func (r *report) onlyReport(only, sharing, section string) string {
 	mach, meta := r.kv("machine.txt"), r.kv("meta.txt")
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run by `BENCH_ONLY=tls scripts/bench.sh` on %s in %s, %s s per run.\n\n", meta["date"], meta["wall"], meta["dur"])
-	fmt.Fprintf(&b, "Machine: %s CPUs (`nproc`), %s, %s RAM, Linux %s, %s. Loopback only; both clusters and the load\n", mach["nproc"], mach["cpu"], mach["mem"], mach["kernel"], mach["go"])
-	fmt.Fprintf(&b, "generator share these cores.\n\n")
+	fmt.Fprintf(&b, "Run by `BENCH_ONLY=%s scripts/bench.sh` on %s in %s, %s s per run.\n\n", only, meta["date"], meta["wall"], meta["dur"])
+	fmt.Fprintf(&b, "Machine: %s CPUs (`nproc`), %s, %s RAM, Linux %s, %s. Loopback only; %s\n", mach["nproc"], mach["cpu"], mach["mem"], mach["kernel"], mach["go"], sharing)
+	fmt.Fprintf(&b, "share these cores.\n\n")
 	fmt.Fprintf(&b, "Commands (as run by scripts/bench.sh):\n\n```\n%s```\n\n", r.readText("commands.txt"))
-	b.WriteString(r.tlsSection())
+	b.WriteString(section)
 	if len(r.problems) > 0 {
 		b.WriteString("\nMissing or failed in this run:\n\n")
 		for _, p := range r.problems {
