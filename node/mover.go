@@ -214,7 +214,10 @@ func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) e
 		}
 		switch {
 		case !found:
-			return n.groupJoin(ctx, g.ID, nd)
+			if err := n.groupJoin(ctx, g.ID, nd); err != nil || !bugEarlyRemove {
+				return err
+			}
+			// (The planted bug goes on to the removal before the new replica votes.)
 		case !voter:
 			return fmt.Errorf("%s is catching up", mv.Add)
 		}
