@@ -187,7 +187,7 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	for _, n := range c.nodes {
 		bg.Go(func() { w.replicaSampler(watch, n, 300*time.Millisecond) })
 	}
-	bg.Go(func() { w.mapSampler(watch, 250*time.Millisecond) })
+	bg.Go(func() { w.mapSampler(watch, 250*time.Millisecond, 40*time.Millisecond) })
 	subs := make([][]check.Output, cfg.Groups)
 	for g := range cfg.Groups {
 		bg.Go(func() { subs[g] = w.subscriber(watch, g) })

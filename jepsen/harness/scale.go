@@ -248,13 +248,29 @@ func (c *cluster) configs(ctx context.Context, rec *recorder) []check.ConfigSamp
 	return out
 }
 
-// mapSampler samples the map and the groups' configurations every period.
-func (w *workload) mapSampler(ctx context.Context, period time.Duration) {
+// mapSampler samples the map and the groups' configurations every period, and while the
+// map shows a move in progress the configurations every fast period as well: a move's
+// steps (a non-voter added, promoted, the leaving voter removed) take a few hundred
+// milliseconds, and a configuration one voter short would hide between slower samples.
+func (w *workload) mapSampler(ctx context.Context, period, fast time.Duration) {
 	for ctx.Err() == nil {
 		w.sampleMap(ctx)
-		select {
-		case <-ctx.Done():
-		case <-time.After(period):
+		next := time.Now().Add(period)
+		for ctx.Err() == nil && time.Now().Before(next) {
+			w.rec.mu.Lock()
+			moving := len(w.rec.h.Maps) > 0 && slices.ContainsFunc(w.rec.h.Maps[len(w.rec.h.Maps)-1].Groups,
+				func(g check.MapGroup) bool { return g.Move != "" })
+			w.rec.mu.Unlock()
+			if moving {
+				cs := w.c.configs(ctx, w.rec)
+				w.rec.mu.Lock()
+				w.rec.h.Configs = append(w.rec.h.Configs, cs...)
+				w.rec.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(fast):
+			}
 		}
 	}
 }
