@@ -271,14 +271,25 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 		return err
 	}
 	var stored check.Counts
-	_ = c.eventually(ctx, 20*time.Second, "stored counts equal to the live ones", func() bool {
+	var lastErr error
+	try := 0
+	if err := c.eventually(ctx, 20*time.Second, "stored counts equal to the live ones", func() bool {
+		// Through the members in turn, from the last (the query is routed wherever the
+		// group's replicas are).
 		ms := c.members()
-		s, err := w.counts(ctx, ms[len(ms)-1], "stored")
+		n := ms[len(ms)-1-try%len(ms)]
+		try++
+		s, err := w.counts(ctx, n, "stored")
 		if err == nil {
 			stored = s
+		} else {
+			lastErr = err
+			logger.Info("final stored read failed; trying the next member", "node", n.id, "err", err)
 		}
 		return err == nil && countsEqual(s, live)
-	})
+	}); err != nil {
+		logger.Warn("final stored counts", "err", err, "last_query_err", lastErr)
+	}
 	if err := c.eventually(ctx, 90*time.Second, "every sink to deliver its backlog", func() bool {
 		return w.sinksDelivered(ctx, groups)
 	}); err != nil {
