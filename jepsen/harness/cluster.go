@@ -230,19 +230,27 @@ func zoneOf(id string) string {
 
 // args is n's command line for its next start: the first node bootstraps the cluster (and
 // keeps the flag on restarts, where its data wins), every other node joins through the
-// running members.
+// running members (a node with data of its own ignores --join).
 func (c *cluster) args(n *node) []string {
 	args := slices.Clone(n.base)
 	if n.boot {
 		return append(args, "--bootstrap", "--groups", fmt.Sprint(c.groups), "--replicas", fmt.Sprint(c.replicas), "--app", c.appFile)
 	}
-	var urls []string
+	var up, all []string
 	for _, m := range c.members() {
-		if m != n && m.running() {
-			urls = append(urls, c.url(m, ""))
+		if m != n {
+			all = append(all, c.url(m, ""))
+			if m.running() {
+				up = append(up, c.url(m, ""))
+			}
 		}
 	}
-	return append(args, "--join", strings.Join(urls, ","))
+	if len(up) == 0 {
+		// Every member down (kill-all): a node that has joined before does not join
+		// again, and any member will do.
+		up = all
+	}
+	return append(args, "--join", strings.Join(up, ","))
 }
 
 // members returns the nodes started and not drained out since, in slot order.
