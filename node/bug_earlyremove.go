@@ -5,7 +5,7 @@ package node
 // bugEarlyRemove plants a bug for the fault-injection suite (jepsen/) to find; never ship a
 // binary built with -tags tally_bug_earlyremove.
 //
-// What it breaks: a move (mover.go, step) removes the leaving replica right after adding the
-// new one as a non-voter, without waiting for it to catch up and be promoted. Until it is,
-// the group runs on one voter less: one failure from losing its quorum.
+// What it breaks: a move (mover.go, step) removes the leaving replica first, before the new
+// one has been added, caught up and promoted. Until the new one votes, the group runs on
+// one voter less: one failure from losing its quorum.
 const bugEarlyRemove = true

@@ -214,10 +214,10 @@ func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) e
 		}
 		switch {
 		case !found:
-			if err := n.groupJoin(ctx, g.ID, nd); err != nil || !bugEarlyRemove {
-				return err
+			if leaving, _ := member(mv.Remove); bugEarlyRemove && leaving {
+				return n.groupRemove(ctx, g.ID, mv.Remove) // the planted bug (bug_earlyremove.go)
 			}
-			// (The planted bug goes on to the removal before the new replica votes.)
+			return n.groupJoin(ctx, g.ID, nd)
 		case !voter:
 			return fmt.Errorf("%s is catching up", mv.Add)
 		}
