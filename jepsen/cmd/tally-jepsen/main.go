@@ -185,7 +185,7 @@ var planted = []spec{
 	// Writes are acknowledged before they commit, and an isolated leader loses them.
 	{nemesis: "isolate-leader", groups: 1, seed: 102, duration: 12 * time.Second, tags: []string{"tally_bug_earlyack"}, expect: "exactly-once"},
 	// A move removes the leaving replica before the new one votes: the group runs on two
-	// voters (and the map may record two).
+	// voters meanwhile.
 	{nemesis: "kill-during-move", groups: 3, seed: 103, duration: 10 * time.Second, tags: []string{"tally_bug_earlyremove"}, expect: "placement"},
 }
 
