@@ -81,9 +81,13 @@ func (m *clusterMap) settled(replicas int) bool {
 	return len(m.Groups) > 0
 }
 
-// readMap reads the cluster map from the first running member that answers.
+// readMap reads the cluster map from every running member and returns the newest copy (the
+// highest index) and the node that holds it: a node that has just been removed from the
+// controller group keeps its last copy, which no longer changes.
 func (c *cluster) readMap(ctx context.Context) (*clusterMap, *node, error) {
 	var errs []error
+	var best *clusterMap
+	var from *node
 	for _, n := range c.members() {
 		if !n.running() {
 			continue
@@ -93,9 +97,14 @@ func (c *cluster) readMap(ctx context.Context) (*clusterMap, *node, error) {
 			errs = append(errs, err)
 			continue
 		}
-		return &m, n, nil
+		if best == nil || m.Index > best.Index {
+			best, from = &m, n
+		}
 	}
-	return nil, nil, fmt.Errorf("read the cluster map: no running member answered: %w", errors.Join(errs...))
+	if best == nil {
+		return nil, nil, fmt.Errorf("read the cluster map: no running member answered: %w", errors.Join(errs...))
+	}
+	return best, from, nil
 }
 
 // waitSettled waits until the map is settled (every group on c.replicas voters, no move, no
