@@ -297,7 +297,13 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 	}
 	var retained []check.Output
 	for g := range groups {
-		l := c.leader(ctx, g)
+		// Leadership may be moving (the controller balances leaders after a membership
+		// change): wait for the group's leader a little.
+		var l *node
+		_ = c.eventually(ctx, 10*time.Second, fmt.Sprintf("a leader of group %d", g), func() bool {
+			l = c.leader(ctx, g)
+			return l != nil
+		})
 		if l == nil {
 			return fmt.Errorf("no leader of group %d to read the retained outputs from", g)
 		}
