@@ -44,7 +44,8 @@ fuzz:
 	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzInternalIngest$$' -fuzztime $(FUZZTIME_SHORT)
 
 # jepsen-quick runs the fault-injection suite on a fixed set of seeds (mixed faults over 1
-# and 3 groups, plus the planted-bug runs that must be caught), about 3 minutes; reports go
+# and 3 groups, a node killed mid-move, plus the planted-bug runs that must be caught),
+# about 4 minutes; reports go
 # to jepsen/report/. jepsen runs the full matrix (every nemesis alone and mixed, 1 and 3
 # groups), about 15 minutes, and writes the summary table to jepsen/report/summary.md and
 # to README.md ("Guarantees and how they are tested").

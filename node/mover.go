@@ -219,6 +219,9 @@ func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) e
 		}
 		switch {
 		case !found:
+			if leaving, _ := member(mv.Remove); bugEarlyRemove && leaving {
+				return n.groupRemove(ctx, g.ID, mv.Remove) // the planted bug (bug_earlyremove.go)
+			}
 			return n.groupJoin(ctx, g.ID, nd)
 		case !voter:
 			return fmt.Errorf("%s is catching up", mv.Add)

@@ -25,6 +25,7 @@ func All(h *History, reportDir string) []Verdict {
 		StoreMonotonic(h),
 		Alerts(h),
 		Timings(h),
+		Placement(h),
 	}
 }
 

@@ -19,7 +19,7 @@ func TestAllClean(t *testing.T) {
 		expect(t, v, true)
 		names = append(names, v.Name)
 	}
-	want := []string{"exactly-once", "linearizable", "convergence", "store-monotonic", "alerts", "timings"}
+	want := []string{"exactly-once", "linearizable", "convergence", "store-monotonic", "alerts", "timings", "placement"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("verdicts %v, want %v", names, want)
 	}

@@ -137,6 +137,44 @@ type History struct {
 	// After the run, with every fault healed and every unknown ingest retried:
 	FinalLive   Counts `json:"final_live"`   // linearizable query of the live aggregates
 	FinalStored Counts `json:"final_stored"` // consistency=stored, after the final flush
+
+	// Replication is the number of voters every group must have (the cluster's
+	// --replicas); 0 in a history recorded without a cluster map, whose placement is then
+	// not judged. Maps and Configs are sampled during the run; FinalMap and FinalConfigs
+	// are read after every fault was healed and the map settled; Drained lists the nodes
+	// drained out of the cluster (and not added again) by the end.
+	Replication  int            `json:"replication,omitempty"`
+	Maps         []MapSample    `json:"maps,omitempty"`
+	Configs      []ConfigSample `json:"configs,omitempty"`
+	FinalMap     *MapSample     `json:"final_map,omitempty"`
+	FinalConfigs []ConfigSample `json:"final_configs,omitempty"`
+	Drained      []string       `json:"drained,omitempty"`
+}
+
+// MapSample is the cluster map (GET /v1/cluster/map) as one node held it at one moment.
+type MapSample struct {
+	Node   string            `json:"node"` // the node asked
+	Index  uint64            `json:"index"`
+	Nodes  map[string]string `json:"nodes"` // node ID → state (active, draining, dead)
+	Groups []MapGroup        `json:"groups"`
+	At     time.Duration     `json:"at"`
+}
+
+// MapGroup is one group's placement in a MapSample.
+type MapGroup struct {
+	ID     int      `json:"id"`
+	Voters []string `json:"voters"`
+	Move   string   `json:"move,omitempty"` // the move in progress, "" when none
+}
+
+// ConfigSample is one group's Raft configuration as its leader reported it.
+type ConfigSample struct {
+	Node      string        `json:"node"` // the leader that reported it
+	Group     int           `json:"group"`
+	Term      uint64        `json:"term"`
+	Voters    []string      `json:"voters"`
+	NonVoters []string      `json:"non_voters,omitempty"`
+	At        time.Duration `json:"at"`
 }
 
 // Verdict is one checker's judgement.

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,7 +69,10 @@ type node struct {
 	raftAddr string
 	dataDir  string
 	logPath  string
-	args     []string
+	// base is every start's arguments but how it enters the cluster: the first node
+	// bootstraps it (boot), any other node joins through the running members.
+	base []string
+	boot bool
 
 	// api is the client of this node alone (the harness picks the node of every request).
 	api *client.Client
@@ -76,6 +81,9 @@ type node struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	paused bool
+	// member: the node was started and has not been drained out of the cluster since; a
+	// member that is not running is down (killed) and comes back with a restart.
+	member bool
 }
 
 func (n *node) running() bool {
@@ -84,15 +92,22 @@ func (n *node) running() bool {
 	return n.cmd != nil
 }
 
-// cluster is three nodes on loopback whose every node-to-node and store link goes through
-// the harness's proxies.
+// cluster is up to five nodes on loopback whose every node-to-node and store link goes
+// through the harness's proxies. Every node's ports and proxies exist from the start; the
+// nodes beyond the first three start later (add-node) and may be drained out again.
 type cluster struct {
-	bin    string
-	dir    string
-	nodes  []*node
-	net    *proxy.Net
-	logger *slog.Logger
-	sec    *secure // nil: plain HTTP, no credentials
+	bin      string
+	dir      string
+	nodes    []*node // every node slot, members or not
+	replicas int     // voters per group
+	groups   int
+	storeDSN func(proxyAddr string) string
+	appFile  string
+	mu       sync.Mutex
+	drained  []string // nodes drained out of the cluster and not added back
+	net      *proxy.Net
+	logger   *slog.Logger
+	sec      *secure // nil: plain HTTP, no credentials
 }
 
 // url is the address of path on n's HTTP API.
@@ -104,8 +119,10 @@ func (c *cluster) url(n *node, path string) string {
 type clusterConfig struct {
 	bin      string
 	dir      string
-	nodes    int
+	nodes    int // node slots (3, or 5 for runs that add and drain nodes)
 	groups   int
+	replicas int // --replicas
+	zones    bool
 	appFile  string
 	storeDSN func(proxyAddr string) string // the store DSN through a proxy address
 	storeTgt string                        // the store's real address
@@ -139,7 +156,8 @@ func closeListeners(lns []net.Listener) {
 
 // newCluster lays out the nodes and their proxies; start starts them.
 func newCluster(cfg clusterConfig) (*cluster, error) {
-	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger}
+	c := &cluster{bin: cfg.bin, dir: cfg.dir, net: proxy.NewNet(cfg.seed, cfg.logger), logger: cfg.logger,
+		replicas: cfg.replicas, groups: cfg.groups, storeDSN: cfg.storeDSN, appFile: cfg.appFile}
 	var ids []string
 	for i := range cfg.nodes {
 		ids = append(ids, fmt.Sprintf("n%d", i+1))
@@ -187,25 +205,77 @@ func newCluster(cfg clusterConfig) (*cluster, error) {
 			c.close()
 			return nil, err
 		}
-		a.args = []string{"serve", "--id", a.id, "--data-dir", a.dataDir, "--http-addr", a.httpAddr,
+		a.base = []string{"serve", "--id", a.id, "--data-dir", a.dataDir, "--http-addr", a.httpAddr,
 			"--raft-addr", a.raftAddr, "--store-dsn", cfg.storeDSN(sp.Addr()), "--log-format", "json",
 			"--fault-injection", "--dial-map", strings.Join(dial, ","), "--flush-interval", "500ms"}
 		if c.sec != nil {
-			a.args = append(a.args, c.sec.args(a.id)...)
+			a.base = append(a.base, c.sec.args(a.id)...)
 		}
-		if a == c.nodes[0] {
-			a.args = append(a.args, "--bootstrap", "--groups", fmt.Sprint(cfg.groups), "--app", cfg.appFile)
-		} else {
-			a.args = append(a.args, "--join", c.url(c.nodes[0], ""))
+		if cfg.zones {
+			// Two zones, alternating: every group spans both.
+			a.base = append(a.base, "--zone", zoneOf(a.id))
 		}
+		a.boot = a == c.nodes[0]
 	}
 	return c, nil
+}
+
+// zoneOf is a node's zone in runs with zones: n1, n3, n5 in za; n2, n4 in zb.
+func zoneOf(id string) string {
+	if (id[len(id)-1]-'0')%2 == 1 {
+		return "za"
+	}
+	return "zb"
+}
+
+// args is n's command line for its next start: the first node bootstraps the cluster (and
+// keeps the flag on restarts, where its data wins), every other node joins through the
+// running members (a node with data of its own ignores --join).
+func (c *cluster) args(n *node) []string {
+	args := slices.Clone(n.base)
+	if n.boot {
+		return append(args, "--bootstrap", "--groups", fmt.Sprint(c.groups), "--replicas", fmt.Sprint(c.replicas), "--app", c.appFile)
+	}
+	var up, all []string
+	for _, m := range c.members() {
+		if m != n {
+			all = append(all, c.url(m, ""))
+			if m.running() {
+				up = append(up, c.url(m, ""))
+			}
+		}
+	}
+	if len(up) == 0 {
+		// Every member down (kill-all): a node that has joined before does not join
+		// again, and any member will do.
+		up = all
+	}
+	return append(args, "--join", strings.Join(up, ","))
+}
+
+// members returns the nodes started and not drained out since, in slot order.
+func (c *cluster) members() []*node {
+	var out []*node
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		if n.member {
+			out = append(out, n)
+		}
+		n.mu.Unlock()
+	}
+	return out
+}
+
+// pick returns a random member (the workload's choice of node for a request).
+func (c *cluster) pick(rng *rand.Rand) *node {
+	ms := c.members()
+	return ms[rng.IntN(len(ms))]
 }
 
 // start starts every node and waits until each group has all of them as voters and the app
 // is deployed.
 func (c *cluster) start(ctx context.Context, groups int) error {
-	for i, n := range c.nodes {
+	for i, n := range c.nodes[:3] {
 		if err := c.startNode(ctx, n); err != nil {
 			return err
 		}
@@ -222,7 +292,7 @@ func (c *cluster) start(ctx context.Context, groups int) error {
 			}
 		}
 	}
-	return c.eventually(ctx, 30*time.Second, fmt.Sprintf("%d voters in every group", len(c.nodes)), func() bool {
+	return c.eventually(ctx, 30*time.Second, "3 voters in every group", func() bool {
 		st, err := c.status(ctx, c.nodes[0])
 		if err != nil || len(st.Groups) != groups {
 			return false
@@ -235,7 +305,7 @@ func (c *cluster) start(ctx context.Context, groups int) error {
 					voters++
 				}
 			}
-			if voters != len(c.nodes) || g.Leader == nil {
+			if voters != 3 || g.Leader == nil {
 				return false
 			}
 		}
@@ -249,7 +319,7 @@ func (c *cluster) startNode(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.bin, n.args...)
+	cmd := exec.Command(c.bin, c.args(n)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -259,7 +329,7 @@ func (c *cluster) startNode(ctx context.Context, n *node) error {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
 	n.mu.Lock()
-	n.cmd, n.exited, n.paused = cmd, exited, false
+	n.cmd, n.exited, n.paused, n.member = cmd, exited, false, true
 	n.mu.Unlock()
 	return c.eventually(ctx, 20*time.Second, n.id+" serving HTTP", func() bool {
 		select {

@@ -52,7 +52,7 @@ func diagnoseStore(ctx context.Context, dir, dsn string, w *workload, live, stor
 		if err := dumpRows(ctx, f, db, d.key, d.bucket); err != nil {
 			fmt.Fprintf(f, "  store rows: %v\n", err)
 		}
-		for _, n := range w.c.nodes {
+		for _, n := range w.c.members() {
 			c, err := w.counts(ctx, n, "stale")
 			if err != nil {
 				fmt.Fprintf(f, "  %s stale: %v\n", n.id, err)

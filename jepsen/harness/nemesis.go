@@ -26,6 +26,10 @@ var Nemeses = []string{
 	"store-cut-kill", // the store links cut, and a node SIGKILLed and restarted before they heal
 	"clock",          // skew a group leader's clock forward or back, or jump it, then set it right
 	"transfer",       // leadership transfer of a random group in the middle of load
+	// Membership (ScaleNemeses): five node slots, groups of three replicas.
+	"add-node",         // start a node that joins while the workload runs; wait for the map to settle
+	"drain-node",       // drain a node (202), wait until it left the map, then stop it
+	"kill-during-move", // start a move (add or drain), SIGKILL a node taking part in it mid-move, restart it
 }
 
 // Mixed is the nemesis name that picks one of Nemeses at random for each fault.
@@ -51,6 +55,7 @@ type nemesis struct {
 	rng    *rand.Rand
 	kinds  []string
 	groups int
+	zones  bool // nodes carry --zone (drain-node spares a zone's only node)
 	// failed lists the restarts that did not come up: a node that cannot start again is
 	// an availability failure the run reports, whatever the checkers say.
 	failed []string
@@ -96,6 +101,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 	f := check.Fault{Kind: kind, Group: -1, Start: nm.rec.now()}
 	lg := c.logger.With("nemesis", kind)
 	bg := context.WithoutCancel(ctx)
+	ms := c.members()
 	leader := func() *node {
 		l := c.leader(bg, g)
 		if l != nil {
@@ -104,12 +110,17 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		return l
 	}
 	switch kind {
+	case "add-node", "drain-node", "kill-during-move":
+		if !nm.injectScale(bg, kind, &f, hold, lg) {
+			lg.Info("nothing to act on; fault skipped")
+			return
+		}
 	case "kill-random", "kill-leader":
 		var n *node
 		if kind == "kill-leader" {
 			n = leader()
 		} else {
-			n = c.nodes[nm.rng.IntN(len(c.nodes))]
+			n = ms[nm.rng.IntN(len(ms))]
 			f.Nodes = []string{n.id}
 			if l := c.leader(bg, g); l == n {
 				f.Group, f.Leader = g, true
@@ -126,7 +137,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 			f.Detail += "; restart failed: " + err.Error()
 		}
 	case "kill-all":
-		f.Nodes, f.Detail = ids(c.nodes), "SIGKILL every node"
+		f.Nodes, f.Detail = ids(ms), "SIGKILL every node"
 		for gi := range nm.groups {
 			if c.leader(bg, gi) != nil {
 				f.Group, f.Leader = gi, true
@@ -137,11 +148,11 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 			f.Group = -1
 		}
 		f.Start = nm.rec.now()
-		for _, n := range c.nodes {
+		for _, n := range ms {
 			c.kill(n)
 		}
 		time.Sleep(hold)
-		for _, n := range c.nodes {
+		for _, n := range ms {
 			if err := nm.restart(bg, n, lg); err != nil {
 				f.Detail += "; restart of " + n.id + " failed: " + err.Error()
 			}
@@ -172,7 +183,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 			return
 		}
 		f.Start = nm.rec.now()
-		for _, o := range c.nodes {
+		for _, o := range ms {
 			if o != n {
 				c.net.CutOneWay(o.id, n.id)
 			}
@@ -181,11 +192,11 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		time.Sleep(hold)
 		c.net.Heal()
 	case "partition":
-		perm := nm.rng.Perm(len(c.nodes))
-		minority := []string{c.nodes[perm[0]].id}
+		perm := nm.rng.Perm(len(ms))
+		minority := []string{ms[perm[0]].id}
 		var majority []string
 		for _, i := range perm[1:] {
-			majority = append(majority, c.nodes[i].id)
+			majority = append(majority, ms[i].id)
 		}
 		sort.Strings(majority)
 		f.Nodes = append(minority, majority...)
@@ -200,19 +211,19 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 		time.Sleep(hold)
 		c.net.Heal()
 	case "flaky":
-		f.Nodes = ids(c.nodes)
+		f.Nodes = ids(ms)
 		f.Detail = "node-to-node links: 1% of chunks reset, 1-11ms delay"
 		c.net.Flaky(0.01, time.Millisecond, 10*time.Millisecond, "raft", "http")
 		time.Sleep(hold)
 		c.net.Heal()
 	case "store-cut":
-		f.Nodes = ids(c.nodes)
+		f.Nodes = ids(ms)
 		f.Detail = "every store link blackholed"
 		c.net.CutKind("store")
 		time.Sleep(hold + 2*time.Second)
 		c.net.Heal()
 	case "store-cut-kill":
-		n := c.nodes[nm.rng.IntN(len(c.nodes))]
+		n := ms[nm.rng.IntN(len(ms))]
 		f.Nodes = []string{n.id}
 		if l := c.leader(bg, g); l == n {
 			f.Group, f.Leader = g, true
@@ -231,7 +242,7 @@ func (nm *nemesis) inject(ctx context.Context, kind string, g int, hold time.Dur
 	case "clock":
 		n := leader()
 		if n == nil {
-			n = c.nodes[nm.rng.IntN(len(c.nodes))]
+			n = ms[nm.rng.IntN(len(ms))]
 			f.Nodes = []string{n.id}
 		}
 		f.Leader = false // a clock fault does not take the leader away
@@ -270,7 +281,7 @@ func (nm *nemesis) setClock(ctx context.Context, n *node, offsetMS int64) error 
 
 func others(c *cluster, n *node) []string {
 	var out []string
-	for _, o := range c.nodes {
+	for _, o := range c.members() {
 		if o != n {
 			out = append(out, o.id)
 		}
@@ -282,7 +293,7 @@ func others(c *cluster, n *node) []string {
 func (nm *nemesis) healAll(ctx context.Context) error {
 	c := nm.c
 	c.net.Heal()
-	for _, n := range c.nodes {
+	for _, n := range c.members() {
 		c.resume(n)
 		if !n.running() {
 			if err := c.startNode(ctx, n); err != nil {

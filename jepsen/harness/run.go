@@ -55,6 +55,7 @@ type Result struct {
 func (r *Result) Passed() bool { return r.Err == nil && check.Passed(r.Verdicts) }
 
 const (
+	replicas  = 3 // voters per group (--replicas)
 	producers = 8
 	readers   = 2
 	keys      = 12
@@ -108,7 +109,7 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	}
 	logger := slog.New(handler).With("run", cfg.Name)
 	seed := uint64(cfg.Seed)
-	rec := &recorder{h: check.History{Seed: cfg.Seed, AlertStream: alertStream, AlertMin: alertMin}}
+	rec := &recorder{h: check.History{Seed: cfg.Seed, AlertStream: alertStream, AlertMin: alertMin, Replication: replicas}}
 
 	rcv, err := newReceiver(rec, seed)
 	if err != nil {
@@ -123,7 +124,12 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCluster(clusterConfig{bin: cfg.Bin, dir: dir, nodes: 3, groups: cfg.Groups, appFile: appFile,
+	scale := scaleRun(cfg.Nemesis)
+	slots := 3
+	if scale {
+		slots = 5
+	}
+	c, err := newCluster(clusterConfig{bin: cfg.Bin, dir: dir, nodes: slots, groups: cfg.Groups, replicas: replicas, zones: scale, appFile: appFile,
 		storeTgt: storeAddr, storeDSN: func(p string) string { return replaceAddr(dsn, storeAddr, p) }, seed: seed, logger: logger, secure: cfg.Secure})
 	if err != nil {
 		return nil, err
@@ -137,6 +143,28 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	logger.Info("starting cluster", "groups", cfg.Groups, "nemesis", cfg.Nemesis, "seed", cfg.Seed, "secure", cfg.Secure)
 	if err := c.start(ctx, cfg.Groups); err != nil {
 		return nil, fmt.Errorf("start the cluster: %w", err)
+	}
+	// The map records the voters of groups that grew while the first nodes joined once
+	// their moves finish: sampling starts from a settled map.
+	if err := c.waitSettled(ctx, settleTimeout, "the first three nodes", nil); err != nil {
+		return nil, fmt.Errorf("start the cluster: %w", err)
+	}
+	// Membership runs start with four members (drain-node with five, add-node with three),
+	// so that a node can be added and one drained from the first fault on.
+	extra := 0
+	switch {
+	case cfg.Nemesis == "drain-node":
+		extra = 2
+	case scale && cfg.Nemesis != "add-node":
+		extra = 1
+	}
+	for _, n := range c.nodes[3 : 3+extra] {
+		if err := c.addNode(ctx, n); err != nil {
+			return nil, fmt.Errorf("start the cluster: add %s: %w", n.id, err)
+		}
+		if err := c.waitSettled(ctx, settleTimeout, n.id+" in the map", func(m *clusterMap) bool { return m.has(n.id) }); err != nil {
+			return nil, fmt.Errorf("start the cluster: %w", err)
+		}
 	}
 
 	rec.start = time.Now()
@@ -159,12 +187,13 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 	for _, n := range c.nodes {
 		bg.Go(func() { w.replicaSampler(watch, n, 300*time.Millisecond) })
 	}
+	bg.Go(func() { w.mapSampler(watch, 250*time.Millisecond, 40*time.Millisecond) })
 	subs := make([][]check.Output, cfg.Groups)
 	for g := range cfg.Groups {
 		bg.Go(func() { subs[g] = w.subscriber(watch, g) })
 	}
 
-	nm := &nemesis{c: c, rec: rec, rng: rand.New(rand.NewPCG(seed, 1)), kinds: []string{cfg.Nemesis}, groups: cfg.Groups}
+	nm := &nemesis{c: c, rec: rec, rng: rand.New(rand.NewPCG(seed, 1)), kinds: []string{cfg.Nemesis}, groups: cfg.Groups, zones: scale}
 	fctx, stopFaults := context.WithTimeout(ctx, cfg.Duration)
 	nm.run(fctx)
 	stopFaults()
@@ -204,6 +233,9 @@ func run(ctx context.Context, cfg Config, dir string) (*check.History, error) {
 
 	err = finalReads(ctx, c, w, rcv, rec, cfg.Groups, logger)
 	if err == nil {
+		err = finalPlacement(ctx, c, rec)
+	}
+	if err == nil {
 		if derr := diagnoseStore(ctx, dir, dsn, w, rec.h.FinalLive, rec.h.FinalStored); derr != nil {
 			logger.Warn("could not write the store mismatch report", "err", derr)
 		}
@@ -232,19 +264,32 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 	var live check.Counts
 	if err := c.eventually(ctx, 20*time.Second, "the final live counts", func() bool {
 		var err error
-		live, err = w.counts(ctx, c.nodes[0], "linearizable")
+		ms := c.members()
+		live, err = w.counts(ctx, ms[0], "linearizable")
 		return err == nil
 	}); err != nil {
 		return err
 	}
 	var stored check.Counts
-	_ = c.eventually(ctx, 20*time.Second, "stored counts equal to the live ones", func() bool {
-		s, err := w.counts(ctx, c.nodes[1], "stored")
+	var lastErr error
+	try := 0
+	if err := c.eventually(ctx, 20*time.Second, "stored counts equal to the live ones", func() bool {
+		// Through the members in turn, from the last (the query is routed wherever the
+		// group's replicas are).
+		ms := c.members()
+		n := ms[len(ms)-1-try%len(ms)]
+		try++
+		s, err := w.counts(ctx, n, "stored")
 		if err == nil {
 			stored = s
+		} else {
+			lastErr = err
+			logger.Info("final stored read failed; trying the next member", "node", n.id, "err", err)
 		}
 		return err == nil && countsEqual(s, live)
-	})
+	}); err != nil {
+		logger.Warn("final stored counts", "err", err, "last_query_err", lastErr)
+	}
 	if err := c.eventually(ctx, 90*time.Second, "every sink to deliver its backlog", func() bool {
 		return w.sinksDelivered(ctx, groups)
 	}); err != nil {
@@ -252,7 +297,13 @@ func finalReads(ctx context.Context, c *cluster, w *workload, rcv *receiver, rec
 	}
 	var retained []check.Output
 	for g := range groups {
-		l := c.leader(ctx, g)
+		// Leadership may be moving (the controller balances leaders after a membership
+		// change): wait for the group's leader a little.
+		var l *node
+		_ = c.eventually(ctx, 10*time.Second, fmt.Sprintf("a leader of group %d", g), func() bool {
+			l = c.leader(ctx, g)
+			return l != nil
+		})
 		if l == nil {
 			return fmt.Errorf("no leader of group %d to read the retained outputs from", g)
 		}

@@ -121,7 +121,7 @@ func (w *workload) producer(issue, retry context.Context, proc int) {
 		}
 		op.Invoke = w.rec.now()
 		for {
-			n := w.c.nodes[rng.IntN(len(w.c.nodes))]
+			n := w.c.pick(rng)
 			op.Attempts++
 			op.Node = n.id
 			status, index, err := w.ingest(retry, n, producer, seq, events)
@@ -223,7 +223,7 @@ func (w *workload) counts(ctx context.Context, n *node, consistency string) (che
 func (w *workload) reader(ctx context.Context, proc int) {
 	rng := rand.New(rand.NewPCG(w.seed, uint64(2000+proc)))
 	for ctx.Err() == nil {
-		n := w.c.nodes[rng.IntN(len(w.c.nodes))]
+		n := w.c.pick(rng)
 		invoke := w.rec.now()
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		got, err := w.totals(qctx, n, "linearizable")
@@ -245,7 +245,8 @@ func (w *workload) reader(ctx context.Context, proc int) {
 // storeSampler reads the stored counts now and then.
 func (w *workload) storeSampler(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
-		n := w.c.nodes[i%len(w.c.nodes)]
+		ms := w.c.members()
+		n := ms[i%len(ms)]
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		got, err := w.totals(qctx, n, "stored")
 		cancel()
@@ -402,7 +403,7 @@ func (w *workload) subscriber(ctx context.Context, g int) []check.Output {
 	var seen []check.Output
 	from := "earliest"
 	for conn := 0; ctx.Err() == nil; conn++ {
-		n := w.c.nodes[rng.IntN(len(w.c.nodes))]
+		n := w.c.pick(rng)
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(2000+rng.IntN(3000))*time.Millisecond)
 		got, _ := w.follow(cctx, n, g, from, conn, 0)
 		cancel()

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -183,13 +184,18 @@ var planted = []spec{
 	{nemesis: "flaky", groups: 1, seed: 101, duration: 30 * time.Second, tags: []string{"tally_bug_nodedup"}, expect: "exactly-once"},
 	// Writes are acknowledged before they commit, and an isolated leader loses them.
 	{nemesis: "isolate-leader", groups: 1, seed: 102, duration: 12 * time.Second, tags: []string{"tally_bug_earlyack"}, expect: "exactly-once"},
+	// A move removes the leaving replica before the new one votes: the group runs on two
+	// voters meanwhile.
+	{nemesis: "kill-during-move", groups: 3, seed: 103, duration: 10 * time.Second, tags: []string{"tally_bug_earlyremove"}, expect: "placement"},
 }
 
 var matrices = map[string][]spec{
 	"quick": append([]spec{
 		// With TLS between every node and users on the API.
-		{nemesis: harness.Mixed, groups: 1, seed: 1, duration: 20 * time.Second, secure: true},
-		{nemesis: harness.Mixed, groups: 3, seed: 2, duration: 20 * time.Second},
+		{nemesis: harness.Mixed, groups: 1, seed: 1, duration: 15 * time.Second, secure: true},
+		{nemesis: harness.Mixed, groups: 3, seed: 2, duration: 15 * time.Second},
+		// A node SIGKILLed in the middle of a move (add or drain): the move resumes or rolls back.
+		{nemesis: "kill-during-move", groups: 3, seed: 3, duration: 10 * time.Second},
 	}, planted...),
 	"full":    fullMatrix(),
 	"planted": planted,
@@ -199,6 +205,9 @@ func fullMatrix() []spec {
 	var out []spec
 	for i, n := range append(append([]string(nil), harness.Nemeses...), harness.Mixed) {
 		for _, g := range []int{1, 3} {
+			if g == 1 && slices.Contains(harness.ScaleNemeses, n) {
+				continue // one group of three replicas barely moves when a node joins
+			}
 			d := 15 * time.Second
 			if n == harness.Mixed {
 				d = 40 * time.Second
