@@ -370,7 +370,8 @@ func (s *State) split(g *group, j, a, b int, t *targets) int {
 	}
 	c := g.cells[j]
 	lo, hi := c.lo(), c.hi()
-	pieces := make([]cell, 0, 3)
+	var buf [3]cell
+	pieces := buf[:0]
 	if lo < a {
 		p := c
 		p.setSpan(lo, a-1)
