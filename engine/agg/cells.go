@@ -171,11 +171,32 @@ func (d *Def) newCell(lo, hi int, arr, evb int64) (cell, *cellExt) {
 	return c, x
 }
 
+// rowSlab hands out Rows from chunks: a flush of a million changed rows makes a few thousand
+// allocations instead of a million, and no Row is rounded up to a larger size class.
+type rowSlab struct{ free []Row }
+
+const rowSlabLen = 128
+
+// next is a zero Row with room for nBases bases.
+func (s *rowSlab) next(nBases int) *Row {
+	if len(s.free) == 0 {
+		s.free = make([]Row, rowSlabLen)
+	}
+	r := &s.free[0]
+	s.free = s.free[1:]
+	if nBases <= inlineBases {
+		r.Bases = r.inline[:nBases:nBases]
+	} else {
+		r.Bases = make([]expr.Value, nBases)
+	}
+	return r
+}
+
 // row returns granularity k of a cell of group g (key key) as a new Row with buckets agg and
-// evt. The Row shares g's group values and the cell's sets with the state (callers must not
-// change them); the rest is its own.
-func (d *Def) row(key string, g *group, c *cell, x *cellExt, agg, evt int64) *Row {
-	r := newRow(len(d.Bases))
+// evt, from slab. The Row shares g's group values and the cell's sets with the state
+// (callers must not change them); the rest is its own.
+func (d *Def) row(slab *rowSlab, key string, g *group, c *cell, x *cellExt, agg, evt int64) *Row {
+	r := slab.next(len(d.Bases))
 	r.AggTimestamp, r.EventTimestamp, r.Index = agg, evt, c.index()
 	r.Group, r.key = g.values, key
 	r.LastEventTimestamp = lastEvt(x)

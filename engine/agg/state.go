@@ -351,6 +351,7 @@ func (s *State) RowsIn(d siddhiql.Duration, start, end int64) []*Row {
 	}
 	var out []*Row
 	m := startMemo{s: s}
+	var slab rowSlab
 	for key, g := range s.groups {
 		for j := range g.cells {
 			c := &g.cells[j]
@@ -363,7 +364,7 @@ func (s *State) RowsIn(d siddhiql.Duration, start, end int64) []*Row {
 				t = evt
 			}
 			if t >= start && t < end {
-				out = append(out, s.def.row(key, g, c, g.ext(j), agg, evt))
+				out = append(out, s.def.row(&slab, key, g, c, g.ext(j), agg, evt))
 			}
 		}
 	}
@@ -406,6 +407,7 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
 	m := startMemo{s: s}
+	var slab rowSlab
 	for key, g := range s.groups {
 		for j := range g.cells {
 			c := &g.cells[j]
@@ -415,7 +417,7 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 			for k := c.lo(); k <= c.hi(); k++ {
 				d := s.def.Durations[k]
 				agg, evt := m.logical(c, k)
-				out[d] = append(out[d], s.def.row(key, g, c, g.ext(j), agg, evt))
+				out[d] = append(out[d], s.def.row(&slab, key, g, c, g.ext(j), agg, evt))
 			}
 		}
 	}
@@ -495,10 +497,11 @@ func (d *Def) NewStoredRow(aggTS, eventTS int64, group, latest []expr.Value, las
 
 // Clone returns a deep copy of r that later changes to the state do not touch.
 func (r *Row) Clone() *Row {
-	c := &Row{AggTimestamp: r.AggTimestamp, EventTimestamp: r.EventTimestamp, Group: r.Group,
-		LastEventTimestamp: r.LastEventTimestamp, Index: r.Index, key: r.key}
+	c := newRow(len(r.Bases))
+	c.AggTimestamp, c.EventTimestamp, c.Group = r.AggTimestamp, r.EventTimestamp, r.Group
+	c.LastEventTimestamp, c.Index, c.key = r.LastEventTimestamp, r.Index, r.key
+	copy(c.Bases, r.Bases)
 	c.Latest = append([]expr.Value(nil), r.Latest...)
-	c.Bases = append([]expr.Value(nil), r.Bases...)
 	if r.Sets != nil {
 		c.Sets = make([]Set, len(r.Sets))
 		for i, s := range r.Sets {
