@@ -245,3 +245,45 @@ func TestEventBucketBefore1970(t *testing.T) {
 		t.Errorf("event buckets = %v, want [-1000 0]", got)
 	}
 }
+
+// TestChangedRowsDetached: a row Changed hands out without sets is not touched by later
+// changes to the state, so Clone returns it as it is; one with sets is copied, and later
+// events do not reach the copy.
+func TestChangedRowsDetached(t *testing.T) {
+	clock, _ := NewClock("")
+	ev := func(v int64) []expr.Row {
+		return []expr.Row{{expr.String("a"), expr.Long(v), expr.Long(v), expr.Long(0)}}
+	}
+	plain := NewState(shareDef(t, `define aggregation A from S select k, sum(v) as total group by k aggregate every sec;`), clock)
+	sets := NewState(shareDef(t, `define aggregation A from S select k, distinctCount(j) as js group by k aggregate every sec;`), clock)
+	for _, s := range []*State{plain, sets} {
+		if err := s.Add(1, 1514782800000, ev(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := plain.Changed(0)[siddhiql.Seconds][0]
+	c := r.Clone()
+	if c != r {
+		t.Error("Clone copied a row Changed handed out without sets")
+	}
+	if err := plain.Add(2, 1514782800000, ev(5)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Bases[0].I != 1 || c.Index != 1 {
+		t.Errorf("a later event reached the captured row: %v index %d", c.Bases, c.Index)
+	}
+	rs := sets.Changed(0)[siddhiql.Seconds][0]
+	cs := rs.Clone()
+	if cs == rs {
+		t.Fatal("Clone returned a row that shares its sets with the state")
+	}
+	if err := sets.Add(2, 1514782800000, ev(7)); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Sets[0]) != 1 || len(rs.Sets[0]) != 2 {
+		t.Errorf("sets: clone %v (want 1 member), state's row %v (want 2)", cs.Sets[0], rs.Sets[0])
+	}
+	if q := plain.Rows(siddhiql.Seconds)[0]; q.Clone() == q {
+		t.Error("Clone returned a row Rows handed out as it is")
+	}
+}

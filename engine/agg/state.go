@@ -32,6 +32,9 @@ type Row struct {
 	Index uint64
 	// key is the group's key (Value.Key of every group-by value), for ordering.
 	key string
+	// detached is set on a row Changed hands out without sets: it shares nothing the state
+	// changes later, so Clone need not copy it.
+	detached bool
 	// inline backs Bases when they are few, saving an allocation and a pointer chase on
 	// the apply path.
 	inline [inlineBases]expr.Value
@@ -404,6 +407,9 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 // Changed returns, per granularity, the rows changed after log index since, in Rows order:
 // what a flush must write. Only those rows are built and sorted (one pass over the groups),
 // so a flush of a few changed rows among a million costs a scan, not a sort of them all.
+// A row without sets shares nothing with the state but its group values, which never
+// change: Clone returns it as it is, so a flusher that clones what it captures holds the
+// rows once.
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
 	m := startMemo{s: s}
@@ -417,7 +423,9 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 			for k := c.lo(); k <= c.hi(); k++ {
 				d := s.def.Durations[k]
 				agg, evt := m.logical(c, k)
-				out[d] = append(out[d], s.def.row(&slab, key, g, c, g.ext(j), agg, evt))
+				r := s.def.row(&slab, key, g, c, g.ext(j), agg, evt)
+				r.detached = r.Sets == nil
+				out[d] = append(out[d], r)
 			}
 		}
 	}
@@ -495,8 +503,12 @@ func (d *Def) NewStoredRow(aggTS, eventTS int64, group, latest []expr.Value, las
 		LastEventTimestamp: lastEventTS, Bases: bases, Sets: sets, Index: index, key: string(kb)}
 }
 
-// Clone returns a deep copy of r that later changes to the state do not touch.
+// Clone returns a row equal to r that later changes to the state do not touch: a deep copy,
+// or r itself when r is a row Changed handed out without sets (already such a row).
 func (r *Row) Clone() *Row {
+	if r.detached {
+		return r
+	}
 	c := newRow(len(r.Bases))
 	c.AggTimestamp, c.EventTimestamp, c.Group = r.AggTimestamp, r.EventTimestamp, r.Group
 	c.LastEventTimestamp, c.Index, c.key = r.LastEventTimestamp, r.Index, r.key
