@@ -18,9 +18,8 @@
 #   MEM_KEYS        distinct symbols for the memory step (default 1000000)
 #   MEM_MAX_DURATION seconds the memory step may take to have every symbol acknowledged
 #                   (default 900); symbols not acknowledged by then make the figure missed
-#   MEM_LIMIT       the memory step's nodes run with GOMEMLIMIT at 90 % of it, what
-#                   `tally serve --memory-limit MEM_LIMIT` sets (default 1GiB, the target;
-#                   "none": no limit)
+#   MEM_LIMIT       the memory step's nodes run with `tally serve --memory-limit MEM_LIMIT`
+#                   (default 1GiB, the target; "none": without it)
 #   FAILOVER_TRIALS leader kills in the failover step (default 20)
 #   TLS_RUNS        runs of each workload on each cluster in the TLS step (default 3)
 #   BENCH_ONLY      "tls" or "mem": build, run only the TLS step (or the memory step) and
@@ -49,12 +48,7 @@ case $MEM_MAX_DURATION in '' | *[!0-9]* | 0)
 	exit 2
 	;;
 esac
-# MEM_GOMEMLIMIT is 90 % of MEM_LIMIT in bytes, as `tally serve --memory-limit` computes it.
-case $MEM_LIMIT in
-none) MEM_GOMEMLIMIT="" ;;
-*[0-9]GiB) MEM_GOMEMLIMIT=$(( ${MEM_LIMIT%GiB} * 1073741824 * 9 / 10 )) ;;
-*[0-9]MiB) MEM_GOMEMLIMIT=$(( ${MEM_LIMIT%MiB} * 1048576 * 9 / 10 )) ;;
-*)
+case $MEM_LIMIT in none | [0-9]*[0-9]GiB | [0-9]*[0-9]MiB | [0-9]GiB | [0-9]MiB) ;; *)
 	echo "bench.sh: MEM_LIMIT must be a whole number of GiB or MiB (e.g. 1GiB) or none, got '$MEM_LIMIT'" >&2
 	exit 2
 	;;
@@ -318,15 +312,15 @@ write_meta() {
 }
 
 # mem_step is step 7: MEM_KEYS distinct symbols sent once each to a fresh 1-group cluster
-# whose nodes run with GOMEMLIMIT at 90 % of MEM_LIMIT, every one of them acknowledged within
+# whose nodes run with --memory-limit MEM_LIMIT, every one of them acknowledged within
 # MEM_MAX_DURATION s, then VmRSS of each node (memory.txt). Nothing is extrapolated: symbols
 # not acknowledged in time are reported as such and the target as missed.
 mem_step() {
 	local base=0 pid limit_env=() show=""
 	say "step 7: memory of a replica with $MEM_KEYS distinct symbols (fresh 1-group cluster, MEM_LIMIT $MEM_LIMIT)"
-	if [[ -n $MEM_GOMEMLIMIT ]]; then
-		limit_env=(GOMEMLIMIT="$MEM_GOMEMLIMIT")
-		show="GOMEMLIMIT=$MEM_GOMEMLIMIT "
+	if [[ $MEM_LIMIT != none ]]; then
+		limit_env=(SERVE_FLAGS="--memory-limit $MEM_LIMIT")
+		show="SERVE_FLAGS='--memory-limit $MEM_LIMIT' "
 	fi
 	if ! start_cluster mem 1 "$BASE_PORT" ${limit_env[@]+"${limit_env[@]}"}; then
 		fail "cluster mem"
@@ -350,7 +344,6 @@ mem_step() {
 			echo "load_s=$(jq -r '.duration_s|floor' "$OUT/load.json")"
 			echo "max_s=$MEM_MAX_DURATION"
 			echo "mem_limit=$MEM_LIMIT"
-			echo "gomemlimit=$MEM_GOMEMLIMIT"
 			echo "settle_s=3"
 			echo "base_rss_kb_max=$base"
 			for i in 0 1 2; do echo "rss_kb_n$((i + 1))=$(rss_kb "${NODES[i]}")"; done

@@ -20,7 +20,7 @@ func TestMemoryReport(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			mem := "keys=" + c.keys + "\ntarget_keys=1000000\nload_s=300\nmax_s=900\nmem_limit=1GiB\ngomemlimit=966367641\nsettle_s=3\nbase_rss_kb_max=23000\n" +
+			mem := "keys=" + c.keys + "\ntarget_keys=1000000\nload_s=300\nmax_s=900\nmem_limit=1GiB\nsettle_s=3\nbase_rss_kb_max=23000\n" +
 				"rss_kb_n1=" + c.rss + "\nrss_kb_n2=500000\nrss_kb_n3=400000\n"
 			if err := os.WriteFile(filepath.Join(dir, "memory.txt"), []byte(mem), 0o644); err != nil {
 				t.Fatal(err)
@@ -37,7 +37,7 @@ func TestMemoryReport(t *testing.T) {
 					t.Errorf("report %q has %q", row+note, w)
 				}
 			}
-			if !strings.Contains(note, "GOMEMLIMIT=966367641") || len(r.problems) > 0 {
+			if !strings.Contains(note, "`--memory-limit 1GiB`") || len(r.problems) > 0 {
 				t.Errorf("note %q, problems %v", note, r.problems)
 			}
 		})

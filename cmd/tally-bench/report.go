@@ -379,9 +379,9 @@ func (r *report) memory() (row, note string) {
 		result = atMost(rssMiB, memLimitMiB, "MiB")
 	}
 	row = fmt.Sprintf("%s | %s | < %d MiB | %s", measure, figure, memLimitMiB, result)
-	limit := "no GOMEMLIMIT"
-	if g := mem["gomemlimit"]; g != "" {
-		limit = fmt.Sprintf("GOMEMLIMIT=%s (90 %% of %s, what `tally serve --memory-limit %s` sets)", g, mem["mem_limit"], mem["mem_limit"])
+	limit := "no memory limit"
+	if l := mem["mem_limit"]; l != "" && l != "none" {
+		limit = fmt.Sprintf("`--memory-limit %s` (GOMEMLIMIT 90 %% of it, flush backlog at most one row per 4 KiB of it)", l)
 	}
 	note = fmt.Sprintf("Memory: %s distinct symbols sent once each (cmd/tally-bench load, 1000-event batches, 8 clients) to a fresh 1-group cluster whose nodes ran with %s; %s acknowledged in %s s (the step allows %s s; the node answers 503 while its flush backlog to the SQLite store is over its bound, and every new symbol adds six rows to flush), then VmRSS of each `tally serve` after %s s: n1 %s KiB, n2 %s KiB, n3 %s KiB (before the load the largest was %s KiB). Measured, not extrapolated.",
 		commas(int64(target)), limit, commas(int64(keys)), mem["load_s"], mem["max_s"], mem["settle_s"], mem["rss_kb_n1"], mem["rss_kb_n2"], mem["rss_kb_n3"], mem["base_rss_kb_max"])

@@ -171,7 +171,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.BoolVar(&flags.Insecure, "insecure", false, "allow non-loopback --http-addr/--raft-addr without --auth and --tls-cert/--tls-key/--tls-ca (warns every minute)")
 	fs.StringVar(&flags.Auth, "auth", "", `users file: a JSON list of {"username", "password" or "password_hash" (bcrypt), "perms": ["read","write","admin","all"], optional "token"}; the API then needs credentials`)
 	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open HTTP connections, and Raft port connections not yet past their handshake and header, held at most; more wait to be accepted")
-	fs.StringVar(&flags.MemoryLimit, "memory-limit", "", "memory this node may use, e.g. 2GiB or 512MiB: sets the Go runtime's soft memory limit to 90 % of it unless GOMEMLIMIT is set (default: none)")
+	fs.StringVar(&flags.MemoryLimit, "memory-limit", "", "memory this node may use, e.g. 2GiB or 512MiB: sets the Go runtime's soft memory limit to 90 % of it unless GOMEMLIMIT is set, and the default --max-unflushed-rows to one row per 4 KiB of it (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -301,6 +301,9 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			return cfg, fmt.Errorf("--memory-limit: %w", err)
 		}
 		cfg.memoryLimit = n
+		if cfg.MaxUnflushedRows == 0 {
+			cfg.MaxUnflushedRows = unflushedRowsFor(n)
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return cfg, err
@@ -403,6 +406,17 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is out of range: use 1MiB to 1EiB", s)
 	}
 	return int64(n), nil
+}
+
+// bytesPerUnflushedRow sizes the flush backlog --memory-limit allows by default: a flush
+// holds a copy of every row not yet in the store (about 300 bytes each), and a backlog of
+// limit/bytesPerUnflushedRow rows keeps that copy under a tenth of the limit.
+const bytesPerUnflushedRow = 4096
+
+// unflushedRowsFor is the default --max-unflushed-rows under a memory limit: at most the
+// default without one (1,000,000), at least 10,000.
+func unflushedRowsFor(limit int64) int {
+	return int(min(max(limit/bytesPerUnflushedRow, 10_000), 1_000_000))
 }
 
 // memoryLimitShare is the share of --memory-limit given to the Go runtime as its soft limit:

@@ -34,8 +34,17 @@ func TestServeConfig_MemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.memoryLimit != 2<<30 {
-		t.Fatalf("memoryLimit = %d, want %d", cfg.memoryLimit, 2<<30)
+	if cfg.memoryLimit != 2<<30 || cfg.MaxUnflushedRows != 524288 {
+		t.Fatalf("memoryLimit = %d, max unflushed rows %d; want %d and 524288 (one per 4 KiB)", cfg.memoryLimit, cfg.MaxUnflushedRows, 2<<30)
+	}
+	if cfg, err = load(t, "--id", "n1", "--data-dir", filepath.Join(dir, "d"), "--memory-limit", "1GiB", "--max-unflushed-rows", "5000"); err != nil || cfg.MaxUnflushedRows != 5000 {
+		t.Fatalf("--max-unflushed-rows given: %d, %v; want it kept (5000)", cfg.MaxUnflushedRows, err)
+	}
+	if cfg, err = load(t, "--id", "n1", "--data-dir", filepath.Join(dir, "d"), "--memory-limit", "64GiB"); err != nil || cfg.MaxUnflushedRows != 1_000_000 {
+		t.Fatalf("--memory-limit 64GiB: max unflushed rows %d, %v; want the default 1,000,000 at most", cfg.MaxUnflushedRows, err)
+	}
+	if cfg, err = load(t, "--id", "n1", "--data-dir", filepath.Join(dir, "d")); err != nil || cfg.MaxUnflushedRows != 0 || cfg.memoryLimit != 0 {
+		t.Fatalf("without --memory-limit: max unflushed rows %d, limit %d, %v; want raftnode's default", cfg.MaxUnflushedRows, cfg.memoryLimit, err)
 	}
 	file := filepath.Join(dir, "tally.yaml")
 	if err := os.WriteFile(file, []byte("id: n2\nmemory-limit: 512MiB\n"), 0o644); err != nil {
