@@ -171,38 +171,54 @@ func (d *Def) newCell(lo, hi int, arr, evb int64) (cell, *cellExt) {
 	return c, x
 }
 
-// rowSlab hands out Rows from chunks: a flush of a million changed rows makes a few thousand
-// allocations instead of a million, and no Row is rounded up to a larger size class.
-type rowSlab struct{ free []Row }
+// rowSlab hands out Rows and their bases from chunks: a flush of a million changed rows
+// makes a few thousand allocations instead of two million.
+type rowSlab struct {
+	rows []Row
+	vals []expr.Value
+}
 
 const rowSlabLen = 128
 
-// next is a zero Row with room for nBases bases.
-func (s *rowSlab) next(nBases int) *Row {
-	if len(s.free) == 0 {
-		s.free = make([]Row, rowSlabLen)
+// next is a zero Row.
+func (s *rowSlab) next() *Row {
+	if len(s.rows) == 0 {
+		s.rows = make([]Row, rowSlabLen)
 	}
-	r := &s.free[0]
-	s.free = s.free[1:]
-	if nBases <= inlineBases {
-		r.Bases = r.inline[:nBases:nBases]
-	} else {
-		r.Bases = make([]expr.Value, nBases)
-	}
+	r := &s.rows[0]
+	s.rows = s.rows[1:]
 	return r
 }
 
-// row returns granularity k of a cell of group g (key key) as a new Row with buckets agg and
-// evt, from slab. The Row shares g's group values and the cell's sets with the state
-// (callers must not change them); the rest is its own.
-func (d *Def) row(slab *rowSlab, key string, g *group, c *cell, x *cellExt, agg, evt int64) *Row {
-	r := slab.next(len(d.Bases))
+// values is n zero values (full: appending to them copies).
+func (s *rowSlab) values(n int) []expr.Value {
+	if len(s.vals) < n {
+		s.vals = make([]expr.Value, max(n, rowSlabLen*inlineWords))
+	}
+	v := s.vals[:n:n]
+	s.vals = s.vals[n:]
+	return v
+}
+
+// bases is a cell's base columns as a Row holds them, from slab.
+func (d *Def) bases(slab *rowSlab, c *cell, x *cellExt) []expr.Value {
+	b := slab.values(len(d.Bases))
+	for i := range b {
+		b[i] = d.baseValue(c, x, i)
+	}
+	return b
+}
+
+// row returns a row of a cell of group g (key key) with buckets agg and evt and the cell's
+// bases, as a new Row from slab. The Row shares g's group values and the cell's sets with
+// the state, and bases with the other rows of the cell (callers must not change them); the
+// rest is its own.
+func (d *Def) row(slab *rowSlab, key string, g *group, c *cell, x *cellExt, agg, evt int64, bases []expr.Value) *Row {
+	r := slab.next()
 	r.AggTimestamp, r.EventTimestamp, r.Index = agg, evt, c.index()
 	r.Group, r.key = g.values, key
 	r.LastEventTimestamp = lastEvt(x)
-	for i := range d.Bases {
-		r.Bases[i] = d.baseValue(c, x, i)
-	}
+	r.Bases = bases
 	if x != nil {
 		if x.latest != nil {
 			r.Latest = slices.Clone(x.latest)
@@ -420,11 +436,11 @@ func (s *State) drop(gone func(c *cell, k int) bool) int {
 		out, outExt := s.scratch[:0], s.scratchExt[:0]
 		touched := false
 		for j := range g.cells {
-			c := g.cells[j]
+			c := &g.cells[j]
 			lo, hi := c.lo(), c.hi()
 			run, pieces := -1, 0
 			for k := lo; k <= hi; k++ {
-				if !gone(&c, k) {
+				if !gone(c, k) {
 					if run < 0 {
 						run = k
 					}
@@ -439,7 +455,7 @@ func (s *State) drop(gone func(c *cell, k int) bool) int {
 					}
 				}
 				if run >= 0 {
-					out = append(out, s.piece(c, run, k-1))
+					out = append(out, s.piece(*c, run, k-1))
 					pieces++
 					run = -1
 				}
@@ -448,7 +464,7 @@ func (s *State) drop(gone func(c *cell, k int) bool) int {
 				continue
 			}
 			if run >= 0 {
-				out = append(out, s.piece(c, run, hi))
+				out = append(out, s.piece(*c, run, hi))
 				pieces++
 			}
 			if g.exts != nil && pieces > 0 {

@@ -35,22 +35,11 @@ type Row struct {
 	// detached is set on a row Changed hands out without sets: it shares nothing the state
 	// changes later, so Clone need not copy it.
 	detached bool
-	// inline backs Bases when they are few, saving an allocation and a pointer chase on
-	// the apply path.
-	inline [inlineBases]expr.Value
 }
-
-const inlineBases = 3
 
 // newRow returns a row with room for nBases base columns.
 func newRow(nBases int) *Row {
-	r := &Row{}
-	if nBases <= inlineBases {
-		r.Bases = r.inline[:nBases:nBases]
-	} else {
-		r.Bases = make([]expr.Value, nBases)
-	}
-	return r
+	return &Row{Bases: make([]expr.Value, nBases)}
 }
 
 // GroupKey is the row's group key, a deterministic encoding of its group-by values.
@@ -367,7 +356,8 @@ func (s *State) RowsIn(d siddhiql.Duration, start, end int64) []*Row {
 				t = evt
 			}
 			if t >= start && t < end {
-				out = append(out, s.def.row(&slab, key, g, c, g.ext(j), agg, evt))
+				x := g.ext(j)
+				out = append(out, s.def.row(&slab, key, g, c, x, agg, evt, s.def.bases(&slab, c, x)))
 			}
 		}
 	}
@@ -407,9 +397,9 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 // Changed returns, per granularity, the rows changed after log index since, in Rows order:
 // what a flush must write. Only those rows are built and sorted (one pass over the groups),
 // so a flush of a few changed rows among a million costs a scan, not a sort of them all.
-// A row without sets shares nothing with the state but its group values, which never
-// change: Clone returns it as it is, so a flusher that clones what it captures holds the
-// rows once.
+// The rows of one shared cell share their bases (callers must not change them). A row
+// without sets shares nothing with the state but its group values, which never change:
+// Clone returns it as it is, so a flusher that clones what it captures holds the rows once.
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
 	m := startMemo{s: s}
@@ -420,10 +410,12 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 			if c.index() <= since {
 				continue
 			}
+			x := g.ext(j)
+			bases := s.def.bases(&slab, c, x)
 			for k := c.lo(); k <= c.hi(); k++ {
 				d := s.def.Durations[k]
 				agg, evt := m.logical(c, k)
-				r := s.def.row(&slab, key, g, c, g.ext(j), agg, evt)
+				r := s.def.row(&slab, key, g, c, x, agg, evt, bases)
 				r.detached = r.Sets == nil
 				out[d] = append(out[d], r)
 			}
