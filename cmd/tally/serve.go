@@ -79,6 +79,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // serve runs a node until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	cfg.logIgnored(logger)
+	cfg.applyMemoryLimit(os.Getenv, logger)
 	var users *security.Users
 	if cfg.Auth != "" {
 		var err error

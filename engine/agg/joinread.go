@@ -79,61 +79,70 @@ func (s *State) retainBounds() {
 	}
 }
 
-// dropRetained is DropFlushed for a state that keeps rows for joins. A granularity's cells
-// are in arrival order, so the cells that may go (closed, and older than what is kept) are a
-// prefix of its run: a group is looked at past those prefixes only when one of them holds a
-// flushed cell, and a flush that finds nothing to drop costs a few steps per group, however
-// many rows are kept.
+// dropRetained is DropFlushed for a state that keeps rows for joins: it drops a row when its
+// cell's last change is at or before index and its arrival bucket starts before dropBefore.
+// For every granularity, the cells that cover it are in arrival order, so the rows that may
+// go by their bucket are a prefix of them: a group is looked at past those prefixes only
+// when one of them holds a flushed row (mayDrop), and a flush that finds nothing to drop
+// reads each group's cells once, without writing any.
 func (s *State) dropRetained(index uint64) int {
 	s.retainBounds()
+	var before [maxDurations]int64
+	for k := range s.def.Durations {
+		before[k] = s.dropBefore(k)
+	}
+	gone := func(c *cell, k int) bool { return c.index() <= index && s.startsBefore(c, k, before[k]) }
 	n := 0
-	nd := len(s.def.Durations)
-	for k, g := range s.groups {
-		if !s.mayDrop(g, index) {
-			continue
-		}
-		kept := g.cells[:0]
-		for i := range g.cells {
-			c := &g.cells[i]
-			if c.agg < s.dropBefore(int(c.di)) && c.index <= index {
-				n++
-				continue
-			}
-			kept = append(kept, *c)
-		}
-		clear(g.cells[len(kept):])
-		switch {
-		case len(kept) == 0:
-			delete(s.groups, k)
-		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
-			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
-		default:
-			g.cells = kept
+	for key, g := range s.groups {
+		if s.mayDrop(g, index, &before) {
+			n += s.dropIn(key, g, gone)
 		}
 	}
 	return n
 }
 
-// dropBefore is the arrival bucket start before which the closed cells of granularity di
-// may be dropped: the open bucket, or the oldest bucket kept for joins.
-func (s *State) dropBefore(di int) int64 {
-	if r := s.retain; r != nil && r.keep[di] {
-		return min(s.open[di], r.from[di])
+// dropBefore is the arrival bucket start before which the closed rows of granularity k may
+// be dropped: the open bucket, or the oldest bucket kept for joins. Either starts a bucket
+// of k.
+func (s *State) dropBefore(k int) int64 {
+	if r := s.retain; r != nil && r.keep[k] {
+		return min(s.open[k], r.from[k])
 	}
-	return s.open[di]
+	return s.open[k]
 }
 
-// mayDrop reports whether group g holds a cell dropRetained drops.
-func (s *State) mayDrop(g *group, index uint64) bool {
-	for j := 0; j < len(g.cells); {
-		di := int(g.cells[j].di)
-		before := s.dropBefore(di)
-		for ; j < len(g.cells) && int(g.cells[j].di) == di && g.cells[j].agg < before; j++ {
-			if g.cells[j].index <= index {
+// startsBefore reports whether the arrival bucket of cell c's row at granularity k (which c
+// covers) starts before t, a bucket start of k. A shared cell's row at k does exactly when
+// the cell's own bucket does, t being at or after 1970 (buckets nest there, and shared
+// cells' buckets start there).
+func (s *State) startsBefore(c *cell, k int, t int64) bool {
+	if c.lo() == k || t >= 0 {
+		return c.agg < t
+	}
+	agg, _ := s.logical(c, k)
+	return agg < t
+}
+
+// mayDrop reports whether group g holds a row dropRetained drops (before as there). It
+// leaves a granularity at the first cell covering it whose row there is kept by its bucket,
+// and stops when it has left them all.
+func (s *State) mayDrop(g *group, index uint64, before *[maxDurations]int64) bool {
+	live := uint32(1)<<len(s.def.Durations) - 1
+	for j := range g.cells {
+		c := &g.cells[j]
+		for k := c.lo(); k <= c.hi(); k++ {
+			if live&(1<<k) == 0 {
+				continue
+			}
+			if !s.startsBefore(c, k, before[k]) {
+				live &^= 1 << k
+			} else if c.index() <= index {
 				return true
 			}
 		}
-		j = g.runEnd(di)
+		if live == 0 {
+			return false
+		}
 	}
 	return false
 }
@@ -181,20 +190,27 @@ func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
 	}
 	p := &Plan{Def: s.def, Per: per, Start: start, End: end, base: JoinAttrs(s.def)}
 	var found []*Row
-	for _, g := range s.groups {
-		// A granularity's cells are in arrival order: in arrival-time mode, where the
-		// bucket is the arrival bucket, the scan from the newest stops at the first
-		// one before start.
-		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+	m := startMemo{s: s}
+	var slab rowSlab
+	for key, g := range s.groups {
+		// The cells that cover per are in arrival order: in arrival-time mode, where the
+		// bucket is the arrival bucket, the scan from the newest stops at the first one
+		// before start. A shared cell stands for its row at per.
+		for j := len(g.cells) - 1; j >= 0; j-- {
 			c := &g.cells[j]
-			t := c.agg
+			if !c.covers(di) {
+				continue
+			}
+			agg, evt := m.logical(c, di)
+			t := agg
 			if s.def.EventTime {
-				t = c.evt
+				t = evt
 			} else if t < start {
 				break
 			}
 			if t >= start && t < end {
-				found = append(found, s.def.row(g, c))
+				x := g.ext(j)
+				found = append(found, s.def.row(&slab, key, g, c, x, agg, evt, s.def.bases(&slab, c, x)))
 			}
 		}
 	}
