@@ -68,100 +68,160 @@ func physical(s *State) int {
 // state with one cell per row does (same encoding, rows, flush rows, drops and purges) under
 // random arrivals with late, out-of-order and pre-1970 event times, flushes, purges and
 // restores (decoding shares the newest cells again); and it does share them.
-func TestSharedCells(t *testing.T) {
+func TestSharedCells(t *testing.T) { testSharedCells(t, false) }
+
+// TestSharedCellsJoined is TestSharedCells for an aggregation that joins read: random
+// granularities keep their closed rows (Retain, changed now and then), and JoinRows finds
+// the same rows in both states, a shared cell standing for its row at the granularity
+// joined.
+func TestSharedCellsJoined(t *testing.T) { testSharedCells(t, true) }
+
+func testSharedCells(t *testing.T, joined bool) {
 	clock, _ := NewClock("")
 	for di, text := range shareDefs {
 		t.Run(fmt.Sprint(di), func(t *testing.T) {
 			def := shareDef(t, text)
-			for seed := range uint64(3) {
-				rng := rand.New(rand.NewPCG(seed, uint64(di)))
-				ref, got := NewState(def, clock), NewState(def, clock)
-				clear(ref.share) // one cell per row
-				now := int64(1514782800000) + rng.Int64N(3_600_000)
-				var index uint64
-				sharedSeen := false
-				for step := range 200 {
-					index++
-					switch r := rng.IntN(100); {
-					case r < 60:
-						now += rng.Int64N(1500)
-					case r < 80:
-						now += rng.Int64N(120_000)
-					case r < 95:
-						now += rng.Int64N(4 * 3_600_000)
-					default:
-						now += rng.Int64N(40 * 86_400_000)
-					}
-					var events []expr.Row
-					for range 1 + rng.IntN(8) {
-						et := now
-						switch r := rng.IntN(100); {
-						case r < 15:
-							et -= rng.Int64N(90_000)
-						case r < 22:
-							et -= rng.Int64N(3 * 86_400_000)
-						case r < 26:
-							et = -rng.Int64N(3_000) // before 1970: Java rounding
-						case r < 28:
-							et = -rng.Int64N(400 * 86_400_000)
-						}
-						events = append(events, expr.Row{
-							expr.String(fmt.Sprintf("k%d", rng.IntN(6))), expr.Long(rng.Int64N(3)),
-							expr.Long(rng.Int64N(200) - 50), expr.Long(et),
-						})
-					}
-					if err := ref.Add(index, now, events); err != nil {
-						t.Fatal(err)
-					}
-					if err := got.Add(index, now, events); err != nil {
-						t.Fatal(err)
-					}
-					if rng.IntN(5) == 0 {
-						flushed := index - uint64(rng.IntN(4))
-						if a, b := ref.DropFlushed(flushed), got.DropFlushed(flushed); a != b {
-							t.Fatalf("seed %d step %d: DropFlushed dropped %d rows, want %d", seed, step, b, a)
-						}
-					}
-					if rng.IntN(17) == 0 {
-						a, b := ref.Purge(now), got.Purge(now)
-						if fmt.Sprint(a) != fmt.Sprint(b) {
-							t.Fatalf("seed %d step %d: Purge dropped %v, want %v", seed, step, b, a)
-						}
-					}
-					since := index - uint64(rng.IntN(5))
-					wantEnc, wantRows := dumpState(ref, since)
-					gotEnc, gotRows := dumpState(got, since)
-					if gotRows != wantRows {
-						t.Fatalf("seed %d step %d: rows differ\n got:\n%s\nwant:\n%s", seed, step, gotRows, wantRows)
-					}
-					if !bytes.Equal(gotEnc, wantEnc) {
-						t.Fatalf("seed %d step %d: encodings differ", seed, step)
-					}
-					if physical(got) < got.Len() {
-						sharedSeen = true
-					}
-					if physical(ref) != ref.Len() {
-						t.Fatalf("seed %d step %d: the unshared state holds %d cells for %d rows", seed, step, physical(ref), ref.Len())
-					}
-					if rng.IntN(25) == 0 {
-						// Restore: the decoded state shares what it can, and carries on.
-						restored := NewState(def, clock)
-						if err := restored.Decode(wire.NewReader(gotEnc)); err != nil {
-							t.Fatalf("seed %d step %d: decode: %v", seed, step, err)
-						}
-						enc, rows := dumpState(restored, since)
-						if !bytes.Equal(enc, wantEnc) || rows != wantRows {
-							t.Fatalf("seed %d step %d: the restored state differs\n got:\n%s\nwant:\n%s", seed, step, rows, wantRows)
-						}
-						got = restored
-					}
-				}
+			seeds := uint64(3)
+			if joined {
+				seeds = 1 // bounded under -race: joins read every kept row
+			}
+			for seed := range seeds {
+				sharedSeen := sharedRun(t, def, clock, di, seed, joined)
 				if !sharedSeen {
 					t.Errorf("seed %d: no cell was ever shared", seed)
 				}
 			}
 		})
 	}
+}
+
+// sharedRun is one seed of testSharedCells; it reports whether a cell was ever shared.
+func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined bool) bool {
+	t.Helper()
+	stream := uint64(di)
+	if joined {
+		stream += 100
+	}
+	rng := rand.New(rand.NewPCG(seed, stream))
+	ref, got := NewState(def, clock), NewState(def, clock)
+	clear(ref.share) // one cell per row
+	retain := func() {
+		var ds []siddhiql.Duration
+		for _, d := range def.Durations {
+			if rng.IntN(2) == 0 {
+				ds = append(ds, d)
+			}
+		}
+		all := rng.IntN(4) == 0
+		ref.Retain(ds, all)
+		got.Retain(ds, all)
+	}
+	if joined {
+		retain()
+	}
+	now := int64(1514782800000) + rng.Int64N(3_600_000)
+	var index uint64
+	sharedSeen := false
+	for step := range 200 {
+		index++
+		switch r := rng.IntN(100); {
+		case r < 60:
+			now += rng.Int64N(1500)
+		case r < 80:
+			now += rng.Int64N(120_000)
+		case r < 95:
+			now += rng.Int64N(4 * 3_600_000)
+		default:
+			now += rng.Int64N(40 * 86_400_000)
+		}
+		var events []expr.Row
+		for range 1 + rng.IntN(8) {
+			et := now
+			switch r := rng.IntN(100); {
+			case r < 15:
+				et -= rng.Int64N(90_000)
+			case r < 22:
+				et -= rng.Int64N(3 * 86_400_000)
+			case r < 26:
+				et = -rng.Int64N(3_000) // before 1970: Java rounding
+			case r < 28:
+				et = -rng.Int64N(400 * 86_400_000)
+			}
+			events = append(events, expr.Row{
+				expr.String(fmt.Sprintf("k%d", rng.IntN(6))), expr.Long(rng.Int64N(3)),
+				expr.Long(rng.Int64N(200) - 50), expr.Long(et),
+			})
+		}
+		if err := ref.Add(index, now, events); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.Add(index, now, events); err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(5) == 0 {
+			flushed := index - uint64(rng.IntN(4))
+			if a, b := ref.DropFlushed(flushed), got.DropFlushed(flushed); a != b {
+				t.Fatalf("seed %d step %d: DropFlushed dropped %d rows, want %d", seed, step, b, a)
+			}
+			if joined {
+				// Every row that may go went: none is flushed and older than what is kept.
+				for k, d := range def.Durations {
+					for _, r := range got.Rows(d) {
+						if r.Index <= flushed && r.AggTimestamp < got.dropBefore(k) {
+							t.Fatalf("seed %d step %d: DropFlushed(%d) kept %s row %d (index %d)", seed, step, flushed, d, r.AggTimestamp, r.Index)
+						}
+					}
+				}
+			}
+		}
+		if rng.IntN(17) == 0 {
+			a, b := ref.Purge(now), got.Purge(now)
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("seed %d step %d: Purge dropped %v, want %v", seed, step, b, a)
+			}
+		}
+		if joined {
+			if rng.IntN(30) == 0 {
+				retain()
+			}
+			k := rng.IntN(len(def.Durations))
+			per := def.Durations[k]
+			start := now - rng.Int64N(2*RetentionSpan(per))
+			end := start + rng.Int64N(RetentionSpan(per))
+			if a, b := fmt.Sprint(ref.JoinRows(per, start, end)), fmt.Sprint(got.JoinRows(per, start, end)); a != b {
+				t.Fatalf("seed %d step %d: JoinRows(%s, %d, %d) differ\n got: %s\nwant: %s", seed, step, per, start, end, b, a)
+			}
+		}
+		since := index - uint64(rng.IntN(5))
+		wantEnc, wantRows := dumpState(ref, since)
+		gotEnc, gotRows := dumpState(got, since)
+		if gotRows != wantRows {
+			t.Fatalf("seed %d step %d: rows differ\n got:\n%s\nwant:\n%s", seed, step, gotRows, wantRows)
+		}
+		if !bytes.Equal(gotEnc, wantEnc) {
+			t.Fatalf("seed %d step %d: encodings differ", seed, step)
+		}
+		if physical(got) < got.Len() {
+			sharedSeen = true
+		}
+		if physical(ref) != ref.Len() {
+			t.Fatalf("seed %d step %d: the unshared state holds %d cells for %d rows", seed, step, physical(ref), ref.Len())
+		}
+		if rng.IntN(25) == 0 {
+			// Restore: the decoded state shares what it can, and carries on.
+			restored := NewState(def, clock)
+			restored.Retain(got.Retained(), false)
+			if err := restored.Decode(wire.NewReader(gotEnc)); err != nil {
+				t.Fatalf("seed %d step %d: decode: %v", seed, step, err)
+			}
+			enc, rows := dumpState(restored, since)
+			if !bytes.Equal(enc, wantEnc) || rows != wantRows {
+				t.Fatalf("seed %d step %d: the restored state differs\n got:\n%s\nwant:\n%s", seed, step, rows, wantRows)
+			}
+			got = restored
+		}
+	}
+	return sharedSeen
 }
 
 // TestSharedCellsSplit follows one key through the life of its cells: one cell for the six
