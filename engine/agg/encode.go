@@ -177,6 +177,7 @@ func (s *State) Decode(r *wire.Reader) error {
 		return fmt.Errorf("agg %s: decode state: %w", s.def.Name, err)
 	}
 	s.now, s.open, s.groups = now, open, groups
+	s.retain.forget()
 	for i, d := range s.def.Durations {
 		s.openEnd[i] = s.clock.Next(open[i], d)
 	}

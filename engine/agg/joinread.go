@@ -23,6 +23,24 @@ type retention struct {
 	keep []bool
 	from []int64
 	at   []int64
+	// passed[k] is the dropBefore of granularity k at the last drop pass that looked at k
+	// (math.MinInt64 before any), pending[k] the least log index of a row that pass kept at
+	// k by its index alone (older than passed[k], not yet flushed), math.MaxUint64 if none.
+	// Every row of k older than passed[k] has an index of at least pending[k]: such rows are
+	// closed and never change, and rows made later are in open buckets, not older. So while
+	// dropBefore(k) is passed[k] and the flushed index below pending[k], no row of k may go.
+	passed  []int64
+	pending []uint64
+}
+
+// forget drops what past passes learned (the rows were replaced); nil-safe.
+func (r *retention) forget() {
+	if r == nil {
+		return
+	}
+	for k := range r.passed {
+		r.passed[k], r.pending[k] = math.MinInt64, math.MaxUint64
+	}
 }
 
 // Retain makes DropFlushed keep, for granularities ds (all when ds is nil and all is true),
@@ -30,7 +48,9 @@ type retention struct {
 // false) turns it off. It changes no row: the rows it keeps are the state's rows.
 func (s *State) Retain(ds []siddhiql.Duration, all bool) {
 	n := len(s.def.Durations)
-	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n)}
+	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n),
+		passed: make([]int64, n), pending: make([]uint64, n)}
+	r.forget()
 	on := false
 	for i, d := range s.def.Durations {
 		r.keep[i] = all || slices.Contains(ds, d)
@@ -81,21 +101,45 @@ func (s *State) retainBounds() {
 
 // dropRetained is DropFlushed for a state that keeps rows for joins: it drops a row when its
 // cell's last change is at or before index and its arrival bucket starts before dropBefore.
-// For every granularity, the cells that cover it are in arrival order, so the rows that may
-// go by their bucket are a prefix of them: a group is looked at past those prefixes only
-// when one of them holds a flushed row (mayDrop), and a flush that finds nothing to drop
-// reads each group's cells once, without writing any.
+// A granularity none of whose rows may go since the last pass (retention.passed) is not
+// looked at, and a flush that finds every granularity so returns at once. For every
+// granularity, the cells that cover it are in arrival order, so the rows that may go by
+// their bucket are a prefix of them: a group is looked at past those prefixes only when one
+// of them holds a flushed row (mayDrop).
 func (s *State) dropRetained(index uint64) int {
 	s.retainBounds()
+	r := s.retain
 	var before [maxDurations]int64
+	var pending [maxDurations]uint64
+	var look uint32
 	for k := range s.def.Durations {
-		before[k] = s.dropBefore(k)
+		before[k], pending[k] = s.dropBefore(k), math.MaxUint64
+		if before[k] != r.passed[k] || r.pending[k] <= index {
+			look |= 1 << k
+		}
 	}
-	gone := func(c *cell, k int) bool { return c.index() <= index && s.startsBefore(c, k, before[k]) }
+	if look == 0 {
+		return 0
+	}
+	gone := func(c *cell, k int) bool {
+		if look&(1<<k) == 0 || !s.startsBefore(c, k, before[k]) {
+			return false
+		}
+		if c.index() <= index {
+			return true
+		}
+		pending[k] = min(pending[k], c.index())
+		return false
+	}
 	n := 0
 	for key, g := range s.groups {
-		if s.mayDrop(g, index, &before) {
+		if s.mayDrop(g, index, look, &before, &pending) {
 			n += s.dropIn(key, g, gone)
+		}
+	}
+	for k := range s.def.Durations {
+		if look&(1<<k) != 0 {
+			r.passed[k], r.pending[k] = before[k], pending[k]
 		}
 	}
 	return n
@@ -123,24 +167,27 @@ func (s *State) startsBefore(c *cell, k int, t int64) bool {
 	return agg < t
 }
 
-// mayDrop reports whether group g holds a row dropRetained drops (before as there). It
-// leaves a granularity at the first cell covering it whose row there is kept by its bucket,
-// and stops when it has left them all.
-func (s *State) mayDrop(g *group, index uint64, before *[maxDurations]int64) bool {
-	live := uint32(1)<<len(s.def.Durations) - 1
+// mayDrop reports whether group g holds a row dropRetained drops at the granularities of
+// look (before as there), and lowers pending to the indexes of the rows it keeps by index
+// alone. It leaves a granularity at the first cell covering it whose row there is kept by
+// its bucket, and stops when it has left them all.
+func (s *State) mayDrop(g *group, index uint64, look uint32, before *[maxDurations]int64, pending *[maxDurations]uint64) bool {
 	for j := range g.cells {
 		c := &g.cells[j]
 		for k := c.lo(); k <= c.hi(); k++ {
-			if live&(1<<k) == 0 {
+			if look&(1<<k) == 0 {
 				continue
 			}
-			if !s.startsBefore(c, k, before[k]) {
-				live &^= 1 << k
-			} else if c.index() <= index {
+			switch {
+			case !s.startsBefore(c, k, before[k]):
+				look &^= 1 << k
+			case c.index() <= index:
 				return true
+			default:
+				pending[k] = min(pending[k], c.index())
 			}
 		}
-		if live == 0 {
+		if look == 0 {
 			return false
 		}
 	}
