@@ -174,7 +174,11 @@ func (s *State) startsBefore(c *cell, k int, t int64) bool {
 func (s *State) mayDrop(g *group, index uint64, look uint32, before *[maxDurations]int64, pending *[maxDurations]uint64) bool {
 	for j := range g.cells {
 		c := &g.cells[j]
-		for k := c.lo(); k <= c.hi(); k++ {
+		lo, hi := c.lo(), c.hi()
+		if look&(uint32(1)<<(hi+1)-1)>>lo == 0 {
+			continue // covers none of them
+		}
+		for k := lo; k <= hi; k++ {
 			if look&(1<<k) == 0 {
 				continue
 			}
