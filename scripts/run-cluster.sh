@@ -22,6 +22,8 @@
 #                  Security): the nodes serve HTTPS and use mutual TLS between them
 #   AUTH           a users file: the nodes require users; the script's own checks then
 #                  send TALLY_USER (USER:PASSWORD of a user with the read permission)
+#   SERVE_FLAGS    more `tally serve` flags for every node, split on spaces (e.g.
+#                  "--memory-limit 1GiB")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -111,6 +113,8 @@ start_node() { # index, extra serve flags...
 	local id=${IDS[$i]} sec=()
 	[[ -n ${TLS_DIR:-} ]] && sec+=(--tls-cert "$TLS_DIR/$id.crt" --tls-key "$TLS_DIR/$id.key" --tls-ca "$TLS_DIR/ca.crt")
 	[[ -n ${AUTH:-} ]] && sec+=(--auth "$AUTH")
+	# shellcheck disable=SC2206 # split on spaces on purpose
+	[[ -n ${SERVE_FLAGS:-} ]] && sec+=($SERVE_FLAGS)
 	setsid "$TALLY" serve --id "$id" --data-dir "$DATA_DIR/$id" \
 		--http-addr "${HTTP[$i]}" --raft-addr "${RAFT[$i]}" ${sec[@]+"${sec[@]}"} "$@" \
 		>"$DATA_DIR/$id.log" 2>&1 &

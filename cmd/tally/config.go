@@ -4,12 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +98,10 @@ type serveConfig struct {
 	// MaxConns caps the HTTP listener's open connections and the Raft port's connections
 	// not yet routed; past it they wait before accepting more. Default 4096.
 	MaxConns int `yaml:"max-conns"`
+	// MemoryLimit is --memory-limit as given (bytes with a unit, e.g. 2GiB); memoryLimit is
+	// it in bytes, 0 when unset. serve sets GOMEMLIMIT's default from it.
+	MemoryLimit string `yaml:"memory-limit"`
+	memoryLimit int64
 	// GeoIPDB is the MaxMind-format database of geo:findCountryFromIP/findCityFromIP;
 	// every node must have the same file. Empty: the functions answer "".
 	GeoIPDB string `yaml:"geoip-db"`
@@ -192,6 +199,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.BoolVar(&flags.Insecure, "insecure", false, "allow non-loopback --http-addr/--raft-addr without --auth and --tls-cert/--tls-key/--tls-ca (warns every minute)")
 	fs.StringVar(&flags.Auth, "auth", "", `users file: a JSON list of {"username", "password" or "password_hash" (bcrypt), "perms": ["read","write","admin","all"], optional "token"}; the API then needs credentials`)
 	fs.IntVar(&flags.MaxConns, "max-conns", defaultMaxConns, "open HTTP connections, and Raft port connections not yet past their handshake and header, held at most; more wait to be accepted")
+	fs.StringVar(&flags.MemoryLimit, "memory-limit", "", "memory this node may use, e.g. 2GiB or 512MiB: sets the Go runtime's soft memory limit to 90 % of it unless GOMEMLIMIT is set, and the default --max-unflushed-rows to one row per 4 KiB of it (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
@@ -306,6 +314,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.ProducerTTL = flags.ProducerTTL
 		case "max-wait":
 			cfg.MaxWait = flags.MaxWait
+		case "memory-limit":
+			cfg.MemoryLimit = flags.MemoryLimit
 		}
 	})
 	// A WSO2 active-active node is a cluster of its own (its own shard ID in the shared
@@ -330,6 +340,16 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			return serveConfig{}, fmt.Errorf("--data-dir %q: %w", cfg.DataDir, err)
 		}
 		cfg.StoreDSN = "sqlite://" + filepath.Join(filepath.Dir(abs), "tally-store.db")
+	}
+	if cfg.MemoryLimit != "" {
+		n, err := parseBytes(cfg.MemoryLimit)
+		if err != nil {
+			return cfg, fmt.Errorf("--memory-limit: %w", err)
+		}
+		cfg.memoryLimit = n
+		if cfg.MaxUnflushedRows == 0 {
+			cfg.MaxUnflushedRows = unflushedRowsFor(n)
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return cfg, err
@@ -411,6 +431,69 @@ func (c serveConfig) validate() error {
 	}
 	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
+}
+
+// byteUnits are the units --memory-limit takes, longest first so "MiB" wins over "B".
+var byteUnits = []struct {
+	name string
+	size float64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// parseBytes reads a size such as 2GiB, 1.5GB, 512MiB or 1073741824 (bytes): at least 1 MiB,
+// at most 1 EiB.
+func parseBytes(s string) (int64, error) {
+	num, size := strings.TrimSpace(s), 1.0
+	for _, u := range byteUnits {
+		if strings.HasSuffix(num, u.name) {
+			num, size = strings.TrimSpace(strings.TrimSuffix(num, u.name)), u.size
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || num == "" || strings.ContainsAny(num, "eEnNxXpP_+-") {
+		return 0, fmt.Errorf("%q is not a size such as 2GiB, 512MiB or 1073741824 (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
+	}
+	n := f * size
+	if n < 1<<20 || n > 1<<60 {
+		return 0, fmt.Errorf("%q is out of range: use 1MiB to 1EiB", s)
+	}
+	return int64(n), nil
+}
+
+// bytesPerUnflushedRow sizes the flush backlog --memory-limit allows by default: a flush
+// holds a copy of every row not yet in the store (about 300 bytes each), and a backlog of
+// limit/bytesPerUnflushedRow rows keeps that copy under a tenth of the limit.
+const bytesPerUnflushedRow = 4096
+
+// unflushedRowsFor is the default --max-unflushed-rows under a memory limit: at most the
+// default without one (1,000,000), at least 10,000.
+func unflushedRowsFor(limit int64) int {
+	return int(min(max(limit/bytesPerUnflushedRow, 10_000), 1_000_000))
+}
+
+// memoryLimitShare is the share of --memory-limit given to the Go runtime as its soft limit:
+// the rest is room for what the runtime does not count (stacks of C code, the page cache of
+// mapped files) and for the heap overshooting while the collector catches up.
+const memoryLimitShare = 0.9
+
+// applyMemoryLimit sets the Go runtime's soft memory limit to memoryLimitShare of
+// --memory-limit, unless GOMEMLIMIT (as getenv reads it) already set one; it returns the
+// limit set, 0 when it set none.
+func (c serveConfig) applyMemoryLimit(getenv func(string) string, logger *slog.Logger) int64 {
+	if c.memoryLimit <= 0 {
+		return 0
+	}
+	if env := getenv("GOMEMLIMIT"); env != "" {
+		logger.Info("GOMEMLIMIT is set: --memory-limit leaves the Go runtime's memory limit alone", "gomemlimit", env, "memory_limit", c.MemoryLimit)
+		return 0
+	}
+	limit := int64(float64(c.memoryLimit) * memoryLimitShare)
+	debug.SetMemoryLimit(limit)
+	logger.Info("Go runtime memory limit set", "memory_limit", c.MemoryLimit, "gomemlimit_bytes", limit)
+	return limit
 }
 
 // flagSet reports whether the command line set flag name.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -72,6 +73,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // serve runs a node until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger) error {
 	cfg.logIgnored(logger)
+	cfg.applyMemoryLimit(os.Getenv, logger)
 	var users *security.Users
 	if cfg.Auth != "" {
 		var err error

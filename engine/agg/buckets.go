@@ -35,6 +35,12 @@ func (c *Clock) Zone() string {
 	return c.loc.String()
 }
 
+// nests reports whether every bucket of a granularity lies in one bucket of each coarser
+// granularity for times from 1970 on, and Start of such a time is the greatest bucket start
+// at or before it: true in UTC. (In other zones an hour or a day need not hold whole
+// minutes, and before 1970 Start rounds the way Java's remainder does, towards zero.)
+func (c *Clock) nests() bool { return c.loc == time.UTC }
+
 // Start is the start (epoch ms) of the d bucket that holds ts.
 func (c *Clock) Start(ts int64, d siddhiql.Duration) int64 {
 	switch d {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/wire"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 const stateVersion = 1
@@ -22,39 +23,49 @@ func (s *State) Encode(w *wire.Writer) {
 	}
 	keys := slices.Sorted(maps.Keys(s.groups))
 	w.Uvarint(uint64(len(keys)))
+	m := startMemo{s: s}
 	for _, k := range keys {
 		g := s.groups[k]
 		w.Uvarint(uint64(len(g.values)))
 		for _, v := range g.values {
 			v.Encode(w)
 		}
-		// Cells are ordered by granularity: each granularity's run, in arrival order.
-		j := 0
+		// Each granularity's rows in the order they were created: the cells that cover it,
+		// in the group's order.
 		for di := range s.def.Durations {
-			end := g.runEnd(di)
-			w.Uvarint(uint64(end - j))
-			for ; j < end; j++ {
-				s.def.encodeCell(w, &g.cells[j])
+			n := 0
+			for j := range g.cells {
+				if g.cells[j].covers(di) {
+					n++
+				}
+			}
+			w.Uvarint(uint64(n))
+			for j := range g.cells {
+				if c := &g.cells[j]; c.covers(di) {
+					agg, evt := m.logical(c, di)
+					s.def.encodeCell(w, c, g.ext(j), agg, evt)
+				}
 			}
 		}
 	}
 }
 
-// encodeCell writes a cell exactly as encodeRow writes the Row it stands for.
-func (d *Def) encodeCell(w *wire.Writer, c *cell) {
-	w.Varint(c.agg)
-	w.Varint(c.evt)
-	w.Uvarint(c.index)
-	w.Varint(c.lastEvt())
-	if c.ext != nil {
-		for _, v := range c.ext.latest {
+// encodeCell writes granularity's row of a cell (buckets agg and evt) exactly as encodeRow
+// writes the Row it stands for.
+func (d *Def) encodeCell(w *wire.Writer, c *cell, x *cellExt, agg, evt int64) {
+	w.Varint(agg)
+	w.Varint(evt)
+	w.Uvarint(c.index())
+	w.Varint(lastEvt(x))
+	if x != nil {
+		for _, v := range x.latest {
 			v.Encode(w)
 		}
 	}
 	for i, b := range d.Bases {
-		d.baseValue(c, i).Encode(w)
+		d.baseValue(c, x, i).Encode(w)
 		if b.Kind == BaseSet {
-			members := SetMembers(c.ext.sets[i])
+			members := SetMembers(x.sets[i])
 			w.Uvarint(uint64(len(members)))
 			for _, m := range members {
 				w.String(m)
@@ -99,60 +110,101 @@ func (s *State) Decode(r *wire.Reader) error {
 	}
 	groups := map[string]*group{}
 	nGroups := r.Count(1)
+	needsExt, shares := s.def.needsExt(), s.shares()
 	for range nGroups {
-		g := &group{}
 		nVals := r.Count(1)
 		if r.Err() == nil && nVals != len(s.def.GroupBy) {
 			return fmt.Errorf("agg %s: state group has %d values, the definition %d", s.def.Name, nVals, len(s.def.GroupBy))
 		}
-		var kb []byte
-		for range nVals {
-			v := expr.DecodeValue(r)
-			g.values = append(g.values, v)
-			kb = v.Key(kb)
+		if r.Err() != nil {
+			break
 		}
-		g.key = string(kb)
+		g := newGroup(nVals, needsExt, len(s.def.Durations), shares)
+		var kb []byte
+		var ends []int
+		for i := range nVals {
+			v := expr.DecodeValue(r)
+			g.values[i] = v
+			kb = v.Key(kb)
+			ends = append(ends, len(kb))
+		}
+		key := string(kb)
+		for i, v := range g.values {
+			if v.T == siddhiql.TypeString || v.T == siddhiql.TypeObject {
+				g.values[i].S = key[ends[i]-len(v.S) : ends[i]]
+			}
+		}
+		// prev is the position of the cell that covers the previous granularity's newest
+		// row, -1 when it has none.
+		prev := -1
 		for di := range s.def.Durations {
 			n := r.Count(4)
 			if r.Err() != nil {
 				break
 			}
-			if g.cells == nil {
-				g.cells = make([]cell, 0, max(n, len(s.def.Durations)))
-			}
 			for range n {
-				g.cells = append(g.cells, s.def.decodeCell(r, di))
+				c, x := s.def.decodeCell(r, di)
+				g.cells = append(g.cells, c)
+				if g.exts != nil {
+					g.exts = append(g.exts, x)
+				}
 			}
+			if n == 0 {
+				prev = -1
+				continue
+			}
+			last := len(g.cells) - 1
+			if prev >= 0 && s.mergeable(&g.cells[prev], &g.cells[last], di-1) {
+				// The previous granularity's newest cell moves to the end of this one's
+				// rows and stands for both: every granularity keeps its rows' order.
+				c := g.cells[prev]
+				c.setSpan(c.lo(), di)
+				g.cells[last] = c
+				g.cells = slices.Delete(g.cells, prev, prev+1)
+				last--
+			}
+			prev = last
 		}
 		if r.Err() != nil {
 			break
 		}
-		groups[g.key] = g
+		if len(g.cells) > 1 {
+			g.cells = slices.Clip(g.cells)
+		}
+		groups[key] = g
 	}
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("agg %s: decode state: %w", s.def.Name, err)
 	}
 	s.now, s.open, s.groups = now, open, groups
+	s.retain.forget()
+	for i, d := range s.def.Durations {
+		s.openEnd[i] = s.clock.Next(open[i], d)
+	}
 	return nil
 }
 
 // decodeCell reads a cell of granularity di written by encodeCell (or encodeRow).
-func (d *Def) decodeCell(r *wire.Reader, di int) cell {
-	c := d.newCell(di, 0, 0)
+func (d *Def) decodeCell(r *wire.Reader, di int) (cell, *cellExt) {
+	c, x := d.newCell(di, di, 0, 0)
 	c.agg = r.Varint()
 	c.evt = r.Varint()
-	c.index = r.Uvarint()
+	index := r.Uvarint()
+	if index > maxIndex {
+		r.Fail(fmt.Errorf("agg %s: row index %d is over the greatest a state records (%d)", d.Name, index, uint64(maxIndex)))
+	}
+	c.setIndex(index)
 	lastEvt := r.Varint()
-	if c.ext != nil {
-		c.ext.lastEvt = lastEvt
-		for i := range c.ext.latest {
-			c.ext.latest[i] = expr.DecodeValue(r)
+	if x != nil {
+		x.lastEvt = lastEvt
+		for i := range x.latest {
+			x.latest[i] = expr.DecodeValue(r)
 		}
 	}
 	for i, b := range d.Bases {
 		v := expr.DecodeValue(r)
 		if b.Kind == BaseSet {
-			set := c.ext.sets[i]
+			set := x.sets[i]
 			for range r.Count(1) {
 				set[r.String()] = struct{}{}
 			}
@@ -161,9 +213,9 @@ func (d *Def) decodeCell(r *wire.Reader, di int) cell {
 		if !v.IsNull() && v.T != b.Type {
 			r.Fail(fmt.Errorf("agg %s: base %s holds a %s, want %s", d.Name, b.Name, v.T, b.Type))
 		}
-		d.setBase(&c, i, v)
+		d.setBase(&c, x, i, v)
 	}
-	return c
+	return c, x
 }
 
 func decodeRow(d *Def, r *wire.Reader, values []expr.Value, key string) *Row {

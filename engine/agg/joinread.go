@@ -23,6 +23,24 @@ type retention struct {
 	keep []bool
 	from []int64
 	at   []int64
+	// passed[k] is the dropBefore of granularity k at the last drop pass that looked at k
+	// (math.MinInt64 before any), pending[k] the least log index of a row that pass kept at
+	// k by its index alone (older than passed[k], not yet flushed), math.MaxUint64 if none.
+	// Every row of k older than passed[k] has an index of at least pending[k]: such rows are
+	// closed and never change, and rows made later are in open buckets, not older. So while
+	// dropBefore(k) is passed[k] and the flushed index below pending[k], no row of k may go.
+	passed  []int64
+	pending []uint64
+}
+
+// forget drops what past passes learned (the rows were replaced); nil-safe.
+func (r *retention) forget() {
+	if r == nil {
+		return
+	}
+	for k := range r.passed {
+		r.passed[k], r.pending[k] = math.MinInt64, math.MaxUint64
+	}
 }
 
 // Retain makes DropFlushed keep, for granularities ds (all when ds is nil and all is true),
@@ -30,7 +48,9 @@ type retention struct {
 // false) turns it off. It changes no row: the rows it keeps are the state's rows.
 func (s *State) Retain(ds []siddhiql.Duration, all bool) {
 	n := len(s.def.Durations)
-	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n)}
+	r := &retention{keep: make([]bool, n), from: make([]int64, n), at: make([]int64, n),
+		passed: make([]int64, n), pending: make([]uint64, n)}
+	r.forget()
 	on := false
 	for i, d := range s.def.Durations {
 		r.keep[i] = all || slices.Contains(ds, d)
@@ -79,61 +99,101 @@ func (s *State) retainBounds() {
 	}
 }
 
-// dropRetained is DropFlushed for a state that keeps rows for joins. A granularity's cells
-// are in arrival order, so the cells that may go (closed, and older than what is kept) are a
-// prefix of its run: a group is looked at past those prefixes only when one of them holds a
-// flushed cell, and a flush that finds nothing to drop costs a few steps per group, however
-// many rows are kept.
+// dropRetained is DropFlushed for a state that keeps rows for joins: it drops a row when its
+// cell's last change is at or before index and its arrival bucket starts before dropBefore.
+// A granularity none of whose rows may go since the last pass (retention.passed) is not
+// looked at, and a flush that finds every granularity so returns at once. For every
+// granularity, the cells that cover it are in arrival order, so the rows that may go by
+// their bucket are a prefix of them: a group is looked at past those prefixes only when one
+// of them holds a flushed row (mayDrop).
 func (s *State) dropRetained(index uint64) int {
 	s.retainBounds()
+	r := s.retain
+	var before [maxDurations]int64
+	var pending [maxDurations]uint64
+	var look uint32
+	for k := range s.def.Durations {
+		before[k], pending[k] = s.dropBefore(k), math.MaxUint64
+		if before[k] != r.passed[k] || r.pending[k] <= index {
+			look |= 1 << k
+		}
+	}
+	if look == 0 {
+		return 0
+	}
+	gone := func(c *cell, k int) bool {
+		if look&(1<<k) == 0 || !s.startsBefore(c, k, before[k]) {
+			return false
+		}
+		if c.index() <= index {
+			return true
+		}
+		pending[k] = min(pending[k], c.index())
+		return false
+	}
 	n := 0
-	nd := len(s.def.Durations)
-	for k, g := range s.groups {
-		if !s.mayDrop(g, index) {
-			continue
+	for key, g := range s.groups {
+		if s.mayDrop(g, index, look, &before, &pending) {
+			n += s.dropIn(key, g, gone)
 		}
-		kept := g.cells[:0]
-		for i := range g.cells {
-			c := &g.cells[i]
-			if c.agg < s.dropBefore(int(c.di)) && c.index <= index {
-				n++
-				continue
-			}
-			kept = append(kept, *c)
-		}
-		clear(g.cells[len(kept):])
-		switch {
-		case len(kept) == 0:
-			delete(s.groups, k)
-		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
-			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
-		default:
-			g.cells = kept
+	}
+	for k := range s.def.Durations {
+		if look&(1<<k) != 0 {
+			r.passed[k], r.pending[k] = before[k], pending[k]
 		}
 	}
 	return n
 }
 
-// dropBefore is the arrival bucket start before which the closed cells of granularity di
-// may be dropped: the open bucket, or the oldest bucket kept for joins.
-func (s *State) dropBefore(di int) int64 {
-	if r := s.retain; r != nil && r.keep[di] {
-		return min(s.open[di], r.from[di])
+// dropBefore is the arrival bucket start before which the closed rows of granularity k may
+// be dropped: the open bucket, or the oldest bucket kept for joins. Either starts a bucket
+// of k.
+func (s *State) dropBefore(k int) int64 {
+	if r := s.retain; r != nil && r.keep[k] {
+		return min(s.open[k], r.from[k])
 	}
-	return s.open[di]
+	return s.open[k]
 }
 
-// mayDrop reports whether group g holds a cell dropRetained drops.
-func (s *State) mayDrop(g *group, index uint64) bool {
-	for j := 0; j < len(g.cells); {
-		di := int(g.cells[j].di)
-		before := s.dropBefore(di)
-		for ; j < len(g.cells) && int(g.cells[j].di) == di && g.cells[j].agg < before; j++ {
-			if g.cells[j].index <= index {
+// startsBefore reports whether the arrival bucket of cell c's row at granularity k (which c
+// covers) starts before t, a bucket start of k. A shared cell's row at k does exactly when
+// the cell's own bucket does, t being at or after 1970 (buckets nest there, and shared
+// cells' buckets start there).
+func (s *State) startsBefore(c *cell, k int, t int64) bool {
+	if c.lo() == k || t >= 0 {
+		return c.agg < t
+	}
+	agg, _ := s.logical(c, k)
+	return agg < t
+}
+
+// mayDrop reports whether group g holds a row dropRetained drops at the granularities of
+// look (before as there), and lowers pending to the indexes of the rows it keeps by index
+// alone. It leaves a granularity at the first cell covering it whose row there is kept by
+// its bucket, and stops when it has left them all.
+func (s *State) mayDrop(g *group, index uint64, look uint32, before *[maxDurations]int64, pending *[maxDurations]uint64) bool {
+	for j := range g.cells {
+		c := &g.cells[j]
+		lo, hi := c.lo(), c.hi()
+		if look&(uint32(1)<<(hi+1)-1)>>lo == 0 {
+			continue // covers none of them
+		}
+		for k := lo; k <= hi; k++ {
+			if look&(1<<k) == 0 {
+				continue
+			}
+			switch {
+			case !s.startsBefore(c, k, before[k]):
+				look &^= 1 << k
+			case c.index() <= index:
 				return true
+			default:
+				pending[k] = min(pending[k], c.index())
 			}
 		}
-		j = g.runEnd(di)
+		if look == 0 {
+			return false
+		}
 	}
 	return false
 }
@@ -181,20 +241,27 @@ func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
 	}
 	p := &Plan{Def: s.def, Per: per, Start: start, End: end, base: JoinAttrs(s.def)}
 	var found []*Row
-	for _, g := range s.groups {
-		// A granularity's cells are in arrival order: in arrival-time mode, where the
-		// bucket is the arrival bucket, the scan from the newest stops at the first
-		// one before start.
-		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+	m := startMemo{s: s}
+	var slab rowSlab
+	for key, g := range s.groups {
+		// The cells that cover per are in arrival order: in arrival-time mode, where the
+		// bucket is the arrival bucket, the scan from the newest stops at the first one
+		// before start. A shared cell stands for its row at per.
+		for j := len(g.cells) - 1; j >= 0; j-- {
 			c := &g.cells[j]
-			t := c.agg
+			if !c.covers(di) {
+				continue
+			}
+			agg, evt := m.logical(c, di)
+			t := agg
 			if s.def.EventTime {
-				t = c.evt
+				t = evt
 			} else if t < start {
 				break
 			}
 			if t >= start && t < end {
-				found = append(found, s.def.row(g, c))
+				x := g.ext(j)
+				found = append(found, s.def.row(&slab, key, g, c, x, agg, evt, s.def.bases(&slab, c, x)))
 			}
 		}
 	}

@@ -32,207 +32,18 @@ type Row struct {
 	Index uint64
 	// key is the group's key (Value.Key of every group-by value), for ordering.
 	key string
-	// inline backs Bases when they are few, saving an allocation and a pointer chase on
-	// the apply path.
-	inline [inlineBases]expr.Value
+	// detached is set on a row Changed hands out without sets: it shares nothing the state
+	// changes later, so Clone need not copy it.
+	detached bool
 }
-
-const inlineBases = 3
 
 // newRow returns a row with room for nBases base columns.
 func newRow(nBases int) *Row {
-	r := &Row{}
-	if nBases <= inlineBases {
-		r.Bases = r.inline[:nBases:nBases]
-	} else {
-		r.Bases = make([]expr.Value, nBases)
-	}
-	return r
+	return &Row{Bases: make([]expr.Value, nBases)}
 }
 
 // GroupKey is the row's group key, a deterministic encoding of its group-by values.
 func (r *Row) GroupKey() string { return r.key }
-
-// cell is a row as the state holds it. Every base column other than a set is a number of
-// the column's type (Def.Bases[i].Type), so it takes one word: the int64, or the float64's
-// bits. With up to inlineWords bases, no latest values and no sets (TradeAggregation: a sum,
-// a count and a sum), a cell is 64 bytes with no pointer to follow, against a 288-byte Row
-// plus its slices. Rows, Changed and Encode turn cells into Rows and bytes on demand.
-type cell struct {
-	agg, evt int64
-	index    uint64
-	// di is the granularity's position in Def.Durations.
-	di uint8
-	// nulls has bit i set while inline base i is null (a min or max before its first value).
-	nulls uint8
-	// ext holds what does not fit: nil unless the definition has latest values, sets or
-	// more than inlineWords bases.
-	ext *cellExt
-	w   [inlineWords]uint64
-}
-
-const inlineWords = 3
-
-// cellExt is the rest of a cell whose definition needs it.
-type cellExt struct {
-	lastEvt int64
-	latest  []expr.Value
-	// sets has the members of BaseSet positions (nil elsewhere); nil without sets.
-	sets []Set
-	// more are the words of bases past inlineWords, moreNull their null flags.
-	more     []uint64
-	moreNull []bool
-}
-
-func (c *cell) word(i int) *uint64 {
-	if i < inlineWords {
-		return &c.w[i]
-	}
-	return &c.ext.more[i-inlineWords]
-}
-
-func (c *cell) null(i int) bool {
-	if i < inlineWords {
-		return c.nulls&(1<<i) != 0
-	}
-	return c.ext.moreNull[i-inlineWords]
-}
-
-func (c *cell) setNull(i int, null bool) {
-	if i < inlineWords {
-		if null {
-			c.nulls |= 1 << i
-		} else {
-			c.nulls &^= 1 << i
-		}
-		return
-	}
-	c.ext.moreNull[i-inlineWords] = null
-}
-
-func (c *cell) lastEvt() int64 {
-	if c.ext == nil {
-		return noEventTime
-	}
-	return c.ext.lastEvt
-}
-
-// noEventTime is a row's LastEventTimestamp before any event with latest values.
-const noEventTime = -1 << 63
-
-// isFloat reports whether a column of type t holds a float64 word.
-func isFloat(t siddhiql.Type) bool { return t == siddhiql.TypeFloat || t == siddhiql.TypeDouble }
-
-// baseValue is base column i of c as a Value of the column's type (null for a set position and
-// for an empty min or max), as a Row holds it.
-func (d *Def) baseValue(c *cell, i int) expr.Value {
-	b := d.Bases[i]
-	if b.Kind == BaseSet || c.null(i) {
-		return expr.Value{}
-	}
-	w := *c.word(i)
-	if isFloat(b.Type) {
-		return expr.Value{T: b.Type, F: math.Float64frombits(w)}
-	}
-	return expr.Value{T: b.Type, I: int64(w)}
-}
-
-// setBase stores v (of the column's type, or null) as base column i of c.
-func (d *Def) setBase(c *cell, i int, v expr.Value) {
-	if v.IsNull() {
-		*c.word(i) = 0
-		c.setNull(i, true)
-		return
-	}
-	c.setNull(i, false)
-	if isFloat(d.Bases[i].Type) {
-		*c.word(i) = math.Float64bits(v.AsFloat())
-	} else {
-		*c.word(i) = uint64(v.I)
-	}
-}
-
-// needsExt reports whether cells of d carry a cellExt.
-func (d *Def) needsExt() bool {
-	if len(d.Latest) > 0 || len(d.Bases) > inlineWords {
-		return true
-	}
-	for _, b := range d.Bases {
-		if b.Kind == BaseSet {
-			return true
-		}
-	}
-	return false
-}
-
-// newCell returns an empty cell of granularity di: sums and counts zero, mins and maxes null,
-// sets empty.
-func (d *Def) newCell(di int, arr, evb int64) cell {
-	c := cell{agg: arr, evt: evb, di: uint8(di)}
-	if d.needsExt() {
-		x := &cellExt{lastEvt: noEventTime}
-		if len(d.Latest) > 0 {
-			x.latest = make([]expr.Value, len(d.Latest))
-		}
-		if n := len(d.Bases) - inlineWords; n > 0 {
-			x.more, x.moreNull = make([]uint64, n), make([]bool, n)
-		}
-		c.ext = x
-	}
-	for i, b := range d.Bases {
-		switch b.Kind {
-		case BaseMin, BaseMax:
-			c.setNull(i, true)
-		case BaseSet:
-			if c.ext.sets == nil {
-				c.ext.sets = make([]Set, len(d.Bases))
-			}
-			c.ext.sets[i] = Set{}
-		}
-	}
-	return c
-}
-
-// row returns c as a new Row of group g. The Row shares g's group values and c's sets with
-// the state (callers must not change them); the rest is its own.
-func (d *Def) row(g *group, c *cell) *Row {
-	r := newRow(len(d.Bases))
-	r.AggTimestamp, r.EventTimestamp, r.Index = c.agg, c.evt, c.index
-	r.Group, r.key = g.values, g.key
-	r.LastEventTimestamp = c.lastEvt()
-	for i := range d.Bases {
-		r.Bases[i] = d.baseValue(c, i)
-	}
-	if c.ext != nil {
-		if c.ext.latest != nil {
-			r.Latest = slices.Clone(c.ext.latest)
-		}
-		r.Sets = c.ext.sets
-	}
-	return r
-}
-
-// group holds one group's rows as cells, ordered by granularity (Def.Durations order), then
-// oldest arrival first.
-type group struct {
-	key    string
-	values []expr.Value
-	cells  []cell
-}
-
-// runEnd is the position after the last cell of granularity di (where a new one goes).
-func (g *group) runEnd(di int) int {
-	lo, hi := 0, len(g.cells)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if int(g.cells[m].di) <= di {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
 
 // State is the in-memory state of one aggregation: for every granularity the open arrival
 // bucket and every row not yet dropped (closed rows wait for DropFlushed or Purge).
@@ -243,11 +54,21 @@ type State struct {
 	// now is the latest stamped arrival time seen (ms).
 	now int64
 	// open[i] is the start of the open arrival bucket of Def.Durations[i].
-	open   []int64
-	groups map[string]*group
+	open []int64
+	// openEnd[i] is the end of open[i]'s bucket.
+	openEnd []int64
+	groups  map[string]*group
+	// nests is set when the clock's buckets nest (UTC); share[i] when granularities i and
+	// i+1 may then share cells (see cell).
+	nests bool
+	share []bool
 
-	keyBuf []byte
-	times  []int64
+	keyBuf  []byte
+	keyEnds []int
+	times   []int64
+	// scratch and scratchExt are drop's buffers.
+	scratch    []cell
+	scratchExt []*cellExt
 	// spans caches, per granularity, the last event bucket computed: events of a batch
 	// mostly share their buckets, and zone arithmetic is the costly part of Start.
 	spans []span
@@ -261,7 +82,9 @@ type span struct{ start, end int64 }
 // eventBucket is Clock.Start(et, Durations[di]) through the span cache.
 func (s *State) eventBucket(di int, et int64) int64 {
 	sp := &s.spans[di]
-	if et >= sp.start && et < sp.end {
+	// Before 1970 seconds and minutes round towards zero (Java's remainder): there a
+	// bucket does not hold every time up to the next, so the cache is not asked.
+	if et >= 0 && et >= sp.start && et < sp.end {
 		return sp.start
 	}
 	d := s.def.Durations[di]
@@ -272,12 +95,20 @@ func (s *State) eventBucket(di int, et int64) int64 {
 
 // NewState returns an empty state for def, bucketing with clock.
 func NewState(def *Def, clock *Clock) *State {
-	if len(def.Durations) > 256 {
-		panic("agg: more than 256 granularities") // siddhiql has seven
+	nd := len(def.Durations)
+	if nd > maxDurations {
+		panic("agg: more than 16 granularities") // siddhiql has six
 	}
-	return &State{def: def, clock: clock, open: make([]int64, len(def.Durations)), groups: map[string]*group{},
-		spans: make([]span, len(def.Durations))}
+	s := &State{def: def, clock: clock, open: make([]int64, nd), openEnd: make([]int64, nd), groups: map[string]*group{},
+		spans: make([]span, nd), nests: clock.nests(), share: make([]bool, nd)}
+	for i := 0; i+1 < nd; i++ {
+		s.share[i] = s.nests && !def.needsExt() && def.Durations[i] < def.Durations[i+1]
+	}
+	return s
 }
+
+// shares reports whether any of the state's granularities may share cells.
+func (s *State) shares() bool { return slices.Contains(s.share, true) }
 
 // Def is the aggregation definition.
 func (s *State) Def() *Def { return s.def }
@@ -292,7 +123,9 @@ func (s *State) Advance(now int64) {
 	}
 	s.now = now
 	for i, d := range s.def.Durations {
-		s.open[i] = s.clock.Start(now, d)
+		if o := s.clock.Start(now, d); o != s.open[i] || s.openEnd[i] == 0 {
+			s.open[i], s.openEnd[i] = o, s.clock.Next(o, d)
+		}
 	}
 }
 
@@ -321,7 +154,15 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 			s.times = append(s.times, t)
 		}
 	}
+	if index > maxIndex {
+		return fmt.Errorf("agg %s: log index %d is over the greatest a state records (%d)", d.Name, index, uint64(maxIndex))
+	}
 	s.Advance(now)
+	var t targets
+	for k := range d.Durations {
+		t.arr[k], t.arrEnd[k] = s.open[k], s.openEnd[k]
+		t.evt[k], t.evtEnd[k] = t.arr[k], t.arrEnd[k]
+	}
 	for i, ev := range events {
 		if d.Filter != nil && !d.Filter(ev).Truth() {
 			continue
@@ -330,15 +171,12 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 		et := s.now
 		if d.EventTime {
 			et = s.times[i]
-		}
-		for di := range d.Durations {
-			arr := s.open[di]
-			evb := arr
-			if d.EventTime {
-				evb = s.eventBucket(di, et)
+			for k := range d.Durations {
+				t.evt[k] = s.eventBucket(k, et)
+				t.evtEnd[k] = s.spans[k].end
 			}
-			s.update(g.cell(di, arr, evb, d), ev, et, index)
 		}
+		s.addEvent(g, &t, s.nests && et >= 0 && s.now >= 0, ev, et, index)
 	}
 	return nil
 }
@@ -374,51 +212,46 @@ func (s *State) Check(events []expr.Row) error {
 	return nil
 }
 
-// group finds or creates the group of ev.
+// group finds or creates the group of ev. A new group's string values share the bytes of
+// its key.
 func (s *State) group(ev expr.Row) *group {
 	b := s.keyBuf[:0]
+	s.keyEnds = s.keyEnds[:0]
 	for _, a := range s.def.groupAttrs {
 		b = ev[a].Key(b)
+		s.keyEnds = append(s.keyEnds, len(b))
 	}
 	s.keyBuf = b
 	if g, ok := s.groups[string(b)]; ok {
 		return g
 	}
-	// One cell per granularity is what a group holds most of the time.
-	g := &group{key: string(b), values: make([]expr.Value, len(s.def.groupAttrs)), cells: make([]cell, 0, len(s.def.Durations))}
+	key := string(b)
+	g := newGroup(len(s.def.groupAttrs), s.def.needsExt(), len(s.def.Durations), s.shares())
 	for i, a := range s.def.groupAttrs {
-		g.values[i] = ev[a]
+		v := ev[a]
+		if v.T == siddhiql.TypeString || v.T == siddhiql.TypeObject {
+			end := s.keyEnds[i]
+			v.S = key[end-len(v.S) : end]
+		}
+		g.values[i] = v
 	}
-	s.groups[g.key] = g
+	s.groups[key] = g
 	return g
 }
 
-// cell finds or creates the cell (arr, evb) of granularity di. Cells are appended in
-// arrival order, so only the tail of di's run with agg == arr needs a look. The pointer is
-// good until the group's cells change.
-func (g *group) cell(di int, arr, evb int64, d *Def) *cell {
-	end := g.runEnd(di)
-	for j := end - 1; j >= 0 && int(g.cells[j].di) == di && g.cells[j].agg == arr; j-- {
-		if g.cells[j].evt == evb {
-			return &g.cells[j]
-		}
-	}
-	g.cells = slices.Insert(g.cells, end, d.newCell(di, arr, evb))
-	return &g.cells[end]
-}
-
-func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
+// update folds ev into cell c (ext x).
+func (s *State) update(c *cell, x *cellExt, ev expr.Row, et int64, index uint64) {
 	d := s.def
 	for i, b := range d.Bases {
 		switch b.Kind {
 		case BaseCount:
-			*c.word(i)++
+			*word(c, x, i)++
 		case BaseSum:
 			v := ev[b.Attr]
 			if v.IsNull() {
 				continue
 			}
-			p := c.word(i)
+			p := word(c, x, i)
 			if isFloat(b.Type) {
 				*p = math.Float64bits(math.Float64frombits(*p) + v.AsFloat())
 			} else {
@@ -429,11 +262,11 @@ func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
 			if v.IsNull() {
 				continue
 			}
-			if c.null(i) {
-				d.setBase(c, i, v)
+			if isNull(c, x, i) {
+				d.setBase(c, x, i, v)
 				continue
 			}
-			p := c.word(i)
+			p := word(c, x, i)
 			var replace bool
 			if isFloat(b.Type) {
 				f, cur := v.AsFloat(), math.Float64frombits(*p)
@@ -442,7 +275,7 @@ func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
 				replace = (b.Kind == BaseMin && v.I < int64(*p)) || (b.Kind == BaseMax && int64(*p) < v.I)
 			}
 			if replace {
-				d.setBase(c, i, v)
+				d.setBase(c, x, i, v)
 			}
 		case BaseSet:
 			v := ev[b.Attr]
@@ -451,7 +284,7 @@ func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
 			}
 			var kb [32]byte
 			k := v.Key(kb[:0])
-			set := c.ext.sets[i]
+			set := x.sets[i]
 			if _, ok := set[string(k)]; !ok {
 				set[string(k)] = struct{}{}
 			}
@@ -459,13 +292,13 @@ func (s *State) update(c *cell, ev expr.Row, et int64, index uint64) {
 	}
 	// Latest values: the event with the greatest event time wins, ties to the later
 	// arrival (Siddhi's shouldUpdate uses >=).
-	if len(d.Latest) > 0 && et >= c.ext.lastEvt {
-		c.ext.lastEvt = et
+	if len(d.Latest) > 0 && et >= x.lastEvt {
+		x.lastEvt = et
 		for i, e := range d.latestExpr {
-			c.ext.latest[i] = e(ev)
+			x.latest[i] = e(ev)
 		}
 	}
-	c.index = index
+	c.setIndex(index)
 }
 
 // mergeBase folds v into the base value *p as kind k merges: sums and counts add, min and
@@ -511,15 +344,22 @@ func (s *State) RowsIn(d siddhiql.Duration, start, end int64) []*Row {
 		return nil
 	}
 	var out []*Row
-	for _, g := range s.groups {
-		for j := g.runEnd(di) - 1; j >= 0 && int(g.cells[j].di) == di; j-- {
+	m := startMemo{s: s}
+	var slab rowSlab
+	for key, g := range s.groups {
+		for j := range g.cells {
 			c := &g.cells[j]
-			t := c.agg
+			if !c.covers(di) {
+				continue
+			}
+			agg, evt := m.logical(c, di)
+			t := agg
 			if s.def.EventTime {
-				t = c.evt
+				t = evt
 			}
 			if t >= start && t < end {
-				out = append(out, s.def.row(g, c))
+				x := g.ext(j)
+				out = append(out, s.def.row(&slab, key, g, c, x, agg, evt, s.def.bases(&slab, c, x)))
 			}
 		}
 	}
@@ -559,14 +399,27 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 // Changed returns, per granularity, the rows changed after log index since, in Rows order:
 // what a flush must write. Only those rows are built and sorted (one pass over the groups),
 // so a flush of a few changed rows among a million costs a scan, not a sort of them all.
+// The rows of one shared cell share their bases (callers must not change them). A row
+// without sets shares nothing with the state but its group values, which never change:
+// Clone returns it as it is, so a flusher that clones what it captures holds the rows once.
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
-	for _, g := range s.groups {
+	m := startMemo{s: s}
+	var slab rowSlab
+	for key, g := range s.groups {
 		for j := range g.cells {
 			c := &g.cells[j]
-			if c.index > since {
-				d := s.def.Durations[c.di]
-				out[d] = append(out[d], s.def.row(g, c))
+			if c.index() <= since {
+				continue
+			}
+			x := g.ext(j)
+			bases := s.def.bases(&slab, c, x)
+			for k := c.lo(); k <= c.hi(); k++ {
+				d := s.def.Durations[k]
+				agg, evt := m.logical(c, k)
+				r := s.def.row(&slab, key, g, c, x, agg, evt, bases)
+				r.detached = r.Sets == nil
+				out[d] = append(out[d], r)
 			}
 		}
 	}
@@ -583,7 +436,18 @@ func (s *State) DropFlushed(index uint64) int {
 	if s.retain != nil {
 		return s.dropRetained(index) // joinread.go
 	}
-	return s.drop(func(c *cell) bool { return c.agg < s.open[c.di] && c.index <= index })
+	return s.drop(func(c *cell, k int) bool {
+		if c.index() > index {
+			return false
+		}
+		// A shared cell's row at k is closed exactly when the cell's own bucket starts
+		// before k's open one (buckets nest and start at or after 1970).
+		if c.lo() == k || s.open[k] >= 0 {
+			return c.agg < s.open[k]
+		}
+		agg, _ := s.logical(c, k)
+		return agg < s.open[k]
+	})
 }
 
 // Purge drops the closed rows older than each granularity's retention at time now, judged
@@ -591,13 +455,17 @@ func (s *State) DropFlushed(index uint64) int {
 // AGG_TIMESTAMP). It returns how many rows it dropped per granularity.
 func (s *State) Purge(now int64) map[siddhiql.Duration]int {
 	counts := map[siddhiql.Duration]int{}
-	s.drop(func(c *cell) bool {
-		d := s.def.Durations[c.di]
+	s.drop(func(c *cell, k int) bool {
+		d := s.def.Durations[k]
 		keep, ok := s.def.Purge.Retention[d]
-		if !s.def.Purge.Enable || !ok || keep == siddhiql.RetainAll || c.agg >= s.open[c.di] {
+		if !s.def.Purge.Enable || !ok || keep == siddhiql.RetainAll {
 			return false
 		}
-		if c.evt < now-keep {
+		agg, evt := s.logical(c, k)
+		if agg >= s.open[k] {
+			return false
+		}
+		if evt < now-keep {
 			counts[d]++
 			return true
 		}
@@ -606,37 +474,13 @@ func (s *State) Purge(now int64) map[siddhiql.Duration]int {
 	return counts
 }
 
-func (s *State) drop(gone func(c *cell) bool) int {
-	n := 0
-	nd := len(s.def.Durations)
-	for k, g := range s.groups {
-		kept := g.cells[:0]
-		for _, c := range g.cells {
-			if gone(&c) {
-				n++
-				continue
-			}
-			kept = append(kept, c)
-		}
-		clear(g.cells[len(kept):])
-		switch {
-		case len(kept) == 0:
-			delete(s.groups, k)
-		case cap(kept) > 2*nd && len(kept) <= cap(kept)/4:
-			// A burst of late rows grew the cells; give the room back.
-			g.cells = append(make([]cell, 0, max(nd, 2*len(kept))), kept...)
-		default:
-			g.cells = kept
-		}
-	}
-	return n
-}
-
 // Len is the number of rows held, over every granularity.
 func (s *State) Len() int {
 	n := 0
 	for _, g := range s.groups {
-		n += len(g.cells)
+		for j := range g.cells {
+			n += g.cells[j].hi() - g.cells[j].lo() + 1
+		}
 	}
 	return n
 }
@@ -656,12 +500,17 @@ func (d *Def) NewStoredRow(aggTS, eventTS int64, group, latest []expr.Value, las
 		LastEventTimestamp: lastEventTS, Bases: bases, Sets: sets, Index: index, key: string(kb)}
 }
 
-// Clone returns a deep copy of r that later changes to the state do not touch.
+// Clone returns a row equal to r that later changes to the state do not touch: a deep copy,
+// or r itself when r is a row Changed handed out without sets (already such a row).
 func (r *Row) Clone() *Row {
-	c := &Row{AggTimestamp: r.AggTimestamp, EventTimestamp: r.EventTimestamp, Group: r.Group,
-		LastEventTimestamp: r.LastEventTimestamp, Index: r.Index, key: r.key}
+	if r.detached {
+		return r
+	}
+	c := newRow(len(r.Bases))
+	c.AggTimestamp, c.EventTimestamp, c.Group = r.AggTimestamp, r.EventTimestamp, r.Group
+	c.LastEventTimestamp, c.Index, c.key = r.LastEventTimestamp, r.Index, r.key
+	copy(c.Bases, r.Bases)
 	c.Latest = append([]expr.Value(nil), r.Latest...)
-	c.Bases = append([]expr.Value(nil), r.Bases...)
 	if r.Sets != nil {
 		c.Sets = make([]Set, len(r.Sets))
 		for i, s := range r.Sets {
