@@ -59,13 +59,10 @@ func (nm *nemesis) injectScale(ctx context.Context, kind string, f *check.Fault,
 	return true
 }
 
-// drainTarget picks a node that may be drained: not the controller's leader (it does not
-// retire itself from the map), not the last members' or its zone's only node.
+// drainTarget picks a node that may be drained: not one of the last members or its zone's
+// only node. The controller's leader may be drained too: it hands the controller over.
 func (nm *nemesis) drainTarget(ctx context.Context) *node {
 	cands := nm.c.drainable(nm.zones)
-	if m, _, err := nm.c.readMap(ctx); err == nil && m.Controller != nil {
-		cands = slices.DeleteFunc(cands, func(n *node) bool { return n.id == m.Controller.ID })
-	}
 	if len(cands) == 0 {
 		return nil
 	}
