@@ -8,17 +8,17 @@ import (
 
 // Descriptions of the metrics read from the cluster map and the node's replicas.
 var (
-	descNodeReplicas = prometheus.NewDesc("tally_node_replicas",
+	descNodeReplicas = prometheus.NewDesc("tally_replicas",
 		"Partition group replicas open on this node.", nil, nil)
 	descClusterNodes = prometheus.NewDesc("tally_cluster_nodes",
 		"Nodes in the cluster map by state (active, draining, dead), as this node's copy of the map has them.", []string{"state"}, nil)
-	descClusterMoves = prometheus.NewDesc("tally_cluster_moves_in_progress",
+	descClusterMoves = prometheus.NewDesc("tally_moves_in_progress",
 		"Replica moves in progress in the cluster map, as this node's copy of the map has them.", nil, nil)
 )
 
 // mapCollector reads the node's replicas and its copy of the cluster map at scrape time.
 // Without a cluster map (cluster nil, or a map not yet created) it exports only
-// tally_node_replicas.
+// tally_replicas.
 type mapCollector struct {
 	groups  []Group
 	cluster Cluster

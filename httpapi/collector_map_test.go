@@ -41,11 +41,11 @@ func TestMapCollector(t *testing.T) {
 	groups := []Group{slotGroup{hosted: true}, slotGroup{hosted: false}, slotGroup{hosted: true}}
 	got := gather(t, mapCollector{groups: groups, cluster: fakeCluster{m}})
 	want := map[string]float64{
-		"tally_node_replicas":                   2,
+		"tally_replicas":                        2,
 		`tally_cluster_nodes{state="active"}`:   3,
 		`tally_cluster_nodes{state="draining"}`: 1,
 		`tally_cluster_nodes{state="dead"}`:     0,
-		"tally_cluster_moves_in_progress":       2,
+		"tally_moves_in_progress":               2,
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("collected %v, want %v", got, want)
@@ -53,7 +53,7 @@ func TestMapCollector(t *testing.T) {
 
 	// No cluster map (or one not created yet): the replicas alone.
 	for _, c := range []Cluster{nil, fakeCluster{}} {
-		if got := gather(t, mapCollector{groups: groups, cluster: c}); !maps.Equal(got, map[string]float64{"tally_node_replicas": 2}) {
+		if got := gather(t, mapCollector{groups: groups, cluster: c}); !maps.Equal(got, map[string]float64{"tally_replicas": 2}) {
 			t.Errorf("cluster %v: collected %v", c, got)
 		}
 	}

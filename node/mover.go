@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/placement"
@@ -24,6 +26,40 @@ type moverState struct {
 	seenMu   sync.Mutex
 	lastSeen map[string]time.Time // node → when its Raft port last answered
 	leading  bool
+	// moveSince is when this leader first saw each group's move in progress (guarded by
+	// seenMu); moveSeconds observes how long moves took, by outcome.
+	moveSince   map[uint32]time.Time
+	moveSeconds *prometheus.HistogramVec
+}
+
+// newMoveSeconds is tally_move_seconds: how long the replica moves this node carried out as
+// the controller's leader took, from when it started or first saw them to finish or abort.
+func newMoveSeconds() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tally_move_seconds",
+		Help:    "Duration of the replica moves this node carried out as the controller's leader, by result (finished, aborted).",
+		Buckets: []float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900},
+	}, []string{"result"})
+}
+
+// moveStarted notes when this leader first saw group g's move.
+func (n *Node) moveStarted(g uint32) {
+	n.seenMu.Lock()
+	if _, ok := n.moveSince[g]; !ok {
+		n.moveSince[g] = time.Now()
+	}
+	n.seenMu.Unlock()
+}
+
+// moveEnded observes group g's move duration.
+func (n *Node) moveEnded(g uint32, result string) {
+	n.seenMu.Lock()
+	since, ok := n.moveSince[g]
+	delete(n.moveSince, g)
+	n.seenMu.Unlock()
+	if ok {
+		n.moveSeconds.WithLabelValues(result).Observe(time.Since(since).Seconds())
+	}
 }
 
 // kick makes the control loop run a round now.
@@ -55,6 +91,7 @@ func (n *Node) controlLoop() {
 			// A new controller leader gives every node a full timeout before calling it dead.
 			n.seenMu.Lock()
 			n.lastSeen = map[string]time.Time{}
+			n.moveSince = map[uint32]time.Time{}
 			n.seenMu.Unlock()
 			n.leading = true
 		}
@@ -195,6 +232,7 @@ func maps(m map[string]time.Time) map[string]time.Time {
 // the configuration and the move dropped from the map.
 func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) error {
 	mv := *g.Move
+	n.moveStarted(g.ID)
 	st, err := n.groupStatus(ctx, g.ID)
 	if err != nil {
 		return err
@@ -215,7 +253,11 @@ func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) e
 				return n.groupRemove(ctx, g.ID, mv.Add)
 			}
 			n.logger.Warn("move rolled back: its new node is not active", "move", mv.String())
-			return n.ctl.Propose(ctx, clustermap.Abort(g.ID))
+			if err := n.ctl.Propose(ctx, clustermap.Abort(g.ID)); err != nil {
+				return err
+			}
+			n.moveEnded(g.ID, "aborted")
+			return nil
 		}
 		switch {
 		case !found:
@@ -245,6 +287,7 @@ func (n *Node) step(ctx context.Context, m clustermap.Map, g clustermap.Group) e
 	if err := n.ctl.Propose(ctx, clustermap.Finish(g.ID, voters)); err != nil {
 		return err
 	}
+	n.moveEnded(g.ID, "finished")
 	n.logger.Info("move finished", "move", mv.String(), "voters", voters)
 	return nil
 }

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/httpapi"
@@ -114,7 +116,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, failed: make(chan error, 4)}
-	n.kickCh, n.lastSeen = make(chan struct{}, 1), map[string]time.Time{}
+	n.kickCh, n.lastSeen, n.moveSince = make(chan struct{}, 1), map[string]time.Time{}, map[uint32]time.Time{}
+	n.moveSeconds = newMoveSeconds()
 	cleanup := []func(){}
 	defer func() {
 		if err != nil {
@@ -177,6 +180,12 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	acfg := cfg.API
 	acfg.NodeID, acfg.Cluster = cfg.ID, n
+	if acfg.Registry == nil {
+		acfg.Registry = prometheus.NewRegistry()
+	}
+	if err := acfg.Registry.Register(n.moveSeconds); err != nil {
+		return nil, fmt.Errorf("register tally_move_seconds: %w", err)
+	}
 	if acfg.Logger == nil {
 		acfg.Logger = n.logger
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -276,6 +277,28 @@ func TestNodes_PlaceJoinDrain(t *testing.T) {
 		matches, _ := filepath.Glob(filepath.Join(c.cfgs["n2"].DataDir, "group-*"))
 		return len(matches) == 0
 	})
+	// The controller's leaders timed the moves they carried out.
+	moves := 0.0
+	for id, cfg := range c.cfgs {
+		if id == "n2" {
+			continue
+		}
+		resp, err := http.Get("http://" + cfg.HTTPAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, `tally_move_seconds_count{result="finished"} `); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				moves += f
+			}
+		}
+	}
+	if moves < 3 {
+		t.Errorf("tally_move_seconds counted %v finished moves on the nodes, want at least the drain's 3", moves)
+	}
 	// Every acknowledged event once: 2 producers × rounds per key.
 	// A leadership that just moved (leader balance) can answer 503 once: retry as a client would.
 	var res *client.Result

@@ -231,7 +231,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	// What the operators look at: each must be on the dashboard.
 	for _, want := range []string{"tally_ingest_events_total", "tally_raft_commit_seconds_bucket", "tally_raft_is_leader",
 		"tally_flush_backlog_rows", "tally_flush_errors_total", "tally_sink_backlog", "process_resident_memory_bytes",
-		"tally_aggregation_keys", "tally_node_replicas", "tally_cluster_nodes", "tally_cluster_moves_in_progress",
+		"tally_aggregation_keys", "tally_replicas", "tally_cluster_nodes", "tally_moves_in_progress",
 		"tally_fsm_applied_events_total"} {
 		if names[want] == nil {
 			t.Errorf("the dashboard does not query %s", want)
