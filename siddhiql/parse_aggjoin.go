@@ -27,27 +27,7 @@ func (p *parser) parseQueryOrder(q *Query) {
 		p.failf(t.pos, "%s is not supported in streaming queries other than joins with an aggregation", strings.ToLower(what))
 	}
 	o := &QueryOrder{Pos: t.pos}
-	if p.acceptWord("order") {
-		p.expectWord("by", "after 'order'")
-		for {
-			k := OrderKey{Var: p.parseVar("order by")}
-			if p.acceptWord("desc") {
-				k.Desc = true
-			} else {
-				p.acceptWord("asc")
-			}
-			o.OrderBy = append(o.OrderBy, k)
-			if !p.acceptPunct(",") {
-				break
-			}
-		}
-	}
-	if p.acceptWord("limit") {
-		o.Limit = p.parseExpr()
-	}
-	if p.acceptWord("offset") {
-		o.Offset = p.parseExpr()
-	}
+	o.OrderBy, o.Limit, o.Offset = p.parseOrderLimit()
 	q.Order = o
 }
 

@@ -324,6 +324,12 @@ func (p *parser) parseQuerySection(q *StoreQuery) {
 	if p.acceptWord("having") {
 		q.Having = p.parseExpr()
 	}
+	q.OrderBy, q.Limit, q.Offset = p.parseOrderLimit()
+}
+
+// parseOrderLimit parses the optional `order by k [asc|desc], …`, `limit N` and `offset N`
+// that end a store query or a join with an aggregation.
+func (p *parser) parseOrderLimit() (order []OrderKey, limit, offset Expr) {
 	if p.acceptWord("order") {
 		p.expectWord("by", "after 'order'")
 		for {
@@ -333,16 +339,17 @@ func (p *parser) parseQuerySection(q *StoreQuery) {
 			} else {
 				p.acceptWord("asc")
 			}
-			q.OrderBy = append(q.OrderBy, k)
+			order = append(order, k)
 			if !p.acceptPunct(",") {
 				break
 			}
 		}
 	}
 	if p.acceptWord("limit") {
-		q.Limit = p.parseExpr()
+		limit = p.parseExpr()
 	}
 	if p.acceptWord("offset") {
-		q.Offset = p.parseExpr()
+		offset = p.parseExpr()
 	}
+	return order, limit, offset
 }
