@@ -3,7 +3,6 @@ package agg
 import (
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/siddhiql"
@@ -274,10 +273,6 @@ func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
 		}
 		return rows
 	}
-	type mkey struct {
-		t   int64
-		key string
-	}
 	merged := map[mkey]*merge{}
 	var order []mkey
 	for _, r := range found {
@@ -290,12 +285,7 @@ func (s *State) JoinRows(per siddhiql.Duration, start, end int64) []expr.Row {
 		}
 		m.add(s.def, r)
 	}
-	slices.SortFunc(order, func(a, b mkey) int {
-		if a.t != b.t {
-			return cmpInt(a.t, b.t)
-		}
-		return strings.Compare(a.key, b.key)
-	})
+	sortMKeys(order)
 	for _, k := range order {
 		rows = append(rows, merged[k].output(p, k.t))
 	}

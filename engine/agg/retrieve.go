@@ -113,10 +113,6 @@ func (p *Plan) Bucket(r *Row) int64 {
 // memory) and answers the query. Rows outside [Start, End) are skipped, so sources may pass
 // more than needed. Source order decides nothing but the order floats are summed in.
 func (p *Plan) Run(sources ...[]*Row) (*Result, error) {
-	type mkey struct {
-		t   int64
-		key string
-	}
 	merged := map[mkey]*merge{}
 	var order []mkey
 	for _, src := range sources {
@@ -135,12 +131,7 @@ func (p *Plan) Run(sources ...[]*Row) (*Result, error) {
 			m.add(p.Def, r)
 		}
 	}
-	slices.SortFunc(order, func(a, b mkey) int {
-		if a.t != b.t {
-			return cmpInt(a.t, b.t)
-		}
-		return strings.Compare(a.key, b.key)
-	})
+	sortMKeys(order)
 	rows := make([]expr.Row, 0, len(order))
 	for _, k := range order {
 		row := merged[k].output(p, k.t)
@@ -348,4 +339,20 @@ func WithinPattern(s string) (int64, int64, error) {
 		end = t.AddDate(1, 0, 0)
 	}
 	return start, end.UnixMilli(), nil
+}
+
+// mkey is a merged row's identity: its bucket time and group key.
+type mkey struct {
+	t   int64
+	key string
+}
+
+// sortMKeys orders merged rows by bucket time, then group key.
+func sortMKeys(order []mkey) {
+	slices.SortFunc(order, func(a, b mkey) int {
+		if a.t != b.t {
+			return cmpInt(a.t, b.t)
+		}
+		return strings.Compare(a.key, b.key)
+	})
 }
