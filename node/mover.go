@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -192,7 +193,7 @@ func (n *Node) checkHealth(ctx context.Context, m clustermap.Map) error {
 		}
 	}
 	n.lastSeen[n.cfg.ID] = now
-	seen := maps(n.lastSeen)
+	seen := maps.Clone(n.lastSeen)
 	n.seenMu.Unlock()
 	for _, nd := range m.Nodes {
 		last := seen[nd.ID]
@@ -210,14 +211,6 @@ func (n *Node) checkHealth(ctx context.Context, m clustermap.Map) error {
 		}
 	}
 	return nil
-}
-
-func maps(m map[string]time.Time) map[string]time.Time {
-	out := make(map[string]time.Time, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // step carries group g's move one step further. Every step reads the group's configuration
@@ -418,7 +411,7 @@ func (n *Node) balanceLeaders(ctx context.Context, m clustermap.Map) error {
 	// A voter that did not answer the last probe would take the group's writes down for an
 	// election timeout: only transfer to nodes seen this round.
 	n.seenMu.Lock()
-	seen := maps(n.lastSeen)
+	seen := maps.Clone(n.lastSeen)
 	n.seenMu.Unlock()
 	for _, t := range transfers {
 		if time.Since(seen[t.To]) > 2*time.Second {

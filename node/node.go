@@ -233,7 +233,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
-// Failed is closed... it delivers an error when a loop of the node cannot go on.
+// Failed delivers an error when the node cannot go on (its HTTP server failed, or its
+// configuration contradicts the cluster map); the caller then closes it.
 func (n *Node) Failed() <-chan error { return n.failed }
 
 func (n *Node) fail(err error) {

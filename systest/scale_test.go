@@ -133,7 +133,7 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 	// Producers write through every node, each with its own producer ID and seqs.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var acked atomic.Int64
+	var acked, added atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	var addrs []string
@@ -163,6 +163,7 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 					}
 					break
 				}
+				added.Add(1)
 			}
 			cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer ccancel()
@@ -173,7 +174,7 @@ func TestScale_SixNodesJoinDrain(t *testing.T) {
 			acked.Add(int64(st.Events + st.Duplicates))
 		}()
 	}
-	time.Sleep(3 * time.Second)
+	c.eventually(30*time.Second, "the producers under way", func() bool { return added.Load() >= 3000 })
 
 	// A seventh node joins while they write.
 	n7 := &node{id: "n7", httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
