@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,9 @@ type Node struct {
 	slots  []*slot
 
 	openMu sync.Mutex // opening and closing replicas
+	// created is set once this process has created the cluster map: only then may it form
+	// (bootstrap) the groups' first replicas.
+	created atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -97,7 +97,10 @@ func (n *Node) reconcile(m clustermap.Map) {
 		}
 		// Only the node that created the cluster forms each group, once: every other
 		// replica is added by its group's leader and catches up from it.
-		bootstrap := n.cfg.Bootstrap && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
+		// Only a process that created the map in this run may form groups: a restarted
+		// --bootstrap node replays the map from its start (every group on it alone) and
+		// must not form a second, separate group.
+		bootstrap := n.created.Load() && slices.Equal(grp.Voters, []string{n.cfg.ID}) && grp.Move == nil
 		if err := n.openReplica(g, grp.Shard, bootstrap); err != nil {
 			n.logger.Error("cannot open a replica the map places here", "group", g, "err", err)
 		}

@@ -123,10 +123,13 @@ func (n *Node) bootstrap(groups int) {
 			shards[g] = n.groupShard(g, groups)
 		}
 		self := clustermap.Node{ID: n.cfg.ID, RaftAddr: n.cfg.RaftAddr, HTTPAddr: n.cfg.HTTPAddr, Zone: n.cfg.Zone}
+		// Set before the map exists, so the reconciler that sees it first forms the groups.
+		n.created.Store(true)
 		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 		err := n.ctl.Propose(ctx, clustermap.Init(n.cfg.Replicas, self, shards))
 		cancel()
 		if err != nil {
+			n.created.Store(false)
 			n.logger.Error("cannot create the cluster map", "err", err)
 			return
 		}
