@@ -222,6 +222,16 @@ func TestNodes_PlaceJoinDrain(t *testing.T) {
 	if _, err := cl.Deploy(ctx, testApp); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
+	// The deploy answers once the groups' leaders applied it; followers apply it a moment later.
+	waitFor(t, 10*time.Second, "every node to know the app", func() bool {
+		for _, id := range []string{"n1", "n2", "n3", "n4"} {
+			apps, err := c.client(id).Apps(ctx)
+			if err != nil || len(apps) != 1 {
+				return false
+			}
+		}
+		return true
+	})
 	// Producers write through every node while n2 drains.
 	const keys, rounds = 40, 30
 	var sent sync.WaitGroup
