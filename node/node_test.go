@@ -39,6 +39,7 @@ type testCluster struct {
 	nodes  map[string]*Node
 	cfgs   map[string]Config
 	mu     sync.Mutex
+	logs   *logTail
 }
 
 func freeAddr(t *testing.T) string {
@@ -52,10 +53,11 @@ func freeAddr(t *testing.T) string {
 }
 
 func newTestCluster(t *testing.T, groups int) *testCluster {
-	c := &testCluster{t: t, dir: t.TempDir(), groups: groups, nodes: map[string]*Node{}, cfgs: map[string]Config{}}
+	c := &testCluster{t: t, dir: t.TempDir(), groups: groups, nodes: map[string]*Node{}, cfgs: map[string]Config{}, logs: &logTail{}}
 	t.Cleanup(func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.logs.dump(t) // before the closing nodes' lines push the failure's out
 		for id, n := range c.nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			if err := n.Close(ctx); err != nil {
@@ -81,7 +83,7 @@ func (c *testCluster) start(id, zone string, replicas int) *Node {
 				rc.FlushInterval = 200 * time.Millisecond
 				return rc
 			},
-			Logger: slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id),
+			Logger: slog.New(slog.NewTextHandler(testWriter{c.t, c.logs}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", id),
 		}
 		if len(c.cfgs) == 0 {
 			cfg.Bootstrap = true
@@ -162,13 +164,54 @@ func settled(r int) func(m clustermap.Map) bool {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter keeps the nodes' logs for a failing test (logTail) and shows them as they come
+// with NODE_TEST_LOG set.
+type testWriter struct {
+	t    *testing.T
+	tail *logTail
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
+	line := strings.TrimRight(string(b), "\n")
 	if os.Getenv("NODE_TEST_LOG") != "" {
-		w.t.Log(strings.TrimRight(string(b), "\n"))
+		w.t.Log(line)
 	}
+	w.tail.add(line)
 	return len(b), nil
+}
+
+// logTail holds the last lines the nodes logged, printed when the test failed.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+	next  int
+}
+
+const logTailLines = 2000
+
+func (l *logTail) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) < logTailLines {
+		l.lines = append(l.lines, line)
+		return
+	}
+	l.lines[l.next] = line
+	l.next = (l.next + 1) % logTailLines
+}
+
+func (l *logTail) dump(t *testing.T) {
+	if !t.Failed() || os.Getenv("NODE_TEST_LOG") != "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for i := range l.lines {
+		b.WriteString(l.lines[(l.next+i)%len(l.lines)])
+		b.WriteByte('\n')
+	}
+	t.Logf("the nodes' last %d log lines:\n%s", len(l.lines), b.String())
 }
 
 // hostedCounts is how many replicas each node has open.
