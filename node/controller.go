@@ -205,7 +205,7 @@ func (c *controller) Promote(ctx context.Context, id, raftAddr string) error {
 	return wait(ctx, c.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, timeoutOf(ctx)))
 }
 
-// Transfer hands the controller's leadership to another voter.
-func (c *controller) Transfer(ctx context.Context) error {
-	return wait(ctx, c.raft.LeadershipTransfer())
+// TransferTo hands the controller's leadership to voter id at raftAddr.
+func (c *controller) TransferTo(ctx context.Context, id, raftAddr string) error {
+	return wait(ctx, c.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(raftAddr)))
 }

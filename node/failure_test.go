@@ -75,7 +75,7 @@ func TestNodes_ControllerFailoverMidMove(t *testing.T) {
 	if err := c.nodes[leader].Drain(t.Context(), drainNode); err != nil {
 		t.Fatalf("drain %s on the controller leader %s: %v", drainNode, leader, err)
 	}
-	c.waitMap(leader, 10*time.Second, "a move in progress", func(m clustermap.Map) bool { return len(m.Moves()) > 0 })
+	c.waitMap(leader, 30*time.Second, "a move in progress", func(m clustermap.Map) bool { return len(m.Moves()) > 0 })
 	c.stop(leader)
 	var watcher string
 	for _, id := range []string{"n1", "n2", "n3", "n4"} {

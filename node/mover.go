@@ -110,9 +110,10 @@ func (n *Node) controlRound(ctx context.Context) error {
 		return nil
 	}
 	if self, ok := m.Node(n.cfg.ID); ok && self.State != placement.Active {
-		// A draining node hands the controller over: it is about to leave.
-		n.logger.Info("this node is draining: handing the controller's leadership over")
-		return n.ctl.Transfer(ctx)
+		if handed, err := n.handOver(ctx, m); handed || err != nil {
+			return err
+		}
+		// No active voter answers: lead on (this node stays until its replicas moved).
 	}
 	if err := n.checkHealth(ctx, m); err != nil {
 		return err
@@ -156,6 +157,34 @@ func (n *Node) controlRound(ctx context.Context) error {
 		return n.balanceLeaders(ctx, m)
 	}
 	return nil
+}
+
+// handOver passes the controller's leadership on from a draining node, which is about to
+// leave, to an active voter that answers now. (Raft's own choice is the most up-to-date
+// voter, which may be a stopped node whose log was current when it stopped: the transfer
+// would then time out, round after round.)
+func (n *Node) handOver(ctx context.Context, m clustermap.Map) (bool, error) {
+	servers, err := n.ctl.Members()
+	if err != nil {
+		return false, err
+	}
+	for _, s := range servers {
+		id := string(s.ID)
+		nd, ok := m.Node(id)
+		if id == n.cfg.ID || s.Suffrage != raftVoter || !ok || nd.State != placement.Active {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		meta, err := n.mux.Probe(pctx, string(s.Address), ControllerGroup)
+		cancel()
+		if err != nil || meta.ID != id {
+			continue
+		}
+		n.logger.Info("this node is draining: handing the controller's leadership over", "to", id)
+		return true, n.ctl.TransferTo(ctx, id, string(s.Address))
+	}
+	n.logger.Debug("this node is draining, but no active controller voter answers to take the controller's leadership over")
+	return false, nil
 }
 
 // checkHealth asks every node's Raft port who it is; one silent for DeadNodeTimeout is

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/tally-db/tally/engine"
 )
 
@@ -238,5 +240,20 @@ func TestMux_TwoGroups(t *testing.T) {
 		if err := n.WaitApplied(ctx, res.Index); err != nil {
 			t.Errorf("group 1 on %s after group 2 closed: %v", n.ID(), err)
 		}
+	}
+}
+
+// TestTransport_NoPipeline: replication over the mux never pipelines (NewTCPTransport says
+// why: hashicorp/raft's pipeline can stop replicating to a follower for good).
+func TestTransport_NoPipeline(t *testing.T) {
+	a, b := newTestMux(t, "a"), newTestMux(t, "b")
+	tr := NewTCPTransport(a, 0, testLogger(t))
+	defer tr.(interface{ Close() error }).Close()
+	p, err := tr.AppendEntriesPipeline("b", raft.ServerAddress(b.Addr().String()))
+	if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("AppendEntriesPipeline: %v, want %v", err, raft.ErrPipelineReplicationNotSupported)
 	}
 }
