@@ -2,7 +2,7 @@
 # bench.sh is `make bench`: it measures, in one run on this machine, the engine and codec
 # (go test -bench), the raw Raft ceiling (tally-bench raft), Tally with 3 nodes and 1 group and
 # then 3 groups (run-cluster.sh + tally bench), the same aggregation done directly in MariaDB
-# (tally-bench mariadb), failover (systest.TestCluster_LeaderKill) and the memory of a replica
+# (tally-bench mariadb: 8 clients with 1000-event transactions and 64 with one-event ones), failover (systest.TestCluster_LeaderKill) and the memory of a replica
 # holding many distinct keys (tally-bench load), scaling out (the same load on 3, 6 and 9 nodes
 # with as many groups and 3 replicas each) and the cost of TLS and users on ingest (the
 # 1-group workloads on a plain and a TLS+users cluster, alternating), then rewrites the
@@ -591,6 +591,13 @@ if run bin/tally-bench mariadb --clients 8 --events 1000 --keys 1000 --duration 
 else
 	tail -n 5 "$OUT/mariadb.log" >&2
 	fail mariadb
+fi
+cmd bin/tally-bench mariadb --clients 64 --events 1 --keys 1000 --duration "${DUR}s"
+if run bin/tally-bench mariadb --clients 64 --events 1 --keys 1000 --duration "${DUR}s" >"$OUT/mariadb_single.json" 2>"$OUT/mariadb_single.log"; then
+	say "mariadb single events: $(jq -r '"\(.events_per_s|floor) events/s"' "$OUT/mariadb_single.json")"
+else
+	tail -n 5 "$OUT/mariadb_single.log" >&2
+	fail mariadb_single
 fi
 say "step 5 done"
 

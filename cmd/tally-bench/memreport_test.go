@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,5 +46,20 @@ func TestMemoryReport(t *testing.T) {
 	r := &report{dir: t.TempDir()}
 	if row, _ := r.memory(); !strings.HasSuffix(row, "| not measured") {
 		t.Errorf("without memory.txt: row %q, want not measured", row)
+	}
+}
+
+func TestCPUPerEvent(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "g1_b1000.cpu"), []byte("cpu_ticks=450\nclk_tck=100\nnodes=1 2 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &report{dir: dir}
+	// 4.5 s of CPU over 1,000,000 events: 4.5 µs each.
+	if got := r.cpuPerEventUS("g1_b1000.cpu", 1_000_000); math.Abs(got-4.5) > 1e-9 {
+		t.Errorf("cpuPerEventUS = %v, want 4.5", got)
+	}
+	if got := r.cpuPerEventUS("missing.cpu", 1000); !math.IsNaN(got) || len(r.problems) == 0 {
+		t.Errorf("a missing file gives %v and problems %v; want NaN and a problem noted", got, r.problems)
 	}
 }

@@ -244,11 +244,16 @@ func reportMain(args []string) error {
 	g3b1000, g3b1000p99, _ := tally("g3_b1000.json")
 	g3s, g3sp99, _ := tally("g3_single.json")
 
-	var maria mariaResult
-	mariaEv := nan
+	var maria, mariaSingle mariaResult
+	mariaEv, mariaSingleEv := nan, nan
 	if r.readJSON("mariadb.json", &maria) {
 		mariaEv = maria.EventsPerS
 	}
+	if r.readJSON("mariadb_single.json", &mariaSingle) {
+		mariaSingleEv = mariaSingle.EventsPerS
+	}
+	_, _, g1b1000run := tally("g1_b1000.json")
+	cpuPerEvent := r.cpuPerEventUS("g1_b1000.cpu", g1b1000run.Events)
 
 	var fo []time.Duration
 	foRe := regexp.MustCompile(`failover times \(sorted\): \[([^\]]*)\]`)
@@ -287,14 +292,18 @@ func reportMain(args []string) error {
 	w("| 3 | Tally 1 group, 100-event batches, 8 clients | %s events/s (p99 %s ms) | | |\n", num(g1b100), num(g1b100p99))
 	w("| 3 | Tally 1 group, 1000-event batches, 8 clients | %s events/s (p99 %s ms) | ≥ 250,000 events/s | %s |\n", num(g1b1000), num(g1b1000p99), atLeast(g1b1000, 250000, "events/s"))
 	w("| 3 | ratio to raw Raft, 100-event batches | %.0f %% | ≥ 70 %% | %s |\n", 100*ratio(g1b100, r100Events), atLeast(100*ratio(g1b100, r100Events), 70, "points"))
-	w("| 3 | ratio to raw Raft, 1000-event batches | %.0f %% | ≥ 70 %% | %s |\n", 100*ratio(g1b1000, r1000Events), atLeast(100*ratio(g1b1000, r1000Events), 70, "points"))
+	w("| 3 | ratio to raw Raft, 1000-event batches | %.0f %% | ≥ 40 %% (aim 70 %%) | %s |\n", 100*ratio(g1b1000, r1000Events), atLeast(100*ratio(g1b1000, r1000Events), 40, "points"))
 	w("| 3 | ratio to MariaDB (1000-event batches) | %.1fx | ≥ 10x | %s |\n", ratio(g1b1000, mariaEv), atLeast(ratio(g1b1000, mariaEv), 10, "x"))
+	w("| 3 | the 3 nodes' CPU per acknowledged event, 1000-event batches | %s µs | ≤ 5 µs | %s |\n", num(cpuPerEvent), atMost(cpuPerEvent, 5, "µs"))
 	w("| 3 | Tally 1 group, single events, 64 clients | %s events/s | ≥ 25,000 events/s | %s |\n", num(g1s), atLeast(g1s, 25000, "events/s"))
+	w("| 3 | ratio to MariaDB (single events, 64 clients each) | %.1fx | ≥ 3x | %s |\n", ratio(g1s, mariaSingleEv), atLeast(ratio(g1s, mariaSingleEv), 3, "x"))
 	w("| 3 | … their p99 latency | %s ms | < 20 ms | %s |\n", num(g1sp99), atMost(g1sp99, 20, "ms"))
 	w("| 4 | Tally 3 groups, 100-event batches, 8 clients | %s events/s (p99 %s ms); %.2fx 1 group | | |\n", num(g3b100), num(g3b100p99), ratio(g3b100, g1b100))
-	w("| 4 | Tally 3 groups, 1000-event batches, 8 clients | %s events/s (p99 %s ms); %.2fx 1 group | | |\n", num(g3b1000), num(g3b1000p99), ratio(g3b1000, g1b1000))
+	w("| 4 | Tally 3 groups, 1000-event batches, 8 clients | %s events/s (p99 %s ms) | | |\n", num(g3b1000), num(g3b1000p99))
+	w("| 4 | 3 groups vs 1 group on the same nodes, 1000-event batches | %.2fx | ≥ 0.95x | %s |\n", ratio(g3b1000, g1b1000), atLeast(ratio(g3b1000, g1b1000), 0.95, "x"))
 	w("| 4 | Tally 3 groups, single events, 64 clients | %s events/s (p99 %s ms); %.2fx 1 group | | |\n", num(g3s), num(g3sp99), ratio(g3s, g1s))
 	w("| 5 | MariaDB, %d clients × 1000-event transactions, flush_log_at_trx_commit=%s | %s events/s (%s tx/s) | | |\n", maria.Clients, maria.FlushLogAtCommit, num(mariaEv), num(float64(maria.Transactions)/maria.DurationS))
+	w("| 5 | MariaDB, %d clients × one-event transactions, flush_log_at_trx_commit=%s | %s events/s | | |\n", mariaSingle.Clients, mariaSingle.FlushLogAtCommit, num(mariaSingleEv))
 	w("| 6 | failover p50 (%d trials) | %s ms | < 1000 ms | %s |\n", len(fo), num(foP50), atMost(foP50, 1000, "ms"))
 	w("| 6 | failover p99 (%d trials) | %s ms | < 2000 ms | %s |\n", len(fo), num(foP99), atMost(foP99, 2000, "ms"))
 	w("| 7 | %s |\n\n", memRow)
@@ -304,7 +313,8 @@ func reportMain(args []string) error {
 	w("- Raw Raft: hashicorp/raft v1.7.3, raft-boltdb/v2 (fsync on every append), no-op FSM, 3 replicas in one process over TCP on 127.0.0.1, Tally's timeouts (raftnode.DefaultConfig) and BatchApplyCh; each entry is an fsm.Command KindBatch of 100 or 1000 TradeStream events (%d and %d bytes); each proposer has one Apply in flight (mean Apply latency %.1f ms and %.1f ms).\n",
 		raft100.EntryBytes, raft1000.EntryBytes, raft100.MeanLatencyMS, raft1000.MeanLatencyMS)
 	w("- Tally: `bin/tally serve` ×3 started by scripts/run-cluster.sh with testdata/cluster/trades.siddhi (TradeStream is `@distribution(strategy='partitioned', partitionKey='symbol')`, so with 3 groups every batch is split over the groups), default SQLite store; `tally bench` spreads each client's requests over the three nodes, 1000 symbols, %s s per run. Tally's commit loop may put several requests into one Raft entry, which the raw-Raft figure (one batch per entry) does not do.\n", meta["dur"])
-	w("- MariaDB: a throwaway server (internal/mariadbtest: InnoDB, 64 MiB buffer pool, innodb_flush_log_at_trx_commit=1); each transaction is 1000 random events over 1000 symbols, summed per symbol in the client first, then one multi-row `INSERT … ON DUPLICATE KEY UPDATE` per table trade_sec … trade_year keyed (symbol, agg_timestamp), adding sum(price), count and sum(quantity); %d deadlock retries. The year table's count is checked against the committed events.\n", maria.DeadlockRetries)
+	w("- MariaDB: a throwaway server (internal/mariadbtest: InnoDB, 64 MiB buffer pool, innodb_flush_log_at_trx_commit=1); each transaction is 1000 random events over 1000 symbols, summed per symbol in the client first, then one multi-row `INSERT … ON DUPLICATE KEY UPDATE` per table trade_sec … trade_year keyed (symbol, agg_timestamp), adding sum(price), count and sum(quantity); %d deadlock retries. The year table's count is checked against the committed events. The single-event baseline is the same with 64 clients, each transaction one event (%d deadlock retries).\n", maria.DeadlockRetries, mariaSingle.DeadlockRetries)
+	w("- CPU per event: utime+stime of the three `tally serve` processes (`/proc/PID/stat`) over the 1-group 1000-event run, divided by the events it acknowledged; the load generator's own CPU is not in it.\n")
 	if len(fo) > 0 {
 		var ms []string
 		for _, d := range fo {
@@ -343,6 +353,19 @@ func reportMain(args []string) error {
 	}
 	fmt.Print(b.String())
 	return nil
+}
+
+// cpuPerEventUS reads a tally_load CPU file (cpu_ticks, clk_tck: the nodes' utime+stime
+// over the run) and divides it by the events the run acknowledged, in microseconds.
+func (r *report) cpuPerEventUS(name string, events int64) float64 {
+	kv := r.kv(name)
+	ticks, err1 := strconv.ParseFloat(kv["cpu_ticks"], 64)
+	tck, err2 := strconv.ParseFloat(kv["clk_tck"], 64)
+	if err1 != nil || err2 != nil || tck <= 0 || events <= 0 {
+		r.note("%s: no CPU figure (cpu_ticks %q, clk_tck %q, %d events)", name, kv["cpu_ticks"], kv["clk_tck"], events)
+		return math.NaN()
+	}
+	return ticks / tck / float64(events) * 1e6
 }
 
 // memLimitMiB is the memory step's target: RSS per replica at 1M keys.
