@@ -50,6 +50,10 @@ func openController(id, dir string, bootstrap bool, trans raft.Transport, logger
 		return nil, fmt.Errorf("controller: snapshot store in %s: %w", dir, err)
 	}
 	rc := raft.DefaultConfig()
+	// Only Close shuts Raft down (see raftnode.Open): a second Shutdown returns at once,
+	// without waiting for Raft's goroutines, and Close would then close the log store
+	// under them.
+	rc.ShutdownOnRemove = false
 	rc.LocalID = raft.ServerID(id)
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 400*time.Millisecond, 400*time.Millisecond, 300*time.Millisecond
 	rc.CommitTimeout = 20 * time.Millisecond

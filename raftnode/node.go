@@ -135,6 +135,12 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.BatchApplyCh = true
+	// Only Close shuts Raft down. With ShutdownOnRemove Raft would shut itself down when
+	// a configuration without this node commits, and Close's own Shutdown would then
+	// return at once, without waiting for Raft's goroutines, and close the log store
+	// under them ("failed to save current term: database not open"). A removed replica
+	// stays up, outside its group, until the node closes it.
+	rc.ShutdownOnRemove = false
 	rc.Logger = hlog
 	if err := raft.ValidateConfig(rc); err != nil {
 		bolt.Close()
