@@ -301,6 +301,9 @@ func decodeForwarded(data []byte) ([]*fwdEntry, error) {
 		}
 	}
 	n := rd.Count(1)
+	if n > forwardBatchMax {
+		return nil, fmt.Errorf("%d entries, over the %d a batch may hold", n, forwardBatchMax)
+	}
 	entries := make([]*fwdEntry, 0, n)
 	parts := cmd.Parts
 	for i := 0; i < n && rd.Err() == nil; i++ {

@@ -343,3 +343,54 @@ func TestForwardLeaderChangeInFlight(t *testing.T) {
 	waitFor(t, func() bool { return n2.node.FSM().Stats().Events == 2 }, "n2 applied both events")
 	waitFor(t, func() bool { return n1.node.FSM().Stats().Events == 2 }, "n1 applied both events")
 }
+
+// TestForwardedBatchFormat: a batch and its results survive encoding; batches that are not
+// well formed are refused, each with an error naming the problem.
+func TestForwardedBatchFormat(t *testing.T) {
+	row := expr.Row{expr.String("wso2"), expr.Double(100), expr.Long(10), expr.Long(1514783400000)}
+	part := fsm.Part{Stream: "TradeStream", ProducerID: "u/p", Seq: 9, Events: []expr.Row{row}}
+	batch := []*fwdEntry{
+		{part: &part, user: "u"},
+		{raw: &rawRequest{stream: "S", producerID: "q", seq: 2, body: []byte(goodEvent)}, split: true},
+	}
+	data, err := encodeForwarded(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeForwarded(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].user != "u" || got[0].part == nil || got[0].part.ProducerID != "u/p" || len(got[0].part.Events) != 1 ||
+		got[1].raw == nil || !got[1].split || got[1].raw.stream != "S" || got[1].raw.seq != 2 || string(got[1].raw.body) != goodEvent {
+		t.Fatalf("decoded %+v %+v", got[0], got[1])
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"older format", []byte{1, 0}, "batch format"},
+		{"truncated", data[:len(data)-3], "unexpected end of data"},
+		{"trailing bytes", append(append([]byte{}, data...), 7), "trailing"},
+		{"no entries", func() []byte { d, _ := encodeForwarded(nil); return d }(), "no entries"},
+	} {
+		if _, err := decodeForwarded(c.data); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming %q", c.name, err, c.want)
+		}
+	}
+	res := [][]partResult{
+		{{group: 1, index: 7, events: 1, duplicate: true, event: -1}},
+		{{group: 0, code: codeBadRequest, msg: "event 2: bad", event: 2, field: "price", whole: true}, failed(2, codeNotLeader, "moved")},
+	}
+	back, err := decodeResults(encodeResults(res), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(back) != fmt.Sprint(res) {
+		t.Errorf("results %v, want %v", back, res)
+	}
+	if _, err := decodeResults(encodeResults(res), 3); err == nil {
+		t.Error("results for 2 entries taken as 3")
+	}
+}
