@@ -15,7 +15,6 @@ import (
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
-	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/security"
 	"github.com/tally-db/tally/siddhiql"
@@ -304,8 +303,7 @@ func TestAuth_NodeIdentityWithoutUsers(t *testing.T) {
 }
 
 // TestAuth_ForwardedBatchChecksEachUser: a leader takes a forwarded batch only from a node,
-// and checks the write permission of the user each request acts for, as received (kind 2)
-// or decoded (kind 3).
+// and checks the write permission of the user each entry acts for, undecoded or decoded.
 func TestAuth_ForwardedBatchChecksEachUser(t *testing.T) {
 	cfg := Config{}
 	withAuth(parseUsers(t, testUsers))(&cfg)
@@ -316,55 +314,41 @@ func TestAuth_ForwardedBatchChecksEachUser(t *testing.T) {
 	if apiErr != nil {
 		t.Fatal(apiErr.Error)
 	}
-	part := func(producer string) []byte {
-		c := fsm.Command{Kind: fsm.KindBatch, Parts: []fsm.Part{{Stream: "TradeStream", ProducerID: producer, Seq: 1, Events: rows}}}
-		b, err := c.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	wr := wire.Writer{}
-	wr.Uvarint(4)
+	var batch []*fwdEntry
 	for _, user := range []string{"reader", "writer"} {
-		wr.Byte(fwdKindUserBody)
-		wr.String(user)
-		wr.String("TradeStream")
-		wr.String("p")
-		wr.String("1")
-		wr.Bytes([]byte(goodEvent))
+		// Scoped by the node that took the request.
+		batch = append(batch, &fwdEntry{user: user, raw: &rawRequest{stream: "TradeStream", producerID: user + "/p", seq: 1, body: []byte(goodEvent)}})
 	}
 	for _, user := range []string{"reader", "writer"} {
-		wr.Byte(fwdKindUserPart)
-		wr.String(user)
-		wr.Bytes(part(user + "/q"))
+		batch = append(batch, &fwdEntry{user: user, part: &fsm.Part{Stream: "TradeStream", ProducerID: user + "/q", Seq: 1, Events: rows}})
+	}
+	data, err := encodeForwarded(batch)
+	if err != nil {
+		t.Fatal(err)
 	}
 	url := srv.URL + "/v1/internal/ingest?group=0"
-	if r := do(t, "POST", url, string(wr.Buf), basic("root", "x")...); r.code != 403 {
+	if r := do(t, "POST", url, string(data), basic("root", "x")...); r.code != 403 {
 		t.Fatalf("a batch from a user: %d %s", r.code, r.body)
 	}
-	r := do(t, "POST", url, string(wr.Buf), nodeKey, "cluster-secret")
+	r := do(t, "POST", url, string(data), nodeKey, "cluster-secret")
 	if r.code != 200 {
 		t.Fatalf("a batch from a node: %d %s", r.code, r.body)
 	}
-	rd := wire.NewReader([]byte(r.body))
-	if m := rd.Count(4); m != 4 {
-		t.Fatalf("%d answers", m)
-	}
-	want := []int{403, 200, 403, 200}
-	for i, code := range want {
-		status, _, _, body := rd.Uvarint(), rd.String(), rd.String(), rd.Bytes()
-		if int(status) != code {
-			t.Errorf("request %d: %d %s, want %d", i, status, body, code)
-		}
-		if code == 403 && !strings.Contains(string(body), `user \"reader\" may not ingest into stream \"TradeStream\"`) {
-			t.Errorf("request %d: %s", i, body)
-		}
-	}
-	if err := rd.Err(); err != nil {
+	res, err := decodeResults([]byte(r.body), len(batch))
+	if err != nil {
 		t.Fatal(err)
 	}
+	want := []code{codeForbidden, codeOK, codeForbidden, codeOK}
+	for i, c := range want {
+		if len(res[i]) != 1 || res[i][0].code != c {
+			t.Errorf("entry %d: %+v, want code %d", i, res[i], c)
+			continue
+		}
+		if c == codeForbidden && !strings.Contains(res[i][0].msg, `user "reader" may not ingest into stream "TradeStream"`) {
+			t.Errorf("entry %d: %s", i, res[i][0].msg)
+		}
+	}
 	if !inState(t, n, "writer/p") || !inState(t, n, "writer/q") || inState(t, n, "reader/") {
-		t.Fatal("want producers writer/p (scoped by the leader) and writer/q (scoped before), no reader's")
+		t.Fatal("want producers writer/p and writer/q, no reader's")
 	}
 }

@@ -10,7 +10,10 @@
 // answer 404.
 //
 // A node that is not its group's leader forwards writes and linearizable reads to the leader
-// (found through the Raft meta channel), or answers 307 with ?redirect=true. A forwarded
-// request is marked and never forwarded twice. The package declares the small Group and
+// (found through the Raft meta channel), or answers 307 with ?redirect=true. Ingest takes
+// one path on every node (route.go): decoded once where it arrives, each group's part
+// committed locally or sent in a batch to the group's leader (routebatch.go), typed results
+// back, HTTP rendered only by the node the client called. Other forwarded requests are
+// marked and never forwarded twice. The package declares the small Group and
 // Resolver interfaces it needs; *raftnode.Node and *raftnode.Resolver implement them.
 package httpapi

@@ -131,14 +131,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, g int, body []b
 		return
 	}
 	if r.URL.Query().Get("redirect") == "true" {
-		addr, _, id, err := s.leaderAddr(r.Context(), g)
-		if err != nil {
-			writeUnavailable(w, err.Error())
-			return
-		}
-		target := s.scheme + "://" + addr + r.URL.RequestURI()
-		w.Header().Set("Location", target)
-		writeJSON(w, http.StatusTemporaryRedirect, map[string]string{"leader": id, "location": target})
+		s.redirect(w, r, g)
 		return
 	}
 	q := r.URL.Query()
@@ -151,6 +144,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, g int, body []b
 	}
 	defer resp.Body.Close()
 	copyResponse(w, resp)
+}
+
+// redirect answers 307 to group g's leader, the request's URL on the leader's address.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, g int) {
+	addr, _, id, err := s.leaderAddr(r.Context(), g)
+	if err != nil {
+		writeUnavailable(w, err.Error())
+		return
+	}
+	target := s.scheme + "://" + addr + r.URL.RequestURI()
+	w.Header().Set("Location", target)
+	writeJSON(w, http.StatusTemporaryRedirect, map[string]string{"leader": id, "location": target})
 }
 
 // readBody reads the whole request body, answering 413 past the limit. ok is false when

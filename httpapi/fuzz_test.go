@@ -92,28 +92,25 @@ func FuzzStoreQuery(f *testing.F) {
 	})
 }
 
-// forwardedBatch encodes requests in the internal forwarded-batch format.
+// forwardedBatch encodes requests (undecoded) and parts in the internal forwarded-batch
+// format.
 func forwardedBatch(bodies []string, parts []fsm.Part) []byte {
-	var w wire.Writer
-	w.Uvarint(uint64(len(bodies) + len(parts)))
-	for _, b := range bodies {
-		w.Byte(fwdKindBody)
-		w.String("TradeStream")
-		w.String("p")
-		w.String("7")
-		w.Bytes([]byte(b))
+	var batch []*fwdEntry
+	for i, b := range bodies {
+		batch = append(batch, &fwdEntry{raw: &rawRequest{stream: "TradeStream", producerID: "p", seq: 7, body: []byte(b)}, split: i%2 == 1})
 	}
-	for _, p := range parts {
-		c := fsm.Command{Kind: fsm.KindBatch, Parts: []fsm.Part{p}}
-		data, _ := c.MarshalBinary()
-		w.Byte(fwdKindPart)
-		w.Bytes(data)
+	for i := range parts {
+		batch = append(batch, &fwdEntry{part: &parts[i]})
 	}
-	return w.Buf
+	data, err := encodeForwarded(batch)
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 // FuzzInternalIngest posts arbitrary bytes as a forwarded batch (POST /v1/internal/ingest):
-// a malformed batch is refused whole with 400, a well-formed one answers per request.
+// a malformed batch is refused whole with 400, a well-formed one answers per entry.
 func FuzzInternalIngest(f *testing.F) {
 	_, base := quietNode(f)
 	part := fsm.Part{Stream: "TradeStream", ProducerID: "q", Seq: 3,
@@ -127,17 +124,17 @@ func FuzzInternalIngest(f *testing.F) {
 		r := do(t, http.MethodPost, u, string(data), "Content-Type", "application/octet-stream")
 		if r.code == http.StatusOK {
 			rd := wire.NewReader([]byte(r.body))
-			n := rd.Count(4)
-			for range n {
-				if s := rd.Uvarint(); s < 100 || s > 599 {
-					t.Fatalf("answer status %d", s)
-				} else if s >= 500 && s != 503 {
-					t.Fatalf("a request of the batch answered %d", s)
-				}
-				_, _, _ = rd.String(), rd.String(), rd.Bytes()
+			n := rd.Count(2)
+			res, err := decodeResults([]byte(r.body), n)
+			if err != nil {
+				t.Fatalf("malformed batch answer: %v", err)
 			}
-			if rd.Err() != nil || rd.Len() != 0 {
-				t.Fatalf("malformed batch answer: %v", rd.Err())
+			for _, rs := range res {
+				for _, p := range rs {
+					if s := p.code.status(); s >= 500 && s != 503 {
+						t.Fatalf("an entry of the batch answered %d: %s", s, p.msg)
+					}
+				}
 			}
 			return
 		}

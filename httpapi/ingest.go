@@ -2,24 +2,18 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
-	"github.com/tally-db/tally/partition"
-	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
 )
 
@@ -53,9 +47,9 @@ const maxProducerID = 256
 
 // handleIngest takes events for a stream. In a cluster of several groups the events are
 // routed by the stream's partition key (or round-robin, or to every group) and each group's
-// part goes to that group's leader, concurrently; the answer comes once every part is
-// committed. A part that failed is reported with its status; retrying the whole request with
-// the same Producer-Id and Producer-Seq applies each part at most once.
+// part goes to that group's leader, concurrently (ingester, route.go); the answer comes once
+// every part is committed. A part that failed is reported with its status; retrying the
+// whole request with the same Producer-Id and Producer-Seq applies each part at most once.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	stream := chi.URLParam(r, "stream")
 	body, ok := s.readBody(w, r)
@@ -66,217 +60,75 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if present || len(s.groups) == 1 {
-		s.ingestGroup(w, r, g, stream, body)
+	split := !present && len(s.groups) > 1
+	if !split && r.URL.Query().Get("redirect") == "true" && !s.groups[g].IsLeader() {
+		s.redirect(w, r, g)
 		return
 	}
-	var proto fsm.Part
-	if code, msg := producer(r, &proto); code != 0 {
+	var p fsm.Part
+	if code, msg := producer(r, &p); code != 0 {
 		writeError(w, code, msg)
 		return
 	}
-	def, ok := s.streamDef(w, r, 0, stream, body)
-	if !ok {
+	raw := rawRequest{stream: stream, producerID: p.ProducerID, seq: p.Seq, body: body}
+	s.writeIngest(w, split, s.ing.request(r.Context(), g, split, raw, userOf(r.Context()), true))
+}
+
+// writeIngest answers an ingest request from its parts' results: a request for one group
+// (or one refused before it was split) with that part's outcome, a split one with every
+// part's.
+func (s *Server) writeIngest(w http.ResponseWriter, split bool, res []partResult) {
+	if !split || (len(res) == 1 && res[0].whole) {
+		p := res[0]
+		switch {
+		case p.code == codeOK:
+			s.metrics.events.Add(float64(p.events))
+			writeJSON(w, http.StatusOK, IngestResponse{Group: p.group, Index: p.index, Events: p.events, Duplicate: p.duplicate})
+		default:
+			e := apiError{Error: p.msg, Field: p.field}
+			if p.event >= 0 {
+				e.Event = &p.event
+			}
+			if p.code.status() == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "1")
+			}
+			writeJSON(w, p.code.status(), e)
+		}
 		return
 	}
-	events, apiErr := decodeEvents(def.Attributes, body)
-	if apiErr != nil {
-		writeJSON(w, http.StatusBadRequest, apiErr)
-		return
-	}
-	parts := s.router.Route(def.Routing, partition.KeyIndex(def), events)
-	out := IngestResponse{Parts: make([]PartResponse, len(parts)), Duplicate: true}
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			part := fsm.Part{Stream: stream, ProducerID: proto.ProducerID, Seq: proto.Seq, Events: p.Events}
-			out.Parts[i] = s.ingestPart(r.Context(), int(p.Group), part, def.Attributes, r.Header)
-		}()
-	}
-	wg.Wait()
-	code := http.StatusOK
+	out := IngestResponse{Parts: make([]PartResponse, len(res)), Duplicate: true}
+	status := http.StatusOK
 	var errs []string
-	for _, p := range out.Parts {
-		out.Events += p.Events
-		out.Duplicate = out.Duplicate && p.Duplicate
-		if p.Status != http.StatusOK {
-			errs = append(errs, fmt.Sprintf("group %d: %s", p.Group, p.Error))
-			if code == http.StatusOK || p.Status == http.StatusServiceUnavailable {
-				code = p.Status
+	for i, p := range res {
+		pr := PartResponse{Group: p.group, Index: p.index, Status: p.code.status()}
+		if p.code == codeOK {
+			pr.Duplicate = p.duplicate
+			if !p.duplicate {
+				pr.Events = p.events
+			}
+		} else {
+			pr.Error = p.msg
+			errs = append(errs, fmt.Sprintf("group %d: %s", p.group, p.msg))
+			if status == http.StatusOK || pr.Status == http.StatusServiceUnavailable {
+				status = pr.Status
 			}
 		}
+		out.Parts[i] = pr
+		out.Events += pr.Events
+		out.Duplicate = out.Duplicate && pr.Duplicate
 	}
 	if len(out.Parts) > 0 {
 		out.Group, out.Index = out.Parts[0].Group, out.Parts[0].Index
 	}
-	if code != http.StatusOK {
+	if status != http.StatusOK {
 		out.Error = strings.Join(errs, "; ") + " (retry the whole request with the same Producer-Id and Producer-Seq: parts that were applied are not applied again)"
-		if code == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
 	} else {
 		s.metrics.events.Add(float64(out.Events))
 	}
-	writeJSON(w, code, out)
-}
-
-// ingestPart commits one group's part: on this node when it leads the group, else on the
-// leader, over HTTP.
-func (s *Server) ingestPart(ctx context.Context, g int, part fsm.Part, attrs []siddhiql.Attribute, header http.Header) PartResponse {
-	pr := PartResponse{Group: uint32(g)}
-	if s.groups[g].IsLeader() {
-		res, err := s.groups[g].Ingest(ctx, []fsm.Part{part})
-		if err == nil {
-			return partResult(pr, res.Index, res.Parts[0])
-		}
-		if !errors.Is(err, raftnode.ErrNotLeader) {
-			pr.Status, pr.Error = errorStatus(err)
-			return pr
-		}
-	}
-	// To the leader, already decoded, batched with other parts and requests for the group.
-	cmd := fsm.Command{Kind: fsm.KindBatch, Parts: []fsm.Part{part}}
-	data, err := cmd.MarshalBinary()
-	if err != nil {
-		pr.Status, pr.Error = http.StatusInternalServerError, err.Error()
-		return pr
-	}
-	req := &fwdReq{stream: part.Stream, command: data, user: userOf(ctx), done: make(chan fwdReply, 1)}
-	s.forwarderOf(g).submit(req)
-	var rep fwdReply
-	select {
-	case rep = <-req.done:
-	case <-ctx.Done():
-		pr.Status, pr.Error = http.StatusServiceUnavailable, fmt.Sprintf("forwarding to the leader of group %d: %v", g, ctx.Err())
-		return pr
-	}
-	switch {
-	case rep.err != nil:
-		pr.Status, pr.Error = http.StatusServiceUnavailable, rep.err.Error()
-		return pr
-	case !rep.alone:
-		return leaderAnswer(pr, g, rep.status, rep.body)
-	}
-	// A leader without batches: the part as NDJSON, on its own.
-	var body []byte
-	for _, ev := range part.Events {
-		body = expr.AppendJSONObject(body, attrs, ev)
-		body = append(body, '\n')
-	}
-	resp, err := s.call(ctx, g, http.MethodPost, "/v1/streams/"+url.PathEscape(part.Stream)+"/events", nil, header, body)
-	if err != nil {
-		pr.Status, pr.Error = http.StatusServiceUnavailable, err.Error()
-		return pr
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return leaderAnswer(pr, g, resp.StatusCode, b)
-}
-
-// leaderAnswer reads the leader's answer (status and body) to a forwarded part.
-func leaderAnswer(pr PartResponse, g, status int, b []byte) PartResponse {
-	var ir IngestResponse
-	if err := json.Unmarshal(b, &ir); err != nil {
-		pr.Status, pr.Error = http.StatusBadGateway, fmt.Sprintf("the leader of group %d answered %d: %s", g, status, bytes.TrimSpace(b))
-		return pr
-	}
-	pr.Status, pr.Index, pr.Events, pr.Duplicate, pr.Error = status, ir.Index, ir.Events, ir.Duplicate, ir.Error
-	return pr
-}
-
-// partResult turns a local ingest result (the entry's index and the part's result) into a
-// part's response.
-func partResult(pr PartResponse, index uint64, p fsm.PartResult) PartResponse {
-	pr.Index = index
-	if p.Err != nil {
-		pr.Status, pr.Error = errorStatus(p.Err)
-		return pr
-	}
-	pr.Status, pr.Events, pr.Duplicate = http.StatusOK, p.Events, p.Duplicate
-	if p.Duplicate {
-		pr.Events = 0
-	}
-	return pr
-}
-
-// ingestGroup takes events for one group: the only one, or the one a forwarded part names.
-// A follower passes the request to the leader, batched with other requests (forwardBatched).
-func (s *Server) ingestGroup(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) {
-	grp := s.groups[g]
-	if !grp.IsLeader() {
-		if r.Header.Get(forwardedHeader) == "" && r.URL.Query().Get("redirect") != "true" {
-			s.forwardBatched(w, r, g, stream, body)
-			return
-		}
-		s.forward(w, r, g, body)
-		return
-	}
-	part := fsm.Part{Stream: stream}
-	if code, msg := producer(r, &part); code != 0 {
-		writeError(w, code, msg)
-		return
-	}
-	def, ok := s.streamDef(w, r, g, stream, nil)
-	if !ok {
-		return
-	}
-	events, apiErr := decodeEvents(def.Attributes, body)
-	if apiErr != nil {
-		writeJSON(w, http.StatusBadRequest, apiErr)
-		return
-	}
-	part.Events = events
-	res, err := grp.Ingest(r.Context(), []fsm.Part{part})
-	if errors.Is(err, raftnode.ErrNotLeader) {
-		s.forward(w, r, g, body)
-		return
-	}
-	if err != nil {
-		s.groupError(w, err)
-		return
-	}
-	s.writePart(w, g, res.Index, res.Parts[0], len(events))
-}
-
-// writePart answers a one-group ingest request with its part's outcome.
-func (s *Server) writePart(w http.ResponseWriter, g int, index uint64, p fsm.PartResult, events int) {
-	pr := partResult(PartResponse{Group: uint32(g)}, index, p)
-	if pr.Status == http.StatusServiceUnavailable {
-		writeUnavailable(w, pr.Error)
-		return
-	}
-	if pr.Status != http.StatusOK {
-		writeError(w, pr.Status, pr.Error)
-		return
-	}
-	s.metrics.events.Add(float64(events))
-	writeJSON(w, http.StatusOK, IngestResponse{Group: uint32(g), Index: pr.Index, Events: events, Duplicate: pr.Duplicate})
-}
-
-// streamDef finds a stream's definition in group g's replica; ok is false when the
-// response has been written (404 for an unknown stream). With body set (a request to split
-// over groups), a stream this node does not know is passed whole to the leader of group 0,
-// whose view is current: this node's replicas may lag.
-func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream string, body []byte) (*siddhiql.StreamDef, bool) {
-	var def *siddhiql.StreamDef
-	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
-		if d, ok := e.Stream(stream); ok {
-			def = d
-		}
-	}); err != nil {
-		s.groupError(w, err)
-		return nil, false
-	}
-	if def == nil {
-		if body != nil && s.relay(w, r, body) {
-			return nil, false
-		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown stream %q: deploy an app that defines it (GET /v1/apps lists them)", stream))
-		return nil, false
-	}
-	return def, true
+	writeJSON(w, status, out)
 }
 
 // producer reads Producer-Id and Producer-Seq into p, the ID scoped to the request's user
@@ -286,9 +138,9 @@ func producer(r *http.Request, p *fsm.Part) (int, string) {
 }
 
 // producerOf reads the values of Producer-Id and Producer-Seq of a request acting for user
-// into p, as producer does. This is the one place a producer ID is scoped: requests that
-// travel on to a leader carry the headers as sent and the user, or the part already
-// decoded.
+// into p, as producer does. This is the one place a producer ID is scoped: the node that
+// takes the request scopes it, and whatever travels on to a leader (a decoded part, or a
+// request it could not decode) carries the scoped ID.
 func producerOf(user, id, seq string, p *fsm.Part) (int, string) {
 	if id == "" && seq == "" {
 		return 0, ""

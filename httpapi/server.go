@@ -107,6 +107,10 @@ type Config struct {
 	// every route but /healthz and /readyz then needs credentials and a permission. nil
 	// leaves the API open.
 	Users Users
+	// StreamDefs, when set, gives the streams' definitions ingest decodes and routes by;
+	// nil reads them from this node's replicas (a node without one passes requests to a
+	// leader undecoded).
+	StreamDefs StreamDefs
 	// GeoIPSHA256 is the SHA-256 of the node's --geoip-db file, shown in status so
 	// operators can check every node has the same one; empty without a database.
 	GeoIPSHA256 string
@@ -141,8 +145,7 @@ type Server struct {
 
 	cluster Cluster // nil: no cluster map (tests of the API alone)
 
-	fwdOnce sync.Once
-	fwd     []*forwarder // per group: batches of ingest requests forwarded to its leader
+	ing *ingester // the ingest route (route.go)
 }
 
 // New returns a Server over the node's replicas, one per group, indexed by group ID. store
@@ -184,6 +187,11 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	}
 	s.metrics = newMetrics(cfg.Registry, groups, s.logger, s.openSubscriptions)
 	cfg.Registry.MustRegister(mapCollector{groups: groups, cluster: cfg.Cluster})
+	defs := cfg.StreamDefs
+	if defs == nil {
+		defs = replicaDefs(groups)
+	}
+	s.ing = newIngester(s, defs)
 	s.mux = s.routes()
 	return s
 }
