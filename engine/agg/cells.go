@@ -455,6 +455,9 @@ func (s *State) dropIn(key string, g *group, gone func(c *cell, k int) bool) int
 				continue
 			}
 			n++
+			if c.index() > s.mark {
+				s.pending-- // an unflushed row purged
+			}
 			if !touched {
 				touched = true
 				out = append(out, g.cells[:j]...)

@@ -120,7 +120,7 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		retain()
 	}
 	now := int64(1514782800000) + rng.Int64N(3_600_000)
-	var index uint64
+	var index, mark uint64
 	sharedSeen := false
 	for step := range 200 {
 		index++
@@ -159,7 +159,8 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			t.Fatal(err)
 		}
 		if rng.IntN(5) == 0 {
-			flushed := index - uint64(rng.IntN(4))
+			flushed := index - min(index, uint64(rng.IntN(4)))
+			mark = max(mark, flushed)
 			if a, b := ref.DropFlushed(flushed), got.DropFlushed(flushed); a != b {
 				t.Fatalf("seed %d step %d: DropFlushed dropped %d rows, want %d", seed, step, b, a)
 			}
@@ -201,6 +202,8 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		if !bytes.Equal(gotEnc, wantEnc) {
 			t.Fatalf("seed %d step %d: encodings differ", seed, step)
 		}
+		checkBacklog(t, ref, mark, since)
+		checkBacklog(t, got, mark, since)
 		if physical(got) < got.Len() {
 			sharedSeen = true
 		}
@@ -214,6 +217,10 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			if err := restored.Decode(wire.NewReader(gotEnc)); err != nil {
 				t.Fatalf("seed %d step %d: decode: %v", seed, step, err)
 			}
+			if n := restored.Unflushed(); n != restored.Len() {
+				t.Fatalf("seed %d step %d: a decoded state counts %d unflushed rows before it learns the flushed index, want all %d", seed, step, n, restored.Len())
+			}
+			restored.MarkFlushed(mark)
 			enc, rows := dumpState(restored, since)
 			if !bytes.Equal(enc, wantEnc) || rows != wantRows {
 				t.Fatalf("seed %d step %d: the restored state differs\n got:\n%s\nwant:\n%s", seed, step, rows, wantRows)
@@ -222,6 +229,38 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		}
 	}
 	return sharedSeen
+}
+
+// checkBacklog checks the flush backlog a state counts as rows change against the rows a
+// flush after mark would write, and the chunk sizes ChangedCounts gives against the rows
+// ChangedIn hands out for a chunk after since.
+func checkBacklog(t *testing.T, s *State, mark, since uint64) {
+	t.Helper()
+	count := func(m map[siddhiql.Duration][]*Row) int {
+		n := 0
+		for _, rows := range m {
+			n += len(rows)
+		}
+		return n
+	}
+	if want := count(s.Changed(mark)); s.Unflushed() != want {
+		t.Fatalf("Unflushed is %d, but %d rows changed after the flushed index %d", s.Unflushed(), want, mark)
+	}
+	counts := map[uint64]int{}
+	s.ChangedCounts(since, counts)
+	total := 0
+	for i, n := range counts {
+		if i <= since {
+			t.Fatalf("ChangedCounts(%d) counts index %d", since, i)
+		}
+		total += n
+		if got := count(s.ChangedIn(i-1, i)); got != n {
+			t.Fatalf("ChangedCounts says %d rows changed at index %d, ChangedIn hands out %d", n, i, got)
+		}
+	}
+	if want := count(s.Changed(since)); total != want {
+		t.Fatalf("ChangedCounts(%d) sums to %d rows, Changed hands out %d", since, total, want)
+	}
 }
 
 // TestSharedCellsSplit follows one key through the life of its cells: one cell for the six
