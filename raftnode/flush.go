@@ -181,6 +181,11 @@ func (n *Node) flushLoop() {
 			n.flush.failing.Store(false)
 			continue
 		}
+		if n.readyTerm.Load() != n.raft.CurrentTerm() {
+			// A new leader first applies its predecessors' entries, the flushed index among
+			// them, so that it resumes after the last chunk they replicated.
+			continue
+		}
 		err := n.flushOnce()
 		n.flush.unflushed.Store(n.unflushedRows())
 		if err != nil {
