@@ -77,7 +77,9 @@ type Config struct {
 	MaxUnflushedRows int
 	// FlushChunkRows bounds the rows one flush chunk captures and writes before it
 	// replicates its progress (the rows of one log index are never split, so a chunk may
-	// hold more when one entry changed more). Default 20,000.
+	// hold more when one entry changed more). Default 50,000: a few MiB on the leader, and
+	// few enough chunks that the pass over the groups each replica makes when a chunk's
+	// progress applies (DropFlushed) stays a small share of the flush.
 	FlushChunkRows int
 
 	// RetainOutputs is how many delivered outputs per output stream stay in the replicated
@@ -132,7 +134,7 @@ func DefaultConfig() Config {
 		MaxKeys:            1_000_000,
 		FlushInterval:      time.Second,
 		MaxUnflushedRows:   1_000_000,
-		FlushChunkRows:     20_000,
+		FlushChunkRows:     50_000,
 
 		RetainOutputs:          10_000,
 		MaxUndelivered:         100_000,

@@ -171,7 +171,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.StoreDSN, "store-dsn", "", "shared rollup store: mysql://user:pass@tcp(host:port)/db or sqlite:///path (default: sqlite file tally-store.db beside --data-dir)")
 	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
 	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
-	fs.IntVar(&flags.FlushChunkRows, "flush-chunk-rows", 0, "rows the leader writes to the store per flush chunk before it replicates its progress (default 20000)")
+	fs.IntVar(&flags.FlushChunkRows, "flush-chunk-rows", 0, "rows the leader writes to the store per flush chunk before it replicates its progress (default 50000)")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
 	fs.StringVar(&flags.GeoIPDB, "geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP; must be the same file on every node (default: none, they answer \"\")")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
