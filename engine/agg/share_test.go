@@ -104,7 +104,8 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 	}
 	rng := rand.New(rand.NewPCG(seed, stream))
 	ref, got := NewState(def, clock), NewState(def, clock)
-	clear(ref.share) // one cell per row
+	clear(ref.share)    // one cell per row
+	ref.fast.off = true // every DropFlushed a full pass
 	retain := func() {
 		var ds []siddhiql.Duration
 		for _, d := range def.Durations {
@@ -121,7 +122,7 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 	}
 	now := int64(1514782800000) + rng.Int64N(3_600_000)
 	var index, mark uint64
-	sharedSeen := false
+	sharedSeen, fastPasses := false, 0
 	for step := range 200 {
 		index++
 		switch r := rng.IntN(100); {
@@ -161,6 +162,9 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		if rng.IntN(5) == 0 {
 			flushed := index - min(index, uint64(rng.IntN(4)))
 			mark = max(mark, flushed)
+			if got.fastOK() {
+				fastPasses++
+			}
 			if a, b := ref.DropFlushed(flushed), got.DropFlushed(flushed); a != b {
 				t.Fatalf("seed %d step %d: DropFlushed dropped %d rows, want %d", seed, step, b, a)
 			}
@@ -227,6 +231,9 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			}
 			got = restored
 		}
+	}
+	if !joined && fastPasses == 0 {
+		t.Errorf("seed %d: DropFlushed never took the fast pass", seed)
 	}
 	return sharedSeen
 }

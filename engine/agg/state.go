@@ -79,6 +79,8 @@ type State struct {
 	// encoded: both follow from the rows and the flushed index.
 	mark    uint64
 	pending int
+	// fast is DropFlushed's fast pass (dropfast.go).
+	fast fastDrop
 }
 
 // span is one bucket [start, end).
@@ -182,6 +184,7 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 			}
 		}
 		s.addEvent(g, &t, s.nests && et >= 0 && s.now >= 0, ev, et, index)
+		s.touched(g, index)
 	}
 	return nil
 }
@@ -448,20 +451,16 @@ func (s *State) ChangedIn(since, upto uint64) map[siddhiql.Duration][]*Row {
 // index: they are in the shared store and will not change again. Rows a join still reads
 // stay (Retain). It returns how many rows it dropped.
 func (s *State) DropFlushed(index uint64) int {
+	prevMark := s.mark
 	s.mark = max(s.mark, index)
 	if s.retain != nil {
 		n := s.dropRetained(index) // joinread.go
 		s.countPending()
+		s.passed(index)
 		return n
 	}
-	// One pass drops and recounts the backlog: every row is looked at, and the rows
-	// changed after the mark are never dropped here (the mark is at or past index).
-	pending := 0
-	n := s.drop(func(c *cell, k int) bool {
-		if i := c.index(); i > index {
-			if i > s.mark {
-				pending++
-			}
+	gone := func(c *cell, k int) bool {
+		if c.index() > index {
 			return false
 		}
 		// A shared cell's row at k is closed exactly when the cell's own bucket starts
@@ -471,8 +470,23 @@ func (s *State) DropFlushed(index uint64) int {
 		}
 		agg, _ := s.logical(c, k)
 		return agg < s.open[k]
-	})
-	s.pending = pending
+	}
+	var n int
+	if s.fastOK() {
+		n = s.dropFast(index, prevMark, gone) // dropfast.go
+	} else {
+		// One pass drops and recounts the backlog: every row is looked at, and the rows
+		// changed after the mark are never dropped here (the mark is at or past index).
+		pending := 0
+		n = s.drop(func(c *cell, k int) bool {
+			if c.index() > s.mark {
+				pending++
+			}
+			return gone(c, k)
+		})
+		s.pending = pending
+	}
+	s.passed(index)
 	return n
 }
 
