@@ -42,9 +42,16 @@ type fastDrop struct {
 	// trimmed is the greatest index a pass trimmed recent by: changes at or before it may be
 	// forgotten, so after a pass at a smaller index (a late KindFlushed) the next is full.
 	trimmed uint64
-	// off makes every pass a full one (tests compare both).
-	off bool
+	// off makes every pass a full one (tests compare both); limit, when set, replaces
+	// recentLimit's floor.
+	off   bool
+	limit int
 }
+
+// recentLimit bounds how many changes a state remembers (at least this many, or one per
+// group): past it, as when no pass comes (no shared store), it forgets them all and the
+// passes are full ones until one is past what it forgot.
+const recentLimit = 8192
 
 // touched remembers that g changed at index, at the state's arrival time.
 func (s *State) touched(g *group, index uint64) {
@@ -54,6 +61,13 @@ func (s *State) touched(g *group, index uint64) {
 	}
 	if n := len(f.recent); n > 0 && f.recent[n-1].g == g && f.recent[n-1].index == index {
 		return
+	}
+	limit := recentLimit
+	if f.limit > 0 {
+		limit = f.limit
+	}
+	if len(f.recent) >= max(limit, len(s.groups)) {
+		s.forgetFast(index) // every change forgotten is at or before index
 	}
 	f.recent = append(f.recent, touch{g: g, index: index, at: s.now})
 }

@@ -106,6 +106,9 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 	ref, got := NewState(def, clock), NewState(def, clock)
 	clear(ref.share)    // one cell per row
 	ref.fast.off = true // every DropFlushed a full pass
+	if seed == 2 {
+		got.fast.limit = 30 // forgets now and then
+	}
 	retain := func() {
 		var ds []siddhiql.Duration
 		for _, d := range def.Durations {
@@ -232,7 +235,7 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			got = restored
 		}
 	}
-	if !joined && fastPasses == 0 {
+	if !joined && seed != 2 && fastPasses == 0 {
 		t.Errorf("seed %d: DropFlushed never took the fast pass", seed)
 	}
 	return sharedSeen
