@@ -76,30 +76,14 @@ type capturedAgg struct {
 	rows map[siddhiql.Duration][]*agg.Row
 }
 
-// capture copies the rows changed in (since, upto] and, with tables, the mirrored tables'
-// changes.
-func (n *Node) capture(since, upto uint64, tables bool) capture {
+// capture copies, with aggs, the rows changed in (since, upto] and, with tables, the
+// mirrored tables' changes.
+func (n *Node) capture(since, upto uint64, aggs, tables bool) capture {
 	c := capture{upto: upto}
 	n.fsm.Read(func(e *engine.Engine) {
 		c.index = n.fsm.AppliedIndex()
-		for _, a := range e.Apps() {
-			for _, def := range a.Aggregations() {
-				st, _ := a.Aggregation(def.Name)
-				changed := st.ChangedIn(since, upto)
-				if len(changed) == 0 {
-					continue
-				}
-				ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
-				for d, rows := range changed {
-					c.rows += len(rows)
-					cp := make([]*agg.Row, len(rows))
-					for i, r := range rows {
-						cp[i] = r.Clone()
-					}
-					ca.rows[d] = cp
-				}
-				c.aggs = append(c.aggs, ca)
-			}
+		if aggs {
+			c.captureAggs(e, since, upto)
 		}
 		if tables {
 			c.captureTables(e)
@@ -112,13 +96,37 @@ func (n *Node) capture(since, upto uint64, tables bool) capture {
 	return c
 }
 
+// captureAggs copies, under the FSM read lock, every aggregation's rows changed in
+// (since, upto].
+func (c *capture) captureAggs(e *engine.Engine, since, upto uint64) {
+	for _, a := range e.Apps() {
+		for _, def := range a.Aggregations() {
+			st, _ := a.Aggregation(def.Name)
+			changed := st.ChangedIn(since, upto)
+			if len(changed) == 0 {
+				continue
+			}
+			ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
+			for d, rows := range changed {
+				c.rows += len(rows)
+				cp := make([]*agg.Row, len(rows))
+				for i, r := range rows {
+					cp[i] = r.Clone()
+				}
+				ca.rows[d] = cp
+			}
+			c.aggs = append(c.aggs, ca)
+		}
+	}
+}
+
 // planChunks cuts the rows changed after since into chunks of at most FlushChunkRows rows
 // (a single log index's rows may make a larger one: a chunk never splits an index) and
-// returns each chunk's upper bound, ascending; the last is the applied index, so a round
-// that writes every chunk replicates it, as a single write did. Rows only leave a chunk
-// while the round goes on (a row changed again moves past the applied index), so no chunk
-// grows past its count here.
-func (n *Node) planChunks(since uint64) []uint64 {
+// returns each chunk's upper bound, ascending, and how many rows they hold; the last bound
+// is the applied index, so a round that writes every chunk replicates it, as a single write
+// did. Rows only leave a chunk while the round goes on (a row changed again moves past the
+// applied index), so no chunk grows past its count here.
+func (n *Node) planChunks(since uint64) (bounds []uint64, total int) {
 	counts := map[uint64]int{}
 	var applied uint64
 	n.fsm.Read(func(e *engine.Engine) {
@@ -131,10 +139,10 @@ func (n *Node) planChunks(since uint64) []uint64 {
 		}
 	})
 	indexes := slices.Sorted(maps.Keys(counts))
-	var bounds []uint64
 	rows := 0
 	for i, idx := range indexes {
 		rows += counts[idx]
+		total += counts[idx]
 		if i+1 < len(indexes) && rows+counts[indexes[i+1]] > n.cfg.FlushChunkRows {
 			bounds = append(bounds, idx)
 			rows = 0
@@ -143,7 +151,7 @@ func (n *Node) planChunks(since uint64) []uint64 {
 	if applied > since {
 		bounds = append(bounds, applied)
 	}
-	return bounds
+	return bounds, total
 }
 
 // unflushedRows is the live flush backlog: the aggregation rows changed after the group's
@@ -236,13 +244,15 @@ func (n *Node) flushOnce() error {
 		case <-ctx.Done():
 		}
 	}()
-	for i, upto := range n.planChunks(since) {
+	bounds, rows := n.planChunks(since)
+	for i, upto := range bounds {
 		if i > 0 && !n.IsLeader() {
 			return nil // the next leader resumes after the last chunk replicated
 		}
 		// The first chunk writes the tables' changes as of its capture, which is at or past
 		// every bound of the round: each chunk's KindFlushed forgets only changes written.
-		if err := n.flushChunk(ctx, n.capture(since, upto, i == 0)); err != nil {
+		// Without changed rows the round is the tables' alone: no pass over the groups.
+		if err := n.flushChunk(ctx, n.capture(since, upto, rows > 0, i == 0)); err != nil {
 			return err
 		}
 		since = upto

@@ -178,7 +178,7 @@ func TestFlush_PlanChunks(t *testing.T) {
 	// One entry of three new keys: 18 rows, more than a chunk.
 	ingest(t, leader, "p", 8, row("x", 1), row("y", 1), row("z", 1))
 	ingest(t, leader, "p", 9, row("k0", 1))
-	bounds := leader.planChunks(0)
+	bounds, planned := leader.planChunks(0)
 	if len(bounds) < 4 {
 		t.Fatalf("chunks end at %v: want at least 4 chunks for 60-odd rows in chunks of 12", bounds)
 	}
@@ -187,7 +187,7 @@ func TestFlush_PlanChunks(t *testing.T) {
 	}
 	total, since := 0, uint64(0)
 	for _, upto := range bounds {
-		cp := leader.capture(since, upto, false)
+		cp := leader.capture(since, upto, true, false)
 		indexes := map[uint64]bool{}
 		for _, ca := range cp.aggs {
 			for _, rows := range ca.rows {
@@ -202,9 +202,9 @@ func TestFlush_PlanChunks(t *testing.T) {
 		total += cp.rows
 		since = upto
 	}
-	all := leader.capture(0, since, false)
-	if total != all.rows || total == 0 {
-		t.Fatalf("the chunks hold %d rows, the backlog %d", total, all.rows)
+	all := leader.capture(0, since, true, false)
+	if total != all.rows || total == 0 || planned != total {
+		t.Fatalf("the chunks hold %d rows (planned %d), the backlog %d", total, planned, all.rows)
 	}
 	if got := leader.unflushedRows(); got != int64(total) {
 		t.Fatalf("live backlog %d rows, want the %d the chunks hold", got, total)
