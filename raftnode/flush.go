@@ -290,9 +290,10 @@ func (n *Node) flushChunk(ctx context.Context, c capture) error {
 		return err
 	}
 	_, replicated := n.fsm.ShardID()
-	if (written == 0 && !tablesWritten) || c.upto <= replicated {
+	if (c.rows == 0 && !tablesWritten) || c.upto <= replicated {
 		// Nothing new in the store: no entry needed. Rows flushed while their bucket was
-		// open are dropped by the FSM at the tick after they close.
+		// open are dropped by the FSM at the tick after they close. (Rows the fence turned
+		// away count as flushed: the store holds them at their index or a later one.)
 		return nil
 	}
 	if _, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindFlushed, Time: n.stamp(), Index: c.upto}); err != nil {
