@@ -122,6 +122,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	eng, dd, applied := st.eng, st.dedup, st.applied
+	markFlushed(eng, st.flushed)
 	f.mu.Lock()
 	f.eng, f.dedup, f.shard, f.flushed, f.outbox = eng, dd, st.shard, st.flushed, st.outbox
 	f.notifyLocked()
@@ -200,4 +201,16 @@ func (f *FSM) decodeState(body []byte, version byte) (decoded, error) {
 		return decoded{}, fmt.Errorf("%w: %d trailing bytes", ErrBadSnapshot, n)
 	}
 	return decoded{eng: eng, dedup: dd, applied: applied, shard: shard, flushed: flushed, outbox: ob}, nil
+}
+
+// markFlushed tells every aggregation of a restored engine the group's flushed index, from
+// which it counts its flush backlog (agg.State.Unflushed). It changes no state.
+func markFlushed(e *engine.Engine, index uint64) {
+	for _, a := range e.Apps() {
+		for _, def := range a.Aggregations() {
+			if st, ok := a.Aggregation(def.Name); ok {
+				st.MarkFlushed(index)
+			}
+		}
+	}
 }

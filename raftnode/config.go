@@ -75,6 +75,12 @@ type Config struct {
 	// MaxUnflushedRows bounds the rows held in memory while the store is unreachable; past
 	// it ingest is refused with ErrBacklog until the store is back. Default 1,000,000.
 	MaxUnflushedRows int
+	// FlushChunkRows bounds the rows one flush chunk captures and writes before it
+	// replicates its progress (the rows of one log index are never split, so a chunk may
+	// hold more when one entry changed more). Default 50,000: a few MiB on the leader, and
+	// few enough chunks that the pass over the groups each replica makes when a chunk's
+	// progress applies (DropFlushed) stays a small share of the flush.
+	FlushChunkRows int
 
 	// RetainOutputs is how many delivered outputs per output stream stay in the replicated
 	// outbox for subscribers (fsm.Config.RetainForSubscribers); default 10,000. Every
@@ -128,6 +134,7 @@ func DefaultConfig() Config {
 		MaxKeys:            1_000_000,
 		FlushInterval:      time.Second,
 		MaxUnflushedRows:   1_000_000,
+		FlushChunkRows:     50_000,
 
 		RetainOutputs:          10_000,
 		MaxUndelivered:         100_000,
@@ -162,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.Store != nil && (c.FlushInterval <= 0 || c.MaxUnflushedRows < 1) {
 		errs = append(errs, fmt.Errorf("raftnode: Config.FlushInterval must be > 0 and MaxUnflushedRows >= 1, got %s and %d", c.FlushInterval, c.MaxUnflushedRows))
+	}
+	if c.Store != nil && c.FlushChunkRows < 1 {
+		errs = append(errs, fmt.Errorf("raftnode: Config.FlushChunkRows must be >= 1, got %d", c.FlushChunkRows))
 	}
 	if c.RetainOutputs < 0 || c.MaxUndelivered < 0 || c.DeliveryRecordInterval < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.RetainOutputs, MaxUndelivered and DeliveryRecordInterval must be >= 0 (0 means the default), got %d, %d and %s", c.RetainOutputs, c.MaxUndelivered, c.DeliveryRecordInterval))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,17 +54,21 @@ type flushState struct {
 	lastErr error
 	// now asks for a flush at once (a snapshot was taken).
 	now chan struct{}
-	// unflushed is the number of rows changed since the last successful flush.
+	// unflushed is the flush backlog as last counted (unflushedRows): the aggregation rows
+	// changed after the replicated flushed index.
 	unflushed atomic.Int64
 }
 
-// capture is what one flush writes: rows changed after since, copied under the FSM lock.
+// capture is one chunk of a flush: the rows last changed after since and at or before
+// upto, copied under the FSM lock, and (in a round's first chunk) the mirrored tables'
+// changes.
 type capture struct {
-	index     uint64 // the applied index the rows reflect
-	shard     string
-	aggs      []capturedAgg
-	tables    []capturedTable
-	unflushed int
+	index  uint64 // the applied index the rows and tables reflect
+	upto   uint64 // the chunk's bound: the flushed index it replicates once written
+	shard  string
+	aggs   []capturedAgg
+	tables []capturedTable
+	rows   int // aggregation rows captured
 }
 
 type capturedAgg struct {
@@ -70,30 +76,18 @@ type capturedAgg struct {
 	rows map[siddhiql.Duration][]*agg.Row
 }
 
-func (n *Node) capture(since uint64) capture {
-	var c capture
+// capture copies, with aggs, the rows changed in (since, upto] and, with tables, the
+// mirrored tables' changes.
+func (n *Node) capture(since, upto uint64, aggs, tables bool) capture {
+	c := capture{upto: upto}
 	n.fsm.Read(func(e *engine.Engine) {
 		c.index = n.fsm.AppliedIndex()
-		for _, a := range e.Apps() {
-			for _, def := range a.Aggregations() {
-				st, _ := a.Aggregation(def.Name)
-				changed := st.Changed(since)
-				if len(changed) == 0 {
-					continue
-				}
-				ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
-				for d, rows := range changed {
-					c.unflushed += len(rows)
-					cp := make([]*agg.Row, len(rows))
-					for i, r := range rows {
-						cp[i] = r.Clone()
-					}
-					ca.rows[d] = cp
-				}
-				c.aggs = append(c.aggs, ca)
-			}
+		if aggs {
+			c.captureAggs(e, since, upto)
 		}
-		c.captureTables(e)
+		if tables {
+			c.captureTables(e)
+		}
 	})
 	// Not inside Read: ShardID takes the FSM's read lock again, and a second RLock waits
 	// behind a queued writer (the apply goroutine) that waits for the first: a deadlock.
@@ -102,9 +96,82 @@ func (n *Node) capture(since uint64) capture {
 	return c
 }
 
+// captureAggs copies, under the FSM read lock, every aggregation's rows changed in
+// (since, upto].
+func (c *capture) captureAggs(e *engine.Engine, since, upto uint64) {
+	for _, a := range e.Apps() {
+		for _, def := range a.Aggregations() {
+			st, _ := a.Aggregation(def.Name)
+			changed := st.ChangedIn(since, upto)
+			if len(changed) == 0 {
+				continue
+			}
+			ca := capturedAgg{def: def, rows: map[siddhiql.Duration][]*agg.Row{}}
+			for d, rows := range changed {
+				c.rows += len(rows)
+				cp := make([]*agg.Row, len(rows))
+				for i, r := range rows {
+					cp[i] = r.Clone()
+				}
+				ca.rows[d] = cp
+			}
+			c.aggs = append(c.aggs, ca)
+		}
+	}
+}
+
+// planChunks cuts the rows changed after since into chunks of at most FlushChunkRows rows
+// (a single log index's rows may make a larger one: a chunk never splits an index) and
+// returns each chunk's upper bound, ascending, and how many rows they hold; the last bound
+// is the applied index, so a round that writes every chunk replicates it, as a single write
+// did. Rows only leave a chunk while the round goes on (a row changed again moves past the
+// applied index), so no chunk grows past its count here.
+func (n *Node) planChunks(since uint64) (bounds []uint64, total int) {
+	counts := map[uint64]int{}
+	var applied uint64
+	n.fsm.Read(func(e *engine.Engine) {
+		applied = n.fsm.AppliedIndex()
+		for _, a := range e.Apps() {
+			for _, def := range a.Aggregations() {
+				st, _ := a.Aggregation(def.Name)
+				st.ChangedCounts(since, counts)
+			}
+		}
+	})
+	indexes := slices.Sorted(maps.Keys(counts))
+	rows := 0
+	for i, idx := range indexes {
+		rows += counts[idx]
+		total += counts[idx]
+		if i+1 < len(indexes) && rows+counts[indexes[i+1]] > n.cfg.FlushChunkRows {
+			bounds = append(bounds, idx)
+			rows = 0
+		}
+	}
+	if applied > since {
+		bounds = append(bounds, applied)
+	}
+	return bounds, total
+}
+
+// unflushedRows is the live flush backlog: the aggregation rows changed after the group's
+// replicated flushed index, as the engine counts them on apply.
+func (n *Node) unflushedRows() int64 {
+	var rows int
+	n.fsm.Read(func(e *engine.Engine) {
+		for _, a := range e.Apps() {
+			for _, def := range a.Aggregations() {
+				st, _ := a.Aggregation(def.Name)
+				rows += st.Unflushed()
+			}
+		}
+	})
+	return int64(rows)
+}
+
 // flushLoop writes changed rows to the store while this replica leads, every FlushInterval
-// and whenever a snapshot is taken, then replicates the flushed index so every replica can
-// drop what the store now holds.
+// and whenever a snapshot is taken, in chunks, replicating the flushed index after each so
+// every replica can drop what the store now holds.
 func (n *Node) flushLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.FlushInterval)
@@ -122,7 +189,14 @@ func (n *Node) flushLoop() {
 			n.flush.failing.Store(false)
 			continue
 		}
-		if err := n.flushOnce(); err != nil {
+		if n.readyTerm.Load() != n.raft.CurrentTerm() {
+			// A new leader first applies its predecessors' entries, the flushed index among
+			// them, so that it resumes after the last chunk they replicated.
+			continue
+		}
+		err := n.flushOnce()
+		n.flush.unflushed.Store(n.unflushedRows())
+		if err != nil {
 			if !n.flush.failing.Swap(true) {
 				n.logger.Error("flush to the shared store failed; rows stay in memory and the flush is retried", "err", err)
 			} else {
@@ -138,7 +212,6 @@ func (n *Node) flushLoop() {
 			continue
 		}
 		n.metrics.flushLastOK.Store(time.Now().UnixNano())
-		n.flush.unflushed.Store(0)
 		if n.flush.failing.Swap(false) {
 			n.logger.Info("shared store reachable again; backlog flushed")
 		}
@@ -147,16 +220,18 @@ func (n *Node) flushLoop() {
 	}
 }
 
-// flushOnce writes every row changed since the last successful flush and proposes
-// KindFlushed. A failure leaves everything to the next attempt: upserts are idempotent.
+// flushOnce writes every row changed since the last replicated flush, chunk by chunk
+// (planChunks), and after each chunk proposes KindFlushed with the chunk's bound, so a
+// backlog is never captured whole and a new leader resumes after the last chunk that
+// replicated. A failure leaves the rest to the next attempt: upserts are idempotent and
+// fenced by each row's index, so a chunk written twice, or late by a deposed leader,
+// changes nothing.
 func (n *Node) flushOnce() error {
 	shard, replicated := n.fsm.ShardID()
 	if shard == "" {
 		return nil // the leader replicates the shard ID first (watchLeadership)
 	}
 	since := max(n.flush.since, replicated)
-	c := n.capture(since)
-	n.flush.unflushed.Store(int64(c.unflushed))
 	// No overall deadline: a large backlog (after a store outage, or many new keys) takes
 	// as long as it takes, and a deadline would make every attempt start over and never
 	// finish. Each statement is bounded by the driver's own timeouts; Close cancels.
@@ -169,6 +244,26 @@ func (n *Node) flushOnce() error {
 		case <-ctx.Done():
 		}
 	}()
+	bounds, rows := n.planChunks(since)
+	for i, upto := range bounds {
+		if i > 0 && !n.IsLeader() {
+			return nil // the next leader resumes after the last chunk replicated
+		}
+		// The first chunk writes the tables' changes as of its capture, which is at or past
+		// every bound of the round: each chunk's KindFlushed forgets only changes written.
+		// Without changed rows the round is the tables' alone: no pass over the groups.
+		if err := n.flushChunk(ctx, n.capture(since, upto, rows > 0, i == 0)); err != nil {
+			return err
+		}
+		since = upto
+		n.flush.unflushed.Store(n.unflushedRows())
+	}
+	n.purge(ctx, shard)
+	return nil
+}
+
+// flushChunk writes one chunk and replicates its bound as the flushed index.
+func (n *Node) flushChunk(ctx context.Context, c capture) error {
 	written := 0
 	for _, ca := range c.aggs {
 		if !n.flush.ensured[ca.def] {
@@ -182,9 +277,9 @@ func (n *Node) flushOnce() error {
 			if len(rows) == 0 {
 				continue
 			}
-			k, err := n.cfg.Store.Upsert(ctx, ca.def, d, shard, rows)
+			k, err := n.cfg.Store.Upsert(ctx, ca.def, d, c.shard, rows)
 			if err != nil {
-				return err
+				return fmt.Errorf("flush chunk through index %d: %w", c.upto, err)
 			}
 			n.metrics.flushRows.Add(uint64(k))
 			written += k
@@ -194,18 +289,18 @@ func (n *Node) flushOnce() error {
 	if err != nil {
 		return err
 	}
-	n.purge(ctx, shard)
-	if (written == 0 && !tablesWritten) || c.index <= replicated {
+	_, replicated := n.fsm.ShardID()
+	if (c.rows == 0 && !tablesWritten) || c.upto <= replicated {
 		// Nothing new in the store: no entry needed. Rows flushed while their bucket was
-		// open are dropped by the FSM at the tick after they close.
-		n.flush.since = max(n.flush.since, since)
+		// open are dropped by the FSM at the tick after they close. (Rows the fence turned
+		// away count as flushed: the store holds them at their index or a later one.)
 		return nil
 	}
-	if _, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindFlushed, Time: n.stamp(), Index: c.index}); err != nil {
-		return fmt.Errorf("replicate flushed index %d: %w", c.index, err)
+	if _, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindFlushed, Time: n.stamp(), Index: c.upto}); err != nil {
+		return fmt.Errorf("replicate flushed index %d: %w", c.upto, err)
 	}
-	n.flush.since = c.index
-	n.logger.Debug("flushed rows", "rows", written, "through_index", c.index)
+	n.flush.since = c.upto
+	n.logger.Debug("flushed rows", "rows", written, "through_index", c.upto)
 	return nil
 }
 
@@ -260,7 +355,12 @@ func (n *Node) purge(ctx context.Context, shard string) {
 // backlogError reports ErrBacklog when the store is failing and the rows changed since the
 // last successful flush passed the bound.
 func (n *Node) backlogError() error {
-	if n.cfg.Store == nil || !n.flush.failing.Load() || n.flush.unflushed.Load() <= int64(n.cfg.MaxUnflushedRows) {
+	if n.cfg.Store == nil || !n.flush.failing.Load() {
+		return nil
+	}
+	rows := n.unflushedRows()
+	n.flush.unflushed.Store(rows)
+	if rows <= int64(n.cfg.MaxUnflushedRows) {
 		return nil
 	}
 	n.flush.mu.Lock()

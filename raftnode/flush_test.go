@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func TestFlush_RowsReachTheStoreAndLeaveMemory(t *testing.T) {
 	}
 	next := c.waitLeader(testTimeout)
 	for _, n := range c.live() {
-		cp := n.capture(0)
+		cp := n.capture(0, math.MaxUint64, true, false)
 		for _, ca := range cp.aggs {
 			for d, rows := range ca.rows {
 				if _, err := st.Upsert(t.Context(), ca.def, d, "shard-a", rows); err != nil {

@@ -17,7 +17,7 @@ type capturedTable struct {
 }
 
 // captureTables copies, under the FSM read lock, the changes of every
-// `@store(type='rdbms')` table since the last flush. Unlike aggregation rows they are not
+// `@store(type='rdbms')` table since the last flush (a round's first chunk writes them). Unlike aggregation rows they are not
 // selected by index: a table forgets its changes only when KindFlushed covers them.
 func (c *capture) captureTables(e *engine.Engine) {
 	for _, a := range e.Apps() {
@@ -26,7 +26,6 @@ func (c *capture) captureTables(e *engine.Engine) {
 			if ch.Empty() {
 				continue
 			}
-			c.unflushed += len(ch.Rows) + len(ch.Deleted)
 			c.tables = append(c.tables, capturedTable{app: a.Name, sd: t.Store(), name: t.Name(), changes: ch})
 		}
 	}

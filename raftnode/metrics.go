@@ -110,8 +110,9 @@ type Metrics struct {
 	// FlushRows are rows written to the shared store by this replica while leading;
 	// FlushErrors the failed flush attempts.
 	FlushRows, FlushErrors uint64
-	// FlushBacklog is the rows waiting for the next flush, as of the last attempt (0 when
-	// the last one succeeded or this replica does not lead).
+	// FlushBacklog is the aggregation rows changed after the replicated flushed index, as
+	// the engine counts them, refreshed at every flush chunk and, while the store fails, at
+	// every ingest (0 when this replica does not lead).
 	FlushBacklog int64
 	// FlushLastSuccess is when a flush last succeeded here (zero: never).
 	FlushLastSuccess time.Time

@@ -45,9 +45,10 @@ type serveConfig struct {
 	// sqlite:///path; empty means an SQLite file beside the data dir (shared by the nodes
 	// of one machine).
 	StoreDSN string `yaml:"store-dsn"`
-	// FlushInterval and MaxUnflushedRows: zero means raftnode's default.
+	// FlushInterval, MaxUnflushedRows and FlushChunkRows: zero means raftnode's default.
 	FlushInterval    time.Duration `yaml:"flush-interval"`
 	MaxUnflushedRows int           `yaml:"max-unflushed-rows"`
+	FlushChunkRows   int           `yaml:"flush-chunk-rows"`
 	// shardIDSet records that the shard ID was given explicitly (flag or file).
 	shardIDSet bool
 	// groupsSet records that the number of groups was given (flag or file).
@@ -170,6 +171,7 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.StringVar(&flags.StoreDSN, "store-dsn", "", "shared rollup store: mysql://user:pass@tcp(host:port)/db or sqlite:///path (default: sqlite file tally-store.db beside --data-dir)")
 	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
 	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
+	fs.IntVar(&flags.FlushChunkRows, "flush-chunk-rows", 0, "rows the leader writes to the store per flush chunk before it replicates its progress (default 50000)")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
 	fs.StringVar(&flags.GeoIPDB, "geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP; must be the same file on every node (default: none, they answer \"\")")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -288,6 +290,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.FlushInterval = flags.FlushInterval
 		case "max-unflushed-rows":
 			cfg.MaxUnflushedRows = flags.MaxUnflushedRows
+		case "flush-chunk-rows":
+			cfg.FlushChunkRows = flags.FlushChunkRows
 		case "snapshot-threshold":
 			cfg.SnapshotThreshold = flags.SnapshotThreshold
 		case "snapshot-interval":
@@ -410,8 +414,8 @@ func (c serveConfig) validate() error {
 	if c.MaxKeys < 0 || c.MaxSubscribers < 0 || c.ProducerTTL < 0 || c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("--max-keys, --max-subscribers, --producer-ttl and --max-wait must not be negative"))
 	}
-	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 {
-		errs = append(errs, fmt.Errorf("--flush-interval and --max-unflushed-rows must not be negative"))
+	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 || c.FlushChunkRows < 0 {
+		errs = append(errs, fmt.Errorf("--flush-interval, --max-unflushed-rows and --flush-chunk-rows must not be negative"))
 	}
 	if len(c.ShardID) > 254 {
 		errs = append(errs, fmt.Errorf("--shard-id is %d bytes; the SHARD_ID column holds 254", len(c.ShardID)))

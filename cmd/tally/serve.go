@@ -182,6 +182,9 @@ func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.
 	if cfg.MaxUnflushedRows > 0 {
 		ncfg.MaxUnflushedRows = cfg.MaxUnflushedRows
 	}
+	if cfg.FlushChunkRows > 0 {
+		ncfg.FlushChunkRows = cfg.FlushChunkRows
+	}
 	if cfg.SnapshotThreshold > 0 {
 		ncfg.SnapshotThreshold = cfg.SnapshotThreshold
 	}

@@ -438,7 +438,8 @@ func (s *State) drop(gone func(c *cell, k int) bool) int {
 	return n
 }
 
-// dropIn is drop for group g (key key), which it deletes when no row is left.
+// dropIn is drop for group g (key key, or "": computed when needed), which it deletes when
+// no row is left.
 func (s *State) dropIn(key string, g *group, gone func(c *cell, k int) bool) int {
 	n := 0
 	out, outExt := s.scratch[:0], s.scratchExt[:0]
@@ -455,6 +456,9 @@ func (s *State) dropIn(key string, g *group, gone func(c *cell, k int) bool) int
 				continue
 			}
 			n++
+			if c.index() > s.mark {
+				s.pending-- // an unflushed row purged
+			}
 			if !touched {
 				touched = true
 				out = append(out, g.cells[:j]...)
@@ -483,7 +487,11 @@ func (s *State) dropIn(key string, g *group, gone func(c *cell, k int) bool) int
 		return n
 	}
 	if len(out) == 0 {
+		if key == "" {
+			key = s.keyOf(g)
+		}
 		delete(s.groups, key)
+		g.cells = g.cells[:0] // a remembered change of it finds nothing (dropfast.go)
 	} else {
 		g.setCells(out, outExt)
 	}

@@ -178,6 +178,8 @@ func (s *State) Decode(r *wire.Reader) error {
 	}
 	s.now, s.open, s.groups = now, open, groups
 	s.retain.forget()
+	s.countPending()
+	s.forgetFast(s.maxIndex())
 	for i, d := range s.def.Durations {
 		s.openEnd[i] = s.clock.Next(open[i], d)
 	}

@@ -60,6 +60,7 @@ func (s *State) Retain(ds []siddhiql.Duration, all bool) {
 		r = nil
 	}
 	s.retain = r
+	s.forgetFast(s.maxIndex())
 }
 
 // Retained lists the granularities whose closed rows DropFlushed keeps for joins.

@@ -104,7 +104,11 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 	}
 	rng := rand.New(rand.NewPCG(seed, stream))
 	ref, got := NewState(def, clock), NewState(def, clock)
-	clear(ref.share) // one cell per row
+	clear(ref.share)    // one cell per row
+	ref.fast.off = true // every DropFlushed a full pass
+	if seed == 2 {
+		got.fast.limit = 30 // forgets now and then
+	}
 	retain := func() {
 		var ds []siddhiql.Duration
 		for _, d := range def.Durations {
@@ -120,8 +124,8 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		retain()
 	}
 	now := int64(1514782800000) + rng.Int64N(3_600_000)
-	var index uint64
-	sharedSeen := false
+	var index, mark uint64
+	sharedSeen, fastPasses := false, 0
 	for step := range 200 {
 		index++
 		switch r := rng.IntN(100); {
@@ -159,7 +163,11 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			t.Fatal(err)
 		}
 		if rng.IntN(5) == 0 {
-			flushed := index - uint64(rng.IntN(4))
+			flushed := index - min(index, uint64(rng.IntN(4)))
+			mark = max(mark, flushed)
+			if got.fastOK() {
+				fastPasses++
+			}
 			if a, b := ref.DropFlushed(flushed), got.DropFlushed(flushed); a != b {
 				t.Fatalf("seed %d step %d: DropFlushed dropped %d rows, want %d", seed, step, b, a)
 			}
@@ -201,6 +209,10 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 		if !bytes.Equal(gotEnc, wantEnc) {
 			t.Fatalf("seed %d step %d: encodings differ", seed, step)
 		}
+		if step%3 == 0 {
+			checkBacklog(t, ref, mark, since)
+			checkBacklog(t, got, mark, since)
+		}
 		if physical(got) < got.Len() {
 			sharedSeen = true
 		}
@@ -214,6 +226,10 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			if err := restored.Decode(wire.NewReader(gotEnc)); err != nil {
 				t.Fatalf("seed %d step %d: decode: %v", seed, step, err)
 			}
+			if n := restored.Unflushed(); n != restored.Len() {
+				t.Fatalf("seed %d step %d: a decoded state counts %d unflushed rows before it learns the flushed index, want all %d", seed, step, n, restored.Len())
+			}
+			restored.MarkFlushed(mark)
 			enc, rows := dumpState(restored, since)
 			if !bytes.Equal(enc, wantEnc) || rows != wantRows {
 				t.Fatalf("seed %d step %d: the restored state differs\n got:\n%s\nwant:\n%s", seed, step, rows, wantRows)
@@ -221,7 +237,54 @@ func sharedRun(t *testing.T, def *Def, clock *Clock, di int, seed uint64, joined
 			got = restored
 		}
 	}
+	if !joined && seed != 2 && fastPasses == 0 {
+		t.Errorf("seed %d: DropFlushed never took the fast pass", seed)
+	}
 	return sharedSeen
+}
+
+// checkBacklog checks the flush backlog a state counts as rows change against the rows a
+// flush after mark would write, and the chunk sizes ChangedCounts gives against the rows
+// ChangedIn hands out for a chunk after since.
+func checkBacklog(t *testing.T, s *State, mark, since uint64) {
+	t.Helper()
+	count := func(m map[siddhiql.Duration][]*Row) int {
+		n := 0
+		for _, rows := range m {
+			n += len(rows)
+		}
+		return n
+	}
+	if want := count(s.Changed(mark)); s.Unflushed() != want {
+		t.Fatalf("Unflushed is %d, but %d rows changed after the flushed index %d", s.Unflushed(), want, mark)
+	}
+	counts := map[uint64]int{}
+	s.ChangedCounts(since, counts)
+	byIndex := map[uint64]int{}
+	for _, rows := range s.Changed(since) {
+		for _, r := range rows {
+			byIndex[r.Index]++
+		}
+	}
+	if fmt.Sprint(counts) != fmt.Sprint(byIndex) {
+		t.Fatalf("ChangedCounts(%d) = %v, but Changed hands out %v rows per index", since, counts, byIndex)
+	}
+	// A chunk up to the middle index holds the rows of the indexes up to it.
+	var mid uint64
+	for i := range counts {
+		if mid == 0 || i < mid {
+			mid = i
+		}
+	}
+	want := 0
+	for i, n := range counts {
+		if i <= mid+1 {
+			want += n
+		}
+	}
+	if got := count(s.ChangedIn(since, mid+1)); got != want {
+		t.Fatalf("ChangedIn(%d, %d) hands out %d rows, ChangedCounts says %d", since, mid+1, got, want)
+	}
 }
 
 // TestSharedCellsSplit follows one key through the life of its cells: one cell for the six

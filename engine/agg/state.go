@@ -74,6 +74,13 @@ type State struct {
 	spans []span
 	// retain, when set, keeps recently closed rows that joins read (joinread.go).
 	retain *retention
+	// mark is the greatest flushed index DropFlushed was given, and pending the number of
+	// rows whose last change is after it: the flush backlog (backlog.go). Neither is
+	// encoded: both follow from the rows and the flushed index.
+	mark    uint64
+	pending int
+	// fast is DropFlushed's fast pass (dropfast.go).
+	fast fastDrop
 }
 
 // span is one bucket [start, end).
@@ -177,6 +184,7 @@ func (s *State) Add(index uint64, now int64, events []expr.Row) error {
 			}
 		}
 		s.addEvent(g, &t, s.nests && et >= 0 && s.now >= 0, ev, et, index)
+		s.touched(g, index)
 	}
 	return nil
 }
@@ -298,6 +306,9 @@ func (s *State) update(c *cell, x *cellExt, ev expr.Row, et int64, index uint64)
 			x.latest[i] = e(ev)
 		}
 	}
+	if c.index() <= s.mark {
+		s.pending += c.hi() - c.lo() + 1 // the cell's rows join the backlog
+	}
 	c.setIndex(index)
 }
 
@@ -397,19 +408,26 @@ func (s *State) Closed(d siddhiql.Duration, r *Row) bool {
 }
 
 // Changed returns, per granularity, the rows changed after log index since, in Rows order:
-// what a flush must write. Only those rows are built and sorted (one pass over the groups),
-// so a flush of a few changed rows among a million costs a scan, not a sort of them all.
-// The rows of one shared cell share their bases (callers must not change them). A row
-// without sets shares nothing with the state but its group values, which never change:
-// Clone returns it as it is, so a flusher that clones what it captures holds the rows once.
+// what a flush must write. It is ChangedIn(since, the greatest index).
 func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
+	return s.ChangedIn(since, math.MaxUint64)
+}
+
+// ChangedIn returns, per granularity, the rows whose last change is after log index since
+// and at or before upto, in Rows order: one chunk of a flush (ChangedCounts sizes it).
+// Only those rows are built and sorted (one pass over the groups), so a flush of a few
+// changed rows among a million costs a scan, not a sort of them all. The rows of one shared
+// cell share their bases (callers must not change them). A row without sets shares nothing
+// with the state but its group values, which never change: Clone returns it as it is, so a
+// flusher that clones what it captures holds the rows once.
+func (s *State) ChangedIn(since, upto uint64) map[siddhiql.Duration][]*Row {
 	out := map[siddhiql.Duration][]*Row{}
 	m := startMemo{s: s}
 	var slab rowSlab
 	for key, g := range s.groups {
 		for j := range g.cells {
 			c := &g.cells[j]
-			if c.index() <= since {
+			if i := c.index(); i <= since || i > upto {
 				continue
 			}
 			x := g.ext(j)
@@ -433,10 +451,15 @@ func (s *State) Changed(since uint64) map[siddhiql.Duration][]*Row {
 // index: they are in the shared store and will not change again. Rows a join still reads
 // stay (Retain). It returns how many rows it dropped.
 func (s *State) DropFlushed(index uint64) int {
+	prevMark := s.mark
+	s.mark = max(s.mark, index)
 	if s.retain != nil {
-		return s.dropRetained(index) // joinread.go
+		n := s.dropRetained(index) // joinread.go
+		s.countPending()
+		s.passed(index)
+		return n
 	}
-	return s.drop(func(c *cell, k int) bool {
+	gone := func(c *cell, k int) bool {
 		if c.index() > index {
 			return false
 		}
@@ -447,7 +470,24 @@ func (s *State) DropFlushed(index uint64) int {
 		}
 		agg, _ := s.logical(c, k)
 		return agg < s.open[k]
-	})
+	}
+	var n int
+	if s.fastOK() {
+		n = s.dropFast(index, prevMark, gone) // dropfast.go
+	} else {
+		// One pass drops and recounts the backlog: every row is looked at, and the rows
+		// changed after the mark are never dropped here (the mark is at or past index).
+		pending := 0
+		n = s.drop(func(c *cell, k int) bool {
+			if c.index() > s.mark {
+				pending++
+			}
+			return gone(c, k)
+		})
+		s.pending = pending
+	}
+	s.passed(index)
+	return n
 }
 
 // Purge drops the closed rows older than each granularity's retention at time now, judged
