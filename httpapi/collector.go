@@ -34,7 +34,7 @@ var (
 	descFlushErrors = prometheus.NewDesc("tally_flush_errors_total",
 		"Failed flushes to the shared store (each is retried).", []string{"group"}, nil)
 	descFlushBacklog = prometheus.NewDesc("tally_flush_backlog_rows",
-		"Rows waiting to be flushed to the shared store, as of the last attempt (leader only; 0 after a successful flush).", []string{"group"}, nil)
+		"Aggregation rows changed after the replicated flushed index, counted as rows change (refreshed at every flush chunk, and at every ingest while the store is down).", []string{"group"}, nil)
 	descFlushLastOK = prometheus.NewDesc("tally_flush_last_success_timestamp_seconds",
 		"Unix time of the last successful flush on this replica (absent until one succeeds).", []string{"group"}, nil)
 	descSinkBacklog = prometheus.NewDesc("tally_sink_backlog",
