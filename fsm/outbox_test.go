@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,7 +219,7 @@ from In#window.length(2) select sym, price, n, ok, note, count() as total insert
 func renderLog() []Command {
 	notes := []expr.Value{expr.String(`plain`), expr.String(`q"uo\te`), expr.String("tab\tnl\n\x01"), expr.String("ünï ✓"),
 		expr.Null, expr.String(`</script>&`), expr.String("")}
-	prices := []float64{0.1, 1e21, -0.0, 123456789.125, 5e-324, 3}
+	prices := []float64{0.1, 1e21, math.Copysign(0, -1), 123456789.125, 5e-324, 3}
 	cmds := []Command{{Kind: KindDeploy, Time: t0, Text: renderApp}}
 	for i := range 24 {
 		row := expr.Row{expr.String(fmt.Sprintf("s%d", i%3)), expr.Double(prices[i%len(prices)]), expr.Int(int32(i*7 - 40)),
