@@ -39,7 +39,9 @@ func tradeEntries(b *testing.B, first uint64, n int) ([]*raft.Log, []*Command) {
 // whose outputs go to the outbox) through FSM.Apply, decoding each entry as a follower does.
 //
 //	go test -run '^$' -bench ApplyTrades -benchmem ./fsm/
-func BenchmarkApplyTrades(b *testing.B) {
+func BenchmarkApplyTrades(b *testing.B) { benchApplyTrades(b, nil) }
+
+func benchApplyTrades(b *testing.B, remember func(f *FSM, l *raft.Log, c *Command)) {
 	app, err := os.ReadFile("../testdata/cluster/trades.siddhi")
 	if err != nil {
 		b.Fatal(err)
@@ -47,7 +49,7 @@ func BenchmarkApplyTrades(b *testing.B) {
 	const entries = 400
 	f := newFSM(b, DefaultConfig())
 	mustApply(b, f, 1, Command{Kind: KindDeploy, Time: t0, Text: string(app)})
-	logs, _ := tradeEntries(b, 2, entries)
+	logs, cmds := tradeEntries(b, 2, entries)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -57,6 +59,9 @@ func BenchmarkApplyTrades(b *testing.B) {
 			mustApply(b, f, 1, Command{Kind: KindDeploy, Time: t0, Text: string(app)})
 			i = 0
 			b.StartTimer()
+		}
+		if remember != nil {
+			remember(f, logs[i], cmds[i])
 		}
 		res := f.Apply(logs[i]).(*ApplyResult)
 		if res.Parts[0].Err != nil {

@@ -35,7 +35,8 @@ type IngestResult struct {
 // one Raft entry (up to MaxBatchEvents events, waiting at most Linger for company). It
 // returns once the entry is committed and applied here. Parts are checked against the
 // current schema first; a part that fails the check is reported in its PartResult and never
-// reaches the log. Errors: ErrNotLeader (nothing proposed), ErrUnknownOutcome (retry with the
+// reaches the log. The caller hands parts over: neither it nor anyone else may read or modify
+// their rows after the call, as this replica's FSM applies them as they are. Errors: ErrNotLeader (nothing proposed), ErrUnknownOutcome (retry with the
 // same producer seq), ErrBacklog (the shared store is down and the backlog is full),
 // ErrClosed, or ctx's error.
 func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, error) {
@@ -164,6 +165,11 @@ func (n *Node) proposeBatch(batch []*request) {
 	}
 	n.metrics.batchEvents.Observe(float64(events))
 	start := time.Now()
+	if !bugEarlyAck {
+		// This replica's FSM applies cmd itself when the entry comes back with these very
+		// bytes, instead of decoding them; cmd is not touched here after this.
+		n.fsm.RememberProposal(data, cmd)
+	}
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if bugEarlyAck {
 		n.ackEarly(live, checks)
@@ -171,6 +177,7 @@ func (n *Node) proposeBatch(batch []*request) {
 	}
 	go func() {
 		err := waitFuture(context.Background(), f)
+		n.fsm.ForgetProposal(data)
 		var res *fsm.ApplyResult
 		if err == nil {
 			n.metrics.commit.Observe(time.Since(start).Seconds())
