@@ -179,7 +179,7 @@ func (o *outbox) add(index uint64, outs []engine.Output) {
 	if len(outs) == 0 {
 		return
 	}
-	touched := map[string]*outStream{}
+	var touched []*outStream // few: an entry's outputs go to one stream or a handful
 	for i := range outs {
 		out := &outs[i]
 		s := o.streams[out.Stream]
@@ -187,13 +187,39 @@ func (o *outbox) add(index uint64, outs []engine.Output) {
 			s = &outStream{}
 			o.streams[out.Stream] = s
 		}
+		if !slices.Contains(touched, s) {
+			touched = append(touched, s)
+			s.reserve(countStream(outs[i:], out.Stream))
+		}
 		s.entries = append(s.entries, OutEntry{Pos: OutPos{Index: index, Seq: uint64(out.Seq)}, App: out.App,
 			Expired: out.Expired, Time: out.Time, lazy: true, attrs: out.Attrs, row: out.Row})
-		touched[out.Stream] = s
 	}
 	for _, s := range touched {
 		s.trim(o.retain)
 	}
+}
+
+// countStream counts the outputs to stream.
+func countStream(outs []engine.Output, stream string) int {
+	n := 0
+	for i := range outs {
+		if outs[i].Stream == stream {
+			n++
+		}
+	}
+	return n
+}
+
+// reserve makes room for n more entries. Trimming moves the front of entries forward, so
+// the array's capacity runs out every few entries when a stream keeps thousands; a new
+// array twice the live length keeps the copying to about one per entry added.
+func (s *outStream) reserve(n int) {
+	if cap(s.entries)-len(s.entries) >= n {
+		return
+	}
+	grown := make([]OutEntry, len(s.entries), 2*(len(s.entries)+n))
+	copy(grown, s.entries)
+	s.entries = grown
 }
 
 // reconcile follows a deploy or undeploy: outboxes of streams no query writes any more go;
