@@ -135,6 +135,9 @@ type Stats struct {
 	Evicted    uint64 // producers evicted from the dedup table
 	Dropped    uint64 // flushed rows dropped from memory
 	Restores   uint64 // snapshots restored
+	// Proposed counts command entries applied from the command this replica proposed
+	// (RememberProposal) instead of decoding the entry.
+	Proposed uint64
 }
 
 // FSM is a group's replicated state machine: the engine, the dedup table and the applied
@@ -153,6 +156,8 @@ type FSM struct {
 	notify  chan struct{}  // closed when outputs are added; guarded by mu
 	applied atomic.Uint64  // written under mu; read freely
 	stats   Stats          // guarded by mu
+
+	proposed proposals // commands this replica proposed, for Apply; has its own lock
 }
 
 var (
@@ -197,29 +202,39 @@ func New(cfg Config) (*FSM, error) {
 
 // Apply implements raft.FSM. Same log ⇒ same state and results on every replica. It returns
 // nil for entries that are not raft.LogCommand and an *ApplyResult otherwise. It panics on an
-// entry it cannot decode: continuing would let replicas diverge.
+// entry it cannot decode: continuing would let replicas diverge. An entry this replica
+// proposed is applied from the command it remembered (RememberProposal), which equals the
+// decoded entry, without decoding it again.
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	c := decodeEntry(l)
+	c, proposed := f.command(l)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if proposed {
+		f.stats.Proposed++
+	}
 	return f.applyLocked(l.Index, &c)
 }
 
 // ApplyBatch implements raft.BatchingFSM: Apply for each entry, under one lock. The entries
-// are decoded before the lock is taken.
+// are decoded (or taken as proposed, see RememberProposal) before the lock is taken.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	cmds := make([]Command, len(logs))
+	proposed := 0
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
-			cmds[i] = decodeEntry(l)
+			var ok bool
+			if cmds[i], ok = f.command(l); ok {
+				proposed++
+			}
 		}
 	}
 	out := make([]any, len(logs))
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.stats.Proposed += uint64(proposed)
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
 			out[i] = f.applyLocked(l.Index, &cmds[i])

@@ -12,6 +12,7 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/wire"
+	"github.com/tally-db/tally/siddhiql"
 )
 
 // Outbox defaults.
@@ -77,13 +78,32 @@ func ParseOutputID(id string) (group uint32, p OutPos, err error) {
 }
 
 // OutEntry is one query output kept in the outbox.
+//
+// Apply keeps the output's row and its stream's attributes; the JSON object is rendered
+// only when a sink or subscriber reads the entry (OutputsAfter) or a snapshot encodes it.
+// The engine never modifies a row once it is output, so rendering later gives the bytes
+// rendering at apply time would have.
 type OutEntry struct {
 	Pos     OutPos
 	App     string
 	Expired bool
+	lazy    bool // Data is not rendered yet: attrs and row hold the output
 	Time    int64
-	// Data is the output's attributes as a JSON object.
+	// Data is the output's attributes as a JSON object. OutputsAfter always fills it; in
+	// the outbox it is nil while the row is kept instead (it is set for entries read from
+	// a snapshot, which holds the rendered bytes).
 	Data []byte
+
+	attrs []siddhiql.Attribute // the output stream's attributes, shared with the engine
+	row   expr.Row             // the output's values, never modified once output
+}
+
+// appendData appends the output's attributes as a JSON object.
+func (e *OutEntry) appendData(dst []byte) []byte {
+	if !e.lazy {
+		return append(dst, e.Data...)
+	}
+	return expr.AppendJSONObject(dst, e.attrs, e.row)
 }
 
 // AppendJSON appends the entry as sinks and subscribers receive it:
@@ -100,7 +120,7 @@ func (e *OutEntry) AppendJSON(dst []byte, group uint32, stream string) []byte {
 	dst = append(dst, `,"expired":`...)
 	dst = strconv.AppendBool(dst, e.Expired)
 	dst = append(dst, `,"data":`...)
-	dst = append(dst, e.Data...)
+	dst = e.appendData(dst)
 	return append(dst, '}')
 }
 
@@ -159,7 +179,7 @@ func (o *outbox) add(index uint64, outs []engine.Output) {
 	if len(outs) == 0 {
 		return
 	}
-	touched := map[string]*outStream{}
+	var touched []*outStream // few: an entry's outputs go to one stream or a handful
 	for i := range outs {
 		out := &outs[i]
 		s := o.streams[out.Stream]
@@ -167,13 +187,39 @@ func (o *outbox) add(index uint64, outs []engine.Output) {
 			s = &outStream{}
 			o.streams[out.Stream] = s
 		}
+		if !slices.Contains(touched, s) {
+			touched = append(touched, s)
+			s.reserve(countStream(outs[i:], out.Stream))
+		}
 		s.entries = append(s.entries, OutEntry{Pos: OutPos{Index: index, Seq: uint64(out.Seq)}, App: out.App,
-			Expired: out.Expired, Time: out.Time, Data: expr.AppendJSONObject(nil, out.Attrs, out.Row)})
-		touched[out.Stream] = s
+			Expired: out.Expired, Time: out.Time, lazy: true, attrs: out.Attrs, row: out.Row})
 	}
 	for _, s := range touched {
 		s.trim(o.retain)
 	}
+}
+
+// countStream counts the outputs to stream.
+func countStream(outs []engine.Output, stream string) int {
+	n := 0
+	for i := range outs {
+		if outs[i].Stream == stream {
+			n++
+		}
+	}
+	return n
+}
+
+// reserve makes room for n more entries. Trimming moves the front of entries forward, so
+// the array's capacity runs out every few entries when a stream keeps thousands; a new
+// array twice the live length keeps the copying to about one per entry added.
+func (s *outStream) reserve(n int) {
+	if cap(s.entries)-len(s.entries) >= n {
+		return
+	}
+	grown := make([]OutEntry, len(s.entries), 2*(len(s.entries)+n))
+	copy(grown, s.entries)
+	s.entries = grown
 }
 
 // reconcile follows a deploy or undeploy: outboxes of streams no query writes any more go;
@@ -217,8 +263,10 @@ func (o *outbox) delivered(stream string, sink uint32, through OutPos) error {
 	return nil
 }
 
-// encode writes the outbox sorted by stream name.
+// encode writes the outbox sorted by stream name. Each entry's data is written rendered, as
+// it always was, so snapshots keep their format.
 func (o *outbox) encode(w *wire.Writer) {
+	var data []byte
 	names := slices.Sorted(maps.Keys(o.streams))
 	w.Uvarint(uint64(len(names)))
 	for _, name := range names {
@@ -239,7 +287,8 @@ func (o *outbox) encode(w *wire.Writer) {
 			w.String(e.App)
 			w.Bool(e.Expired)
 			w.Varint(e.Time)
-			w.Bytes(e.Data)
+			data = e.appendData(data[:0])
+			w.Bytes(data)
 		}
 	}
 }
@@ -316,10 +365,37 @@ func (f *FSM) Sinks() []SinkState {
 // ErrOutputsGone: the outputs after the requested position were trimmed from the outbox.
 var ErrOutputsGone = errors.New("fsm: outputs no longer retained")
 
-// OutputsAfter returns up to limit outputs of stream after position after, in log order.
-// It fails with ErrOutputsGone when outputs after `after` were already trimmed. The entries
-// returned must not be modified.
+// OutputsAfter returns up to limit outputs of stream after position after, in log order,
+// each with its Data rendered. It fails with ErrOutputsGone when outputs after `after` were
+// already trimmed. The entries returned must not be modified.
 func (f *FSM) OutputsAfter(stream string, after OutPos, limit int) ([]OutEntry, error) {
+	es, err := f.outputsAfter(stream, after, limit)
+	if err != nil || len(es) == 0 {
+		return nil, err
+	}
+	// Render outside the lock (the rows never change): the entries share one buffer.
+	var size int
+	for i := range es {
+		if es[i].lazy {
+			size += 16 + 24*len(es[i].row)
+		}
+	}
+	buf := make([]byte, 0, size)
+	for i := range es {
+		e := &es[i]
+		if !e.lazy {
+			continue
+		}
+		start := len(buf)
+		buf = e.appendData(buf)
+		e.Data = buf[start:len(buf):len(buf)]
+		e.lazy, e.attrs, e.row = false, nil, nil
+	}
+	return es, nil
+}
+
+// outputsAfter copies the entries OutputsAfter returns, under the read lock.
+func (f *FSM) outputsAfter(stream string, after OutPos, limit int) ([]OutEntry, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	s := f.outbox.streams[stream]

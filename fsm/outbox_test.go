@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -199,5 +203,105 @@ func TestOutputID(t *testing.T) {
 		if _, _, err := ParseOutputID(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// renderApp outputs every JSON type, escapes and expired events, to two sinks.
+const renderApp = `@app:name('R')
+define stream In (sym string, price double, n int, ok bool, note string);
+@sink(type='log')
+@sink(type='log', prefix='second')
+define stream Out (sym string, price double, n int, ok bool, note string, total long);
+from In#window.length(2) select sym, price, n, ok, note, count() as total insert all events into Out;
+`
+
+// renderLog deploys renderApp and sends awkward values, one entry each.
+func renderLog() []Command {
+	notes := []expr.Value{expr.String(`plain`), expr.String(`q"uo\te`), expr.String("tab\tnl\n\x01"), expr.String("ünï ✓"),
+		expr.Null, expr.String(`</script>&`), expr.String("")}
+	prices := []float64{0.1, 1e21, math.Copysign(0, -1), 123456789.125, 5e-324, 3}
+	cmds := []Command{{Kind: KindDeploy, Time: t0, Text: renderApp}}
+	for i := range 24 {
+		row := expr.Row{expr.String(fmt.Sprintf("s%d", i%3)), expr.Double(prices[i%len(prices)]), expr.Int(int32(i*7 - 40)),
+			expr.Bool(i%2 == 0), notes[i%len(notes)]}
+		cmds = append(cmds, batch(t0+int64(i)*10, part("In", "", 0, row)))
+	}
+	return cmds
+}
+
+// TestOutbox_LazySameBytes: outputs kept as rows and rendered when read give the bytes that
+// rendering each output inside Apply gave, after later entries, through a snapshot, and in
+// the snapshot itself (testdata/snapshot-v2-outbox.golden was written when Apply rendered).
+func TestOutbox_LazySameBytes(t *testing.T) {
+	f := newFSM(t, DefaultConfig())
+	var want []string
+	for i, c := range renderLog() {
+		res := mustApply(t, f, uint64(i+1), c)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		for _, o := range res.Outputs {
+			eager := OutEntry{Pos: OutPos{Index: res.Index, Seq: uint64(o.Seq)}, App: o.App, Expired: o.Expired, Time: o.Time,
+				Data: expr.AppendJSONObject(nil, o.Attrs, o.Row)}
+			want = append(want, string(eager.AppendJSON(nil, 5, o.Stream)))
+		}
+	}
+	if len(want) < 40 {
+		t.Fatalf("only %d outputs", len(want))
+	}
+	check := func(name string, f *FSM) {
+		t.Helper()
+		es := outputs(t, f, "Out", OutPos{})
+		if len(es) != len(want) {
+			t.Fatalf("%s: %d outputs, want %d", name, len(es), len(want))
+		}
+		for i := range es {
+			if got := string(es[i].AppendJSON(nil, 5, "Out")); got != want[i] {
+				t.Fatalf("%s: output %d\n got %s\nwant %s", name, i, got, want[i])
+			}
+			if !bytes.Contains([]byte(want[i]), append(append([]byte(`"data":`), es[i].Data...), '}')) {
+				t.Fatalf("%s: output %d: Data %s is not the rendered object", name, i, es[i].Data)
+			}
+		}
+		// Read in pieces, the way sinks and subscriptions do.
+		var got []string
+		for after := (OutPos{}); ; {
+			es := outputs(t, f, "Out", after)
+			if len(es) == 0 {
+				break
+			}
+			es = es[:min(len(es), 7)]
+			for i := range es {
+				got = append(got, string(es[i].AppendJSON(nil, 5, "Out")))
+			}
+			after = es[len(es)-1].Pos
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: read in pieces, the outputs differ", name)
+		}
+	}
+	check("kept rows", f)
+
+	golden := filepath.Join("testdata", "snapshot-v2-outbox.golden")
+	snap := snapshotBytes(t, f)
+	if *update {
+		if err := os.WriteFile(golden, snap, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snap, old) {
+		t.Fatalf("the snapshot differs from %s (%d bytes, want %d)", golden, len(snap), len(old))
+	}
+	r := newFSM(t, DefaultConfig())
+	if err := restore(t, r, old); err != nil {
+		t.Fatal(err)
+	}
+	check("restored", r)
+	if !bytes.Equal(state(t, r), state(t, f)) {
+		t.Fatal("the restored state encodes differently")
 	}
 }

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/tally-db/tally/fsm"
@@ -32,12 +33,14 @@ type IngestResult struct {
 }
 
 // Ingest proposes parts through the group committer: concurrent calls are coalesced into
-// one Raft entry (up to MaxBatchEvents events, waiting at most Linger for company). It
-// returns once the entry is committed and applied here. Parts are checked against the
-// current schema first; a part that fails the check is reported in its PartResult and never
-// reaches the log. Errors: ErrNotLeader (nothing proposed), ErrUnknownOutcome (retry with the
-// same producer seq), ErrBacklog (the shared store is down and the backlog is full),
-// ErrClosed, or ctx's error.
+// one Raft entry (up to MaxBatchEvents events; while an earlier entry is in flight, waiting
+// at most Linger for company). It returns once the entry is committed and applied here.
+// Parts are checked against the current schema first; a part that fails the check is
+// reported in its PartResult and never reaches the log. The caller hands parts over:
+// neither it nor anyone else may read or modify their rows after the call, as this
+// replica's FSM applies them as they are. Errors: ErrNotLeader (nothing proposed),
+// ErrUnknownOutcome (retry with the same producer seq), ErrBacklog (the shared store is down
+// and the backlog is full), ErrClosed, or ctx's error.
 func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
@@ -81,10 +84,42 @@ func (n *Node) Ingest(ctx context.Context, parts []fsm.Part) (*IngestResult, err
 	}
 }
 
+// inflight counts the committer's entries proposed and not yet applied (or failed).
+type inflight struct {
+	n atomic.Int64
+	// settled gets a token when the count drops to zero.
+	settled chan struct{}
+}
+
+func (f *inflight) add() { f.n.Add(1) }
+
+func (f *inflight) done() {
+	if f.n.Add(-1) == 0 {
+		select {
+		case f.settled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// busy reports whether an entry is in flight, dropping a stale settled token first, so that
+// a token received afterwards means an entry settled after the call.
+func (f *inflight) busy() bool {
+	select {
+	case <-f.settled:
+	default:
+	}
+	return f.n.Load() > 0
+}
+
 // commitLoop gathers requests into entries. Proposing is asynchronous (raft.Apply only
-// enqueues), so the next entry gathers while the previous one replicates.
+// enqueues), so the next entry gathers while the previous one replicates. A request that
+// finds no entry in flight is proposed at once (with whatever else is queued): waiting
+// could only add latency. While an entry is in flight, the loop lingers for more requests,
+// up to Linger, until that entry is applied or the batch is full.
 func (n *Node) commitLoop() {
 	defer n.wg.Done()
+	fl := &inflight{settled: make(chan struct{}, 1)}
 	for {
 		var batch []*request
 		select {
@@ -94,7 +129,7 @@ func (n *Node) commitLoop() {
 			batch = append(batch, r)
 		}
 		events := batch[0].events
-		if n.cfg.Linger > 0 && events < n.cfg.MaxBatchEvents {
+		if n.cfg.Linger > 0 && events < n.cfg.MaxBatchEvents && fl.busy() {
 			timer := time.NewTimer(n.cfg.Linger)
 		gather:
 			for events < n.cfg.MaxBatchEvents {
@@ -102,6 +137,8 @@ func (n *Node) commitLoop() {
 				case r := <-n.reqs:
 					batch = append(batch, r)
 					events += r.events
+				case <-fl.settled:
+					break gather
 				case <-timer.C:
 					break gather
 				case <-n.stop:
@@ -121,13 +158,13 @@ func (n *Node) commitLoop() {
 				break drain
 			}
 		}
-		n.proposeBatch(batch)
+		n.proposeBatch(batch, fl)
 	}
 }
 
 // proposeBatch checks every request's parts, proposes the good ones as one entry and
-// answers each request when the entry applies.
-func (n *Node) proposeBatch(batch []*request) {
+// answers each request when the entry applies. The entry counts in fl until then.
+func (n *Node) proposeBatch(batch []*request, fl *inflight) {
 	cmd := &fsm.Command{Kind: fsm.KindBatch}
 	var live []*request
 	for _, r := range batch {
@@ -164,13 +201,22 @@ func (n *Node) proposeBatch(batch []*request) {
 	}
 	n.metrics.batchEvents.Observe(float64(events))
 	start := time.Now()
+	if !bugEarlyAck {
+		// This replica's FSM applies cmd itself when the entry comes back with these very
+		// bytes, instead of decoding them; cmd is not touched here after this.
+		n.fsm.RememberProposal(data, cmd)
+	}
+	fl.add()
 	f := n.raft.Apply(data, n.cfg.ApplyTimeout)
 	if bugEarlyAck {
+		fl.done()
 		n.ackEarly(live, checks)
 		return
 	}
 	go func() {
 		err := waitFuture(context.Background(), f)
+		n.fsm.ForgetProposal(data)
+		fl.done()
 		var res *fsm.ApplyResult
 		if err == nil {
 			n.metrics.commit.Observe(time.Since(start).Seconds())

@@ -48,7 +48,8 @@ type Config struct {
 	// MaxBatchEvents caps the events of one group-commit entry; default 20,000.
 	MaxBatchEvents int
 	// Linger is how long the group committer waits for more requests after the first one
-	// before proposing; default 1ms. Zero proposes whatever is queued at once.
+	// before proposing, while an earlier entry is still in flight (with none in flight it
+	// proposes at once); default 1ms. Zero proposes whatever is queued at once.
 	Linger time.Duration
 	// TickInterval is how often the leader appends a tick so that windows expire and
 	// buckets close without events; default 1s.
