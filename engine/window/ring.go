@@ -39,6 +39,12 @@ type ring struct {
 
 	scratch []expr.Value // backing of the rows handed out by next
 	used    int          // values of scratch handed out
+
+	// The rows contents handed out, kept for the next call (a join reads a window's
+	// contents for every chunk of the other input): events [from, to) in push order.
+	pushed, popped uint64 // events ever pushed and popped
+	cache          []expr.Row
+	from, to       uint64
 }
 
 func newRing(attrs []siddhiql.Attribute) *ring {
@@ -169,6 +175,7 @@ func (r *ring) push(t int64, row expr.Row) {
 		col.set(s, v)
 	}
 	r.n++
+	r.pushed++
 }
 
 // pop drops the oldest event.
@@ -184,6 +191,7 @@ func (r *ring) pop() {
 	}
 	r.head = (r.head + 1) & (len(r.times) - 1)
 	r.n--
+	r.popped++
 	if r.n == 0 {
 		r.head = 0
 	}
@@ -236,17 +244,29 @@ func (r *ring) take() (int64, expr.Row) {
 // value is attribute j of the i-th oldest event.
 func (r *ring) value(i, j int) expr.Value { return r.cols[j].value(r.slot(i)) }
 
-// contents returns copies of every event's row, oldest first, in one slab.
+// contents returns copies of every event's row, oldest first. The rows of events still held
+// from the last call are reused, so a call copies only the events pushed since. The rows
+// must not be modified; a slice returned stays as it was when the ring changes.
 func (r *ring) contents() []expr.Row {
-	w := len(r.cols)
-	slab := make([]expr.Value, r.n*w)
-	out := make([]expr.Row, r.n)
-	for i := range out {
-		row := slab[i*w : (i+1)*w : (i+1)*w]
-		r.row(i, row)
-		out[i] = row
+	// Rows handed out before are never written over: the cache drops rows from its front
+	// and appends past the end of every slice it returned.
+	if r.to <= r.popped { // nothing kept is still held
+		r.cache, r.from, r.to = nil, r.popped, r.popped
+	} else if r.from < r.popped {
+		r.cache, r.from = r.cache[r.popped-r.from:], r.popped
 	}
-	return out
+	if r.to < r.pushed {
+		w := len(r.cols)
+		slab := make([]expr.Value, int(r.pushed-r.to)*w)
+		for i := int(r.to - r.popped); i < r.n; i++ {
+			row := slab[:w:w]
+			slab = slab[w:]
+			r.row(i, row)
+			r.cache = append(r.cache, row)
+		}
+		r.to = r.pushed
+	}
+	return r.cache[:len(r.cache):len(r.cache)]
 }
 
 // encode writes the events as encodeEvents writes a slice of them.

@@ -80,7 +80,8 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 	for _, odd := range []bool{false, true} {
 		t.Run(fmt.Sprint("odd=", odd), func(t *testing.T) {
 			r := newRing(ringAttrs)
-			var ref []event
+			var ref, prevRef []event
+			var prevGot []expr.Row
 			k := 0
 			for step := range 400 {
 				// Pushes and pops in bursts, so the live events move around the slots.
@@ -107,6 +108,12 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 					t.Fatalf("step %d: ring holds %d events, want %d", step, r.len(), len(ref))
 				}
 				got := r.contents()
+				for i := range prevRef { // what an earlier call returned is left as it was
+					if !sameValues(prevGot[i], prevRef[i].row) {
+						t.Fatalf("step %d: contents of the step before changed at %d", step, i)
+					}
+				}
+				prevGot, prevRef = got, slices.Clone(ref)
 				for i := range ref {
 					if r.time(i) != ref[i].time || !sameValues(got[i], ref[i].row) {
 						t.Fatalf("step %d: event %d is %d %v, want %d %v", step, i, r.time(i), got[i], ref[i].time, ref[i].row)
