@@ -78,12 +78,20 @@ func fits(k colKind, v expr.Value) bool {
 	return k == colNum && v.F == 0 && v.S == ""
 }
 
-// grow doubles the slots (to at least need), keeping the events in order from slot 0.
+// minSlots is the fewest slots a ring holding events has.
+const minSlots = 16
+
+// grow doubles the slots (to at least need).
 func (r *ring) grow(need int) {
-	c := max(len(r.times)*2, 16)
+	c := max(len(r.times)*2, minSlots)
 	for c < need {
 		c *= 2
 	}
+	r.resize(c)
+}
+
+// resize moves the events to c slots (a power of two, at least r.n), in order from slot 0.
+func (r *ring) resize(c int) {
 	times := make([]int64, c)
 	for i := range r.n {
 		times[i] = r.times[r.slot(i)]
@@ -194,6 +202,9 @@ func (r *ring) pop() {
 	r.popped++
 	if r.n == 0 {
 		r.head = 0
+	}
+	if c := len(r.times); c > minSlots && r.n <= c/4 {
+		r.resize(c / 2) // a burst's slots go back once the window holds a quarter of them
 	}
 }
 

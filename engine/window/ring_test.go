@@ -72,8 +72,8 @@ func sameValues(a, b expr.Row) bool {
 	})
 }
 
-// TestRing_MatchesEventSlice pushes and pops events (the ring wrapping around and growing
-// while wrapped) and checks after every step that the ring holds what a slice of events
+// TestRing_MatchesEventSlice pushes and pops events (the ring wrapping around, growing
+// while wrapped and shrinking as it drains) and checks after every step that the ring holds what a slice of events
 // would, row for row, and encodes to the same bytes as encodeEvents, which wrote window
 // states before the ring; and that a decoded ring encodes the same again.
 func TestRing_MatchesEventSlice(t *testing.T) {
@@ -82,7 +82,7 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 			r := newRing(ringAttrs)
 			var ref, prevRef []event
 			var prevGot []expr.Row
-			k := 0
+			k, most := 0, 0
 			for step := range 400 {
 				// Pushes and pops in bursts, so the live events move around the slots.
 				push, pop := (step*7)%23, (step*5)%19
@@ -104,6 +104,7 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 					ref = ref[1:]
 				}
 				r.resetScratch()
+				most = max(most, len(r.times))
 				if r.len() != len(ref) {
 					t.Fatalf("step %d: ring holds %d events, want %d", step, r.len(), len(ref))
 				}
@@ -133,8 +134,11 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 					t.Fatalf("step %d: decoded ring encodes differently", step)
 				}
 			}
-			if k < 1000 || len(ref) != 0 {
-				t.Fatalf("pushed %d events, %d left: the test did not run through", k, len(ref))
+			if k < 1000 || len(ref) != 0 || most < 256 {
+				t.Fatalf("pushed %d events, %d left, at most %d slots: the test did not run through", k, len(ref), most)
+			}
+			if len(r.times) > minSlots {
+				t.Errorf("the empty ring keeps %d slots, want at most %d", len(r.times), minSlots)
 			}
 			if odd && (r.cols[0].kind != colAny || r.cols[2].kind != colAny || r.cols[1].kind != colNum) {
 				t.Errorf("column kinds = %d %d %d, want the string and long columns turned to whole values", r.cols[0].kind, r.cols[1].kind, r.cols[2].kind)
