@@ -79,7 +79,7 @@ func fits(k colKind, v expr.Value) bool {
 }
 
 // minSlots is the fewest slots a ring holding events has.
-const minSlots = 16
+const minSlots = 4
 
 // grow doubles the slots (to at least need).
 func (r *ring) grow(need int) {
