@@ -59,6 +59,9 @@ func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 	if q.filter != nil {
 		clear(rows)
 		q.passed = rows[:0]
+		if cap(rows) < keepScratch {
+			q.passed = nil
+		}
 	}
 }
 
@@ -116,7 +119,7 @@ func (q *Query) apply(it item, g *group) (expr.Row, bool) {
 	full := q.full
 	if full == nil {
 		full = make(expr.Row, q.aggBase()+len(q.aggs))
-		q.full = full
+		q.full = full // until the chunk ends
 	}
 	copy(full, it.row)
 	for i := range q.aggs {
@@ -187,6 +190,7 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 	if q.lim != nil && q.lim.kind == siddhiql.RateSnapshot {
 		batch = false // a snapshot sees every event, as Siddhi turns batching off for it
 	}
+	defer func() { q.full = nil }() // one per chunk: an idle query keeps none
 	grouped := batch && len(q.groupBy) > 0
 	lastOnly := batch && !grouped && q.hasAgg
 	if grouped || lastOnly {
@@ -289,6 +293,9 @@ func (q *Query) selectBatch(items []item, grouped bool, emit func(Output)) {
 	clear(pend)
 	clear(vals)
 	q.pend, q.outVals = pend[:0], vals[:0]
+	if cap(pend) < keepScratch {
+		q.pend, q.outVals = nil, nil
+	}
 }
 
 // Encode appends the query's runtime state (clock, window contents, aggregates) to w.

@@ -236,9 +236,13 @@ func (r *ring) next() expr.Row {
 	return row
 }
 
-// resetScratch lets the scratch space be written over, and lets go of the values in it:
-// the rows handed out before are done with.
+// resetScratch lets the scratch space be written over (or, when small, lets it go), and
+// lets go of the values in it: the rows handed out before are done with.
 func (r *ring) resetScratch() {
+	if len(r.scratch) < keepScratch*len(r.cols) {
+		r.scratch, r.used = nil, 0 // small: made again when needed
+		return
+	}
 	clear(r.scratch[:r.used])
 	r.used = 0
 }

@@ -120,8 +120,18 @@ type itemBuf struct{ items []item }
 
 func (b *itemBuf) start() []item { return b.items[:0] }
 
-// done keeps the space of items for the next chunk, without the rows they referred to.
+// keepScratch is the fewest rows (or items) of scratch space a window keeps between calls:
+// smaller space is made again for each chunk, so the many small windows of a partition's
+// instances do not each hold some.
+const keepScratch = 64
+
+// done keeps the space of items for the next chunk when it is large, without the rows they
+// referred to.
 func (b *itemBuf) done(items []item) {
+	if cap(items) < keepScratch {
+		b.items = nil
+		return
+	}
 	clear(items)
 	b.items = items[:0]
 }
