@@ -48,7 +48,8 @@ type aggState struct {
 
 // group is the aggregate state of one group key.
 type group struct {
-	events int64 // events added minus removed; the group is dropped at zero
+	key    string // the group-by key, "" without group by
+	events int64  // events added minus removed; the group is dropped at zero
 	aggs   []aggState
 }
 

@@ -58,6 +58,13 @@ type Query struct {
 	clock   int64
 	started bool // clock is set
 	groups  map[string]*group
+
+	// scratch space, reused from call to call
+	passed  []expr.Row   // the events that passed the filter
+	keyBuf  []byte       // a group-by key
+	full    expr.Row     // the full row of the item being selected
+	pend    []pending    // a batch chunk's outputs
+	outVals []expr.Value // their values
 }
 
 // full row layout while selecting: input attributes, then output attributes, then
@@ -420,7 +427,7 @@ func compileWindow(w *siddhiql.Window, fields *expr.Fields, keepExpired bool) (w
 		if err != nil {
 			return nil, err
 		}
-		return &lengthWindow{n: int(n)}, nil
+		return &lengthWindow{n: int(n), evs: newRing(fields.Attrs)}, nil
 	case "lengthbatch":
 		if err := argCount(w, 1, 2, "(int window.length[, bool stream.current.event])"); err != nil {
 			return nil, err
@@ -444,7 +451,7 @@ func compileWindow(w *siddhiql.Window, fields *expr.Fields, keepExpired bool) (w
 		if err != nil {
 			return nil, err
 		}
-		return &timeWindow{t: t}, nil
+		return &timeWindow{t: t, evs: newRing(fields.Attrs)}, nil
 	case "timebatch":
 		if err := argCount(w, 1, 3, "(window.time[, start.time][, stream.current.event])"); err != nil {
 			return nil, err
@@ -486,7 +493,7 @@ func compileWindow(w *siddhiql.Window, fields *expr.Fields, keepExpired bool) (w
 		if err != nil {
 			return nil, err
 		}
-		return &externalTimeWindow{attr: idx, t: t}, nil
+		return &externalTimeWindow{attr: idx, t: t, evs: newRing(fields.Attrs)}, nil
 	case "externaltimebatch":
 		return compileExternalTimeBatch(w, fields, keepExpired)
 	}

@@ -67,6 +67,17 @@
 // snapshot) and turns off the batch reduction, as Siddhi does; its outputs are CURRENT
 // copies. Held outputs keep their own time and are part of the encoded state.
 //
+// # Memory
+//
+// Sliding windows keep their events in a ring of columns (ring.go): per attribute a slice
+// of int64 bits or of strings with a type tag per value (whole values for a column that
+// met a value of another kind), plus arrival times, so an event held costs ~50 bytes for a
+// four-attribute stream instead of a row of Values. Batch windows keep a copy of each
+// call's rows in one slab. The selector uses one scratch row per chunk and a group-key
+// buffer; the output rows of one chunk are carved from one slab and capped, so appending to
+// one cannot reach the next. Process keeps no row of its input: emit must not call back
+// into the query.
+//
 // # Determinism
 //
 // No wall clock, no randomness, and no Go map iteration reaches outputs or encodings:

@@ -71,6 +71,7 @@ func (e *externalTimeBatchWindow) add(now int64, rows []expr.Row, out sink) {
 	if len(live) == 0 {
 		return
 	}
+	live = cloneRows(live)
 	if !e.started {
 		e.started = true
 		first := live[0]
@@ -117,8 +118,7 @@ func (e *externalTimeBatchWindow) add(now int64, rows []expr.Row, out sink) {
 
 func (e *externalTimeBatchWindow) appendEvent(now int64, r expr.Row) {
 	if e.replace {
-		r = append(expr.Row(nil), r...)
-		r[e.attr] = expr.Long(e.endTime)
+		r[e.attr] = expr.Long(e.endTime) // r is the window's own copy
 	}
 	e.current = append(e.current, event{time: now, row: r})
 	e.resetPending = true

@@ -1,8 +1,6 @@
 package window
 
 import (
-	"slices"
-
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -29,11 +27,11 @@ func (q *Query) Contents() []expr.Row {
 	var evs []event
 	switch w := q.win.(type) {
 	case *lengthWindow:
-		evs = w.buf
+		return w.evs.contents()
 	case *timeWindow:
-		evs = w.buf
+		return w.evs.contents()
 	case *externalTimeWindow:
-		evs = w.buf
+		return w.evs.contents()
 	case *lengthBatchWindow:
 		evs = w.expired
 	case *timeBatchWindow:
@@ -66,12 +64,12 @@ type Joined struct {
 // Select runs the query's selector (no window, no filter) over one chunk of joined events
 // (what one event leaving an input's window joined to), at stamped time now, reduced as a
 // batch, as Siddhi's selector treats every join chunk: one output per group key, or the
-// last one when the query aggregates without group by. Rows are copied.
+// last one when the query aggregates without group by. The rows are not kept.
 func (q *Query) Select(now int64, evs []Joined, emit func(Output)) {
 	q.tick(now)
 	items := make([]item, 0, len(evs))
 	for _, e := range evs {
-		it := item{kind: itCurrent, time: e.Time, row: slices.Clone(e.Row)}
+		it := item{kind: itCurrent, time: e.Time, row: e.Row} // the selector keeps no row
 		switch {
 		case e.Reset:
 			it.kind = itReset

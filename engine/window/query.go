@@ -26,9 +26,10 @@ func (q *Query) tick(t int64) int64 {
 
 // Process feeds events that arrived together at stamped time now (ms). Each row must
 // have the input stream's attributes in order (Process panics otherwise: a caller bug);
-// rows are copied, so the caller may reuse them. Timers due at or before now fire first
-// (Advance), then the events pass the filter and enter the window. Outputs are passed to
-// emit in a deterministic order. A now below the query's clock is taken as the clock.
+// the query keeps no row of events (windows copy what they hold), so the caller may reuse
+// them. Timers due at or before now fire first (Advance), then the events pass the filter
+// and enter the window. Outputs are passed to emit in a deterministic order; emit must not
+// call back into the query. A now below the query's clock is taken as the clock.
 func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 	now = q.tick(now)
 	if q.lim != nil {
@@ -38,18 +39,29 @@ func (q *Query) Process(now int64, events []expr.Row, emit func(Output)) {
 	out := q.sink(emit)
 	q.win.advance(now, out)
 	q.eventTime(now)
-	rows := make([]expr.Row, 0, len(events))
 	for _, r := range events {
 		if len(r) != q.nIn {
 			panic(fmt.Sprintf("window: event has %d values, stream has %d attributes", len(r), q.nIn))
 		}
-		if q.filter != nil && !q.filter(r).Truth() {
-			continue
+	}
+	rows := events
+	if q.filter != nil {
+		rows = q.passed[:0]
+		for _, r := range events {
+			if q.filter(r).Truth() {
+				rows = append(rows, r)
+			}
 		}
-		rows = append(rows, slices.Clone(r))
 	}
 	if len(rows) > 0 {
 		q.win.add(now, rows, out)
+	}
+	if q.filter != nil {
+		clear(rows)
+		q.passed = rows[:0]
+		if cap(rows) < keepScratch {
+			q.passed = nil
+		}
 	}
 }
 
@@ -75,26 +87,26 @@ func (q *Query) sink(emit func(Output)) sink {
 	return func(items []item, batch bool) { q.selectChunk(items, batch, emit) }
 }
 
-// groupKey is the group-by key of row ("" without group by).
-func (q *Query) groupKey(row expr.Row) string {
-	if len(q.groupBy) == 0 {
-		return ""
-	}
-	var b []byte
+// group returns the group of row's group-by key, creating it (the one group without group
+// by). The key is built in scratch space: only a new group allocates its key.
+func (q *Query) group(row expr.Row) *group {
+	b := q.keyBuf[:0]
 	for _, i := range q.groupBy {
 		b = row[i].Key(b)
 	}
-	return string(b)
+	q.keyBuf = b
+	g := q.groups[string(b)]
+	if g == nil {
+		g = &group{key: string(b), aggs: make([]aggState, len(q.aggs))}
+		q.groups[g.key] = g
+	}
+	return g
 }
 
-// apply updates the aggregates with one item and returns the full row (input, output,
-// aggregate slots) and whether it passes the having condition.
-func (q *Query) apply(it item, key string) (expr.Row, bool) {
-	g := q.groups[key]
-	if g == nil {
-		g = &group{aggs: make([]aggState, len(q.aggs))}
-		q.groups[key] = g
-	}
+// apply updates g's aggregates with one item and returns the full row (input, output,
+// aggregate slots) and whether it passes the having condition. The full row is the
+// query's scratch space, valid until the next apply.
+func (q *Query) apply(it item, g *group) (expr.Row, bool) {
 	sign := int64(1)
 	if it.kind == itExpired {
 		sign = -1
@@ -104,13 +116,17 @@ func (q *Query) apply(it item, key string) (expr.Row, bool) {
 	for i := range q.aggs {
 		q.aggs[i].update(&g.aggs[i], it.row, sign)
 	}
-	full := make(expr.Row, q.aggBase()+len(q.aggs))
+	full := q.full
+	if full == nil {
+		full = make(expr.Row, q.aggBase()+len(q.aggs))
+		q.full = full // until the chunk ends
+	}
 	copy(full, it.row)
 	for i := range q.aggs {
 		full[q.aggBase()+i] = q.aggs[i].value(&g.aggs[i])
 	}
 	if g.events <= 0 {
-		delete(q.groups, key) // an empty group is the same as a fresh one
+		delete(q.groups, g.key) // an empty group is the same as a fresh one
 	}
 	for i, ev := range q.sel {
 		full[q.outBase()+i] = ev(full)
@@ -122,12 +138,41 @@ func (q *Query) wanted(k itemKind) bool {
 	return (k == itCurrent && q.currentOn) || (k == itExpired && q.expiredOn)
 }
 
-func (q *Query) output(it item, full expr.Row) Output {
-	kind := Current
-	if it.kind == itExpired {
-		kind = Expired
+func outKind(k itemKind) Kind {
+	if k == itExpired {
+		return Expired
 	}
-	return Output{Kind: kind, Time: it.time, Row: slices.Clone(full[q.outBase():q.aggBase()])}
+	return Current
+}
+
+// outSlab hands out the output rows of one chunk from slabs: one allocation for all the
+// rows of a chunk (or of what is left of it), not one per row. The rows are capped, so no
+// append to one reaches the next.
+type outSlab struct {
+	width int
+	free  []expr.Value
+}
+
+// row copies vals into the slab; left is how many more rows the chunk may ask for, this
+// one included.
+func (s *outSlab) row(vals expr.Row, left int) expr.Row {
+	w := s.width
+	if len(s.free) < w {
+		s.free = make([]expr.Value, left*w)
+	}
+	r := s.free[:w:w]
+	copy(r, vals)
+	s.free = s.free[w:]
+	return r
+}
+
+// pending is an output of a batch chunk held until the chunk ends: its values are at off
+// in the query's outVals.
+type pending struct {
+	kind itemKind
+	time int64
+	key  string
+	off  int
 }
 
 // selectChunk runs the selector over one window chunk (Siddhi's QuerySelector).
@@ -145,19 +190,22 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 	if q.lim != nil && q.lim.kind == siddhiql.RateSnapshot {
 		batch = false // a snapshot sees every event, as Siddhi turns batching off for it
 	}
+	defer func() { q.full = nil }() // one per chunk: an idle query keeps none
 	grouped := batch && len(q.groupBy) > 0
 	lastOnly := batch && !grouped && q.hasAgg
-	var (
-		byKey   map[string]int
-		outs    []Output
-		outKeys []string
-		last    *Output
-		lastKey string
-	)
-	send := emit
-	if q.lim != nil {
-		send = func(o Output) { q.lim.offer(o, lastKey, emit) }
+	if grouped || lastOnly {
+		q.selectBatch(items, grouped, emit)
+		return
 	}
+	// One output per event, sent as it is selected. left counts the items still to come
+	// that could give an output, so the slab is as large as the outputs can be.
+	left := 0
+	for _, it := range items {
+		if q.wanted(it.kind) {
+			left++
+		}
+	}
+	slab := outSlab{width: len(q.outAttrs)}
 	for _, it := range items {
 		if it.kind == itReset {
 			clear(q.groups)
@@ -166,37 +214,87 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 			}
 			continue
 		}
-		key := q.groupKey(it.row)
-		full, pass := q.apply(it, key)
+		g := q.group(it.row)
+		full, pass := q.apply(it, g)
+		if !q.wanted(it.kind) {
+			continue
+		}
+		if !pass {
+			left--
+			continue
+		}
+		o := Output{Kind: outKind(it.kind), Time: it.time, Row: slab.row(full[q.outBase():q.aggBase()], left)}
+		left--
+		if q.lim != nil {
+			q.lim.offer(o, g.key, emit)
+		} else {
+			emit(o)
+		}
+	}
+}
+
+// selectBatch is selectChunk for a batch chunk reduced to one output per group key
+// (grouped) or to its last output: the outputs are sent when the chunk ends, from one slab.
+func (q *Query) selectBatch(items []item, grouped bool, emit func(Output)) {
+	var byKey map[string]int
+	pend := q.pend[:0]
+	vals := q.outVals[:0]
+	w := len(q.outAttrs)
+	for _, it := range items {
+		if it.kind == itReset {
+			clear(q.groups)
+			if q.lim != nil {
+				q.lim.windowReset(it.time, emit)
+			}
+			continue
+		}
+		g := q.group(it.row)
+		full, pass := q.apply(it, g)
 		if !pass || !q.wanted(it.kind) {
 			continue
 		}
-		o := q.output(it, full)
+		p := pending{kind: it.kind, time: it.time, key: g.key}
+		i := -1
 		switch {
-		case grouped:
-			if byKey == nil {
-				byKey = map[string]int{}
+		case !grouped:
+			if len(pend) > 0 {
+				i = 0
 			}
-			if i, ok := byKey[key]; ok {
-				outs[i] = o // LinkedHashMap.put: keeps the key's first position
-			} else {
-				byKey[key] = len(outs)
-				outs = append(outs, o)
-				outKeys = append(outKeys, key)
-			}
-		case lastOnly:
-			last, lastKey = &o, key
+		case byKey == nil:
+			byKey = map[string]int{}
 		default:
-			lastKey = key
-			send(o)
+			if j, ok := byKey[g.key]; ok {
+				i = j // LinkedHashMap.put: keeps the key's first position
+			}
+		}
+		if i < 0 {
+			i = len(pend)
+			p.off = len(vals)
+			vals = append(vals, full[q.outBase():q.aggBase()]...)
+			pend = append(pend, p)
+			if grouped {
+				byKey[g.key] = i
+			}
+		} else {
+			p.off = pend[i].off
+			copy(vals[p.off:p.off+w], full[q.outBase():q.aggBase()])
+			pend[i] = p
 		}
 	}
-	for i, o := range outs {
-		lastKey = outKeys[i]
-		send(o)
+	slab := outSlab{width: w}
+	for i, p := range pend {
+		o := Output{Kind: outKind(p.kind), Time: p.time, Row: slab.row(vals[p.off:p.off+w], len(pend)-i)}
+		if q.lim != nil {
+			q.lim.offer(o, p.key, emit)
+		} else {
+			emit(o)
+		}
 	}
-	if last != nil {
-		send(*last)
+	clear(pend)
+	clear(vals)
+	q.pend, q.outVals = pend[:0], vals[:0]
+	if cap(pend) < keepScratch {
+		q.pend, q.outVals = nil, nil
 	}
 }
 
@@ -240,7 +338,7 @@ func (q *Query) Decode(r *wire.Reader) error {
 	q.groups = make(map[string]*group, n)
 	for range n {
 		k := r.String()
-		g := &group{events: r.Varint(), aggs: make([]aggState, len(q.aggs))}
+		g := &group{key: k, events: r.Varint(), aggs: make([]aggState, len(q.aggs))}
 		for i := range g.aggs {
 			g.aggs[i].decode(r)
 		}

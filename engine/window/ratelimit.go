@@ -203,6 +203,10 @@ func (l *limiter) reindex() {
 // offer takes one output of the selector, of group key key.
 func (l *limiter) offer(o Output, key string, emit func(Output)) {
 	l.due(o.Time, emit)
+	if l.kind != siddhiql.RateFirst {
+		// It may be held for long: a row of its own, not one that keeps its chunk's slab.
+		o.Row = slices.Clone(o.Row)
+	}
 	if !l.grouped {
 		key = ""
 	}

@@ -135,8 +135,15 @@ func TestQuery_SameCallsSameBytes(t *testing.T) {
 }
 
 func TestQuery_EncodeDecodeContinue(t *testing.T) {
-	qs := stateQueries()
-	steps := script(42, 200)
+	checkContinue(t, stateQueries(), script(42, 200), []int{0, 1, 2, 5, 17, 50, 99, 150, 199})
+}
+
+// checkContinue runs steps on each query, and for each split runs steps[:split] on a fresh
+// query, encodes it, decodes into another fresh query and runs the rest there: the
+// re-encoding, the encoding after every later step and all outputs must equal those of the
+// uninterrupted run.
+func checkContinue(t *testing.T, qs map[string]func() *siddhiql.Query, steps []step, splits []int) {
+	t.Helper()
 	for _, name := range sortedNames(qs) {
 		t.Run(name, func(t *testing.T) {
 			ref := mustCompile(t, qs[name]())
@@ -146,7 +153,10 @@ func TestQuery_EncodeDecodeContinue(t *testing.T) {
 				run(ref, st, func(o Output) { want = append(want, fmtOut(o)) })
 				refEnc = append(refEnc, encode(ref))
 			}
-			for _, split := range []int{0, 1, 2, 5, 17, 50, 99, 150, 199} {
+			if len(want) == 0 {
+				t.Fatal("the steps produced no output")
+			}
+			for _, split := range splits {
 				q := mustCompile(t, qs[name]())
 				var got []string
 				emit := func(o Output) { got = append(got, fmtOut(o)) }

@@ -58,20 +58,48 @@ func decodeEvents(r *wire.Reader, width int) []event {
 	var evs []event
 	for range n {
 		t := r.Varint()
-		m := r.Count(1)
-		if r.Err() == nil && m != width {
-			r.Fail(fmt.Errorf("window: stored event has %d values, stream has %d attributes", m, width))
-		}
-		if r.Err() != nil {
+		row := make(expr.Row, width)
+		if !decodeEventRow(r, width, row) {
 			return nil
-		}
-		row := make(expr.Row, m)
-		for j := range row {
-			row[j] = expr.DecodeValue(r)
 		}
 		evs = append(evs, event{time: t, row: row})
 	}
 	return evs
+}
+
+// decodeEventRow reads one stored event's values into row (of the stream's width) and reports
+// whether it could.
+func decodeEventRow(r *wire.Reader, width int, row expr.Row) bool {
+	m := r.Count(1)
+	if r.Err() == nil && m != width {
+		r.Fail(fmt.Errorf("window: stored event has %d values, stream has %d attributes", m, width))
+	}
+	if r.Err() != nil {
+		return false
+	}
+	for j := range row {
+		row[j] = expr.DecodeValue(r)
+	}
+	return r.Err() == nil
+}
+
+// cloneRows copies rows, which the caller may reuse, for a window that keeps them: one
+// allocation for all the values and one for the rows.
+func cloneRows(rows []expr.Row) []expr.Row {
+	n := 0
+	for _, r := range rows {
+		n += len(r)
+	}
+	slab := make([]expr.Value, n)
+	out := make([]expr.Row, len(rows))
+	off := 0
+	for i, r := range rows {
+		row := slab[off : off+len(r) : off+len(r)]
+		copy(row, r)
+		out[i] = row
+		off += len(r)
+	}
+	return out
 }
 
 func asItems(evs []event, kind itemKind, time int64, keepTime bool) []item {
@@ -86,16 +114,39 @@ func asItems(evs []event, kind itemKind, time int64, keepTime bool) []item {
 	return out
 }
 
+// itemBuf is a window's reusable chunk of items: the selector is done with a chunk when
+// the sink returns, so the next chunk may use the same space.
+type itemBuf struct{ items []item }
+
+func (b *itemBuf) start() []item { return b.items[:0] }
+
+// keepScratch is the fewest rows (or items) of scratch space a window keeps between calls:
+// smaller space is made again for each chunk, so the many small windows of a partition's
+// instances do not each hold some.
+const keepScratch = 64
+
+// done keeps the space of items for the next chunk when it is large, without the rows they
+// referred to.
+func (b *itemBuf) done(items []item) {
+	if cap(items) < keepScratch {
+		b.items = nil
+		return
+	}
+	clear(items)
+	b.items = items[:0]
+}
+
 // noWindow passes every event through as CURRENT.
-type noWindow struct{}
+type noWindow struct{ buf itemBuf }
 
 func (*noWindow) advance(int64, sink) {}
-func (*noWindow) add(now int64, rows []expr.Row, out sink) {
-	items := make([]item, len(rows))
-	for i, r := range rows {
-		items[i] = item{kind: itCurrent, time: now, row: r}
+func (nw *noWindow) add(now int64, rows []expr.Row, out sink) {
+	items := nw.buf.start()
+	for _, r := range rows {
+		items = append(items, item{kind: itCurrent, time: now, row: r})
 	}
 	out(items, false)
+	nw.buf.done(items)
 }
 func (*noWindow) encode(*wire.Writer)      {}
 func (*noWindow) decode(*wire.Reader, int) {}
@@ -103,53 +154,60 @@ func (*noWindow) decode(*wire.Reader, int) {}
 // lengthWindow is length(n): the last n events (LengthWindowProcessor).
 type lengthWindow struct {
 	n   int
-	buf []event
+	evs *ring
+	buf itemBuf
 }
 
 func (*lengthWindow) advance(int64, sink) {}
 func (l *lengthWindow) add(now int64, rows []expr.Row, out sink) {
-	var items []item
+	items := l.buf.start()
 	for _, r := range rows {
-		if len(l.buf) >= l.n {
-			items = append(items, item{kind: itExpired, time: now, row: l.buf[0].row})
-			l.buf = l.buf[1:]
+		if l.evs.len() >= l.n {
+			_, old := l.evs.take()
+			items = append(items, item{kind: itExpired, time: now, row: old})
 		}
 		items = append(items, item{kind: itCurrent, time: now, row: r})
-		l.buf = append(l.buf, event{time: now, row: r})
+		l.evs.push(now, r)
 	}
 	out(items, false)
+	l.buf.done(items)
+	l.evs.resetScratch()
 }
-func (l *lengthWindow) encode(w *wire.Writer)            { encodeEvents(w, l.buf) }
-func (l *lengthWindow) decode(r *wire.Reader, width int) { l.buf = decodeEvents(r, width) }
+func (l *lengthWindow) encode(w *wire.Writer)            { l.evs.encode(w) }
+func (l *lengthWindow) decode(r *wire.Reader, width int) { l.evs.decode(r, width) }
 
 // timeWindow is time(t): events live in [ts, ts+t) on the stamped clock (TimeWindowProcessor).
 type timeWindow struct {
 	t   int64
-	buf []event
+	evs *ring
+	buf itemBuf
 }
 
 func (tw *timeWindow) advance(now int64, out sink) {
-	for len(tw.buf) > 0 && tw.buf[0].time+tw.t <= now {
+	for tw.evs.len() > 0 && tw.evs.time(0)+tw.t <= now {
 		// One chunk per due time, as a punctual scheduler fires once per due time.
-		due := tw.buf[0].time + tw.t
-		var items []item
-		for len(tw.buf) > 0 && tw.buf[0].time+tw.t == due {
-			items = append(items, item{kind: itExpired, time: due, row: tw.buf[0].row})
-			tw.buf = tw.buf[1:]
+		due := tw.evs.time(0) + tw.t
+		items := tw.buf.start()
+		for tw.evs.len() > 0 && tw.evs.time(0)+tw.t == due {
+			_, row := tw.evs.take()
+			items = append(items, item{kind: itExpired, time: due, row: row})
 		}
 		out(items, false)
+		tw.buf.done(items)
+		tw.evs.resetScratch()
 	}
 }
 func (tw *timeWindow) add(now int64, rows []expr.Row, out sink) {
-	items := make([]item, len(rows))
-	for i, r := range rows {
-		items[i] = item{kind: itCurrent, time: now, row: r}
-		tw.buf = append(tw.buf, event{time: now, row: r})
+	items := tw.buf.start()
+	for _, r := range rows {
+		items = append(items, item{kind: itCurrent, time: now, row: r})
+		tw.evs.push(now, r)
 	}
 	out(items, false)
+	tw.buf.done(items)
 }
-func (tw *timeWindow) encode(w *wire.Writer)            { encodeEvents(w, tw.buf) }
-func (tw *timeWindow) decode(r *wire.Reader, width int) { tw.buf = decodeEvents(r, width) }
+func (tw *timeWindow) encode(w *wire.Writer)            { tw.evs.encode(w) }
+func (tw *timeWindow) decode(r *wire.Reader, width int) { tw.evs.decode(r, width) }
 
 // externalTimeWindow is externalTime(attr, t): sliding on an event-time attribute,
 // evaluated on arrival only (ExternalTimeWindowProcessor). Events whose timestamp is null
@@ -157,28 +215,31 @@ func (tw *timeWindow) decode(r *wire.Reader, width int) { tw.buf = decodeEvents(
 type externalTimeWindow struct {
 	attr int
 	t    int64
-	buf  []event
+	evs  *ring
+	buf  itemBuf
 }
 
 func (*externalTimeWindow) advance(int64, sink) {}
 func (e *externalTimeWindow) add(now int64, rows []expr.Row, out sink) {
-	var items []item
+	items := e.buf.start()
 	for _, r := range rows {
 		ts := r[e.attr]
 		if ts.IsNull() {
 			continue
 		}
-		for len(e.buf) > 0 && e.buf[0].row[e.attr].I-ts.I+e.t <= 0 {
-			items = append(items, item{kind: itExpired, time: ts.I, row: e.buf[0].row})
-			e.buf = e.buf[1:]
+		for e.evs.len() > 0 && e.evs.value(0, e.attr).I-ts.I+e.t <= 0 {
+			_, old := e.evs.take()
+			items = append(items, item{kind: itExpired, time: ts.I, row: old})
 		}
 		items = append(items, item{kind: itCurrent, time: now, row: r})
-		e.buf = append(e.buf, event{time: now, row: r})
+		e.evs.push(now, r)
 	}
 	out(items, false)
+	e.buf.done(items)
+	e.evs.resetScratch()
 }
-func (e *externalTimeWindow) encode(w *wire.Writer)            { encodeEvents(w, e.buf) }
-func (e *externalTimeWindow) decode(r *wire.Reader, width int) { e.buf = decodeEvents(r, width) }
+func (e *externalTimeWindow) encode(w *wire.Writer)            { e.evs.encode(w) }
+func (e *externalTimeWindow) decode(r *wire.Reader, width int) { e.evs.decode(r, width) }
 
 // lengthBatchWindow is lengthBatch(n[, stream.current.event]) (LengthBatchWindowProcessor).
 type lengthBatchWindow struct {
@@ -198,6 +259,9 @@ func (l *lengthBatchWindow) add(now int64, rows []expr.Row, out sink) {
 	if l.n == 0 {
 		l.passThrough(now, rows, out)
 		return
+	}
+	if !l.streamCurrent || l.keepExpired {
+		rows = cloneRows(rows) // the window keeps them
 	}
 	for _, r := range rows {
 		l.resetPending = true // Siddhi makes a reset event whenever none is pending
@@ -325,6 +389,9 @@ func (tb *timeBatchWindow) add(now int64, rows []expr.Row, out sink) {
 		}
 	}
 	tb.resetPending = true
+	if !tb.streamCurrent || tb.keepExpired {
+		rows = cloneRows(rows) // the window keeps them
+	}
 	var items []item
 	for _, r := range rows {
 		ev := event{time: now, row: r}

@@ -1,0 +1,104 @@
+package window
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/siddhiql"
+)
+
+// tradeWindowQuery is the shape of TradeApp's bigTrades query (testdata/cluster/trades.siddhi)
+// with a filter: from S[price > 0]#window.time(1 min) select symbol, sum(q) as t
+// group by symbol having t > 100 insert into O.
+func tradeWindowQuery(tb testing.TB) *Query {
+	tb.Helper()
+	q := query(win("time", tl(60_000)), siddhiql.CurrentEvents,
+		[]siddhiql.OutputAttr{out(vr("symbol"), ""), out(call("sum", vr("q")), "t")},
+		[]string{"symbol"}, bin(siddhiql.OpGt, vr("t"), il(100)))
+	q.Filter = bin(siddhiql.OpGt, vr("price"), il(0))
+	rq, err := Compile(q, stockStream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rq
+}
+
+// tradeBatches builds n batches of size TradeStream events over keys symbols.
+func tradeBatches(n, size, keys int) [][]expr.Row {
+	symbols := make([]expr.Value, keys)
+	for i := range symbols {
+		symbols[i] = expr.String(fmt.Sprintf("SYM%05d", i))
+	}
+	batches := make([][]expr.Row, n)
+	for i := range batches {
+		rows := make([]expr.Row, size)
+		for j := range rows {
+			k := (i*size + j) * 7919 % keys
+			rows[j] = evp(symbols[k].S, float64(j%500)+0.25, int64(j%100), 0)
+		}
+		batches[i] = rows
+	}
+	return batches
+}
+
+// BenchmarkTimeWindowQuery feeds 1000-event batches to the bigTrades query shape, one batch
+// every 500 ms of stamped time, so the 1-minute window holds 120 batches (120,000 events)
+// and every batch expires the one that arrived a minute before it. The window is full before
+// the timer starts; the outputs are kept until the next batch, as the engine keeps them for
+// the outbox. Reported per 1000-event batch.
+func BenchmarkTimeWindowQuery(b *testing.B) {
+	const step, size = 500, 1000
+	for _, keys := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("keys=%d", keys), func(b *testing.B) {
+			q := tradeWindowQuery(b)
+			batches := tradeBatches(64, size, keys)
+			var outs []Output
+			emit := func(o Output) { outs = append(outs, o) }
+			now := int64(1514782800000)
+			for i := range 60_000 / step {
+				now += step
+				q.Process(now, batches[i%len(batches)], emit)
+				outs = outs[:0]
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				now += step
+				outs = outs[:0]
+				q.Process(now, batches[i%len(batches)], emit)
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkTimeWindowHeld reports the live heap the bigTrades query shape holds per event in
+// its window (B/event), over 100 symbols so the per-key aggregates hardly count: 200
+// 1000-event batches, all within the minute.
+func BenchmarkTimeWindowHeld(b *testing.B) {
+	const size, n = 1000, 200
+	batches := tradeBatches(n, size, 100)
+	var per float64
+	for b.Loop() {
+		q := tradeWindowQuery(b)
+		base := liveHeap()
+		now := int64(1514782800000)
+		for _, rows := range batches {
+			now += 100
+			q.Process(now, rows, func(Output) {})
+		}
+		per = float64(liveHeap()-base) / float64(n*size)
+		runtime.KeepAlive(q)
+	}
+	b.ReportMetric(per, "B/event")
+}
+
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
