@@ -269,6 +269,9 @@ func (s *Server) streamDef(w http.ResponseWriter, r *http.Request, g int, stream
 		s.groupError(w, err)
 		return nil, false
 	}
+	if def == nil && s.cfg.StreamDefs != nil {
+		def, _ = s.cfg.StreamDefs.StreamDef(stream)
+	}
 	if def == nil {
 		if body != nil && s.relay(w, r, body) {
 			return nil, false

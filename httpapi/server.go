@@ -88,9 +88,16 @@ type Config struct {
 	// other groups) use HTTPS with this configuration (security.TLS.ClientConfig, which
 	// presents this node's certificate), and redirects name https:// URLs. nil: plain HTTP.
 	TLSClient *tls.Config
-	// Cluster, when set, is the node's cluster map: joins register with it, and
-	// /v1/cluster/map and /v1/cluster/nodes/{id}/drain answer from it.
+	// Cluster, when set, is the node's cluster map: joins register with it, apps are
+	// recorded in it before the groups deploy them, and /v1/cluster/map and
+	// /v1/cluster/nodes/{id}/drain answer from it.
 	Cluster Cluster
+	// StreamDefs, when set, knows the streams of every deployed app whether or not this
+	// node hosts a replica (node.Node: the catalog of the cluster map's apps); ingest
+	// decodes with it a stream its replica does not know yet. nil: the replicas' schemas.
+	StreamDefs interface {
+		StreamDef(name string) (*siddhiql.StreamDef, bool)
+	}
 	// NodeCredentials, when set, is called on every request this node sends to another
 	// node, to prove it comes from a node (security.ClusterKey.SetHeader). nil adds
 	// nothing (with mutual TLS the client certificate is the proof).
@@ -244,6 +251,8 @@ func (s *Server) routes() chi.Router {
 	r.Get("/v1/cluster/status", s.handleStatus)
 	r.Get("/v1/cluster/map", s.handleMap)
 	r.Post("/v1/cluster/nodes/{id}/drain", s.handleDrain)
+	r.Post("/v1/internal/apps", s.handleRecordApp)
+	r.Delete("/v1/internal/apps/{name}", s.handleForgetApp)
 	r.Post("/v1/internal/rows", s.handleRows)
 	r.Post("/v1/internal/ingest", s.handleInternalIngest)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
