@@ -22,6 +22,9 @@ import (
 // matched the map, in case they changed another way.
 const appsRecheck = 30 * time.Second
 
+// errUnread: the controller's leader could not read a group's apps (no leader yet, say).
+var errUnread = errors.New("the group's apps are unknown")
+
 // appsCheck is what the controller's leader last found of a group's apps.
 type appsCheck struct {
 	index uint64    // the map's AppsIndex the group's apps matched (0: not yet)
@@ -130,6 +133,8 @@ func (n *Node) reconcileApps(ctx context.Context, m clustermap.Map) {
 			switch {
 			case err == nil:
 				n.appsSeen[g.ID] = appsCheck{index: m.AppsIndex, at: time.Now()}
+			case errors.Is(err, errUnread):
+				n.logger.Debug("cannot read a group's apps", "group", g.ID, "err", err)
 			case ctx.Err() == nil && err.Error() != c.err:
 				n.logger.Warn("a group's apps differ from the cluster map's and cannot be made the same yet", "group", g.ID, "err", err)
 				c.err = err.Error()
@@ -146,7 +151,7 @@ func (n *Node) reconcileApps(ctx context.Context, m clustermap.Map) {
 func (n *Node) reconcileGroupApps(ctx context.Context, g uint32) error {
 	have, err := n.groupApps(ctx, g)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errUnread, err)
 	}
 	n.appsMu.Lock()
 	defer n.appsMu.Unlock()
