@@ -250,8 +250,14 @@ func outcome(g int, index uint64, err error, okStatus int) GroupOutcome {
 // handleListApps lists the apps group 0 (or the group ?group= names) runs, as this node's
 // replica has them; on a node without one, the cluster map's apps.
 func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
-	g, _, ok := s.groupParam(w, r)
+	g, present, ok := s.groupParam(w, r)
 	if !ok {
+		return
+	}
+	if _, hosted := replicaOf(s.groups[g]); present && !hosted {
+		// Asked of a group's leader (the map's reconciler): only a replica knows what the
+		// group runs.
+		writeUnavailable(w, fmt.Sprintf("this node holds no replica of group %d", g))
 		return
 	}
 	var apps []AppInfo

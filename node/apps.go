@@ -18,6 +18,11 @@ import (
 	"github.com/tally-db/tally/raftnode"
 )
 
+// appsGrace is how long after recording a deploy or undeploy the controller's leader
+// leaves the groups' apps to the request's own fan-out: changing them meanwhile would race
+// it (an undeploy answered 404 because the reconciler removed the app first).
+const appsGrace = 5 * time.Second
+
 // appsRecheck is how often the controller's leader looks again at a group whose apps
 // matched the map, in case they changed another way.
 const appsRecheck = 30 * time.Second
@@ -40,6 +45,12 @@ type appsCheck struct {
 // refused app changes nothing. The groups deploy it afterwards: the caller does, and the
 // controller's leader deploys it on any group that misses it (reconcileApps).
 func (n *Node) DeployApp(ctx context.Context, text string) (string, error) {
+	return n.deployApp(ctx, text, true)
+}
+
+// deployApp is DeployApp; fanOut says the caller deploys the app to the groups itself, so
+// the reconciler leaves the groups' apps alone for appsGrace.
+func (n *Node) deployApp(ctx context.Context, text string, fanOut bool) (string, error) {
 	if !n.ctl.IsLeader() {
 		return "", raftnode.ErrNotLeader
 	}
@@ -68,8 +79,10 @@ func (n *Node) DeployApp(ctx context.Context, text string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("record app %s in the cluster map: %w", app.Name, err)
 	}
+	if fanOut {
+		n.appsRecorded.Store(time.Now().UnixNano())
+	}
 	n.logger.Info("app recorded in the cluster map", "app", app.Name, "index", index)
-	n.kick()
 	return app.Name, nil
 }
 
@@ -93,8 +106,8 @@ func (n *Node) UndeployApp(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove app %s from the cluster map: %w", name, err)
 	}
+	n.appsRecorded.Store(time.Now().UnixNano())
 	n.logger.Info("app removed from the cluster map", "app", name, "index", index)
-	n.kick()
 	return nil
 }
 
@@ -103,12 +116,32 @@ func textHash(text string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// startReconcileApps runs reconcileApps in the background unless it still runs, so a
+// group that does not answer never holds up the controller's round.
+func (n *Node) startReconcileApps(m clustermap.Map) {
+	if !n.appsBusy.CompareAndSwap(false, true) {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.appsBusy.Store(false)
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		n.reconcileApps(ctx, m)
+	}()
+}
+
 // reconcileApps, on the controller's leader, makes every group run exactly the map's apps:
 // it deploys what a group misses or runs another text of (a group whose leader was
 // unreachable during the deploy) and, once the map holds every app, undeploys what the map
 // no longer has. A group whose apps matched the map is looked at again when the map's apps
-// change, or after appsRecheck. A map created before it kept apps first adopts them.
+// change, or after appsRecheck. Within appsGrace of a change this node recorded it does
+// nothing. A map created before it kept apps first adopts them.
 func (n *Node) reconcileApps(ctx context.Context, m clustermap.Map) {
+	if time.Since(time.Unix(0, n.appsRecorded.Load())) < appsGrace {
+		return
+	}
 	if !m.AppsComplete {
 		if err := n.adoptApps(ctx, m); err != nil && ctx.Err() == nil {
 			n.logger.Debug("cannot adopt the groups' apps yet", "err", err)

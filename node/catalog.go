@@ -14,6 +14,7 @@ import (
 // and never changed after, so any number of readers may share it. Stand-ins read stream
 // definitions and app lists from it; the controller's leader checks new apps against it.
 type catalog struct {
+	index    uint64   // the map's index it was built at
 	apps     []appKey // the map's apps it was built from
 	complete bool     // the map holds every deployed app (Map.AppsComplete)
 	eng      *engine.Engine
@@ -33,7 +34,8 @@ func appKeys(m clustermap.Map) []appKey {
 }
 
 // catalogFor returns the catalog of m's apps, building it when the apps changed since the
-// last one.
+// last one. The node's catalog only moves forward: one built for a map older than the
+// current catalog's is returned but not kept.
 func (n *Node) catalogFor(m clustermap.Map) *catalog {
 	n.catMu.Lock()
 	defer n.catMu.Unlock()
@@ -55,8 +57,10 @@ func (n *Node) catalogFor(m clustermap.Map) *catalog {
 			n.logger.Warn("an app of the cluster map does not compile here; its streams are unknown to this node", "app", a.Name, "err", err)
 		}
 	}
-	c := &catalog{apps: keys, complete: m.AppsComplete, eng: eng}
-	n.cat.Store(c)
+	c := &catalog{index: m.Index, apps: keys, complete: m.AppsComplete, eng: eng}
+	if cur := n.cat.Load(); cur == nil || m.Index >= cur.index {
+		n.cat.Store(c)
+	}
 	return c
 }
 

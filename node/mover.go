@@ -121,7 +121,7 @@ func (n *Node) controlRound(ctx context.Context) error {
 		return err
 	}
 	m, _ = n.ctl.Map()
-	n.reconcileApps(ctx, m) // apps.go
+	n.startReconcileApps(m) // apps.go
 	var wg sync.WaitGroup
 	for _, g := range m.Groups {
 		if g.Move == nil {

@@ -100,7 +100,11 @@ type Node struct {
 	cat   atomic.Pointer[catalog] // the schemas of the map's apps (catalog.go)
 	// appsMu serializes, on the controller's leader, recording apps in the map with the
 	// reconciler's changes to the groups' apps (apps.go).
-	appsMu sync.Mutex
+	appsMu   sync.Mutex
+	appsBusy atomic.Bool // reconcileApps runs
+	// appsRecorded is when this node last recorded an app change another node fans out
+	// (Unix nanoseconds).
+	appsRecorded atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -175,8 +175,9 @@ func (n *Node) deployFiles(groups int) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-		_, err = n.DeployApp(ctx, string(text))
+		_, err = n.deployApp(ctx, string(text), false) // the controller deploys it on the groups
 		cancel()
+		n.kick()
 		if err != nil {
 			n.logger.Error("deploy --app file", "file", f, "err", err)
 			continue
