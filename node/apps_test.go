@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -305,5 +307,39 @@ func TestApps_DeployConvergesAndUndeploy(t *testing.T) {
 	resp.Body.Close()
 	if !bytes.Contains(b, []byte(`"apps":[{"name":"NApp","index":`)) || bytes.Contains(b, []byte("define stream")) {
 		t.Errorf("GET /v1/cluster/map: %s", b)
+	}
+}
+
+// TestApps_BootstrapFiles: the --app files of the bootstrapping node are recorded in the map
+// and reach every group; restarted with a changed file, the node leaves the deployed app
+// as it is (its state would be dropped).
+func TestApps_BootstrapFiles(t *testing.T) {
+	c := newTestCluster(t, 2)
+	file := filepath.Join(t.TempDir(), "app.siddhi")
+	if err := os.WriteFile(file, []byte(testApp), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.tweak = func(id string, cfg *Config) { cfg.Apps = []string{file} }
+	c.start("n1", "", 1)
+	c.waitMap("n1", 10*time.Second, "the app recorded", func(m clustermap.Map) bool { _, ok := m.App("NApp"); return ok })
+	waitFor(t, 10*time.Second, "both groups to run NApp", func() bool {
+		a, _ := c.groupHasApp("n1", 0, "NApp")
+		b, _ := c.groupHasApp("n1", 1, "NApp")
+		return a && b
+	})
+	m := c.nodes["n1"].Map()
+	first, _ := m.App("NApp")
+
+	if err := os.WriteFile(file, []byte(strings.Replace(testApp, "v long", "v long, extra string", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.stop("n1")
+	c.start("n1", "", 1)
+	waitFor(t, 15*time.Second, "the restarted node to leave the deployed app", func() bool {
+		return c.logs.logged("app already deployed; leaving it")
+	})
+	m = c.nodes["n1"].Map()
+	if again, ok := m.App("NApp"); !ok || again.Index != first.Index || again.Text != testApp {
+		t.Errorf("a restart with a changed --app file changed the app: %+v, was %+v", again, first)
 	}
 }
