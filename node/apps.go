@@ -23,6 +23,10 @@ import (
 // it (an undeploy answered 404 because the reconciler removed the app first).
 const appsGrace = 5 * time.Second
 
+// appsOpTimeout bounds one deploy or undeploy the reconciler makes on a group (under
+// appsMu, which recording an app waits for).
+const appsOpTimeout = 5 * time.Second
+
 // appsRecheck is how often the controller's leader looks again at a group whose apps
 // matched the map, in case they changed another way.
 const appsRecheck = 30 * time.Second
@@ -197,7 +201,10 @@ func (n *Node) reconcileGroupApps(ctx context.Context, g uint32) error {
 		if have[a.Name] == textHash(a.Text) {
 			continue
 		}
-		if err := n.groupDeploy(ctx, g, a.Text); err != nil {
+		octx, cancel := context.WithTimeout(ctx, appsOpTimeout)
+		err := n.groupDeploy(octx, g, a.Text)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("deploy %s: %w", a.Name, err))
 			continue
 		}
@@ -207,7 +214,10 @@ func (n *Node) reconcileGroupApps(ctx context.Context, g uint32) error {
 		if _, ok := m.App(name); ok {
 			continue
 		}
-		if err := n.groupUndeploy(ctx, g, name); err != nil {
+		octx, cancel := context.WithTimeout(ctx, appsOpTimeout)
+		err := n.groupUndeploy(octx, g, name)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("undeploy %s: %w", name, err))
 			continue
 		}
@@ -305,5 +315,12 @@ func (n *Node) groupUndeploy(ctx context.Context, g uint32, name string) error {
 			return err
 		}
 	}
-	return n.groupOp(ctx, g, http.MethodDelete, "/v1/apps/"+url.PathEscape(name), nil, nil)
+	code, out, err := n.api.GroupCall(ctx, int(g), http.MethodDelete, "/v1/apps/"+url.PathEscape(name), nil, nil)
+	switch {
+	case err != nil:
+		return err
+	case code/100 == 2, code == http.StatusNotFound: // gone already (the request's own fan-out)
+		return nil
+	}
+	return fmt.Errorf("DELETE /v1/apps/%s on group %d: %d %s", name, g, code, out)
 }
