@@ -185,11 +185,17 @@ func (n *Node) leaderLoop() {
 	}
 }
 
-// findLeader asks group g's voters, over the meta channel, who leads it, starting at the
-// turn-th voter, and records the first answer in the group's slot.
+// findLeader asks group g's voters and the new replica of its move in progress, over the
+// meta channel, who leads it, starting at the turn-th, and records the first answer in the
+// group's slot. (A move off a one-replica group removes its only voter: until the move is
+// recorded as finished, only the new replica knows the leader.)
 func (n *Node) findLeader(ctx context.Context, m clustermap.Map, g clustermap.Group, turn int) (id, raftAddr string) {
-	for i := range g.Voters {
-		v := g.Voters[(turn+i)%len(g.Voters)]
+	ask := g.Voters
+	if g.Move != nil && g.Move.Add != "" && !slices.Contains(ask, g.Move.Add) {
+		ask = append(slices.Clone(ask), g.Move.Add)
+	}
+	for i := range ask {
+		v := ask[(turn+i)%len(ask)]
 		nd, ok := m.Node(v)
 		if !ok || v == n.cfg.ID {
 			continue
