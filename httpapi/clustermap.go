@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -118,11 +119,33 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, req JoinReques
 // (POST /v1/internal/apps, DELETE /v1/internal/apps/{name}). A request another node
 // forwarded (a fan-out to one group's leader) was recorded by that node. code is 0 when
 // the map holds the change (or there is no map), else the status to answer with msg.
+//
+// Recording is idempotent (the same text again, or a name the map does not hold, changes
+// nothing), so a 503 (no controller leader, leadership moving) is retried for up to
+// recordRetry before it is answered.
 func (s *Server) recordApp(r *http.Request, deploy bool, arg string) (code int, msg string) {
 	rec, ok := s.cluster.(appRecorder)
 	if !ok || r.Header.Get(forwardedHeader) != "" {
 		return 0, ""
 	}
+	deadline := time.Now().Add(recordRetry)
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+		code, msg = s.recordOnce(r, rec, deploy, arg)
+		if code != http.StatusServiceUnavailable || time.Now().Add(wait).After(deadline) {
+			return code, msg
+		}
+		select {
+		case <-r.Context().Done():
+			return code, msg
+		case <-time.After(wait):
+		}
+	}
+}
+
+// recordRetry bounds how long recordApp retries while the controller has no leader.
+const recordRetry = 5 * time.Second
+
+func (s *Server) recordOnce(r *http.Request, rec appRecorder, deploy bool, arg string) (code int, msg string) {
 	var err error
 	if deploy {
 		_, err = rec.DeployApp(r.Context(), arg)

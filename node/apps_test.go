@@ -29,11 +29,16 @@ define aggregation A2
   aggregate by ts every sec ... year;
 `
 
-// placedOnce: every group has one voter, no move is in progress and the three nodes are
-// in the map.
+// placedOnce: every group has one voter, no move is in progress, the three nodes are in
+// the map and none holds more than one replica (placement's balance: nothing more moves).
 func placedOnce(m clustermap.Map) bool {
 	if len(m.Nodes) != 3 || len(m.Moves()) > 0 {
 		return false
+	}
+	for _, n := range m.Nodes {
+		if m.ReplicasOn(n.ID) > 1 {
+			return false
+		}
 	}
 	for _, g := range m.Groups {
 		if len(g.Voters) != 1 {
