@@ -116,6 +116,14 @@ func (n *Node) bootstrap(groups int) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	// A restart replays the map: read it as it is, not before the replay reached init.
+	bctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	err := n.ctl.Barrier(bctx)
+	cancel()
+	if err != nil {
+		n.logger.Warn("not the controller's leader any more; leaving the cluster's creation and --app files", "err", err)
+		return
+	}
 	m, _ := n.ctl.Map()
 	if !m.Initialized() {
 		shards := make([]string, groups)
