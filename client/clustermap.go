@@ -51,6 +51,13 @@ func (m Move) String() string {
 	return s
 }
 
+// ClusterApp is a deployed app in the cluster map: its name and the controller group's Raft
+// index of the entry that deployed it.
+type ClusterApp struct {
+	Name  string `json:"name"`
+	Index uint64 `json:"index"`
+}
+
 // ClusterGroup is one partition group in the cluster map.
 type ClusterGroup struct {
 	ID uint32 `json:"id"`
@@ -73,6 +80,8 @@ type ClusterMap struct {
 	Replicas int            `json:"replicas"`
 	Nodes    []ClusterNode  `json:"nodes"`
 	Groups   []ClusterGroup `json:"groups"`
+	// Apps are the deployed apps, by name (a node older than the map's apps sends none).
+	Apps []ClusterApp `json:"apps,omitempty"`
 	// Controller is the controller group's leader, nil when the answering node knows none.
 	Controller *Leader `json:"controller"`
 }

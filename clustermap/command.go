@@ -16,11 +16,18 @@ var ErrRefused = errors.New("clustermap: refused")
 
 // Command is one change to the map, JSON-encoded in a Raft log entry.
 type Command struct {
-	// Op is "init", "register", "state", "forget", "start", "finish" or "abort".
+	// Op is "init", "register", "state", "forget", "start", "finish", "abort", "deploy",
+	// "undeploy" or "adopt".
 	Op string `json:"op"`
-	// Init: the replication factor and the groups.
-	Replicas int     `json:"replicas,omitempty"`
-	Groups   []Group `json:"groups,omitempty"`
+	// Init: the replication factor and the groups; AppsComplete: the map keeps the apps
+	// from its creation (an init written before apps were kept has it false).
+	Replicas     int     `json:"replicas,omitempty"`
+	Groups       []Group `json:"groups,omitempty"`
+	AppsComplete bool    `json:"apps_complete,omitempty"`
+	// Deploy: the app's name and text; undeploy: its name.
+	App *App `json:"app,omitempty"`
+	// Adopt: the apps a group runs.
+	Apps []App `json:"apps,omitempty"`
 	// Init, register: the node; state, forget: Node.ID and, for state, Node.State.
 	Node *Node `json:"node,omitempty"`
 	// Start: the moves; finish, abort: the move's group (Moves[0].Group) and, for finish,
@@ -35,8 +42,23 @@ func Init(replicas int, first Node, shards []string) Command {
 	for i, s := range shards {
 		gs[i] = Group{ID: uint32(i), Shard: s, Keys: KeysOf(uint32(i), len(shards)), Voters: []string{first.ID}}
 	}
-	return Command{Op: "init", Replicas: replicas, Groups: gs, Node: &first}
+	return Command{Op: "init", Replicas: replicas, Groups: gs, Node: &first, AppsComplete: true}
 }
+
+// Deploy records an app (replacing one of the same name) before it is deployed to the
+// groups. The same text again changes nothing.
+func Deploy(name, text string) Command {
+	return Command{Op: "deploy", App: &App{Name: name, Text: text}}
+}
+
+// Undeploy removes an app before it is removed from the groups. An app the map does not
+// hold changes nothing.
+func Undeploy(name string) Command { return Command{Op: "undeploy", App: &App{Name: name}} }
+
+// Adopt records the apps a group runs in a map created before the map kept apps, and makes
+// the map the apps' record from then on (Map.AppsComplete). Apps the map holds already are
+// kept as they are; a map that holds every app refuses it.
+func Adopt(apps []App) Command { return Command{Op: "adopt", Apps: apps} }
 
 // Register adds a node as active, or updates a known node's addresses and zone.
 func Register(n Node) Command { return Command{Op: "register", Node: &n} }
@@ -73,7 +95,7 @@ func (c Command) Encode() []byte {
 // ErrRefused and leaves m as it was.
 func (m *Map) Apply(index uint64, c Command) error {
 	next := m.Clone()
-	if err := next.apply(c); err != nil {
+	if err := next.apply(index, c); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRefused, c.Op, err)
 	}
 	next.Index = index
@@ -81,7 +103,7 @@ func (m *Map) Apply(index uint64, c Command) error {
 	return nil
 }
 
-func (m *Map) apply(c Command) error {
+func (m *Map) apply(index uint64, c Command) error {
 	switch c.Op {
 	case "init":
 		if m.Initialized() {
@@ -91,6 +113,9 @@ func (m *Map) apply(c Command) error {
 			return errors.New("init needs replicas ≥ 1, groups and a node")
 		}
 		m.Replicas, m.Groups = c.Replicas, slices.Clone(c.Groups)
+		if c.AppsComplete && !m.AppsComplete {
+			m.AppsComplete, m.AppsIndex = true, index
+		}
 		// A node that joined while the first node was creating the cluster registered
 		// before this entry: it stays in the map.
 		first := *c.Node
@@ -193,8 +218,53 @@ func (m *Map) apply(c Command) error {
 		}
 		g.Move = nil
 		return nil
+	case "deploy", "undeploy", "adopt":
+		return m.applyApps(index, c)
 	}
 	return fmt.Errorf("unknown command %q", c.Op)
+}
+
+func (m *Map) applyApps(index uint64, c Command) error {
+	switch c.Op {
+	case "deploy":
+		if c.App == nil || c.App.Name == "" || c.App.Text == "" {
+			return errors.New("deploy needs the app's name and text")
+		}
+		i, ok := slices.BinarySearchFunc(m.Apps, c.App.Name, byName)
+		if ok && m.Apps[i].Text == c.App.Text {
+			return nil // deployed already: a retried deploy
+		}
+		a := App{Name: c.App.Name, Text: c.App.Text, Index: index}
+		if ok {
+			m.Apps[i] = a
+		} else {
+			m.Apps = slices.Insert(m.Apps, i, a)
+		}
+		m.AppsIndex = index
+	case "undeploy":
+		if c.App == nil || c.App.Name == "" {
+			return errors.New("undeploy needs the app's name")
+		}
+		if i, ok := slices.BinarySearchFunc(m.Apps, c.App.Name, byName); ok {
+			m.Apps = slices.Delete(m.Apps, i, i+1)
+			m.AppsIndex = index
+		}
+	case "adopt":
+		if m.AppsComplete {
+			return errors.New("the map holds the apps already")
+		}
+		for _, a := range c.Apps {
+			if a.Name == "" || a.Text == "" {
+				return errors.New("adopt needs every app's name and text")
+			}
+			i, ok := slices.BinarySearchFunc(m.Apps, a.Name, byName)
+			if !ok {
+				m.Apps = slices.Insert(m.Apps, i, App{Name: a.Name, Text: a.Text, Index: index})
+			}
+		}
+		m.AppsComplete, m.AppsIndex = true, index
+	}
+	return nil
 }
 
 func (m *Map) group(id uint32) (*Group, error) {
@@ -207,3 +277,5 @@ func (m *Map) group(id uint32) (*Group, error) {
 }
 
 func byID(n Node, id string) int { return cmp.Compare(n.ID, id) }
+
+func byName(a App, name string) int { return cmp.Compare(a.Name, name) }

@@ -1,5 +1,6 @@
 // Package clustermap is the replicated cluster map: the nodes of a cluster, its partition
-// groups, where each group's replicas are placed and the moves in progress. It is the state
+// groups, where each group's replicas are placed, the moves in progress and the deployed
+// apps. It is the state
 // of the controller group's Raft FSM ([FSM]); every node holds a replica of it (a voter on up
 // to five nodes, a non-voter elsewhere) and reconciles its own replicas against it.
 //
@@ -40,12 +41,29 @@ type Group struct {
 	Move   *placement.Move `json:"move,omitempty"`
 }
 
+// App is a deployed app: every group runs exactly the map's apps. Index is the Raft index
+// of the map entry that deployed this text.
+type App struct {
+	Name  string `json:"name"`
+	Text  string `json:"text,omitempty"`
+	Index uint64 `json:"index"`
+}
+
 // Map is the cluster map at Index, the Raft index of the last change applied.
+//
+// Apps are sorted by name. AppsIndex is the index of the last deploy or undeploy (0: none).
+// AppsComplete says the map holds every deployed app: true for a map created since apps are
+// kept in it, and for an older one once its apps were adopted from a group ([Adopt]);
+// until then groups may run apps the map does not name, and nothing is undeployed for
+// being missing from it. A map encoded before apps were kept decodes with none.
 type Map struct {
-	Index    uint64  `json:"index"`
-	Replicas int     `json:"replicas"`
-	Nodes    []Node  `json:"nodes"`
-	Groups   []Group `json:"groups"`
+	Index        uint64  `json:"index"`
+	Replicas     int     `json:"replicas"`
+	Nodes        []Node  `json:"nodes"`
+	Groups       []Group `json:"groups"`
+	Apps         []App   `json:"apps,omitempty"`
+	AppsIndex    uint64  `json:"apps_index,omitempty"`
+	AppsComplete bool    `json:"apps_complete,omitempty"`
 }
 
 // Initialized reports whether the cluster was created ([Init] applied).
@@ -83,6 +101,15 @@ func (m *Map) ReplicasOn(id string) int {
 	return n
 }
 
+// App returns the deployed app with the name.
+func (m *Map) App(name string) (App, bool) {
+	i, ok := slices.BinarySearchFunc(m.Apps, name, byName)
+	if !ok {
+		return App{}, false
+	}
+	return m.Apps[i], true
+}
+
 // Moves returns the moves in progress, by group.
 func (m *Map) Moves() []placement.Move {
 	var out []placement.Move
@@ -114,6 +141,7 @@ func (m *Map) PlacementInput(maxMovesPerNode int) placement.Input {
 func (m *Map) Clone() Map {
 	c := *m
 	c.Nodes = slices.Clone(m.Nodes)
+	c.Apps = slices.Clone(m.Apps)
 	c.Groups = make([]Group, len(m.Groups))
 	for i, g := range m.Groups {
 		g.Voters = slices.Clone(g.Voters)

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +31,9 @@ type AppInfo struct {
 	Aggregations []string `json:"aggregations"`
 	Queries      int      `json:"queries"`
 	Text         string   `json:"text,omitempty"`
+	// SHA256 is the hash of the text as deployed (with ?text=true): the cluster map's
+	// reconciler compares it with the map's.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // GroupOutcome is one group's answer to an operation that every group must apply (deploy,
@@ -134,8 +139,10 @@ func answerFanOut(w http.ResponseWriter, code int, out []GroupOutcome, extra map
 	writeJSON(w, code, body)
 }
 
-// handleDeploy deploys an app to every group (or the one ?group= names). Deploying the same
-// text again changes nothing, so a partly failed deploy is simply retried.
+// handleDeploy deploys an app to every group (or the one ?group= names). With a cluster map
+// the app is checked and recorded in the map first (recordApp), so a group that misses it
+// gets it from the controller later. Deploying the same text again changes nothing, so a
+// partly failed deploy is simply retried.
 func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
@@ -164,6 +171,10 @@ func (s *Server) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := partition.CheckApp(app, len(s.groups)); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if code, msg := s.recordApp(r, true, string(body)); code != 0 {
+		writeAppError(w, code, msg)
 		return
 	}
 	groups := s.allGroups()
@@ -236,10 +247,22 @@ func outcome(g int, index uint64, err error, okStatus int) GroupOutcome {
 	return GroupOutcome{Group: g, Status: code, Index: index, Error: msg}
 }
 
+// handleListApps lists the apps group 0 (or the group ?group= names) runs, as this node's
+// replica has them; on a node without one, the cluster map's apps.
 func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
+	g, present, ok := s.groupParam(w, r)
+	if !ok {
+		return
+	}
+	if _, hosted := replicaOf(s.groups[g]); present && !hosted {
+		// Asked of a group's leader (the map's reconciler): only a replica knows what the
+		// group runs.
+		writeUnavailable(w, fmt.Sprintf("this node holds no replica of group %d", g))
+		return
+	}
 	var apps []AppInfo
 	withText := r.URL.Query().Get("text") == "true"
-	if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
 		for _, a := range e.Apps() {
 			info := AppInfo{Name: a.Name, Queries: len(a.Parsed.Queries), Streams: []string{}, Aggregations: []string{}}
 			for _, sd := range a.Parsed.Streams {
@@ -250,6 +273,8 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 			}
 			if withText {
 				info.Text = siddhiql.Redact(a.Text) // the replicated text keeps the secrets
+				h := sha256.Sum256([]byte(a.Text))
+				info.SHA256 = hex.EncodeToString(h[:])
 			}
 			apps = append(apps, info)
 		}
@@ -263,12 +288,16 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"apps": apps})
 }
 
-// handleUndeploy removes an app from every group. An app already gone from some groups
-// (a retried removal) counts as removed there.
+// handleUndeploy removes an app from every group, and first from the cluster map. An app
+// already gone from some groups (a retried removal) counts as removed there.
 func (s *Server) handleUndeploy(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	g, present, ok := s.groupParam(w, r)
 	if !ok {
+		return
+	}
+	if code, msg := s.recordApp(r, false, name); code != 0 {
+		writeAppError(w, code, msg)
 		return
 	}
 	groups := s.allGroups()

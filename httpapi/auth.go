@@ -75,6 +75,8 @@ var routeAccess = map[string]access{
 	"POST /v1/cluster/nodes/{id}/drain":  {perm: permAdmin},
 	"POST /v1/internal/rows":             {node: true, perm: permRead},
 	"POST /v1/internal/ingest":           {node: true, perm: permWrite},
+	"POST /v1/internal/apps":             {node: true, perm: permAdmin},
+	"DELETE /v1/internal/apps/{name}":    {node: true, perm: permAdmin},
 	"GET /healthz":                       {perm: permOpen},
 	"GET /readyz":                        {perm: permOpen},
 	"GET /v1/debug/state":                {perm: permAdmin},

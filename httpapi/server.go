@@ -88,8 +88,9 @@ type Config struct {
 	// other groups) use HTTPS with this configuration (security.TLS.ClientConfig, which
 	// presents this node's certificate), and redirects name https:// URLs. nil: plain HTTP.
 	TLSClient *tls.Config
-	// Cluster, when set, is the node's cluster map: joins register with it, and
-	// /v1/cluster/map and /v1/cluster/nodes/{id}/drain answer from it.
+	// Cluster, when set, is the node's cluster map: joins register with it, apps are
+	// recorded in it before the groups deploy them, and /v1/cluster/map and
+	// /v1/cluster/nodes/{id}/drain answer from it.
 	Cluster Cluster
 	// NodeCredentials, when set, is called on every request this node sends to another
 	// node, to prove it comes from a node (security.ClusterKey.SetHeader). nil adds
@@ -107,9 +108,10 @@ type Config struct {
 	// every route but /healthz and /readyz then needs credentials and a permission. nil
 	// leaves the API open.
 	Users Users
-	// StreamDefs, when set, gives the streams' definitions ingest decodes and routes by;
-	// nil reads them from this node's replicas (a node without one passes requests to a
-	// leader undecoded).
+	// StreamDefs, when set, gives the streams' definitions ingest decodes and routes by
+	// (node.Node: the catalog of the cluster map's apps, known whether or not this node
+	// hosts a replica); nil reads them from this node's replicas (a node without one passes
+	// requests to a leader undecoded).
 	StreamDefs StreamDefs
 	// GeoIPSHA256 is the SHA-256 of the node's --geoip-db file, shown in status so
 	// operators can check every node has the same one; empty without a database.
@@ -252,6 +254,8 @@ func (s *Server) routes() chi.Router {
 	r.Get("/v1/cluster/status", s.handleStatus)
 	r.Get("/v1/cluster/map", s.handleMap)
 	r.Post("/v1/cluster/nodes/{id}/drain", s.handleDrain)
+	r.Post("/v1/internal/apps", s.handleRecordApp)
+	r.Delete("/v1/internal/apps/{name}", s.handleForgetApp)
 	r.Post("/v1/internal/rows", s.handleRows)
 	r.Post("/v1/internal/ingest", s.handleInternalIngest)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

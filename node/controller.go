@@ -96,17 +96,32 @@ func (c *controller) Map() (clustermap.Map, <-chan struct{}) { return c.fsm.Map(
 
 // Propose commits cmd to the map (on the leader) and returns the map's verdict.
 func (c *controller) Propose(ctx context.Context, cmd clustermap.Command) error {
+	_, err := c.ProposeIndex(ctx, cmd)
+	return err
+}
+
+// ProposeIndex is Propose that also returns the entry's Raft index.
+func (c *controller) ProposeIndex(ctx context.Context, cmd clustermap.Command) (uint64, error) {
 	if !c.IsLeader() {
-		return raftnode.ErrNotLeader
+		return 0, raftnode.ErrNotLeader
 	}
 	f := c.raft.Apply(cmd.Encode(), timeoutOf(ctx))
 	if err := wait(ctx, f); err != nil {
-		return err
+		return 0, err
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
-		return err
+		return 0, err
 	}
-	return nil
+	return f.Index(), nil
+}
+
+// Barrier waits, on the leader, until this replica's map holds every entry committed
+// before (a new leader's map may lag its predecessor's until then).
+func (c *controller) Barrier(ctx context.Context) error {
+	if !c.IsLeader() {
+		return raftnode.ErrNotLeader
+	}
+	return wait(ctx, c.raft.Barrier(timeoutOf(ctx)))
 }
 
 // Members is the controller group's configuration.

@@ -31,6 +31,8 @@ type moverState struct {
 	// seenMu); moveSeconds observes how long moves took, by outcome.
 	moveSince   map[uint32]time.Time
 	moveSeconds *prometheus.HistogramVec
+	// appsSeen is what this leader last found of each group's apps (guarded by seenMu).
+	appsSeen map[uint32]appsCheck
 }
 
 // newMoveSeconds is tally_move_seconds: how long the replica moves this node carried out as
@@ -72,7 +74,7 @@ func (n *Node) kick() {
 }
 
 // controlLoop runs, on the controller's leader, a round every half second: node health,
-// moves in progress, new moves from placement.Plan, drained nodes leaving, leader balance.
+// the groups' apps, moves in progress, new moves from placement.Plan, drained nodes leaving, leader balance.
 func (n *Node) controlLoop() {
 	defer n.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
@@ -93,6 +95,7 @@ func (n *Node) controlLoop() {
 			n.seenMu.Lock()
 			n.lastSeen = map[string]time.Time{}
 			n.moveSince = map[uint32]time.Time{}
+			n.appsSeen = map[uint32]appsCheck{}
 			n.seenMu.Unlock()
 			n.leading = true
 		}
@@ -119,6 +122,7 @@ func (n *Node) controlRound(ctx context.Context) error {
 		return err
 	}
 	m, _ = n.ctl.Map()
+	n.startReconcileApps(m) // apps.go
 	var wg sync.WaitGroup
 	for _, g := range m.Groups {
 		if g.Move == nil {

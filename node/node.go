@@ -96,6 +96,16 @@ type Node struct {
 	// (bootstrap) the groups' first replicas.
 	created atomic.Bool
 
+	catMu sync.Mutex              // building the catalog
+	cat   atomic.Pointer[catalog] // the schemas of the map's apps (catalog.go)
+	// appsMu serializes, on the controller's leader, recording apps in the map with the
+	// reconciler's changes to the groups' apps (apps.go).
+	appsMu   sync.Mutex
+	appsBusy atomic.Bool // reconcileApps runs
+	// appsRecorded is when this node last recorded an app change another node fans out
+	// (Unix nanoseconds).
+	appsRecorded atomic.Int64
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -122,6 +132,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n := &Node{cfg: cfg, logger: cfg.Logger, failed: make(chan error, 4)}
 	n.kickCh, n.lastSeen, n.moveSince = make(chan struct{}, 1), map[string]time.Time{}, map[uint32]time.Time{}
 	n.moveSeconds = newMoveSeconds()
+	n.appsSeen = map[uint32]appsCheck{}
 	cleanup := []func(){}
 	defer func() {
 		if err != nil {
@@ -183,7 +194,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	})
 
 	acfg := cfg.API
-	acfg.NodeID, acfg.Cluster = cfg.ID, n
+	acfg.NodeID, acfg.Cluster, acfg.StreamDefs = cfg.ID, n, n
 	if acfg.Registry == nil {
 		acfg.Registry = prometheus.NewRegistry()
 	}

@@ -40,6 +40,8 @@ type testCluster struct {
 	cfgs   map[string]Config
 	mu     sync.Mutex
 	logs   *logTail
+	// tweak, when set, changes a node's configuration before its first start.
+	tweak func(id string, cfg *Config)
 }
 
 func freeAddr(t *testing.T) string {
@@ -92,6 +94,9 @@ func (c *testCluster) start(id, zone string, replicas int) *Node {
 				cfg.Join = append(cfg.Join, "http://"+o.HTTPAddr)
 			}
 			slices.Sort(cfg.Join)
+		}
+		if c.tweak != nil {
+			c.tweak(id, &cfg)
 		}
 		c.cfgs[id] = cfg
 	}
@@ -198,6 +203,18 @@ func (l *logTail) add(line string) {
 	}
 	l.lines[l.next] = line
 	l.next = (l.next + 1) % logTailLines
+}
+
+// logged reports whether a line the nodes logged holds s.
+func (l *logTail) logged(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *logTail) dump(t *testing.T) {

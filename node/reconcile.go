@@ -52,15 +52,8 @@ func (n *Node) openExisting() {
 
 // openReplica opens this node's replica of group g. Called with openMu held.
 func (n *Node) openReplica(g uint32, shard string, bootstrap bool) error {
-	rcfg := raftnode.DefaultConfig()
-	if n.cfg.Replica != nil {
-		rcfg = n.cfg.Replica(g)
-	}
-	rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
-	if rcfg.Logger == nil {
-		rcfg.Logger = n.logger
-	}
-	rcfg.Bootstrap, rcfg.ShardID, rcfg.Store, rcfg.Probe, rcfg.GeoIP = bootstrap, shard, n.store, n.mux.Probe, n.cfg.GeoIP
+	rcfg := n.replicaConfig(g)
+	rcfg.Bootstrap, rcfg.ShardID = bootstrap, shard
 	r, err := raftnode.Open(rcfg, raftnode.NewTCPTransport(n.mux, g, n.logger))
 	if err != nil {
 		return err
@@ -70,10 +63,26 @@ func (n *Node) openReplica(g uint32, shard string, bootstrap bool) error {
 	return nil
 }
 
+// replicaConfig is the configuration of this node's replica of group g, but for Bootstrap
+// and ShardID.
+func (n *Node) replicaConfig(g uint32) raftnode.Config {
+	rcfg := raftnode.DefaultConfig()
+	if n.cfg.Replica != nil {
+		rcfg = n.cfg.Replica(g)
+	}
+	rcfg.ID, rcfg.Group, rcfg.DataDir = n.cfg.ID, g, n.groupDir(g)
+	if rcfg.Logger == nil {
+		rcfg.Logger = n.logger
+	}
+	rcfg.Store, rcfg.Probe, rcfg.GeoIP = n.store, n.mux.Probe, n.cfg.GeoIP
+	return rcfg
+}
+
 func (n *Node) reconcile(m clustermap.Map) {
 	if !m.Initialized() {
 		return
 	}
+	n.catalogFor(m)
 	if len(m.Groups) != len(n.slots) {
 		n.fail(fmt.Errorf("the cluster map has %d groups and this node %d (%s): the number of groups is fixed when the cluster is created", len(m.Groups), len(n.slots), filepath.Join(n.cfg.DataDir, clusterFile)))
 		return
@@ -176,11 +185,17 @@ func (n *Node) leaderLoop() {
 	}
 }
 
-// findLeader asks group g's voters, over the meta channel, who leads it, starting at the
-// turn-th voter, and records the first answer in the group's slot.
+// findLeader asks group g's voters and the new replica of its move in progress, over the
+// meta channel, who leads it, starting at the turn-th, and records the first answer in the
+// group's slot. (A move off a one-replica group removes its only voter: until the move is
+// recorded as finished, only the new replica knows the leader.)
 func (n *Node) findLeader(ctx context.Context, m clustermap.Map, g clustermap.Group, turn int) (id, raftAddr string) {
-	for i := range g.Voters {
-		v := g.Voters[(turn+i)%len(g.Voters)]
+	ask := g.Voters
+	if g.Move != nil && g.Move.Add != "" && !slices.Contains(ask, g.Move.Add) {
+		ask = append(slices.Clone(ask), g.Move.Add)
+	}
+	for i := range ask {
+		v := ask[(turn+i)%len(ask)]
 		nd, ok := m.Node(v)
 		if !ok || v == n.cfg.ID {
 			continue

@@ -116,6 +116,14 @@ func (n *Node) bootstrap(groups int) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	// A restart replays the map: read it as it is, not before the replay reached init.
+	bctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	err := n.ctl.Barrier(bctx)
+	cancel()
+	if err != nil {
+		n.logger.Warn("not the controller's leader any more; leaving the cluster's creation and --app files", "err", err)
+		return
+	}
 	m, _ := n.ctl.Map()
 	if !m.Initialized() {
 		shards := make([]string, groups)
@@ -138,57 +146,71 @@ func (n *Node) bootstrap(groups int) {
 	if len(n.cfg.Apps) == 0 {
 		return
 	}
-	for _, s := range n.slots {
-		deadline := time.Now().Add(30 * time.Second)
-		for s.local() == nil || !s.local().IsLeader() {
-			if time.Now().After(deadline) || n.ctx.Err() != nil {
-				n.logger.Warn("not leader; --app files were not deployed", "group", s.g, "files", n.cfg.Apps)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		deployFiles(n.ctx, s.local(), n.cfg.Apps, groups, n.logger.With("group", s.g))
-	}
+	n.deployFiles(groups)
 }
 
-// deployFiles deploys the app files on a group this node leads, skipping apps that are
-// already deployed (a restart must not replace an app and drop its state) and apps that
-// partition.CheckApp refuses with this many groups, as POST /v1/apps does.
-func deployFiles(ctx context.Context, r *raftnode.Node, files []string, groups int, logger interface {
-	Info(string, ...any)
-	Error(string, ...any)
-}) {
-	for _, f := range files {
+// deployFiles records the --app files in the cluster map, from which the controller deploys
+// them on every group. It skips apps the map holds already, or (a map created before it
+// kept apps) this node's replicas run: a restart must not replace an app and drop its
+// state. Apps that partition.CheckApp refuses with this many groups are refused, as POST
+// /v1/apps does.
+func (n *Node) deployFiles(groups int) {
+	bctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	err := n.ctl.Barrier(bctx) // the map as it is, not as a restart replays it
+	cancel()
+	if err != nil {
+		n.logger.Warn("not the controller's leader; --app files were not deployed", "files", n.cfg.Apps, "err", err)
+		return
+	}
+	for _, f := range n.cfg.Apps {
 		text, err := os.ReadFile(f)
 		if err != nil {
-			logger.Error("read --app file", "file", f, "err", err)
+			n.logger.Error("read --app file", "file", f, "err", err)
 			continue
 		}
 		scratch, _ := engine.New(engine.Config{})
 		app, err := scratch.Deploy(string(text))
 		if err != nil {
-			logger.Error("invalid --app file", "file", f, "err", err)
+			n.logger.Error("invalid --app file", "file", f, "err", err)
 			continue
 		}
 		if err := partition.CheckApp(app.Parsed, groups); err != nil {
-			logger.Error("--app file refused with this many groups; not deployed", "file", f, "groups", groups, "err", err)
+			n.logger.Error("--app file refused with this many groups; not deployed", "file", f, "groups", groups, "err", err)
 			continue
 		}
-		exists := false
-		_ = r.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) { _, exists = e.App(app.Name) })
-		if exists {
-			logger.Info("app already deployed; leaving it (use `tally apps deploy` to replace it)", "app", app.Name)
+		if n.hasApp(app.Name) {
+			n.logger.Info("app already deployed; leaving it (use `tally apps deploy` to replace it)", "app", app.Name)
 			continue
 		}
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		name, index, err := r.Deploy(dctx, string(text))
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		_, err = n.deployApp(ctx, string(text), false) // the controller deploys it on the groups
 		cancel()
+		n.kick()
 		if err != nil {
-			logger.Error("deploy --app file", "file", f, "err", err)
+			n.logger.Error("deploy --app file", "file", f, "err", err)
 			continue
 		}
-		logger.Info("deployed app", "app", name, "index", index, "file", f)
+		n.logger.Info("deployed app", "app", app.Name, "file", f)
 	}
+}
+
+// hasApp reports whether the cluster map, or for a map that does not hold every app one of
+// this node's replicas, has the app.
+func (n *Node) hasApp(name string) bool {
+	m, _ := n.ctl.Map()
+	if _, ok := m.App(name); ok || m.AppsComplete {
+		return ok
+	}
+	exists := false
+	for _, s := range n.slots {
+		if r := s.local(); r != nil {
+			_ = r.Read(n.ctx, raftnode.Stale, 0, func(e *engine.Engine) { _, exists = e.App(name) })
+			if exists {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // join asks the cluster, through any of the Join nodes, to add this node to its map.

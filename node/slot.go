@@ -22,7 +22,8 @@ var ErrNotHosted = errors.New("node: no replica of the group on this node")
 
 // slot is one partition group as the API sees it on this node: the local replica when the
 // node hosts one, else a stand-in that knows the group's leader (so the API forwards to it)
-// and borrows another local replica for what every group shares (app schemas).
+// and reads what every group shares (the apps' schemas) from the catalog of the cluster
+// map's apps (catalog.go).
 type slot struct {
 	g   uint32
 	n   *Node
@@ -47,17 +48,20 @@ func (s *slot) Replica() (httpapi.Group, bool) {
 
 func (s *slot) local() *raftnode.Node { return s.rep.Load() }
 
-// template is a local replica of any group, for reads of what all groups share.
-func (s *slot) template() (*raftnode.Node, error) {
-	if r := s.local(); r != nil {
-		return r, nil
+// shared runs fn on what every group shares, for a group this node hosts no replica of:
+// the catalog of the map's apps; for a map that does not hold every app yet (created before
+// it kept them), a local replica of any group.
+func (s *slot) shared(ctx context.Context, fn func(*engine.Engine)) error {
+	if c := s.n.catalog(); c != nil && c.complete {
+		fn(c.eng)
+		return nil
 	}
 	for _, o := range s.n.slots {
 		if r := o.local(); r != nil {
-			return r, nil
+			return r.Read(ctx, raftnode.Stale, 0, fn)
 		}
 	}
-	return nil, fmt.Errorf("%w: this node hosts no replica yet (group %d)", raftnode.ErrNoLeader, s.g)
+	return fmt.Errorf("%w: this node knows no apps yet (group %d)", raftnode.ErrNoLeader, s.g)
 }
 
 func (s *slot) Ingest(ctx context.Context, parts []fsm.Part) (*raftnode.IngestResult, error) {
@@ -88,11 +92,7 @@ func (s *slot) Read(ctx context.Context, c raftnode.Consistency, minIndex uint64
 	if c != raftnode.Stale || minIndex > 0 {
 		return raftnode.ErrNotLeader
 	}
-	t, err := s.template()
-	if err != nil {
-		return err
-	}
-	return t.Read(ctx, raftnode.Stale, 0, fn)
+	return s.shared(ctx, fn)
 }
 
 func (s *slot) MemoryRows(ctx context.Context, c raftnode.Consistency, minIndex uint64, app, query string) (*agg.Plan, []agg.ShardRow, error) {
@@ -102,11 +102,13 @@ func (s *slot) MemoryRows(ctx context.Context, c raftnode.Consistency, minIndex 
 	if c != raftnode.Stored {
 		return nil, nil, raftnode.ErrNotLeader
 	}
-	t, err := s.template()
-	if err != nil {
+	// Stored reads no memory: only the plan, which the app's definition makes.
+	var plan *agg.Plan
+	var qerr error
+	if err := s.shared(ctx, func(e *engine.Engine) { plan, qerr = e.Plan(app, query) }); err != nil {
 		return nil, nil, err
 	}
-	return t.MemoryRows(ctx, raftnode.Stored, 0, app, query)
+	return plan, nil, qerr
 }
 
 func (s *slot) Join(ctx context.Context, id, raftAddr string) error {

@@ -375,15 +375,8 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 	if err := n.checkApp(app); err != nil {
 		return "", 0, err
 	}
-	if n.cfg.Store != nil {
-		for _, def := range app.Aggregations() {
-			if err := n.cfg.Store.Ensure(ctx, def); err != nil {
-				return "", 0, fmt.Errorf("%w: %w", ErrStoreTables, err)
-			}
-		}
-		if err := n.ensureStoreTables(ctx, app); err != nil { // flushtable.go
-			return "", 0, err
-		}
+	if err := PrepareStore(ctx, n.cfg, app); err != nil {
+		return "", 0, err
 	}
 	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindDeploy, Time: n.stamp(), Text: text})
 	if err != nil {

@@ -25,8 +25,9 @@ const statusUsage = `usage: tally status [--addr URL] [--json]
 Shows a node's view of the cluster (GET /v1/cluster/status): the node's ID, then per
 partition group its shard, Raft role, leader, term, commit and applied indexes, apply lag
 and members. Then, from the cluster map (GET /v1/cluster/map): the nodes with their zone,
-state, the replicas and leaderships each holds, each group's voters and leader, and the
-replica moves in progress ("g3: +n7 -n2": group 3 gains a replica on n7, loses n2's).
+state, the replicas and leaderships each holds, each group's voters and leader, the names of
+the deployed apps, and the replica moves in progress ("g3: +n7 -n2": group 3 gains a
+replica on n7, loses n2's).
 
 --json prints the node's status as it sends it, with the cluster map added as "map".
 

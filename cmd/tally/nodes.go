@@ -63,7 +63,7 @@ func leadersOf(st *client.Status) map[uint32]string {
 }
 
 // printMap prints the cluster map: a summary line, the nodes, each group's voters and
-// leader (from st, which may be nil), and the moves in progress.
+// leader (from st, which may be nil), the deployed apps' names and the moves in progress.
 func printMap(w io.Writer, m *client.ClusterMap, st *client.Status) {
 	ctl := "unknown"
 	if m.Controller != nil && m.Controller.ID != "" {
@@ -80,6 +80,13 @@ func printMap(w io.Writer, m *client.ClusterMap, st *client.Status) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", g.ID, dash(g.Keys), dash(strings.Join(g.Voters, ",")), dash(leaders[g.ID]))
 	}
 	tw.Flush()
+	if len(m.Apps) > 0 {
+		names := make([]string, len(m.Apps))
+		for i, a := range m.Apps {
+			names[i] = a.Name
+		}
+		fmt.Fprintf(w, "\napps: %s\n", strings.Join(names, ", "))
+	}
 	moves := m.Moves()
 	if len(moves) == 0 {
 		fmt.Fprintln(w, "\nmoves in progress: none")

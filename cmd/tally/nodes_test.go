@@ -77,6 +77,15 @@ moves in progress:
 		t.Errorf("status without moves printed\n%s", out)
 	}
 
+	// Deployed apps: their names (the map sends no texts).
+	withApps := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /v1/cluster/status": answer(200, clusterStatusJSON),
+		"GET /v1/cluster/map":    answer(200, strings.Replace(clusterMapJSON, `,"controller":`, `,"apps":[{"name":"Alerts","index":40},{"name":"TradeApp","index":12}],"controller":`, 1)),
+	})
+	if _, out, _ := tally(t, "status", "--addr", withApps.URL); !strings.Contains(out, "1      fnv1a32(key) mod 2 = 1  n1,n2   n1\n\napps: Alerts, TradeApp\n\nmoves in progress:\n") {
+		t.Errorf("status with apps printed\n%s", out)
+	}
+
 	// A map the node cannot give (not a 404): the status is printed, the error said, exit 1.
 	broken := newFakeAPI(t, map[string]http.HandlerFunc{
 		"GET /v1/cluster/status": answer(200, clusterStatusJSON),
