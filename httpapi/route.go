@@ -158,6 +158,18 @@ func (d replicaDefs) StreamDef(ctx context.Context, name string) (*siddhiql.Stre
 	return nil, false
 }
 
+// eitherDefs asks each source in turn.
+type eitherDefs []StreamDefs
+
+func (d eitherDefs) StreamDef(ctx context.Context, name string) (*siddhiql.StreamDef, bool) {
+	for _, src := range d {
+		if def, ok := src.StreamDef(ctx, name); ok {
+			return def, true
+		}
+	}
+	return nil, false
+}
+
 // groupPart is one group's part of a request.
 type groupPart struct {
 	g    int

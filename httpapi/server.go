@@ -189,9 +189,11 @@ func New(cfg Config, groups []Group, store StoreReader, res Resolver) *Server {
 	}
 	s.metrics = newMetrics(cfg.Registry, groups, s.logger, s.openSubscriptions)
 	cfg.Registry.MustRegister(mapCollector{groups: groups, cluster: cfg.Cluster})
-	defs := cfg.StreamDefs
-	if defs == nil {
-		defs = replicaDefs(groups)
+	var defs StreamDefs = replicaDefs(groups)
+	if cfg.StreamDefs != nil {
+		// The map's catalog first (every node has it), then the replicas: a deploy reaches
+		// the replicas it was acknowledged by before another node's copy of the map.
+		defs = eitherDefs{cfg.StreamDefs, defs}
 	}
 	s.ing = newIngester(s, defs)
 	s.mux = s.routes()
