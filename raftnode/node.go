@@ -394,9 +394,7 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 
 // Undeploy removes an app from every replica. An unknown app is refused before proposing.
 func (n *Node) Undeploy(ctx context.Context, name string) (uint64, error) {
-	exists := false
-	n.fsm.Read(func(e *engine.Engine) { _, exists = e.App(name) })
-	if !exists {
+	if !n.fsm.Catalog().HasApp(name) {
 		return 0, fmt.Errorf("%w: %s", engine.ErrUnknownApp, name)
 	}
 	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindUndeploy, Time: n.stamp(), Text: name})
