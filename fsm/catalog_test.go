@@ -31,14 +31,14 @@ var catalogNames = []string{"S", "T.S", "Out", "T.Out", "U1", "U.U1", "XIn", "X.
 func checkCatalog(t *testing.T, f *FSM, when string) {
 	t.Helper()
 	cat := f.Catalog()
-	f.Read(func(e *engine.Engine) {
+	f.Read(func(e View) {
 		for _, n := range catalogNames {
 			want, wantOK := e.Stream(n)
 			got, ok := cat.StreamDef(n)
 			if ok != wantOK || got != want {
 				t.Errorf("%s: StreamDef(%q) = %v, %v; the engine says %v, %v", when, n, got, ok, want, wantOK)
 			}
-			wantErr := e.CheckEvents(n, nil)
+			wantErr := e.e.CheckEvents(n, nil)
 			if err := cat.CheckStream(n); (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
 				t.Errorf("%s: CheckStream(%q) = %v; the engine says %v", when, n, err, wantErr)
 			}
@@ -48,9 +48,9 @@ func checkCatalog(t *testing.T, f *FSM, when string) {
 		}
 		var apps []string
 		for _, a := range e.Apps() {
-			apps = append(apps, a.Name)
-			if !cat.HasApp(a.Name) {
-				t.Errorf("%s: HasApp(%q) = false", when, a.Name)
+			apps = append(apps, a.Name())
+			if !cat.HasApp(a.Name()) {
+				t.Errorf("%s: HasApp(%q) = false", when, a.Name())
 			}
 		}
 		if got := cat.Apps(); !slices.Equal(got, apps) {

@@ -460,12 +460,15 @@ func (f *FSM) tooManyProducers(id string) error {
 		ErrTooManyProducers, id, f.cfg.MaxProducers, f.cfg.ProducerTTL)
 }
 
-// Read runs fn with the engine under the read lock, for queries. fn must not modify the
-// engine (no Apply, Tick, Deploy, DropFlushed) or keep it after returning.
-func (f *FSM) Read(fn func(e *engine.Engine)) {
+// Read runs fn with a read-only view of the engine under the read lock, for queries, table
+// queries, flush capture and checks. fn must not keep the view, or what it returns, after
+// returning, nor call Read or another locking method of f (a second read lock waits behind
+// a queued Apply that waits for the first). Lookups that the catalog answers (Catalog)
+// need no lock at all.
+func (f *FSM) Read(fn func(v View)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	fn(f.eng)
+	fn(View{f.eng})
 }
 
 // AppliedIndex is the log index of the last command entry applied (or restored). Entries of

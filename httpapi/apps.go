@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
@@ -239,17 +239,17 @@ func outcome(g int, index uint64, err error, okStatus int) GroupOutcome {
 func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 	var apps []AppInfo
 	withText := r.URL.Query().Get("text") == "true"
-	if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+	if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e fsm.View) {
 		for _, a := range e.Apps() {
-			info := AppInfo{Name: a.Name, Queries: len(a.Parsed.Queries), Streams: []string{}, Aggregations: []string{}}
-			for _, sd := range a.Parsed.Streams {
+			info := AppInfo{Name: a.Name(), Queries: len(a.Parsed().Queries), Streams: []string{}, Aggregations: []string{}}
+			for _, sd := range a.Parsed().Streams {
 				info.Streams = append(info.Streams, sd.Name)
 			}
 			for _, d := range a.Aggregations() {
 				info.Aggregations = append(info.Aggregations, d.Name)
 			}
 			if withText {
-				info.Text = siddhiql.Redact(a.Text) // the replicated text keeps the secrets
+				info.Text = siddhiql.Redact(a.Text()) // the replicated text keeps the secrets
 			}
 			apps = append(apps, info)
 		}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
@@ -154,7 +153,7 @@ func (d replicaDefs) StreamDef(ctx context.Context, name string) (*siddhiql.Stre
 	}
 	for _, g := range d {
 		var def *siddhiql.StreamDef
-		err := g.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) {
+		err := g.Read(ctx, raftnode.Stale, 0, func(e fsm.View) {
 			def, _ = e.Stream(name)
 		})
 		if err == nil {

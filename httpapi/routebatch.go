@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
@@ -487,7 +486,7 @@ func (in *ingester) commit(ctx context.Context, g int, parts []fsm.Part, of []in
 		for name := range streams {
 			_, streams[name] = cat.StreamDef(name)
 		}
-	} else if err := grp.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) {
+	} else if err := grp.Read(ctx, raftnode.Stale, 0, func(e fsm.View) {
 		for name := range streams {
 			_, streams[name] = e.Stream(name)
 		}

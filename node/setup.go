@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
@@ -175,7 +176,7 @@ func deployFiles(ctx context.Context, r *raftnode.Node, files []string, groups i
 			continue
 		}
 		exists := false
-		_ = r.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) { _, exists = e.App(app.Name) })
+		_ = r.Read(ctx, raftnode.Stale, 0, func(e fsm.View) { _, exists = e.App(app.Name) })
 		if exists {
 			logger.Info("app already deployed; leaving it (use `tally apps deploy` to replace it)", "app", app.Name)
 			continue

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/httpapi"
@@ -81,7 +80,7 @@ func (s *slot) Undeploy(ctx context.Context, name string) (uint64, error) {
 	return 0, raftnode.ErrNotLeader
 }
 
-func (s *slot) Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error {
+func (s *slot) Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(fsm.View)) error {
 	if r := s.local(); r != nil {
 		return r.Read(ctx, c, minIndex, fn)
 	}

@@ -368,7 +368,7 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
 	var app *engine.App
 	var err error
-	n.fsm.Read(func(e *engine.Engine) { app, err = e.CheckDeploy(text) })
+	n.fsm.Read(func(e fsm.View) { app, err = e.CheckDeploy(text) })
 	if err != nil {
 		return "", 0, err
 	}
