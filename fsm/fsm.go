@@ -158,6 +158,11 @@ type FSM struct {
 	stats   Stats          // guarded by mu
 
 	proposed proposals // commands this replica proposed, for Apply; has its own lock
+
+	// catalog is what handlers read without the lock (catalog.go); stored under mu.
+	catalog atomic.Pointer[Catalog]
+	// applyHook, if set (tests only), runs at the start of each entry's apply, under mu.
+	applyHook func()
 }
 
 var (
@@ -190,14 +195,16 @@ func New(cfg Config) (*FSM, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	return &FSM{
+	f := &FSM{
 		cfg:    cfg,
 		log:    lg.With("component", "fsm", "group", cfg.GroupID),
 		eng:    eng,
 		dedup:  newDedup(cfg.MaxProducers, cfg.ProducerTTL),
 		outbox: newOutbox(cfg.RetainForSubscribers),
 		notify: make(chan struct{}),
-	}, nil
+	}
+	f.catalog.Store(buildCatalog(eng, "", 0))
+	return f, nil
 }
 
 // Apply implements raft.FSM. Same log ⇒ same state and results on every replica. It returns
@@ -255,6 +262,9 @@ func decodeEntry(l *raft.Log) Command {
 // No wall clock, randomness or map iteration here: time is c.Time, order is the log's.
 func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 	res := &ApplyResult{Index: index}
+	if f.applyHook != nil {
+		f.applyHook()
+	}
 	switch c.Kind {
 	case KindBatch:
 		res.Parts = make([]PartResult, len(c.Parts))
@@ -272,22 +282,28 @@ func (f *FSM) applyLocked(index uint64, c *Command) *ApplyResult {
 			res.Err = fmt.Errorf("fsm: deploy: %w", err)
 		} else {
 			f.outbox.reconcile(f.eng)
+			f.publishLocked()
 		}
 	case KindUndeploy:
 		if !f.eng.Undeploy(c.Text) {
 			res.Err = fmt.Errorf("fsm: undeploy %s: %w", c.Text, engine.ErrUnknownApp)
 		} else {
 			f.outbox.reconcile(f.eng)
+			f.publishLocked()
 		}
 	case KindFlushed:
 		f.stats.Dropped += uint64(f.eng.DropFlushed(c.Index))
-		f.flushed = max(f.flushed, c.Index)
+		if c.Index > f.flushed {
+			f.flushed = c.Index
+			f.publishProgressLocked()
+		}
 	case KindShard:
 		switch {
 		case c.Text == "":
 			res.Err = fmt.Errorf("%w: empty shard ID", ErrShardMismatch)
 		case f.shard == "":
 			f.shard = c.Text
+			f.publishProgressLocked()
 		case f.shard != c.Text:
 			res.Err = fmt.Errorf("%w: the group's shard ID is %q, not %q", ErrShardMismatch, f.shard, c.Text)
 		}
@@ -363,13 +379,39 @@ func (f *FSM) applyPartLocked(index uint64, now int64, p *Part, out *[]engine.Ou
 // it reaches the log. It returns nil when every part is valid, otherwise one error (or nil)
 // per part. It takes the read lock. A part that passes can still fail at apply time if an
 // app is deployed or undeployed in between.
+//
+// Parts to a stream the catalog does not know are refused first, without the lock, and the
+// lock is not taken at all when no part is left. That is only a pre-check: the catalog is
+// the one published by the last deploy or undeploy applied, and one committed after it may
+// still be applied before this batch's entry, so Apply's own lookup stays the authority
+// (a part refused here is never proposed; one admitted here can still fail at apply time,
+// as it could before). The checks that read mutable state (events against the stream,
+// dedup, key limits, sink backlog) stay under the read lock.
 func (f *FSM) CheckBatch(parts []Part) []error {
+	var errs []error
+	cat := f.Catalog()
+	known := 0
+	for i := range parts {
+		if err := cat.CheckStream(parts[i].Stream); err != nil {
+			if errs == nil {
+				errs = make([]error, len(parts))
+			}
+			errs[i] = err
+			continue
+		}
+		known++
+	}
+	if known == 0 {
+		return errs
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var errs []error
 	backlog := f.sinkBacklogLocked()
 	var newProducers map[string]bool // new producers admitted so far in parts
 	for i := range parts {
+		if errs != nil && errs[i] != nil {
+			continue
+		}
 		p := &parts[i]
 		var err error
 		switch {
@@ -418,12 +460,15 @@ func (f *FSM) tooManyProducers(id string) error {
 		ErrTooManyProducers, id, f.cfg.MaxProducers, f.cfg.ProducerTTL)
 }
 
-// Read runs fn with the engine under the read lock, for queries. fn must not modify the
-// engine (no Apply, Tick, Deploy, DropFlushed) or keep it after returning.
-func (f *FSM) Read(fn func(e *engine.Engine)) {
+// Read runs fn with a read-only view of the engine under the read lock, for queries, table
+// queries, flush capture and checks. fn must not keep the view, or what it returns, after
+// returning, nor call Read or another locking method of f (a second read lock waits behind
+// a queued Apply that waits for the first). Lookups that the catalog answers (Catalog)
+// need no lock at all.
+func (f *FSM) Read(fn func(v View)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	fn(f.eng)
+	fn(View{f.eng})
 }
 
 // AppliedIndex is the log index of the last command entry applied (or restored). Entries of
@@ -447,11 +492,11 @@ func (f *FSM) Producers() int {
 }
 
 // ShardID is the group's shard ID ("" until one was replicated) and the log index through
-// which rows are in the shared store.
+// which rows are in the shared store. It reads the catalog and takes no lock, so it may be
+// called anywhere, inside Read too; within an ApplyBatch it may show an entry of the batch
+// before AppliedIndex does (both values only ever move forward).
 func (f *FSM) ShardID() (shard string, flushed uint64) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.shard, f.flushed
+	return f.Catalog().ShardID()
 }
 
 // Config returns the configuration in use (defaults filled in).

@@ -263,7 +263,7 @@ func TestDeployAndUndeployErrors(t *testing.T) {
 	if res := mustApply(t, f, 4, Command{Kind: KindUndeploy, Text: "T"}); res.Err != nil {
 		t.Error(res.Err)
 	}
-	f.Read(func(e *engine.Engine) {
+	f.Read(func(e View) {
 		if len(e.Apps()) != 0 {
 			t.Errorf("apps left: %d", len(e.Apps()))
 		}
@@ -461,7 +461,7 @@ func TestConfig(t *testing.T) {
 	if got := f.Config().MaxProducers; got != DefaultMaxProducers {
 		t.Errorf("New filled MaxProducers = %d", got)
 	}
-	f.Read(func(e *engine.Engine) {
+	f.Read(func(e View) {
 		if e.TimeZone() != "Asia/Colombo" {
 			t.Errorf("engine zone = %s", e.TimeZone())
 		}
@@ -485,7 +485,7 @@ func TestConcurrentReads(t *testing.T) {
 					return
 				default:
 				}
-				f.Read(func(e *engine.Engine) {
+				f.Read(func(e View) {
 					if _, err := e.Query("T", `from A within "2018-**-** **:**:**" per "minutes" select k, total`); err != nil {
 						t.Error(err)
 					}

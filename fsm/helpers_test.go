@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 )
 
@@ -118,7 +117,7 @@ func state(t testing.TB, f *FSM) []byte {
 func query(t testing.TB, f *FSM, q string) string {
 	t.Helper()
 	var out string
-	f.Read(func(e *engine.Engine) {
+	f.Read(func(e View) {
 		res, err := e.Query("T", q)
 		if err != nil {
 			t.Fatalf("query %q: %v", q, err)

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/engine/expr"
 )
@@ -86,11 +86,11 @@ func fsmMemLoad(b *testing.B, app string, keys int) (float64, *FSM) {
 			entry(Command{Kind: KindTick, Time: now})
 			var kept []*agg.Row
 			through := index
-			f.Read(func(e *engine.Engine) {
+			f.Read(func(e View) {
 				for _, a := range e.Apps() {
 					for _, def := range a.Aggregations() {
 						st, _ := a.Aggregation(def.Name)
-						for _, rs := range st.Changed(flushed) {
+						for _, rs := range st.ChangedIn(flushed, math.MaxUint64) {
 							for _, r := range rs {
 								kept = append(kept, r.Clone())
 							}

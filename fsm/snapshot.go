@@ -125,6 +125,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	markFlushed(eng, st.flushed)
 	f.mu.Lock()
 	f.eng, f.dedup, f.shard, f.flushed, f.outbox = eng, dd, st.shard, st.flushed, st.outbox
+	f.publishLocked()
 	f.notifyLocked()
 	f.applied.Store(applied)
 	f.stats.Restores++

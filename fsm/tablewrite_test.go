@@ -5,8 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/tally-db/tally/engine"
 )
 
 const tableApp = `@app:name('W')
@@ -19,7 +17,7 @@ from WS insert into WT;
 func tableRows(t *testing.T, f *FSM) string {
 	t.Helper()
 	var out string
-	f.Read(func(e *engine.Engine) {
+	f.Read(func(e View) {
 		res, err := e.TableQuery("W", "from WT")
 		if err != nil {
 			t.Fatal(err)

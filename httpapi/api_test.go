@@ -237,7 +237,7 @@ func TestApps(t *testing.T) {
 	if r := do(t, "DELETE", srv.URL+"/v1/apps/Other", ""); r.code != 200 {
 		t.Errorf("delete: %d %s", r.code, r.body)
 	}
-	n.FSM().Read(func(e *engine.Engine) {
+	n.FSM().Read(func(e fsm.View) {
 		if _, ok := e.App("Other"); ok {
 			t.Error("deleted app still deployed")
 		}
@@ -286,13 +286,13 @@ func (leaderless) Deploy(context.Context, string) (string, uint64, error) {
 	return "", 0, raftnode.ErrNotLeader
 }
 func (leaderless) Undeploy(context.Context, string) (uint64, error) { return 0, raftnode.ErrNotLeader }
-func (leaderless) Read(_ context.Context, c raftnode.Consistency, _ uint64, fn func(*engine.Engine)) error {
+func (leaderless) Read(_ context.Context, c raftnode.Consistency, _ uint64, fn func(fsm.View)) error {
 	if c == raftnode.Linearizable {
 		return raftnode.ErrNotLeader
 	}
 	e, _ := engine.New(engine.Config{})
 	_, _ = e.Deploy(tradeApp)
-	fn(e)
+	fn(fsm.ViewOf(e))
 	return nil
 }
 func (leaderless) MemoryRows(_ context.Context, c raftnode.Consistency, _ uint64, app, q string) (*agg.Plan, []agg.ShardRow, error) {

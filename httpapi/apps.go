@@ -17,7 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
@@ -262,18 +262,18 @@ func (s *Server) handleListApps(w http.ResponseWriter, r *http.Request) {
 	}
 	var apps []AppInfo
 	withText := r.URL.Query().Get("text") == "true"
-	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+	if err := s.groups[g].Read(r.Context(), raftnode.Stale, 0, func(e fsm.View) {
 		for _, a := range e.Apps() {
-			info := AppInfo{Name: a.Name, Queries: len(a.Parsed.Queries), Streams: []string{}, Aggregations: []string{}}
-			for _, sd := range a.Parsed.Streams {
+			info := AppInfo{Name: a.Name(), Queries: len(a.Parsed().Queries), Streams: []string{}, Aggregations: []string{}}
+			for _, sd := range a.Parsed().Streams {
 				info.Streams = append(info.Streams, sd.Name)
 			}
 			for _, d := range a.Aggregations() {
 				info.Aggregations = append(info.Aggregations, d.Name)
 			}
 			if withText {
-				info.Text = siddhiql.Redact(a.Text) // the replicated text keeps the secrets
-				h := sha256.Sum256([]byte(a.Text))
+				info.Text = siddhiql.Redact(a.Text()) // the replicated text keeps the secrets
+				h := sha256.Sum256([]byte(a.Text()))
 				info.SHA256 = hex.EncodeToString(h[:])
 			}
 			apps = append(apps, info)

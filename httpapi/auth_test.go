@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/security"
@@ -309,7 +308,7 @@ func TestAuth_ForwardedBatchChecksEachUser(t *testing.T) {
 	withAuth(parseUsers(t, testUsers))(&cfg)
 	n, srv := newSingleNode(t, cfg)
 	var def *siddhiql.StreamDef
-	n.FSM().Read(func(e *engine.Engine) { def, _ = e.Stream("TradeStream") })
+	n.FSM().Read(func(e fsm.View) { def, _ = e.Stream("TradeStream") })
 	rows, apiErr := decodeEvents(def.Attributes, []byte(goodEvent))
 	if apiErr != nil {
 		t.Fatal(apiErr.Error)

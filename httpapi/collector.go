@@ -10,7 +10,7 @@ import (
 	gmprom "github.com/hashicorp/go-metrics/compat/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -107,14 +107,14 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 			histogram(descBatchEvents, m.BatchEvents)
 		}
 		if og, ok := rep.(outboxGroup); ok {
-			og.FSM().Read(func(e *engine.Engine) {
+			og.FSM().Read(func(e fsm.View) {
 				for _, a := range e.Apps() {
 					for _, def := range a.Aggregations() {
 						st, ok := a.Aggregation(def.Name)
 						if !ok {
 							continue
 						}
-						k := aggKey{a.Name, def.Name}
+						k := aggKey{a.Name(), def.Name}
 						if _, seen := keys[k]; !seen {
 							order = append(order, k)
 						}

@@ -19,6 +19,7 @@ import (
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/engine/expr"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
@@ -281,10 +282,10 @@ func (s *Server) handleAggregation(w http.ResponseWriter, r *http.Request) {
 	app := qp.Get("app")
 	if app == "" {
 		var apps []string
-		if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) {
+		if err := s.groups[0].Read(r.Context(), raftnode.Stale, 0, func(e fsm.View) {
 			for _, a := range e.Apps() {
 				if _, ok := a.Aggregation(name); ok {
-					apps = append(apps, a.Name)
+					apps = append(apps, a.Name())
 				}
 			}
 		}); err != nil {

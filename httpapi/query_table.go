@@ -7,6 +7,7 @@ import (
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
 )
@@ -59,7 +60,7 @@ func (s *Server) serveTableQuery(w http.ResponseWriter, r *http.Request, body []
 		return true
 	}
 	isTable := false
-	if err := grp.Read(r.Context(), raftnode.Stale, 0, func(e *engine.Engine) { isTable = e.IsTableQuery(app, query) }); err != nil || !isTable {
+	if err := grp.Read(r.Context(), raftnode.Stale, 0, func(e fsm.View) { isTable = e.IsTableQuery(app, query) }); err != nil || !isTable {
 		return false
 	}
 	if c == raftnode.Stored {
@@ -72,7 +73,7 @@ func (s *Server) serveTableQuery(w http.ResponseWriter, r *http.Request, body []
 	}
 	var res *agg.Result
 	var qerr error
-	err := grp.Read(r.Context(), c, min[0], func(e *engine.Engine) { res, qerr = e.TableQuery(app, query) })
+	err := grp.Read(r.Context(), c, min[0], func(e fsm.View) { res, qerr = e.TableQuery(app, query) })
 	if err == nil {
 		err = qerr
 	}

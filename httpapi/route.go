@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
@@ -142,13 +141,19 @@ type StreamDefs interface {
 }
 
 // replicaDefs reads stream definitions from the first of groups that can be read (a stand-in
-// for a group hosted elsewhere borrows a local replica; every group has the same apps).
+// for a group hosted elsewhere borrows a local replica; every group has the same apps). A
+// hosted replica answers from its FSM's catalog, without waiting behind Apply.
 type replicaDefs []Group
 
 func (d replicaDefs) StreamDef(ctx context.Context, name string) (*siddhiql.StreamDef, bool) {
 	for _, g := range d {
+		if cat := catalogOf(g); cat != nil {
+			return cat.StreamDef(name)
+		}
+	}
+	for _, g := range d {
 		var def *siddhiql.StreamDef
-		err := g.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) {
+		err := g.Read(ctx, raftnode.Stale, 0, func(e fsm.View) {
 			def, _ = e.Stream(name)
 		})
 		if err == nil {
@@ -168,6 +173,20 @@ func (d eitherDefs) StreamDef(ctx context.Context, name string) (*siddhiql.Strea
 		}
 	}
 	return nil, false
+}
+
+// catalogOf is the catalog of g's local replica (fsm.Catalog: read without the FSM's lock),
+// or nil when this node holds none or the group cannot give one.
+func catalogOf(g Group) *fsm.Catalog {
+	rep, hosted := replicaOf(g)
+	if !hosted {
+		return nil
+	}
+	og, ok := rep.(outboxGroup)
+	if !ok {
+		return nil
+	}
+	return og.FSM().Catalog()
 }
 
 // groupPart is one group's part of a request.

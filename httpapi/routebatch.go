@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/internal/wire"
 	"github.com/tally-db/tally/raftnode"
@@ -483,7 +482,11 @@ func (in *ingester) take(ctx context.Context, g int, entries []*fwdEntry) [][]pa
 // one's result in out[of[j]]. A stream the group does not define is refused before.
 func (in *ingester) commit(ctx context.Context, g int, parts []fsm.Part, of []int, streams map[string]bool, out [][]partResult) {
 	grp := in.groups[g]
-	if err := grp.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) {
+	if cat := catalogOf(grp); cat != nil {
+		for name := range streams {
+			_, streams[name] = cat.StreamDef(name)
+		}
+	} else if err := grp.Read(ctx, raftnode.Stale, 0, func(e fsm.View) {
 		for name := range streams {
 			_, streams[name] = e.Stream(name)
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/store"
 )
@@ -46,9 +46,9 @@ func TestSecretsRedacted(t *testing.T) {
 		t.Errorf("sinks: %s", sinks.body)
 	}
 	var text string
-	n.FSM().Read(func(e *engine.Engine) {
+	n.FSM().Read(func(e fsm.View) {
 		if a, ok := e.App("Hooks"); ok {
-			text = a.Text
+			text = a.Text()
 		}
 	})
 	if !strings.Contains(text, "hunter2") || !strings.Contains(text, "s3cr3t") {

@@ -31,7 +31,7 @@ type Group interface {
 	Ingest(ctx context.Context, parts []fsm.Part) (*raftnode.IngestResult, error)
 	Deploy(ctx context.Context, text string) (string, uint64, error)
 	Undeploy(ctx context.Context, name string) (uint64, error)
-	Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error
+	Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(fsm.View)) error
 	MemoryRows(ctx context.Context, c raftnode.Consistency, minIndex uint64, app, query string) (*agg.Plan, []agg.ShardRow, error)
 	Join(ctx context.Context, id, raftAddr string) error
 	Remove(ctx context.Context, id string) error

@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 	"github.com/tally-db/tally/siddhiql"
@@ -88,9 +87,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := og.FSM()
-	known := false
-	f.Read(func(e *engine.Engine) { known = e.IsOutputStream(stream) })
-	if !known {
+	if !f.Catalog().IsOutputStream(stream) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown output stream %q: subscribe to a stream that a query inserts into", stream))
 		return
 	}

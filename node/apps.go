@@ -15,6 +15,7 @@ import (
 
 	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -244,9 +245,9 @@ func (n *Node) adoptApps(ctx context.Context, m clustermap.Map) error {
 			continue
 		}
 		var apps []clustermap.App
-		if err := r.Read(ctx, raftnode.Linearizable, 0, func(e *engine.Engine) {
+		if err := r.Read(ctx, raftnode.Linearizable, 0, func(e fsm.View) {
 			for _, a := range e.Apps() {
-				apps = append(apps, clustermap.App{Name: a.Name, Text: a.Text})
+				apps = append(apps, clustermap.App{Name: a.Name(), Text: a.Text()})
 			}
 		}); err != nil {
 			return err
@@ -266,9 +267,9 @@ func (n *Node) adoptApps(ctx context.Context, m clustermap.Map) error {
 func (n *Node) groupApps(ctx context.Context, g uint32) (map[string]string, error) {
 	out := map[string]string{}
 	if r := n.slots[g].local(); r != nil && r.IsLeader() {
-		err := r.Read(ctx, raftnode.Stale, 0, func(e *engine.Engine) {
+		err := r.Read(ctx, raftnode.Stale, 0, func(e fsm.View) {
 			for _, a := range e.Apps() {
-				out[a.Name] = textHash(a.Text)
+				out[a.Name()] = textHash(a.Text())
 			}
 		})
 		return out, err

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tally-db/tally/client"
 	"github.com/tally-db/tally/clustermap"
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/raftnode"
 )
 
@@ -86,7 +86,7 @@ func (c *testCluster) groupHasApp(id string, g uint32, app string) (has, hosted 
 	if r == nil {
 		return false, false
 	}
-	_ = r.Read(c.t.Context(), raftnode.Stale, 0, func(e *engine.Engine) { _, has = e.App(app) })
+	_ = r.Read(c.t.Context(), raftnode.Stale, 0, func(e fsm.View) { _, has = e.App(app) })
 	return has, true
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-db/tally/clustermap"
 	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/httpapi"
 	"github.com/tally-db/tally/partition"
 	"github.com/tally-db/tally/raftnode"
@@ -204,7 +205,7 @@ func (n *Node) hasApp(name string) bool {
 	exists := false
 	for _, s := range n.slots {
 		if r := s.local(); r != nil {
-			_ = r.Read(n.ctx, raftnode.Stale, 0, func(e *engine.Engine) { _, exists = e.App(name) })
+			_ = r.Read(n.ctx, raftnode.Stale, 0, func(e fsm.View) { _, exists = e.App(name) })
 			if exists {
 				return true
 			}

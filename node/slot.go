@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/httpapi"
@@ -51,9 +50,9 @@ func (s *slot) local() *raftnode.Node { return s.rep.Load() }
 // shared runs fn on what every group shares, for a group this node hosts no replica of:
 // the catalog of the map's apps; for a map that does not hold every app yet (created before
 // it kept them), a local replica of any group.
-func (s *slot) shared(ctx context.Context, fn func(*engine.Engine)) error {
+func (s *slot) shared(ctx context.Context, fn func(fsm.View)) error {
 	if c := s.n.catalog(); c != nil && c.complete {
-		fn(c.eng)
+		fn(fsm.ViewOf(c.eng))
 		return nil
 	}
 	for _, o := range s.n.slots {
@@ -85,7 +84,7 @@ func (s *slot) Undeploy(ctx context.Context, name string) (uint64, error) {
 	return 0, raftnode.ErrNotLeader
 }
 
-func (s *slot) Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(*engine.Engine)) error {
+func (s *slot) Read(ctx context.Context, c raftnode.Consistency, minIndex uint64, fn func(fsm.View)) error {
 	if r := s.local(); r != nil {
 		return r.Read(ctx, c, minIndex, fn)
 	}
@@ -105,7 +104,7 @@ func (s *slot) MemoryRows(ctx context.Context, c raftnode.Consistency, minIndex 
 	// Stored reads no memory: only the plan, which the app's definition makes.
 	var plan *agg.Plan
 	var qerr error
-	if err := s.shared(ctx, func(e *engine.Engine) { plan, qerr = e.Plan(app, query) }); err != nil {
+	if err := s.shared(ctx, func(e fsm.View) { plan, qerr = e.Plan(app, query) }); err != nil {
 		return nil, nil, err
 	}
 	return plan, nil, qerr

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 )
 
 func TestOffsetClock_SkewsAndClampsStamps(t *testing.T) {
@@ -36,7 +36,7 @@ func TestOffsetClock_SkewsAndClampsStamps(t *testing.T) {
 	checkDay := func(index uint64, want ...int64) {
 		t.Helper()
 		var day int64
-		err := n.Read(ctx, Stale, index, func(e *engine.Engine) {
+		err := n.Read(ctx, Stale, index, func(e fsm.View) {
 			r, err := e.Query("T", `from A within 0L, 9999999999999L per "days" select AGG_TIMESTAMP`)
 			if err == nil && len(r.Rows) == 1 {
 				day = r.Rows[0][0].I

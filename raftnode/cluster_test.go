@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/siddhiql"
@@ -470,7 +469,7 @@ func totals(t testing.TB, node *Node, c Consistency, minIndex uint64) map[string
 func tryTotals(ctx context.Context, node *Node, c Consistency, minIndex uint64) (map[string]keyAgg, error) {
 	out := map[string]keyAgg{}
 	var qerr error
-	err := node.Read(ctx, c, minIndex, func(e *engine.Engine) {
+	err := node.Read(ctx, c, minIndex, func(e fsm.View) {
 		res, err := e.Query("T", totalsQuery)
 		if err != nil {
 			qerr = err

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 )
 
 // TestNode_DeployRefusesShortShardColumn: an aggregation whose SHARD_ID column
@@ -26,7 +26,7 @@ func TestNode_DeployRefusesShortShardColumn(t *testing.T) {
 		t.Fatalf("SHARD_ID:6 with shard-a: err = %v", err)
 	}
 	deployed := false
-	leader.FSM().Read(func(e *engine.Engine) { _, deployed = e.App("T") })
+	leader.FSM().Read(func(e fsm.View) { _, deployed = e.App("T") })
 	if deployed {
 		t.Error("the refused app was deployed")
 	}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	etable "github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/fsm"
@@ -80,7 +79,7 @@ type capturedAgg struct {
 // mirrored tables' changes.
 func (n *Node) capture(since, upto uint64, aggs, tables bool) capture {
 	c := capture{upto: upto}
-	n.fsm.Read(func(e *engine.Engine) {
+	n.fsm.Read(func(e fsm.View) {
 		c.index = n.fsm.AppliedIndex()
 		if aggs {
 			c.captureAggs(e, since, upto)
@@ -89,16 +88,14 @@ func (n *Node) capture(since, upto uint64, aggs, tables bool) capture {
 			c.captureTables(e)
 		}
 	})
-	// Not inside Read: ShardID takes the FSM's read lock again, and a second RLock waits
-	// behind a queued writer (the apply goroutine) that waits for the first: a deadlock.
-	// A shard ID never changes once set, so reading it afterwards gives the same one.
+	// ShardID reads the FSM's catalog, without the lock; a shard ID never changes once set.
 	c.shard, _ = n.fsm.ShardID()
 	return c
 }
 
 // captureAggs copies, under the FSM read lock, every aggregation's rows changed in
 // (since, upto].
-func (c *capture) captureAggs(e *engine.Engine, since, upto uint64) {
+func (c *capture) captureAggs(e fsm.View, since, upto uint64) {
 	for _, a := range e.Apps() {
 		for _, def := range a.Aggregations() {
 			st, _ := a.Aggregation(def.Name)
@@ -129,7 +126,7 @@ func (c *capture) captureAggs(e *engine.Engine, since, upto uint64) {
 func (n *Node) planChunks(since uint64) (bounds []uint64, total int) {
 	counts := map[uint64]int{}
 	var applied uint64
-	n.fsm.Read(func(e *engine.Engine) {
+	n.fsm.Read(func(e fsm.View) {
 		applied = n.fsm.AppliedIndex()
 		for _, a := range e.Apps() {
 			for _, def := range a.Aggregations() {
@@ -158,7 +155,7 @@ func (n *Node) planChunks(since uint64) (bounds []uint64, total int) {
 // replicated flushed index, as the engine counts them on apply.
 func (n *Node) unflushedRows() int64 {
 	var rows int
-	n.fsm.Read(func(e *engine.Engine) {
+	n.fsm.Read(func(e fsm.View) {
 		for _, a := range e.Apps() {
 			for _, def := range a.Aggregations() {
 				st, _ := a.Aggregation(def.Name)
@@ -309,7 +306,7 @@ func (n *Node) flushChunk(ctx context.Context, c capture) error {
 // retried at the next interval and never blocks flushing or another table.
 func (n *Node) purge(ctx context.Context, shard string) {
 	var defs []*agg.Def
-	n.fsm.Read(func(e *engine.Engine) {
+	n.fsm.Read(func(e fsm.View) {
 		for _, a := range e.Apps() {
 			defs = append(defs, a.Aggregations()...)
 		}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/siddhiql"
@@ -140,7 +139,7 @@ func TestFlush_RowsReachTheStoreAndLeaveMemory(t *testing.T) {
 	for _, n := range c.live() {
 		eventually(t, testTimeout, func() bool {
 			var held int
-			n.fsm.Read(func(e *engine.Engine) {
+			n.fsm.Read(func(e fsm.View) {
 				for _, a := range e.Apps() {
 					s, _ := a.Aggregation("A")
 					held += s.Len()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tally-db/tally/engine"
 	etable "github.com/tally-db/tally/engine/table"
+	"github.com/tally-db/tally/fsm"
 )
 
 // capturedTable is one mirrored table's changes as one flush writes them.
@@ -19,14 +20,14 @@ type capturedTable struct {
 // captureTables copies, under the FSM read lock, the changes of every
 // `@store(type='rdbms')` table since the last flush (a round's first chunk writes them). Unlike aggregation rows they are not
 // selected by index: a table forgets its changes only when KindFlushed covers them.
-func (c *capture) captureTables(e *engine.Engine) {
+func (c *capture) captureTables(e fsm.View) {
 	for _, a := range e.Apps() {
 		for _, t := range a.StoreTables() {
 			ch := t.Changes()
 			if ch.Empty() {
 				continue
 			}
-			c.tables = append(c.tables, capturedTable{app: a.Name, sd: t.Store(), name: t.Name(), changes: ch})
+			c.tables = append(c.tables, capturedTable{app: a.Name(), sd: t.Store(), name: t.Name(), changes: ch})
 		}
 	}
 }

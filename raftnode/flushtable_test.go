@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	etable "github.com/tally-db/tally/engine/table"
 	"github.com/tally-db/tally/fsm"
@@ -54,7 +53,7 @@ func sqlTable(t *testing.T, db *sql.DB, name string) []string {
 // engineTable reads a table of app M on node as sorted "k=v" strings.
 func engineTable(node *Node, name string) []string {
 	var out []string
-	node.fsm.Read(func(e *engine.Engine) {
+	node.fsm.Read(func(e fsm.View) {
 		a, _ := e.App("M")
 		tb, _ := a.Table(name)
 		for _, r := range tb.Rows() {
@@ -129,7 +128,7 @@ func testFlushStoreTable(t *testing.T, dsn string, raw *sql.DB) {
 	// What a leader deposed at index old would flush late: its view of MT then, written
 	// whole.
 	var sd *etable.StoreDef
-	leader.fsm.Read(func(e *engine.Engine) {
+	leader.fsm.Read(func(e fsm.View) {
 		a, _ := e.App("M")
 		tb, _ := a.Table("MT")
 		sd = tb.Store()
@@ -157,7 +156,7 @@ func testFlushStoreTable(t *testing.T, dsn string, raw *sql.DB) {
 	for _, n := range c.live() {
 		eventually(t, testTimeout, func() bool {
 			pending := 0
-			n.fsm.Read(func(e *engine.Engine) {
+			n.fsm.Read(func(e fsm.View) {
 				a, _ := e.App("M")
 				for _, tb := range a.StoreTables() {
 					if ch := tb.Changes(); !ch.Empty() {

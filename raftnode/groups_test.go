@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
 	"github.com/tally-db/tally/partition"
@@ -116,7 +115,7 @@ func newGroups(t *testing.T) *groups {
 			}
 		}
 	}
-	gc.nodes[0][0].FSM().Read(func(e *engine.Engine) { gc.def, _ = e.Stream("S") })
+	gc.nodes[0][0].FSM().Read(func(e fsm.View) { gc.def, _ = e.Stream("S") })
 	if partition.KeyIndex(gc.def) != 0 {
 		t.Fatalf("stream S: key index %d, routing %+v", partition.KeyIndex(gc.def), gc.def.Routing)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 )
 
 func newTestMux(t *testing.T, id string) *Mux {
@@ -184,7 +184,7 @@ func TestMux_TwoGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			var s, u bool
-			n.FSM().Read(func(e *engine.Engine) { _, s = e.Stream("S"); _, u = e.Stream("U1") })
+			n.FSM().Read(func(e fsm.View) { _, s = e.Stream("S"); _, u = e.Stream("U1") })
 			if s != (g == 1) || u != (g == 2) {
 				t.Errorf("group %d on %s: stream S %v, U1 %v", g, n.ID(), s, u)
 			}

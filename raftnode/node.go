@@ -368,7 +368,7 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) {
 	var app *engine.App
 	var err error
-	n.fsm.Read(func(e *engine.Engine) { app, err = e.CheckDeploy(text) })
+	n.fsm.Read(func(e fsm.View) { app, err = e.CheckDeploy(text) })
 	if err != nil {
 		return "", 0, err
 	}
@@ -387,9 +387,7 @@ func (n *Node) Deploy(ctx context.Context, text string) (string, uint64, error) 
 
 // Undeploy removes an app from every replica. An unknown app is refused before proposing.
 func (n *Node) Undeploy(ctx context.Context, name string) (uint64, error) {
-	exists := false
-	n.fsm.Read(func(e *engine.Engine) { _, exists = e.App(name) })
-	if !exists {
+	if !n.fsm.Catalog().HasApp(name) {
 		return 0, fmt.Errorf("%w: %s", engine.ErrUnknownApp, name)
 	}
 	res, err := n.propose(ctx, &fsm.Command{Kind: fsm.KindUndeploy, Time: n.stamp(), Text: name})

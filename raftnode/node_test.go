@@ -113,7 +113,7 @@ func TestNode_Deploy(t *testing.T) {
 	c.waitApplied(idx)
 	for _, n := range c.live() {
 		var ok bool
-		n.FSM().Read(func(e *engine.Engine) { _, ok = e.Stream("S") })
+		n.FSM().Read(func(e fsm.View) { _, ok = e.Stream("S") })
 		if !ok {
 			t.Errorf("%s: stream S not deployed", n.ID())
 		}
@@ -144,7 +144,7 @@ func TestNode_Deploy(t *testing.T) {
 		c.waitApplied(idx)
 		for _, n := range c.live() {
 			var x bool
-			n.FSM().Read(func(e *engine.Engine) { _, x = e.App("X") })
+			n.FSM().Read(func(e fsm.View) { _, x = e.App("X") })
 			if x {
 				t.Errorf("%s: conflicting app X deployed", n.ID())
 			}
@@ -163,7 +163,7 @@ func TestNode_Deploy(t *testing.T) {
 		c.waitApplied(idx)
 		for _, n := range c.live() {
 			var ok bool
-			n.FSM().Read(func(e *engine.Engine) { _, ok = e.Stream("S") })
+			n.FSM().Read(func(e fsm.View) { _, ok = e.Stream("S") })
 			if ok {
 				t.Errorf("%s: stream S still deployed", n.ID())
 			}

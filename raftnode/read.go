@@ -8,8 +8,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
+	"github.com/tally-db/tally/fsm"
 )
 
 // ErrStoreRead: a query could not read the shared store.
@@ -49,7 +49,7 @@ func (n *Node) MemoryRows(ctx context.Context, c Consistency, minIndex uint64, a
 	var plan *agg.Plan
 	var mem []agg.ShardRow
 	var qerr error
-	collect := func(e *engine.Engine) {
+	collect := func(e fsm.View) {
 		if plan, qerr = e.Plan(app, query); qerr != nil || c == Stored {
 			return
 		}
@@ -64,9 +64,7 @@ func (n *Node) MemoryRows(ctx context.Context, c Consistency, minIndex uint64, a
 	} else if err := n.Read(ctx, c, minIndex, collect); err != nil {
 		return nil, nil, err
 	}
-	// The shard ID is read after collect, not inside it: ShardID takes the FSM's read lock
-	// again, and a second RLock waits behind a queued writer (the apply goroutine) that waits
-	// for the first: a deadlock. A shard ID never changes once set.
+	// The shard ID comes from the FSM's catalog (no lock); it never changes once set.
 	shard, _ := n.fsm.ShardID()
 	for i := range mem {
 		mem[i].Shard = shard
@@ -95,10 +93,11 @@ func (n *Node) Query(ctx context.Context, c Consistency, minIndex uint64, app, q
 	return plan.Run(agg.Newest(stored, mem))
 }
 
-// Read runs fn over the engine at the requested consistency. With minIndex > 0 it first
-// waits (bounded by ctx) until this replica has applied that index, so a client can read
-// its own writes on any replica. Linearizable reads on a follower return ErrNotLeader.
-func (n *Node) Read(ctx context.Context, c Consistency, minIndex uint64, fn func(*engine.Engine)) error {
+// Read runs fn over a read-only view of the engine (fsm.View) at the requested consistency.
+// With minIndex > 0 it first waits (bounded by ctx) until this replica has applied that
+// index, so a client can read its own writes on any replica. Linearizable reads on a
+// follower return ErrNotLeader.
+func (n *Node) Read(ctx context.Context, c Consistency, minIndex uint64, fn func(fsm.View)) error {
 	if c == Linearizable {
 		if n.raft.State() != raft.Leader {
 			return ErrNotLeader

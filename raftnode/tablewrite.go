@@ -3,7 +3,6 @@ package raftnode
 import (
 	"context"
 
-	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/fsm"
 )
 
@@ -13,7 +12,7 @@ import (
 // never reaches the log.
 func (n *Node) TableWrite(ctx context.Context, app, query string) (uint64, error) {
 	var err error
-	n.fsm.Read(func(e *engine.Engine) { err = e.CheckTableWrite(app, query) })
+	n.fsm.Read(func(e fsm.View) { err = e.CheckTableWrite(app, query) })
 	if err != nil {
 		return 0, err
 	}

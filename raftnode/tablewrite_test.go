@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tally-db/tally/engine"
+	"github.com/tally-db/tally/fsm"
 )
 
 func TestTableWrite(t *testing.T) {
@@ -32,7 +32,7 @@ define table WT (k string, v long);
 		t.Fatalf("write: index %d, err %v", idx, err)
 	}
 	var rows string
-	if err := n.Read(ctx, Stale, idx, func(e *engine.Engine) {
+	if err := n.Read(ctx, Stale, idx, func(e fsm.View) {
 		res, err := e.TableQuery("W", "from WT")
 		if err == nil {
 			rows = string(res.AppendJSON(nil, false))
