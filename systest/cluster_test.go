@@ -259,16 +259,23 @@ func TestCluster_SnapshotInstall(t *testing.T) {
 	// Four replicas: the fourth node joins as one (with three, placement would leave it none).
 	c := newCluster(t, 3, "--replicas", "4", "--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10")
 	leader := c.waitLeader(10 * time.Second)
-	for i := range 200 {
+	// Ingest until the leader has taken two snapshots (at least 200 events): how many
+	// entries that takes depends on how fast its snapshot loop comes round.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		if i >= 200 {
+			if entries, _ := os.ReadDir(leader.dataDir + "/group-0/snapshots"); len(entries) >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no second snapshot on the leader after %d ingests", i)
+			}
+		}
 		res, err := c.ingest(t.Context(), leader, "loader", uint64(i+1), trade(fmt.Sprintf("s%d", i%7), int64(i)))
 		if err != nil || res.code != 200 {
 			t.Fatalf("ingest %d: %v %+v", i, err, res)
 		}
 	}
-	c.eventually(10*time.Second, "snapshots on the leader", func() bool {
-		entries, _ := os.ReadDir(leader.dataDir + "/group-0/snapshots")
-		return len(entries) >= 2
-	})
 	// A fourth node joins: the log it needs was compacted away.
 	nd := &node{id: "n4", httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
 	nd.dataDir, nd.logPath = c.dir+"/n4", c.dir+"/n4.log"
