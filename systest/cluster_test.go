@@ -4,6 +4,7 @@ package systest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tally-db/tally/client"
 )
 
 // TestCluster_FollowerIngest: bootstrap + two joins form a 3-voter group; events posted to a
@@ -140,7 +143,16 @@ func (p *producerLoad) checkExactlyOnce(t *testing.T) {
 	}
 	st, _ := p.c.status(leader)
 	for _, nd := range p.c.followers(leader) {
-		got, err := p.c.totals(nd, "stale", st.Groups[0].CommitIndex)
+		// A follower restarted a moment ago answers 503 "retry shortly" until it knows the
+		// leader again: retry those, as a client would, for a bounded time.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err = p.c.totals(nd, "stale", st.Groups[0].CommitIndex)
+			if err == nil || !errors.Is(err, client.ErrUnavailable) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s totals = %v, %v; want %v", nd.id, got, err, want)
 		}
