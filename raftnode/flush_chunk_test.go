@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -306,21 +305,8 @@ func TestFlush_BacklogCountedLive(t *testing.T) {
 	st.setDown(true)
 	ingest(t, leader, "p", 1, row("k0", 1))
 	eventually(t, testTimeout, func() bool { return leader.FlushError() != nil }, "the flusher notices the outage")
-	acked := 1
-	var refused error
-	for i := 1; i < 50 && refused == nil; i++ {
-		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-		_, err := leader.Ingest(ctx, []fsm.Part{part("p", uint64(i+1), row(fmt.Sprintf("k%d", i), 1))})
-		cancel()
-		switch {
-		case err == nil:
-			acked++
-		case errors.Is(err, ErrBacklog):
-			refused = err
-		default:
-			t.Fatalf("ingest %d: %v", i, err)
-		}
-	}
+	acked, refused := ingestUntilBacklog(t, leader, 1, 50, 0)
+	acked++ // k0 above
 	// Six keys are 36 rows: the sixth was accepted at 30 rows, the seventh refused.
 	if refused == nil || acked != 6 {
 		t.Fatalf("acknowledged %d new keys with a bound of 30 rows (six per key), refused: %v; want 6, then ErrBacklog", acked, refused)

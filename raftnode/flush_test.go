@@ -191,22 +191,8 @@ func TestFlush_StoreOutage(t *testing.T) {
 	c.deploy()
 	eventually(t, testTimeout, func() bool { return leader.ShardID() == "shard-a" }, "shard ID replicated")
 	st.setDown(true)
-	acked := 0
-	var refused error
-	for i := 0; i < 200 && refused == nil; i++ {
-		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-		_, err := leader.Ingest(ctx, []fsm.Part{part("p", uint64(i+1), row(fmt.Sprintf("k%d", i), 1))})
-		cancel()
-		switch {
-		case err == nil:
-			acked++
-		case errors.Is(err, ErrBacklog):
-			refused = err
-		default:
-			t.Fatalf("ingest %d: %v", i, err)
-		}
-		time.Sleep(10 * time.Millisecond) // let the flusher notice the outage and count rows
-	}
+	// The pause lets the flusher notice the outage and count rows.
+	acked, refused := ingestUntilBacklog(t, leader, 0, 200, 10*time.Millisecond)
 	if refused == nil {
 		t.Fatalf("200 ingests with the store down and a bound of 12 rows were all accepted")
 	}
@@ -241,4 +227,26 @@ func TestFlush_AtSnapshot(t *testing.T) {
 	eventually(t, testTimeout, func() bool {
 		return render(queryTotals(t, leader, Stored)) == render(map[string]keyAgg{"a": {7, 1}})
 	}, "the snapshot's flush reaches the store")
+}
+
+// ingestUntilBacklog sends producer p one new key k<i> per ingest, for i from from up to
+// max, until the leader refuses one with ErrBacklog; it returns how many were acknowledged
+// and the refusal (nil if none was refused). Any other error fails the test.
+func ingestUntilBacklog(t *testing.T, leader *Node, from, max int, pause time.Duration) (acked int, refused error) {
+	t.Helper()
+	for i := from; i < max && refused == nil; i++ {
+		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+		_, err := leader.Ingest(ctx, []fsm.Part{part("p", uint64(i+1), row(fmt.Sprintf("k%d", i), 1))})
+		cancel()
+		switch {
+		case err == nil:
+			acked++
+		case errors.Is(err, ErrBacklog):
+			refused = err
+		default:
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+		time.Sleep(pause)
+	}
+	return acked, refused
 }
