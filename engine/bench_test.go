@@ -22,19 +22,7 @@ func BenchmarkApplyTradeAggregation(b *testing.B) {
 				b.Fatal(err)
 			}
 			const batch = 1000
-			symbols := make([]expr.Value, keys)
-			for i := range symbols {
-				symbols[i] = expr.String(fmt.Sprintf("SYM%05d", i))
-			}
-			batches := make([][]expr.Row, 64)
-			for i := range batches {
-				rows := make([]expr.Row, batch)
-				for j := range rows {
-					k := (i*batch + j) * 7919 % keys
-					rows[j] = expr.Row{symbols[k], expr.Double(float64(j%500) + 0.25), expr.Long(int64(j % 100)), expr.Long(0)}
-				}
-				batches[i] = rows
-			}
+			batches := tradeBatches(keys, batch)
 			now := int64(1514782800000)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -75,19 +63,7 @@ func BenchmarkApplyTradeApp(b *testing.B) {
 				b.Fatal(err)
 			}
 			const batch, step = 1000, 500
-			symbols := make([]expr.Value, keys)
-			for i := range symbols {
-				symbols[i] = expr.String(fmt.Sprintf("SYM%05d", i))
-			}
-			batches := make([][]expr.Row, 64)
-			for i := range batches {
-				rows := make([]expr.Row, batch)
-				for j := range rows {
-					k := (i*batch + j) * 7919 % keys
-					rows[j] = expr.Row{symbols[k], expr.Double(float64(j%500) + 0.25), expr.Long(int64(j % 100)), expr.Long(0)}
-				}
-				batches[i] = rows
-			}
+			batches := tradeBatches(keys, batch)
 			now := int64(1514782800000)
 			index := uint64(0)
 			apply := func(i int) {
@@ -115,4 +91,23 @@ func BenchmarkApplyTradeApp(b *testing.B) {
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// tradeBatches is 64 batches of TradeStream rows over keys symbols, spread so that
+// consecutive batches touch different symbols.
+func tradeBatches(keys, batch int) [][]expr.Row {
+	symbols := make([]expr.Value, keys)
+	for i := range symbols {
+		symbols[i] = expr.String(fmt.Sprintf("SYM%05d", i))
+	}
+	batches := make([][]expr.Row, 64)
+	for i := range batches {
+		rows := make([]expr.Row, batch)
+		for j := range rows {
+			k := (i*batch + j) * 7919 % keys
+			rows[j] = expr.Row{symbols[k], expr.Double(float64(j%500) + 0.25), expr.Long(int64(j % 100)), expr.Long(0)}
+		}
+		batches[i] = rows
+	}
+	return batches
 }
