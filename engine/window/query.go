@@ -208,10 +208,7 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 	slab := outSlab{width: len(q.outAttrs)}
 	for _, it := range items {
 		if it.kind == itReset {
-			clear(q.groups)
-			if q.lim != nil {
-				q.lim.windowReset(it.time, emit)
-			}
+			q.reset(it.time, emit)
 			continue
 		}
 		g := q.group(it.row)
@@ -233,6 +230,15 @@ func (q *Query) selectChunk(items []item, batch bool, emit func(Output)) {
 	}
 }
 
+// reset forgets the groups' aggregates when a window resets (a batch window's flush) and
+// lets the rate limiter see it.
+func (q *Query) reset(time int64, emit func(Output)) {
+	clear(q.groups)
+	if q.lim != nil {
+		q.lim.windowReset(time, emit)
+	}
+}
+
 // selectBatch is selectChunk for a batch chunk reduced to one output per group key
 // (grouped) or to its last output: the outputs are sent when the chunk ends, from one slab.
 func (q *Query) selectBatch(items []item, grouped bool, emit func(Output)) {
@@ -242,10 +248,7 @@ func (q *Query) selectBatch(items []item, grouped bool, emit func(Output)) {
 	w := len(q.outAttrs)
 	for _, it := range items {
 		if it.kind == itReset {
-			clear(q.groups)
-			if q.lim != nil {
-				q.lim.windowReset(it.time, emit)
-			}
+			q.reset(it.time, emit)
 			continue
 		}
 		g := q.group(it.row)
