@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -41,7 +40,7 @@ func (n *Node) openExisting() {
 	n.openMu.Lock()
 	defer n.openMu.Unlock()
 	for _, s := range n.slots {
-		if _, err := os.Stat(filepath.Join(n.groupDir(s.g), "raft.db")); err != nil {
+		if !raftnode.HasLog(n.groupDir(s.g)) {
 			continue
 		}
 		if err := n.openReplica(s.g, "", false); err != nil {

@@ -76,6 +76,15 @@ type Config struct {
 	// MaxUnflushedRows bounds the rows held in memory while the store is unreachable; past
 	// it ingest is refused with ErrBacklog until the store is back. Default 1,000,000.
 	MaxUnflushedRows int
+	// LogStore is the Raft log store of a new replica: LogStoreWAL (the default when empty)
+	// or LogStoreBolt. A replica keeps the store it was created with: empty opens whichever
+	// its data dir holds, and a value naming the other store is an error.
+	LogStore string
+	// WALSegmentBytes is the size of a new raft-wal segment file (preallocated); default
+	// 16 MiB, at least 4 KiB. Raft-wal deletes a compacted log a whole segment at a time, so
+	// until a segment fills, a follower that falls behind catches up from the log rather
+	// than from a snapshot.
+	WALSegmentBytes int
 	// FlushChunkRows bounds the rows one flush chunk captures and writes before it
 	// replicates its progress (the rows of one log index are never split, so a chunk may
 	// hold more when one entry changed more). Default 50,000: a few MiB on the leader, and
@@ -176,6 +185,12 @@ func (c Config) Validate() error {
 	}
 	if c.RetainOutputs < 0 || c.MaxUndelivered < 0 || c.DeliveryRecordInterval < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.RetainOutputs, MaxUndelivered and DeliveryRecordInterval must be >= 0 (0 means the default), got %d, %d and %s", c.RetainOutputs, c.MaxUndelivered, c.DeliveryRecordInterval))
+	}
+	if c.LogStore != "" && c.LogStore != LogStoreWAL && c.LogStore != LogStoreBolt {
+		errs = append(errs, fmt.Errorf("raftnode: Config.LogStore must be %q or %q (or empty), got %q", LogStoreWAL, LogStoreBolt, c.LogStore))
+	}
+	if c.WALSegmentBytes != 0 && (c.WALSegmentBytes < MinWALSegmentBytes || c.WALSegmentBytes > MaxWALSegmentBytes) {
+		errs = append(errs, fmt.Errorf("raftnode: Config.WALSegmentBytes must be %d to %d (or 0 for %d), got %d", MinWALSegmentBytes, MaxWALSegmentBytes, DefaultWALSegmentBytes, c.WALSegmentBytes))
 	}
 	if c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("raftnode: Config.Linger must be >= 0, got %s", c.Linger))

@@ -1,5 +1,5 @@
-// Package raftnode runs one replica of a partition group: hashicorp/raft with raft-boltdb
-// as log and stable store, a file snapshot store, and Tally's FSM. It adds what the raw
+// Package raftnode runs one replica of a partition group: hashicorp/raft with raft-wal (or
+// raft-boltdb, Config.LogStore) as log and stable store, a file snapshot store, and Tally's FSM. It adds what the raw
 // library leaves to its user:
 //
 //   - a shared Raft port for every group of a node (Mux), with a meta channel that tells a

@@ -12,7 +12,7 @@ import (
 	"github.com/tally-db/tally/fsm"
 )
 
-// TestFileModes: a node's data dir and everything in it (raft.db, snapshots and their
+// TestFileModes: a node's data dir and everything in it (the Raft WAL's segments and meta database, snapshots and their
 // state.bin and meta.json) are 0700/0600 after it has run and snapshotted, and a data dir
 // left group/world readable by an older version is tightened on start, with a log line.
 func TestFileModes(t *testing.T) {
@@ -70,8 +70,8 @@ func TestFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "raft.db")); err != nil {
-		t.Errorf("raft.db: %v", err)
+	if segs, _ := filepath.Glob(filepath.Join(dir, walDir, "*.wal")); len(segs) == 0 {
+		t.Errorf("no WAL segment in %s: the walk did not see the Raft log", filepath.Join(dir, walDir))
 	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin"))
 	if len(snaps) == 0 || files < 4 {

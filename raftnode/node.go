@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/tally-db/tally/engine"
 	"github.com/tally-db/tally/engine/agg"
@@ -37,13 +35,13 @@ var (
 // Node is one replica of one partition group: a *raft.Raft, its stores and its FSM, plus the
 // leader-side group committer and ticker. All methods are safe for concurrent use.
 type Node struct {
-	cfg    Config
-	logger *slog.Logger
-	raft   *raft.Raft
-	fsm    *fsm.FSM
-	trans  raft.Transport
-	bolt   *raftboltdb.BoltStore
-	logs   raft.LogStore
+	cfg      Config
+	logger   *slog.Logger
+	raft     *raft.Raft
+	fsm      *fsm.FSM
+	trans    raft.Transport
+	logStore raftStore // the Raft log and stable store (LogStoreWAL or LogStoreBolt)
+	logs     raft.LogStore
 
 	reqs     chan *request
 	stop     chan struct{}
@@ -108,20 +106,20 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	if err := SecureDir(cfg.DataDir, logger); err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	logStore, storeKind, err := openLogStore(cfg.DataDir, cfg.LogStore, cfg.WALSegmentBytes)
 	if err != nil {
-		return nil, fmt.Errorf("raftnode: open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	logs, err := raft.NewLogCache(512, bolt)
+	logs, err := raft.NewLogCache(512, logStore)
 	if err != nil {
-		bolt.Close()
+		logStore.Close()
 		return nil, fmt.Errorf("raftnode: log cache: %w", err)
 	}
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo), &hclog.LoggerOptions{Name: "raft", Level: hclog.Info})
 	nm := newNodeMetrics()
 	snaps, err := newPrivateSnapshots(cfg.DataDir, cfg.SnapshotsRetained, hlog, logger)
 	if err != nil {
-		bolt.Close()
+		logStore.Close()
 		return nil, fmt.Errorf("raftnode: snapshot store in %s: %w", cfg.DataDir, err)
 	}
 	snaps.persisted = func(d time.Duration) { nm.snapshot.Observe(d.Seconds()) }
@@ -143,30 +141,31 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	rc.ShutdownOnRemove = false
 	rc.Logger = hlog
 	if err := raft.ValidateConfig(rc); err != nil {
-		bolt.Close()
+		logStore.Close()
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	if cfg.Bootstrap {
-		existing, err := raft.HasExistingState(logs, bolt, snaps)
+		existing, err := raft.HasExistingState(logs, logStore, snaps)
 		if err != nil {
-			bolt.Close()
+			logStore.Close()
 			return nil, fmt.Errorf("raftnode: inspect existing state: %w", err)
 		}
 		if !existing {
 			boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}}
-			if err := raft.BootstrapCluster(rc, logs, bolt, snaps, trans, boot); err != nil {
-				bolt.Close()
+			if err := raft.BootstrapCluster(rc, logs, logStore, snaps, trans, boot); err != nil {
+				logStore.Close()
 				return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
 			}
 			logger.Info("bootstrapped a new cluster", "id", cfg.ID, "raft_addr", trans.LocalAddr())
 		}
 	}
-	r, err := raft.NewRaft(rc, f, logs, bolt, snaps, trans)
+	r, err := raft.NewRaft(rc, f, logs, logStore, snaps, trans)
 	if err != nil {
-		bolt.Close()
+		logStore.Close()
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
-	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, bolt: bolt, logs: logs,
+	logger.Info("opened replica", "dir", cfg.DataDir, "raft_log_store", storeKind)
+	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, logStore: logStore, logs: logs,
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16),
 		promoteNow: make(chan struct{}, 1), metrics: nm}
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {
@@ -209,7 +208,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if c, ok := n.trans.(interface{ Close() error }); ok {
 		err = errors.Join(err, c.Close())
 	}
-	return errors.Join(err, n.bolt.Close())
+	return errors.Join(err, n.logStore.Close())
 }
 
 func (n *Node) voters() []raft.Server {

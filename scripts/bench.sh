@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh is `make bench`: it measures, in one run on this machine, the engine and codec
-# (go test -bench), the raw Raft ceiling (tally-bench raft), Tally with 3 nodes and 1 group and
-# then 3 groups (run-cluster.sh + tally bench), the same aggregation done directly in MariaDB
+# (go test -bench), the raw Raft ceiling (tally-bench raft, on raft-wal and raft-boltdb), Tally
+# with 3 nodes and 1 group (and the same on raft-boltdb) and then 3 groups (run-cluster.sh + tally bench), the same aggregation done directly in MariaDB
 # (tally-bench mariadb: 8 clients with 1000-event transactions and 64 with one-event ones), failover (systest.TestCluster_LeaderKill) and the memory of a replica
 # holding many distinct keys (tally-bench load), scaling out (the same load on 3, 6 and 9 nodes
 # with as many groups and 3 replicas each) and the cost of TLS and users on ingest (the
@@ -14,7 +14,8 @@
 # Environment:
 #   BENCH_DIR       where raw results go (default: a new temporary directory; kept)
 #   BENCH_DURATION  seconds per load run (default 10)
-#   BASE_PORT       first port of the clusters (default 17070; the 3-group cluster uses +200,
+#   BASE_PORT       first port of the clusters (default 17070; the raft-boltdb cluster uses
+#                   +100, the 3-group cluster +200,
 #                   the TLS step +400 and +500, the scaling step +600, +700, ...)
 #   MEM_KEYS        distinct symbols for the memory step (default 1000000)
 #   MEM_MAX_DURATION seconds the memory step may take to have every symbol acknowledged
@@ -548,15 +549,21 @@ run $GO test -run '^$' -bench CommandCodec -benchmem -count 3 ./fsm/ >"$OUT/code
 grep '^Benchmark' "$OUT/codec.txt" | sed 's/^/    /'
 say "step 1 done"
 
-say "step 2: raw Raft ceiling (3 replicas, raft-boltdb, fsync, TCP on 127.0.0.1)"
+say "step 2: raw Raft ceiling (3 replicas, raft-wal and raft-boltdb, fsync, TCP on 127.0.0.1)"
+# raftN.json is on raft-wal, the log store Tally's replicas use by default; raftN_bolt.json on
+# raft-boltdb, which --raft-log-store bolt selects.
 for ev in 100 1000; do
-	cmd bin/tally-bench raft --events $ev --proposers 8 --duration "${DUR}s"
-	if run bin/tally-bench raft --events $ev --proposers 8 --duration "${DUR}s" >"$OUT/raft$ev.json" 2>"$OUT/raft$ev.log"; then
-		say "raft $ev-event entries: $(jq -r '"\(.entries_per_s|floor) entries/s = \(.events_per_s|floor) events/s (\(.entry_bytes) bytes each)"' "$OUT/raft$ev.json")"
-	else
-		tail -n 5 "$OUT/raft$ev.log" >&2
-		fail "raft$ev"
-	fi
+	for store in wal bolt; do
+		f=raft$ev
+		[[ $store == bolt ]] && f=raft${ev}_bolt
+		cmd bin/tally-bench raft --log-store $store --events $ev --proposers 8 --duration "${DUR}s"
+		if run bin/tally-bench raft --log-store $store --events $ev --proposers 8 --duration "${DUR}s" >"$OUT/$f.json" 2>"$OUT/$f.log"; then
+			say "raft ($store) $ev-event entries: $(jq -r '"\(.entries_per_s|floor) entries/s = \(.events_per_s|floor) events/s (\(.entry_bytes) bytes each)"' "$OUT/$f.json")"
+		else
+			tail -n 5 "$OUT/$f.log" >&2
+			fail "$f"
+		fi
+	done
 done
 say "step 2 done"
 
@@ -571,6 +578,17 @@ else
 	fail "cluster g1"
 fi
 say "step 3 done"
+
+say "step 3b: Tally, 3 nodes, 1 group, on raft-boltdb (--raft-log-store bolt), side by side"
+cmd env SERVE_FLAGS=--raft-log-store=bolt GROUPS=1 BASE_PORT=$((BASE_PORT + 100)) scripts/run-cluster.sh
+if start_cluster g1bolt 1 $((BASE_PORT + 100)) SERVE_FLAGS=--raft-log-store=bolt; then
+	tally_load g1bolt_b1000 8 1000
+	tally_load g1bolt_single 64 1
+	stop_cluster
+else
+	fail "cluster g1bolt"
+fi
+say "step 3b done"
 
 say "step 4: Tally, 3 nodes, 3 groups (TradeStream is partitioned by symbol)"
 cmd env GROUPS=3 BASE_PORT=$((BASE_PORT + 200)) scripts/run-cluster.sh

@@ -269,7 +269,9 @@ func TestCluster_RetriedRequestCountedOnce(t *testing.T) {
 // snapshot install, and every replica ends with byte-identical FSM state.
 func TestCluster_SnapshotInstall(t *testing.T) {
 	// Four replicas: the fourth node joins as one (with three, placement would leave it none).
-	c := newCluster(t, 3, "--replicas", "4", "--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10")
+	// Small WAL segments: raft-wal deletes a compacted log a whole segment at a time.
+	small := []string{"--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10", "--raft-wal-segment-bytes", "4096"}
+	c := newCluster(t, 3, append([]string{"--replicas", "4"}, small...)...)
 	leader := c.waitLeader(10 * time.Second)
 	// Ingest until the leader has taken two snapshots (at least 200 events): how many
 	// entries that takes depends on how fast its snapshot loop comes round.
@@ -292,7 +294,8 @@ func TestCluster_SnapshotInstall(t *testing.T) {
 	nd := &node{id: "n4", httpAddr: freeAddr(t), raftAddr: freeAddr(t)}
 	nd.dataDir, nd.logPath = c.dir+"/n4", c.dir+"/n4.log"
 	nd.args = []string{"serve", "--id", "n4", "--data-dir", nd.dataDir, "--http-addr", nd.httpAddr, "--raft-addr", nd.raftAddr,
-		"--join", "http://" + leader.httpAddr, "--snapshot-threshold", "40", "--snapshot-interval", "200ms", "--trailing-logs", "10"}
+		"--join", "http://" + leader.httpAddr}
+	nd.args = append(nd.args, small...)
 	c.nodes = append(c.nodes, nd)
 	c.start(nd)
 	c.eventually(20*time.Second, "n4 caught up", func() bool {

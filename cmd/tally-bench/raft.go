@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
@@ -50,6 +51,13 @@ func tallyEntry(n int) ([]byte, error) {
 	return c.MarshalBinary()
 }
 
+// benchLogStore is what the replicas need of a log store.
+type benchLogStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
 type raftResult struct {
 	Mode            string  `json:"mode"`
 	EventsPerEntry  int     `json:"events_per_entry"`
@@ -70,8 +78,12 @@ func raftMain(ctx context.Context, args []string) error {
 	proposers := fs.Int("proposers", 8, "concurrent proposers, each with one Apply in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to propose")
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed at the end)")
+	logStore := fs.String("log-store", "bolt", "the Raft log store: bolt (raft-boltdb) or wal (raft-wal)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *logStore != "bolt" && *logStore != "wal" {
+		return fmt.Errorf("--log-store must be bolt or wal, got %q", *logStore)
 	}
 	data, err := tallyEntry(*events)
 	if err != nil {
@@ -91,7 +103,7 @@ func raftMain(ctx context.Context, args []string) error {
 	type replica struct {
 		r     *raft.Raft
 		fsm   *noopFSM
-		bolt  *raftboltdb.BoltStore
+		bolt  benchLogStore
 		trans *raft.NetworkTransport
 	}
 	var reps []*replica
@@ -114,7 +126,12 @@ func raftMain(ctx context.Context, args []string) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(d, "raft.db")}) // fsync on (bbolt NoSync false)
+		var bolt benchLogStore
+		if *logStore == "wal" {
+			bolt, err = raftwal.Open(d) // fsync on every append
+		} else {
+			bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(d, "raft.db")}) // fsync on (bbolt NoSync false)
+		}
 		if err != nil {
 			trans.Close()
 			return err

@@ -49,6 +49,11 @@ type serveConfig struct {
 	FlushInterval    time.Duration `yaml:"flush-interval"`
 	MaxUnflushedRows int           `yaml:"max-unflushed-rows"`
 	FlushChunkRows   int           `yaml:"flush-chunk-rows"`
+	// RaftLogStore is the Raft log store of replicas this node creates: wal or bolt;
+	// empty means wal. Existing replicas keep theirs.
+	RaftLogStore string `yaml:"raft-log-store"`
+	// RaftWALSegmentBytes sizes new raft-wal segment files; zero means raftnode's default.
+	RaftWALSegmentBytes int `yaml:"raft-wal-segment-bytes"`
 	// shardIDSet records that the shard ID was given explicitly (flag or file).
 	shardIDSet bool
 	// groupsSet records that the number of groups was given (flag or file).
@@ -172,6 +177,8 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 	fs.DurationVar(&flags.FlushInterval, "flush-interval", 0, "how often the leader flushes rollup rows to the store (default 1s)")
 	fs.IntVar(&flags.MaxUnflushedRows, "max-unflushed-rows", 0, "rows held in memory while the store is down before ingest answers 503 (default 1000000)")
 	fs.IntVar(&flags.FlushChunkRows, "flush-chunk-rows", 0, "rows the leader writes to the store per flush chunk before it replicates its progress (default 50000)")
+	fs.StringVar(&flags.RaftLogStore, "raft-log-store", "", "Raft log store of the replicas this node creates: wal (raft-wal, one fsync per append) or bolt (raft-boltdb); existing replicas keep theirs (default wal)")
+	fs.IntVar(&flags.RaftWALSegmentBytes, "raft-wal-segment-bytes", 0, "size of each new raft-wal segment file of a replica, 4096 to 1073741824 (default 16 MiB); a compacted log is deleted a whole segment at a time")
 	fs.StringVar(&flags.AggTimeZone, "agg-time-zone", "GMT", "aggTimeZone: IANA zone of hour/day/month/year buckets; must be the same on every node")
 	fs.StringVar(&flags.GeoIPDB, "geoip-db", "", "MaxMind-format GeoIP City database for geo:findCountryFromIP/findCityFromIP; must be the same file on every node (default: none, they answer \"\")")
 	fs.StringVar(&flags.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -292,6 +299,10 @@ func loadServeConfig(fs *flag.FlagSet, args []string) (serveConfig, error) {
 			cfg.MaxUnflushedRows = flags.MaxUnflushedRows
 		case "flush-chunk-rows":
 			cfg.FlushChunkRows = flags.FlushChunkRows
+		case "raft-log-store":
+			cfg.RaftLogStore = flags.RaftLogStore
+		case "raft-wal-segment-bytes":
+			cfg.RaftWALSegmentBytes = flags.RaftWALSegmentBytes
 		case "snapshot-threshold":
 			cfg.SnapshotThreshold = flags.SnapshotThreshold
 		case "snapshot-interval":
@@ -416,6 +427,12 @@ func (c serveConfig) validate() error {
 	}
 	if c.FlushInterval < 0 || c.MaxUnflushedRows < 0 || c.FlushChunkRows < 0 {
 		errs = append(errs, fmt.Errorf("--flush-interval, --max-unflushed-rows and --flush-chunk-rows must not be negative"))
+	}
+	if c.RaftLogStore != "" && c.RaftLogStore != raftnode.LogStoreWAL && c.RaftLogStore != raftnode.LogStoreBolt {
+		errs = append(errs, fmt.Errorf("--raft-log-store %q: use %s or %s", c.RaftLogStore, raftnode.LogStoreWAL, raftnode.LogStoreBolt))
+	}
+	if b := c.RaftWALSegmentBytes; b != 0 && (b < raftnode.MinWALSegmentBytes || b > raftnode.MaxWALSegmentBytes) {
+		errs = append(errs, fmt.Errorf("--raft-wal-segment-bytes %d: use %d to %d", b, raftnode.MinWALSegmentBytes, raftnode.MaxWALSegmentBytes))
 	}
 	if len(c.ShardID) > 254 {
 		errs = append(errs, fmt.Errorf("--shard-id is %d bytes; the SHARD_ID column holds 254", len(c.ShardID)))

@@ -185,6 +185,7 @@ func nodeConfig(cfg serveConfig, group uint32, dir, shard string, rollups store.
 	if cfg.FlushChunkRows > 0 {
 		ncfg.FlushChunkRows = cfg.FlushChunkRows
 	}
+	ncfg.LogStore, ncfg.WALSegmentBytes = cfg.RaftLogStore, cfg.RaftWALSegmentBytes
 	if cfg.SnapshotThreshold > 0 {
 		ncfg.SnapshotThreshold = cfg.SnapshotThreshold
 	}
