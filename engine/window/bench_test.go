@@ -102,3 +102,50 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// BenchmarkTimeWindowLarge is the bigTrades query shape with a window of 1.2M events (a
+// 1000-event batch every 50 ms of stamped time, 100 symbols). grow fills an empty window
+// (one op is the whole fill) and reports the live heap per event held; steady pushes one
+// batch into the full window and expires the oldest. Both report ns/event.
+func BenchmarkTimeWindowLarge(b *testing.B) {
+	const step, size, held = 50, 1000, 1200
+	batches := tradeBatches(64, size, 100)
+	fill := func(q *Query, now int64) int64 {
+		for i := range held {
+			now += step
+			q.Process(now, batches[i%len(batches)], func(Output) {})
+		}
+		return now
+	}
+	b.Run("grow", func(b *testing.B) {
+		var per float64
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			q := tradeWindowQuery(b)
+			base := liveHeap()
+			b.StartTimer()
+			fill(q, 1514782800000)
+			b.StopTimer()
+			per = float64(liveHeap()-base) / float64(held*size)
+			runtime.KeepAlive(q)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*held*size), "ns/event")
+		b.ReportMetric(per, "B/event")
+	})
+	b.Run("steady", func(b *testing.B) {
+		q := tradeWindowQuery(b)
+		now := fill(q, 1514782800000)
+		var outs []Output
+		emit := func(o Output) { outs = append(outs, o) }
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			now += step
+			outs = outs[:0]
+			q.Process(now, batches[i%len(batches)], emit)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+	})
+}

@@ -410,27 +410,33 @@ func TestRing_DictionarySwitch(t *testing.T) {
 	check("whole values")
 }
 
-// TestRing_SteadyNoAllocs: a window that stays the same size (push one, pop one) allocates
-// nothing, across block boundaries and with string columns.
+// TestRing_SteadyNoAllocs: a window that stays the same size (pop a batch of up to a block,
+// push as many) allocates nothing, across block boundaries and with string columns.
 func TestRing_SteadyNoAllocs(t *testing.T) {
-	r := newRing(ringAttrs[:4])
-	rows := make([]expr.Row, 64)
-	for k := range rows {
-		rows[k] = ringRow(k, false)[:4]
-	}
-	for k := range 5000 {
-		r.push(int64(k), rows[k%len(rows)])
-	}
-	k := 0
-	allocs := testing.AllocsPerRun(2000, func() {
-		r.push(int64(k), rows[k%len(rows)])
-		r.pop()
-		k++
-	})
-	if allocs != 0 {
-		t.Errorf("push and pop allocate %.2f times", allocs)
-	}
-	if blocks, _ := ringBlocks(r); blocks > 5000>>blockShift+3 {
-		t.Errorf("%d events in %d blocks", r.len(), blocks)
+	for _, batch := range []int{1, 1000, 1 << blockShift} {
+		r := newRing(ringAttrs[:4])
+		rows := make([]expr.Row, 64)
+		for k := range rows {
+			rows[k] = ringRow(k, false)[:4]
+		}
+		for k := range 5000 {
+			r.push(int64(k), rows[k%len(rows)])
+		}
+		k := 0
+		allocs := testing.AllocsPerRun(50, func() {
+			for range batch {
+				r.pop()
+			}
+			for range batch {
+				r.push(int64(k), rows[k%len(rows)])
+				k++
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("batches of %d: popping and pushing allocates %.2f times", batch, allocs)
+		}
+		if blocks, _ := ringBlocks(r); blocks > 5000>>blockShift+3 {
+			t.Errorf("batches of %d: %d events in %d blocks", batch, r.len(), blocks)
+		}
 	}
 }
