@@ -78,7 +78,7 @@ type block struct {
 // Block sizes: a ring of more than one block has blocks of 1<<blockShift slots; a ring
 // that fits one block starts with minSlots slots and doubles them as it grows. A time
 // window expires a batch before it adds the next, so a block at least as large as a batch
-// (1024 slots: the ingest path's batches are up to 1000 events) lets the one spare block
+// (1024 slots; `tally bench` sends 1000-event batches) lets the one spare block
 // cover the batch's new events; smaller blocks cost an allocation per block a batch spans
 // beyond the first, and were no faster.
 const (
