@@ -72,7 +72,8 @@
 // Sliding windows keep their events in a ring of columns (ring.go) in fixed-size blocks:
 // per attribute the int64 bits of each value, or for strings a uint32 id into the column's
 // dictionary of copied strings (counted per event, so an expired string goes), with a type
-// tag per value, plus arrival times. A string column with more distinct strings than
+// tag per value, plus arrival times (a ring that fits one small block, as a partition's
+// small windows do, keeps plain strings). A string column with more distinct strings than
 // max(4096, events held/4) keeps plain strings instead, and a column that met a value of
 // another kind keeps whole values; both switches are one-way and depend only on the
 // ring's own contents. The arrays of numbers and ids hold no pointers, so the collector

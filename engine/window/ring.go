@@ -22,9 +22,10 @@ const (
 // column is one attribute of the events a ring holds. Every kind keeps each value's type
 // tag, so a null or a value of another numeric type comes back exactly as it went in.
 type column struct {
-	kind colKind
-	at   int   // the column's place in a row of a block's nums (colNum) or ids (colID)
-	dict *dict // the strings of a colID column
+	kind  colKind
+	at    int   // the column's place in a row of a block's nums (colNum) or ids (colID)
+	dict  *dict // the strings of a colID column
+	plain bool  // a string column that keeps plain strings for good
 }
 
 // dict numbers the distinct strings a column holds. Id 0 is the empty string, never
@@ -34,6 +35,18 @@ type dict struct {
 	strs []string // by id; a copy of the string pushed, so no larger string is kept alive
 	refs []uint32 // events holding each id
 	free []uint32 // ids no event holds
+}
+
+// ref counts one more event holding s, numbering s if it is new.
+func (d *dict) ref(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := d.ids[s]; ok {
+		d.refs[id]++
+		return id
+	}
+	return d.add(s)
 }
 
 // add numbers s, a string the dictionary does not hold, for one event.
@@ -96,7 +109,8 @@ const (
 // it go once empty, keeping one spare, so a window that stays the same size allocates
 // nothing and no event is moved after it was added. A ring that fits one block uses a
 // smaller block first (so the many small windows of a partition stay small), doubling it up
-// to the full size: the only time events are moved.
+// to the full size: the only time events are moved. Until then its string columns keep
+// plain strings: a dictionary pays only for a window of many events.
 type ring struct {
 	cols    []column
 	nums    int // colNum columns
@@ -130,7 +144,7 @@ func newRingSized(attrs []siddhiql.Attribute, shift uint, minDict int) *ring {
 	for i, a := range attrs {
 		col := &r.cols[i]
 		if a.Type == siddhiql.TypeString || a.Type == siddhiql.TypeObject {
-			col.kind, col.at, col.dict = colID, r.strCols, &dict{ids: map[string]uint32{}, strs: []string{""}, refs: []uint32{0}}
+			col.kind, col.at = colStr, r.strCols // ids once the ring is larger than one small block
 			r.strCols++
 		} else {
 			col.at = r.nums
@@ -179,21 +193,28 @@ func (r *ring) newBlock(c int) *block {
 	for j := range r.cols {
 		switch r.cols[j].kind {
 		case colStr:
-			b.column(w)
-			b.strs[j] = make([]string, c)
+			b.strsOf(w)[j] = make([]string, c)
 		case colAny:
-			b.column(w)
-			b.vals[j] = make([]expr.Value, c)
+			b.valsOf(w)[j] = make([]expr.Value, c)
 		}
 	}
 	return b
 }
 
-// column makes room for the per-column slices of a block of w columns.
-func (b *block) column(w int) {
+// strsOf is b.strs, made for w columns if need be.
+func (b *block) strsOf(w int) [][]string {
 	if b.strs == nil {
-		b.strs, b.vals = make([][]string, w), make([][]expr.Value, w)
+		b.strs = make([][]string, w)
 	}
+	return b.strs
+}
+
+// valsOf is b.vals, made for w columns if need be.
+func (b *block) valsOf(w int) [][]expr.Value {
+	if b.vals == nil {
+		b.vals = make([][]expr.Value, w)
+	}
+	return b.vals
 }
 
 // room makes a slot for the next event: a new block, or a larger or compacted only block.
@@ -227,6 +248,13 @@ func (r *ring) room() {
 	}
 	r.move(last, dst)
 	r.blks[r.bh], r.off = dst, 0
+	if len(dst.times) == full { // large now: string columns by dictionary id
+		for j := range r.cols {
+			if col := &r.cols[j]; col.kind == colStr && !col.plain {
+				r.convert(j, colID)
+			}
+		}
+	}
 }
 
 // move copies the events of the only block src to the first slots of dst.
@@ -248,26 +276,42 @@ func (r *ring) move(src, dst *block) {
 	}
 }
 
-// convert turns column j into kind k (colStr or colAny), for a value its kind cannot hold
-// or for a dictionary grown too large: every block gets the column's values in the new form.
+// convert turns column j into kind k: colAny for a value its kind cannot hold, colStr for
+// a dictionary grown too large, colID for a ring grown past a small block. Every block gets
+// the column's values in the new form. A string column whose distinct strings are too many
+// for a dictionary is not turned to ids but marked to keep plain strings.
 func (r *ring) convert(j int, k colKind) {
 	col := &r.cols[j]
 	w := len(r.cols)
+	var d *dict
+	switch k {
+	case colID:
+		d = &dict{ids: map[string]uint32{}, strs: []string{""}, refs: []uint32{0}}
+	case colStr:
+		col.plain = true
+	}
 	for _, b := range r.blks[r.bh:] {
-		b.column(w)
-		if k == colStr {
-			b.strs[j] = make([]string, len(b.times))
-		} else {
-			b.vals[j] = make([]expr.Value, len(b.times))
+		switch k {
+		case colStr:
+			b.strsOf(w)[j] = make([]string, len(b.times))
+		case colAny:
+			b.valsOf(w)[j] = make([]expr.Value, len(b.times))
 		}
 	}
 	for i := range r.n {
 		b, s := r.at(i)
 		v := r.get(b, s, j)
-		if k == colStr {
+		switch k {
+		case colStr:
 			b.strs[j][s] = v.S
-		} else {
+		case colAny:
 			b.vals[j][s] = v
+		default:
+			if _, ok := d.ids[v.S]; !ok && v.S != "" && len(d.ids) >= max(r.minDict, r.n/4) {
+				col.plain = true
+				return // the ids written so far are not read
+			}
+			b.ids[s*r.strCols+col.at] = d.ref(v.S)
 		}
 	}
 	for _, b := range r.blks[r.bh:] {
@@ -275,7 +319,7 @@ func (r *ring) convert(j int, k colKind) {
 			b.strs[j] = nil
 		}
 	}
-	col.kind, col.dict = k, nil
+	col.kind, col.dict = k, d
 	r.spare = nil // made for the old kind
 }
 
@@ -331,7 +375,7 @@ func (r *ring) push(t int64, row expr.Row) {
 				} else if len(d.ids) < max(r.minDict, r.n/4) {
 					id = d.add(v.S)
 				} else {
-					r.convert(j, colStr) // too many distinct strings: keep them as they are
+					r.convert(j, colStr) // too many distinct strings: keep them as they are, for good
 					b.strs[j][s] = v.S
 					continue
 				}

@@ -95,7 +95,7 @@ func TestRing_MatchesEventSlice(t *testing.T) {
 	for _, size := range []struct {
 		shift   uint
 		minDict int
-	}{{3, 16}, {5, 64}, {blockShift, minDict}} {
+	}{{3, 16}, {5, 64}, {5, 8}, {blockShift, minDict}} {
 		for _, odd := range []bool{false, true} {
 			t.Run(fmt.Sprint("shift=", size.shift, "/odd=", odd), func(t *testing.T) {
 				testRingMatches(t, size.shift, size.minDict, odd)
@@ -312,14 +312,22 @@ func TestQuery_EncodeDecodeContinue_Batches(t *testing.T) {
 	checkContinue(t, qs, bigScript(5, 80), []int{1, 23, 60})
 }
 
-// TestRing_DictionaryIDs: a string column numbers its strings, copies them (a string
-// pushed as part of a larger one does not keep it), frees an id once no event holds it and
-// reuses it, and a value popped and pushed again comes back equal.
+// TestRing_DictionaryIDs: a string column keeps plain strings while its ring fits a small
+// block, then numbers its strings, copies them (a string pushed as part of a larger one
+// does not keep it), frees an id once no event holds it and reuses it, and a value popped
+// and pushed again comes back equal; a value of another type turns the ids to whole values.
 func TestRing_DictionaryIDs(t *testing.T) {
 	attrs := []siddhiql.Attribute{{Name: "s", Type: siddhiql.TypeString}, {Name: "v", Type: siddhiql.TypeLong}}
-	r := newRing(attrs)
+	r := newRingSized(attrs, 3, minDict) // blocks of 8 slots
 	body := "IBM,WSO2,ORCL,"
 	words := []string{body[0:3], body[4:8], body[9:13], ""}
+	for i := range 4 {
+		r.push(0, expr.Row{expr.String(words[i]), expr.Long(int64(i))})
+	}
+	if r.cols[0].kind != colStr || r.cols[0].dict != nil {
+		t.Fatalf("a ring of 4 events: string column kind %d, want plain strings", r.cols[0].kind)
+	}
+	r.clear()
 	for round := range 50 {
 		for i := range 40 {
 			r.push(int64(round), expr.Row{expr.String(words[(i+round)%len(words)]), expr.Long(int64(i))})
@@ -344,6 +352,19 @@ func TestRing_DictionaryIDs(t *testing.T) {
 	}
 	if unsafe.StringData(d.strs[id]) == unsafe.StringData(words[1]) {
 		t.Error("the dictionary keeps the pushed string, and with it the string it is part of")
+	}
+	r.push(2, expr.Row{expr.Long(3), expr.Long(4)})
+	r.push(3, expr.Row{expr.String("IBM"), expr.Long(5)})
+	want := []expr.Row{{expr.String("WSO2"), expr.Null}, {expr.Long(3), expr.Long(4)}, {expr.String("IBM"), expr.Long(5)}}
+	if r.cols[0].kind != colAny || r.len() != len(want) {
+		t.Fatalf("after a long: column kind %d and %d events, want whole values and %d", r.cols[0].kind, r.len(), len(want))
+	}
+	for i := range want {
+		row := make(expr.Row, 2)
+		r.row(i, row)
+		if !sameValues(row, want[i]) {
+			t.Errorf("event %d is %v, want %v", i, row, want[i])
+		}
 	}
 }
 
