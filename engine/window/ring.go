@@ -351,7 +351,10 @@ func (r *ring) push(t int64, row expr.Row) {
 	}
 	b, s := r.blks[r.bh+p>>r.shift], p&(1<<r.shift-1)
 	b.times[s] = t
-	tags := b.tags[s*len(r.cols) : (s+1)*len(r.cols)]
+	w := len(r.cols)
+	tags := b.tags[s*w : s*w+w]
+	nums := b.nums[s*r.nums : s*r.nums+r.nums]
+	ids := b.ids[s*r.strCols : s*r.strCols+r.strCols]
 	for j, v := range row {
 		col := &r.cols[j]
 		if !fits(col.kind, v) && col.kind != colAny {
@@ -364,7 +367,7 @@ func (r *ring) push(t int64, row expr.Row) {
 			if v.T == siddhiql.TypeFloat || v.T == siddhiql.TypeDouble {
 				x = math.Float64bits(v.F)
 			}
-			b.nums[s*r.nums+col.at] = x
+			nums[col.at] = x
 		case colID:
 			d := col.dict
 			var id uint32
@@ -380,7 +383,7 @@ func (r *ring) push(t int64, row expr.Row) {
 					continue
 				}
 			}
-			b.ids[s*r.strCols+col.at] = id
+			ids[col.at] = id
 		case colStr:
 			b.strs[j][s] = v.S
 		default:
@@ -434,11 +437,32 @@ func (r *ring) clear() {
 	}
 }
 
-// row copies the i-th oldest event into dst (of the stream's width).
+// row copies the i-th oldest event into dst (of the stream's width). It is get for every
+// column, with the slot's parts of the block sliced once.
 func (r *ring) row(i int, dst expr.Row) {
 	b, s := r.at(i)
+	w := len(r.cols)
+	tags := b.tags[s*w : s*w+w]
+	nums := b.nums[s*r.nums : s*r.nums+r.nums]
+	ids := b.ids[s*r.strCols : s*r.strCols+r.strCols]
+	dst = dst[:w]
 	for j := range r.cols {
-		dst[j] = r.get(b, s, j)
+		col := &r.cols[j]
+		t := tags[j]
+		switch col.kind {
+		case colNum:
+			if x := nums[col.at]; t == siddhiql.TypeFloat || t == siddhiql.TypeDouble {
+				dst[j] = expr.Value{T: t, F: math.Float64frombits(x)}
+			} else {
+				dst[j] = expr.Value{T: t, I: int64(x)}
+			}
+		case colID:
+			dst[j] = expr.Value{T: t, S: col.dict.strs[ids[col.at]]}
+		case colStr:
+			dst[j] = expr.Value{T: t, S: b.strs[j][s]}
+		default:
+			dst[j] = b.vals[j][s]
+		}
 	}
 }
 
