@@ -15,7 +15,7 @@ type colKind uint8
 const (
 	colNum colKind = iota // int, long, bool (I) or float, double (F's bits) in a block's nums
 	colID                 // string or object text: an id into the column's dictionary in ids
-	colStr                // string or object text in the block's strs: a column of many distinct strings
+	colStr                // string or object text in the block's strs: a small ring, or too many distinct strings
 	colAny                // whole values: a value that did not fit the column's kind came
 )
 
