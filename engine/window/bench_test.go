@@ -3,7 +3,9 @@ package window
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/siddhiql"
@@ -101,4 +103,89 @@ func liveHeap() uint64 {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// BenchmarkTimeWindowLarge is the bigTrades query shape with a window of 1.2M events (a
+// 1000-event batch every 50 ms of stamped time, 100 symbols). grow fills an empty window
+// (one op is the whole fill) and reports the live heap per event held and the time of one
+// full collection of the filled heap (gc-ms); grow-bodies does the same with each symbol a
+// substring of its own batch's request-like body text, as the ingest path decodes them (the
+// bodies are made inside the timed loop). steady pushes one batch into the full window and
+// expires the oldest. All report ns/event.
+func BenchmarkTimeWindowLarge(b *testing.B) {
+	const step, size, held = 50, 1000, 1200
+	batches := tradeBatches(64, size, 100)
+	fill := func(q *Query, now int64, bodies bool) int64 {
+		rows, starts := make([]expr.Row, size), make([]int, size)
+		for j := range rows {
+			rows[j] = make(expr.Row, len(stockStream.Attributes))
+		}
+		for i := range held {
+			now += step
+			in := batches[i%len(batches)]
+			if bodies {
+				body := []byte{}
+				for j, r := range in {
+					body = append(body, `{"symbol":"`...)
+					starts[j] = len(body)
+					body = append(body, r[0].S...)
+					body = append(body, `","price":`...)
+					body = strconv.AppendFloat(body, r[1].F, 'g', -1, 64)
+					body = append(body, `,"volume":`...)
+					body = strconv.AppendInt(body, r[2].I, 10)
+					body = append(body, "},"...)
+				}
+				text := string(body)
+				for j, r := range in {
+					sym := text[starts[j] : starts[j]+len(r[0].S)] // shares the body's bytes
+					copy(rows[j], r)
+					rows[j][0].S = sym
+				}
+				in = rows
+			}
+			q.Process(now, in, func(Output) {})
+		}
+		return now
+	}
+	for _, bodies := range []bool{false, true} {
+		name := "grow"
+		if bodies {
+			name = "grow-bodies"
+		}
+		b.Run(name, func(b *testing.B) {
+			var per, gcms float64
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				q := tradeWindowQuery(b)
+				base := liveHeap()
+				b.StartTimer()
+				fill(q, 1514782800000, bodies)
+				b.StopTimer()
+				per = float64(liveHeap()-base) / float64(held*size)
+				start := time.Now()
+				runtime.GC()
+				gcms = float64(time.Since(start).Microseconds()) / 1000
+				runtime.KeepAlive(q)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*held*size), "ns/event")
+			b.ReportMetric(per, "B/event")
+			b.ReportMetric(gcms, "gc-ms")
+		})
+	}
+	b.Run("steady", func(b *testing.B) {
+		q := tradeWindowQuery(b)
+		now := fill(q, 1514782800000, false)
+		var outs []Output
+		emit := func(o Output) { outs = append(outs, o) }
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			now += step
+			outs = outs[:0]
+			q.Process(now, batches[i%len(batches)], emit)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+	})
 }

@@ -69,14 +69,20 @@
 //
 // # Memory
 //
-// Sliding windows keep their events in a ring of columns (ring.go): per attribute a slice
-// of int64 bits or of strings with a type tag per value (whole values for a column that
-// met a value of another kind), plus arrival times, so an event held costs ~50 bytes for a
-// four-attribute stream instead of a row of Values. Batch windows keep a copy of each
-// call's rows in one slab. The selector uses one scratch row per chunk and a group-key
-// buffer; the output rows of one chunk are carved from one slab and capped, so appending to
-// one cannot reach the next. Process keeps no row of its input: emit must not call back
-// into the query.
+// Sliding windows keep their events in a ring of columns (ring.go) in fixed-size blocks:
+// per attribute the int64 bits of each value, or for strings a uint32 id into the column's
+// dictionary of copied strings (counted per event, so an expired string goes), with a type
+// tag per value, plus arrival times (a ring that fits one small block, as a partition's
+// small windows do, keeps plain strings). A string column with more distinct strings than
+// max(4096, events held/4) keeps plain strings instead, and a column that met a value of
+// another kind keeps whole values; both switches are one-way and depend only on the
+// ring's own contents. The arrays of numbers and ids hold no pointers, so the collector
+// does not scan them, and an event is never moved once added (except within a ring's only,
+// still small, block): an event held costs ~40 bytes for a four-attribute stream instead of
+// a row of Values. Batch windows keep a copy of each call's rows in one slab. The selector
+// uses one scratch row per chunk and a group-key buffer; the output rows of one chunk are
+// carved from one slab and capped, so appending to one cannot reach the next. Process keeps
+// no row of its input: emit must not call back into the query.
 //
 // # Determinism
 //

@@ -2,6 +2,7 @@ package window
 
 import (
 	"math"
+	"strings"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/internal/wire"
@@ -12,30 +13,117 @@ import (
 type colKind uint8
 
 const (
-	colNum colKind = iota // int, long, bool (I) or float, double (F's bits) in nums
-	colStr                // string or object text in strs
+	colNum colKind = iota // int, long, bool (I) or float, double (F's bits) in a block's nums
+	colID                 // string or object text: an id into the column's dictionary in ids
+	colStr                // string or object text in the block's strs: a small ring, or too many distinct strings
 	colAny                // whole values: a value that did not fit the column's kind came
 )
 
 // column is one attribute of the events a ring holds. Every kind keeps each value's type
 // tag, so a null or a value of another numeric type comes back exactly as it went in.
 type column struct {
-	kind colKind
-	tags []siddhiql.Type
-	nums []uint64
-	strs []string
-	vals []expr.Value
+	kind  colKind
+	at    int   // the column's place in a row of a block's nums (colNum) or ids (colID)
+	dict  *dict // the strings of a colID column
+	plain bool  // a string column that keeps plain strings for good
 }
 
-// ring holds the events of a sliding window, oldest first, in columns: per attribute a
-// slice of the primitive type (or of strings), plus the arrival times. Slots are used
-// circularly (the capacity is a power of two); expiry advances the head and adding an event
-// copies its values into the next slot, so no event costs an allocation of its own.
-type ring struct {
-	cols  []column
+// dict numbers the distinct strings a column holds. Id 0 is the empty string, never
+// counted; other ids are counted by the events holding them and reused once none does.
+type dict struct {
+	ids  map[string]uint32
+	strs []string // by id; a copy of the string pushed, so no larger string is kept alive
+	refs []uint32 // events holding each id
+	free []uint32 // ids no event holds
+}
+
+// ref counts one more event holding s, numbering s if it is new.
+func (d *dict) ref(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := d.ids[s]; ok {
+		d.refs[id]++
+		return id
+	}
+	return d.add(s)
+}
+
+// add numbers s, a string the dictionary does not hold, for one event.
+func (d *dict) add(s string) uint32 {
+	s = strings.Clone(s)
+	var id uint32
+	if n := len(d.free); n > 0 {
+		id, d.free = d.free[n-1], d.free[:n-1]
+		d.strs[id], d.refs[id] = s, 1
+	} else {
+		id = uint32(len(d.strs))
+		d.strs, d.refs = append(d.strs, s), append(d.refs, 1)
+	}
+	d.ids[s] = id
+	return id
+}
+
+// release counts one event less holding id, freeing the id when none is left.
+func (d *dict) release(id uint32) {
+	if id == 0 {
+		return
+	}
+	if d.refs[id]--; d.refs[id] == 0 {
+		delete(d.ids, d.strs[id])
+		d.strs[id] = ""
+		d.free = append(d.free, id)
+	}
+}
+
+// block holds consecutive events of a ring, each in the same slot of every slice. tags,
+// nums and ids are laid out by slot: slot s's tags are tags[s*width:(s+1)*width], and so on.
+// strs and vals are per column, made for the columns of those kinds only.
+type block struct {
 	times []int64
-	head  int // slot of the oldest event
-	n     int // events held
+	tags  []siddhiql.Type
+	nums  []uint64
+	ids   []uint32
+	strs  [][]string
+	vals  [][]expr.Value
+}
+
+// Block sizes: a ring of more than one block has blocks of 1<<blockShift slots; a ring
+// that fits one block starts with minSlots slots and doubles them as it grows. A time
+// window expires a batch before it adds the next, so a block at least as large as a batch
+// (1024 slots; `tally bench` sends 1000-event batches) lets the one spare block
+// cover the batch's new events; smaller blocks cost an allocation per block a batch spans
+// beyond the first, and were no faster.
+const (
+	blockShift = 10
+	minSlots   = 4
+	// minDict is the most distinct strings a string column's dictionary holds however few
+	// events the ring holds; past max(minDict, events/4) the column keeps plain strings.
+	minDict = 4096
+)
+
+// ring holds the events of a sliding window, oldest first, in columns: per attribute a
+// slice of the primitive type (strings by id into a dictionary), plus the arrival times,
+// in fixed-size blocks. Adding an event writes its values into the next slot of the newest
+// block (a new block when it is full); expiry advances through the oldest block and lets
+// it go once empty, keeping one spare, so a window that stays the same size allocates
+// nothing and no event is moved after it was added. A ring that fits one block uses a
+// smaller block first (so the many small windows of a partition stay small), doubling it up
+// to the full size: the only time events are moved. Until then its string columns keep
+// plain strings: a dictionary pays only for a window of many events.
+type ring struct {
+	cols    []column
+	nums    int // colNum columns
+	strCols int // string columns (the ids a slot has)
+
+	shift   uint // blocks have 1<<shift slots (but a ring's only block may have fewer)
+	minDict int
+
+	blks  []*block // the blocks in use are blks[bh:]
+	bh    int
+	spare *block // a full-size block for the next one needed
+	off   int    // slot of the oldest event in blks[bh]
+	n     int    // events held
 
 	scratch []expr.Value // backing of the rows handed out by next
 	used    int          // values of scratch handed out
@@ -47,11 +135,20 @@ type ring struct {
 	from, to       uint64
 }
 
-func newRing(attrs []siddhiql.Attribute) *ring {
-	r := &ring{cols: make([]column, len(attrs))}
+func newRing(attrs []siddhiql.Attribute) *ring { return newRingSized(attrs, blockShift, minDict) }
+
+// newRingSized is newRing with blocks of 1<<shift slots and dictionaries of at least
+// minDict strings.
+func newRingSized(attrs []siddhiql.Attribute, shift uint, minDict int) *ring {
+	r := &ring{cols: make([]column, len(attrs)), shift: shift, minDict: minDict}
 	for i, a := range attrs {
+		col := &r.cols[i]
 		if a.Type == siddhiql.TypeString || a.Type == siddhiql.TypeObject {
-			r.cols[i].kind = colStr
+			col.kind, col.at = colStr, r.strCols // ids once the ring is larger than one small block
+			r.strCols++
+		} else {
+			col.at = r.nums
+			r.nums++
 		}
 	}
 	return r
@@ -59,11 +156,17 @@ func newRing(attrs []siddhiql.Attribute) *ring {
 
 func (r *ring) len() int { return r.n }
 
-// slot is the slot of the i-th oldest event.
-func (r *ring) slot(i int) int { return (r.head + i) & (len(r.times) - 1) }
+// at is the block and slot of the i-th oldest event.
+func (r *ring) at(i int) (*block, int) {
+	p := r.off + i
+	return r.blks[r.bh+p>>r.shift], p & (1<<r.shift - 1)
+}
 
 // time is the arrival time of the i-th oldest event.
-func (r *ring) time(i int) int64 { return r.times[r.slot(i)] }
+func (r *ring) time(i int) int64 {
+	b, s := r.at(i)
+	return b.times[s]
+}
 
 // fits reports whether v is stored exactly by a column of kind k.
 func fits(k colKind, v expr.Value) bool {
@@ -71,116 +174,221 @@ func fits(k colKind, v expr.Value) bool {
 	case siddhiql.TypeInvalid:
 		return v.I == 0 && v.F == 0 && v.S == ""
 	case siddhiql.TypeString, siddhiql.TypeObject:
-		return k == colStr && v.I == 0 && v.F == 0
+		return (k == colID || k == colStr) && v.I == 0 && v.F == 0
 	case siddhiql.TypeFloat, siddhiql.TypeDouble:
 		return k == colNum && v.I == 0 && v.S == ""
 	}
 	return k == colNum && v.F == 0 && v.S == ""
 }
 
-// minSlots is the fewest slots a ring holding events has.
-const minSlots = 4
-
-// grow doubles the slots (to at least need).
-func (r *ring) grow(need int) {
-	c := max(len(r.times)*2, minSlots)
-	for c < need {
-		c *= 2
-	}
-	r.resize(c)
-}
-
-// resize moves the events to c slots (a power of two, at least r.n), in order from slot 0.
-func (r *ring) resize(c int) {
-	times := make([]int64, c)
-	for i := range r.n {
-		times[i] = r.times[r.slot(i)]
+// newBlock makes a block of c slots for the columns' present kinds.
+func (r *ring) newBlock(c int) *block {
+	w := len(r.cols)
+	b := &block{
+		times: make([]int64, c),
+		tags:  make([]siddhiql.Type, c*w),
+		nums:  make([]uint64, c*r.nums),
+		ids:   make([]uint32, c*r.strCols),
 	}
 	for j := range r.cols {
-		col := &r.cols[j]
-		tags := make([]siddhiql.Type, c)
-		for i := range r.n {
-			tags[i] = col.tags[r.slot(i)]
-		}
-		col.tags = tags
-		switch col.kind {
-		case colNum:
-			nums := make([]uint64, c)
-			for i := range r.n {
-				nums[i] = col.nums[r.slot(i)]
-			}
-			col.nums = nums
+		switch r.cols[j].kind {
 		case colStr:
-			strs := make([]string, c)
-			for i := range r.n {
-				strs[i] = col.strs[r.slot(i)]
-			}
-			col.strs = strs
-		default:
-			vals := make([]expr.Value, c)
-			for i := range r.n {
-				vals[i] = col.vals[r.slot(i)]
-			}
-			col.vals = vals
+			b.strsOf(w)[j] = make([]string, c)
+		case colAny:
+			b.valsOf(w)[j] = make([]expr.Value, c)
 		}
 	}
-	r.times, r.head = times, 0
+	return b
 }
 
-// toAny turns column j into whole values, for a value its kind cannot hold.
-func (r *ring) toAny(j int) {
+// strsOf is b.strs, made for w columns if need be.
+func (b *block) strsOf(w int) [][]string {
+	if b.strs == nil {
+		b.strs = make([][]string, w)
+	}
+	return b.strs
+}
+
+// valsOf is b.vals, made for w columns if need be.
+func (b *block) valsOf(w int) [][]expr.Value {
+	if b.vals == nil {
+		b.vals = make([][]expr.Value, w)
+	}
+	return b.vals
+}
+
+// room makes a slot for the next event: a new block, or a larger or compacted only block.
+func (r *ring) room() {
+	full := 1 << r.shift
+	if len(r.blks) == r.bh {
+		b := r.spare
+		if b == nil {
+			b = r.newBlock(min(minSlots, full))
+		}
+		r.spare, r.off = nil, 0
+		r.blks = append(r.blks[:0], b)
+		r.bh = 0
+		return
+	}
+	last := r.blks[len(r.blks)-1]
+	c := len(last.times)
+	if c == full {
+		b := r.spare
+		if b == nil {
+			b = r.newBlock(full)
+		}
+		r.spare = nil
+		r.blks = append(r.blks, b)
+		return
+	}
+	// The only block, smaller than a full one, and full up to its last slot.
+	dst := last
+	if r.n > c/2 || r.off == 0 {
+		dst = r.newBlock(min(2*c, full))
+	}
+	r.move(last, dst)
+	r.blks[r.bh], r.off = dst, 0
+	if len(dst.times) == full { // large now: string columns by dictionary id
+		for j := range r.cols {
+			if col := &r.cols[j]; col.kind == colStr && !col.plain {
+				r.convert(j, colID)
+			}
+		}
+	}
+}
+
+// move copies the events of the only block src to the first slots of dst.
+func (r *ring) move(src, dst *block) {
+	from, to, w := r.off, r.off+r.n, len(r.cols)
+	copy(dst.times, src.times[from:to])
+	copy(dst.tags, src.tags[from*w:to*w])
+	copy(dst.nums, src.nums[from*r.nums:to*r.nums])
+	copy(dst.ids, src.ids[from*r.strCols:to*r.strCols])
+	for j := range r.cols {
+		switch r.cols[j].kind {
+		case colStr:
+			copy(dst.strs[j], src.strs[j][from:to])
+			clear(dst.strs[j][r.n:])
+		case colAny:
+			copy(dst.vals[j], src.vals[j][from:to])
+			clear(dst.vals[j][r.n:])
+		}
+	}
+}
+
+// convert turns column j into kind k: colAny for a value its kind cannot hold, colStr for
+// a dictionary grown too large, colID for a ring grown past a small block. Every block gets
+// the column's values in the new form. A string column whose distinct strings are too many
+// for a dictionary is not turned to ids but marked to keep plain strings.
+func (r *ring) convert(j int, k colKind) {
 	col := &r.cols[j]
-	vals := make([]expr.Value, len(r.times))
-	for s := range vals {
-		vals[s] = col.value(s)
+	w := len(r.cols)
+	var d *dict
+	switch k {
+	case colID:
+		d = &dict{ids: map[string]uint32{}, strs: []string{""}, refs: []uint32{0}}
+	case colStr:
+		col.plain = true
 	}
-	col.kind, col.vals, col.nums, col.strs = colAny, vals, nil, nil
+	for _, b := range r.blks[r.bh:] {
+		switch k {
+		case colStr:
+			b.strsOf(w)[j] = make([]string, len(b.times))
+		case colAny:
+			b.valsOf(w)[j] = make([]expr.Value, len(b.times))
+		}
+	}
+	for i := range r.n {
+		b, s := r.at(i)
+		v := r.get(b, s, j)
+		switch k {
+		case colStr:
+			b.strs[j][s] = v.S
+		case colAny:
+			b.vals[j][s] = v
+		default:
+			if _, ok := d.ids[v.S]; !ok && v.S != "" && len(d.ids) >= max(r.minDict, r.n/4) {
+				col.plain = true
+				return // the ids written so far are not read
+			}
+			b.ids[s*r.strCols+col.at] = d.ref(v.S)
+		}
+	}
+	for _, b := range r.blks[r.bh:] {
+		if col.kind == colStr {
+			b.strs[j] = nil
+		}
+	}
+	col.kind, col.dict = k, d
+	r.spare = nil // made for the old kind
 }
 
-// value is the value in slot s.
-func (col *column) value(s int) expr.Value {
-	t := col.tags[s]
+// get is attribute j of the event in slot s of b.
+func (r *ring) get(b *block, s, j int) expr.Value {
+	col := &r.cols[j]
+	t := b.tags[s*len(r.cols)+j]
 	switch col.kind {
 	case colNum:
+		x := b.nums[s*r.nums+col.at]
 		if t == siddhiql.TypeFloat || t == siddhiql.TypeDouble {
-			return expr.Value{T: t, F: math.Float64frombits(col.nums[s])}
+			return expr.Value{T: t, F: math.Float64frombits(x)}
 		}
-		return expr.Value{T: t, I: int64(col.nums[s])}
+		return expr.Value{T: t, I: int64(x)}
+	case colID:
+		return expr.Value{T: t, S: col.dict.strs[b.ids[s*r.strCols+col.at]]}
 	case colStr:
-		return expr.Value{T: t, S: col.strs[s]}
+		return expr.Value{T: t, S: b.strs[j][s]}
 	}
-	return col.vals[s]
-}
-
-func (col *column) set(s int, v expr.Value) {
-	col.tags[s] = v.T
-	switch col.kind {
-	case colNum:
-		if v.T == siddhiql.TypeFloat || v.T == siddhiql.TypeDouble {
-			col.nums[s] = math.Float64bits(v.F)
-		} else {
-			col.nums[s] = uint64(v.I)
-		}
-	case colStr:
-		col.strs[s] = v.S
-	default:
-		col.vals[s] = v
-	}
+	return b.vals[j][s]
 }
 
 // push adds an event arrived at t as the newest.
 func (r *ring) push(t int64, row expr.Row) {
-	if r.n == len(r.times) {
-		r.grow(r.n + 1)
+	p := r.off + r.n
+	if k := len(r.blks) - r.bh; k == 0 || p-(k-1)<<r.shift == len(r.blks[len(r.blks)-1].times) {
+		r.room()
+		p = r.off + r.n
 	}
-	s := r.slot(r.n)
-	r.times[s] = t
+	b, s := r.blks[r.bh+p>>r.shift], p&(1<<r.shift-1)
+	b.times[s] = t
+	w := len(r.cols)
+	tags := b.tags[s*w : s*w+w]
+	nums := b.nums[s*r.nums : s*r.nums+r.nums]
+	ids := b.ids[s*r.strCols : s*r.strCols+r.strCols]
 	for j, v := range row {
 		col := &r.cols[j]
-		if col.kind != colAny && !fits(col.kind, v) {
-			r.toAny(j)
+		if !fits(col.kind, v) && col.kind != colAny {
+			r.convert(j, colAny)
 		}
-		col.set(s, v)
+		tags[j] = v.T
+		switch col.kind {
+		case colNum:
+			x := uint64(v.I)
+			if v.T == siddhiql.TypeFloat || v.T == siddhiql.TypeDouble {
+				x = math.Float64bits(v.F)
+			}
+			nums[col.at] = x
+		case colID:
+			d := col.dict
+			var id uint32
+			if v.S != "" {
+				var ok bool
+				if id, ok = d.ids[v.S]; ok {
+					d.refs[id]++
+				} else if len(d.ids) < max(r.minDict, r.n/4) {
+					id = d.add(v.S)
+				} else {
+					r.convert(j, colStr) // too many distinct strings: keep them as they are, for good
+					b.strs[j][s] = v.S
+					continue
+				}
+			}
+			ids[col.at] = id
+		case colStr:
+			b.strs[j][s] = v.S
+		default:
+			b.vals[j][s] = v
+		}
 	}
 	r.n++
 	r.pushed++
@@ -188,38 +396,73 @@ func (r *ring) push(t int64, row expr.Row) {
 
 // pop drops the oldest event.
 func (r *ring) pop() {
-	s := r.head
+	b, s := r.blks[r.bh], r.off
 	for j := range r.cols {
 		switch col := &r.cols[j]; col.kind {
+		case colID:
+			col.dict.release(b.ids[s*r.strCols+col.at])
 		case colStr:
-			col.strs[s] = "" // let the string go
+			b.strs[j][s] = "" // let the string go
 		case colAny:
-			col.vals[s] = expr.Value{}
+			b.vals[j][s] = expr.Value{}
 		}
 	}
-	r.head = (r.head + 1) & (len(r.times) - 1)
+	r.off++
 	r.n--
 	r.popped++
-	if r.n == 0 {
-		r.head = 0
-	}
-	if c := len(r.times); c > minSlots && r.n <= c/4 {
-		r.resize(c / 2) // a burst's slots go back once the window holds a quarter of them
+	switch {
+	case r.n == 0: // keep the oldest block only
+		r.off, r.spare = 0, nil
+		clear(r.blks[r.bh+1:])
+		r.blks = r.blks[:r.bh+1]
+	case r.off == len(b.times): // the oldest block is done
+		if r.spare == nil {
+			r.spare = b
+		}
+		r.blks[r.bh] = nil
+		r.bh++
+		r.off = 0
+		if r.bh >= len(r.blks)/2 { // slide the blocks in use down, now and then
+			k := copy(r.blks, r.blks[r.bh:])
+			clear(r.blks[k:])
+			r.blks, r.bh = r.blks[:k], 0
+		}
 	}
 }
 
-// clear drops every event, keeping the slots.
+// clear drops every event, keeping one block.
 func (r *ring) clear() {
 	for r.n > 0 {
 		r.pop()
 	}
 }
 
-// row copies the i-th oldest event into dst (of the stream's width).
+// row copies the i-th oldest event into dst (of the stream's width). It is get for every
+// column, with the slot's parts of the block sliced once.
 func (r *ring) row(i int, dst expr.Row) {
-	s := r.slot(i)
+	b, s := r.at(i)
+	w := len(r.cols)
+	tags := b.tags[s*w : s*w+w]
+	nums := b.nums[s*r.nums : s*r.nums+r.nums]
+	ids := b.ids[s*r.strCols : s*r.strCols+r.strCols]
+	dst = dst[:w]
 	for j := range r.cols {
-		dst[j] = r.cols[j].value(s)
+		col := &r.cols[j]
+		t := tags[j]
+		switch col.kind {
+		case colNum:
+			if x := nums[col.at]; t == siddhiql.TypeFloat || t == siddhiql.TypeDouble {
+				dst[j] = expr.Value{T: t, F: math.Float64frombits(x)}
+			} else {
+				dst[j] = expr.Value{T: t, I: int64(x)}
+			}
+		case colID:
+			dst[j] = expr.Value{T: t, S: col.dict.strs[ids[col.at]]}
+		case colStr:
+			dst[j] = expr.Value{T: t, S: b.strs[j][s]}
+		default:
+			dst[j] = b.vals[j][s]
+		}
 	}
 }
 
@@ -251,13 +494,16 @@ func (r *ring) resetScratch() {
 func (r *ring) take() (int64, expr.Row) {
 	row := r.next()
 	r.row(0, row)
-	t := r.times[r.head]
+	t := r.time(0)
 	r.pop()
 	return t, row
 }
 
 // value is attribute j of the i-th oldest event.
-func (r *ring) value(i, j int) expr.Value { return r.cols[j].value(r.slot(i)) }
+func (r *ring) value(i, j int) expr.Value {
+	b, s := r.at(i)
+	return r.get(b, s, j)
+}
 
 // contents returns copies of every event's row, oldest first. The rows of events still held
 // from the last call are reused, so a call copies only the events pushed since. The rows
@@ -288,11 +534,11 @@ func (r *ring) contents() []expr.Row {
 func (r *ring) encode(w *wire.Writer) {
 	w.Uvarint(uint64(r.n))
 	for i := range r.n {
-		s := r.slot(i)
-		w.Varint(r.times[s])
+		b, s := r.at(i)
+		w.Varint(b.times[s])
 		w.Uvarint(uint64(len(r.cols)))
 		for j := range r.cols {
-			r.cols[j].value(s).Encode(w)
+			r.get(b, s, j).Encode(w)
 		}
 	}
 }
