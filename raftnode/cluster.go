@@ -217,6 +217,8 @@ type Status struct {
 	Members      []Member `json:"members"`
 	// LastContact is how long ago a follower heard from the leader ("0" on a leader).
 	LastContact string `json:"last_contact"`
+	// LogStore is the replica's Raft log store: LogStoreWAL or LogStoreBolt.
+	LogStore string `json:"log_store,omitempty"` // empty where this node hosts no replica
 }
 
 // Status reports the replica's role, term, indexes and members.
@@ -228,6 +230,7 @@ func (n *Node) Status() Status {
 	st.ShardID, _ = n.fsm.ShardID()
 	stats := n.raft.Stats()
 	st.LastContact = stats["last_contact"]
+	st.LogStore = n.storeKind
 	if f := n.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			st.Members = append(st.Members, Member{ID: string(s.ID), RaftAddr: string(s.Address), Voter: s.Suffrage == raft.Voter})

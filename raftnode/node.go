@@ -35,13 +35,14 @@ var (
 // Node is one replica of one partition group: a *raft.Raft, its stores and its FSM, plus the
 // leader-side group committer and ticker. All methods are safe for concurrent use.
 type Node struct {
-	cfg      Config
-	logger   *slog.Logger
-	raft     *raft.Raft
-	fsm      *fsm.FSM
-	trans    raft.Transport
-	logStore raftStore // the Raft log and stable store (LogStoreWAL or LogStoreBolt)
-	logs     raft.LogStore
+	cfg       Config
+	logger    *slog.Logger
+	raft      *raft.Raft
+	fsm       *fsm.FSM
+	trans     raft.Transport
+	logStore  raftStore // the Raft log and stable store
+	storeKind string    // which: LogStoreWAL or LogStoreBolt
+	logs      raft.LogStore
 
 	reqs     chan *request
 	stop     chan struct{}
@@ -165,7 +166,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	logger.Info("opened replica", "dir", cfg.DataDir, "raft_log_store", storeKind)
-	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, logStore: logStore, logs: logs,
+	n := &Node{cfg: cfg, logger: logger, raft: r, fsm: f, trans: trans, logStore: logStore, storeKind: storeKind, logs: logs,
 		reqs: make(chan *request, 1024), stop: make(chan struct{}), obsCh: make(chan raft.Observation, 16),
 		promoteNow: make(chan struct{}, 1), metrics: nm}
 	n.observer = raft.NewObserver(n.obsCh, false, func(o *raft.Observation) bool {

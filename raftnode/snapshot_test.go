@@ -22,6 +22,9 @@ func testSnapshotAndRestart(t *testing.T, store string) {
 		if kind, err := existingLogStore(cfg.DataDir); kind != store || err != nil {
 			t.Fatalf("node %d's data dir holds a %q log (%v), want %s", i, kind, err, store)
 		}
+		if got := c.node(i).Status().LogStore; got != store {
+			t.Fatalf("node %d's status says log store %q, want %s", i, got, store)
+		}
 	}
 	c.deploy()
 	leader := c.waitLeader(testTimeout)
