@@ -18,7 +18,7 @@ import (
 
 // The Raft log stores a replica can keep its log and term in (Config.LogStore).
 const (
-	// LogStoreWAL is hashicorp/raft-wal: append-only segment files, one fdatasync per
+	// LogStoreWAL is hashicorp/raft-wal: append-only segment files, one fsync per
 	// append. The default for a new replica.
 	LogStoreWAL = "wal"
 	// LogStoreBolt is raft-boltdb/v2 on bbolt (`raft.db`): a B+tree whose every commit

@@ -321,7 +321,7 @@ func reportMain(args []string) error {
 
 	w("Notes:\n\n")
 	w("- Engine and codec: medians of the `go test -bench` runs above (`events/s` and `MB/s` metrics).\n")
-	w("- Log stores: Tally's replicas keep their Raft log in hashicorp/raft-wal v0.4.2 (segment files, one fdatasync per append) unless started with `--raft-log-store bolt` (raft-boltdb/v2 on bbolt: two fdatasyncs per append). Step 3b is the 1-group cluster of step 3 on raft-boltdb, run right after it.\n")
+	w("- Log stores: Tally's replicas keep their Raft log in hashicorp/raft-wal v0.4.2 (segment files, one fsync per append) unless started with `--raft-log-store bolt` (raft-boltdb/v2 on bbolt: two fdatasyncs per append). Step 3b is the 1-group cluster of step 3 on raft-boltdb, run right after it.\n")
 	w("- Raw Raft: hashicorp/raft v1.7.3 on raft-wal v0.4.2 and on raft-boltdb/v2 (fsync on every append in both), no-op FSM, 3 replicas in one process over TCP on 127.0.0.1, Tally's timeouts (raftnode.DefaultConfig) and BatchApplyCh; each entry is an fsm.Command KindBatch of 100 or 1000 TradeStream events (%d and %d bytes); each proposer has one Apply in flight (mean Apply latency %.1f ms and %.1f ms).\n",
 		raft100.EntryBytes, raft1000.EntryBytes, raft100.MeanLatencyMS, raft1000.MeanLatencyMS)
 	w("- Tally: `bin/tally serve` ×3 started by scripts/run-cluster.sh with testdata/cluster/trades.siddhi (TradeStream is `@distribution(strategy='partitioned', partitionKey='symbol')`, so with 3 groups every batch is split over the groups), default SQLite store; `tally bench` spreads each client's requests over the three nodes, 1000 symbols, %s s per run. Tally's commit loop may put several requests into one Raft entry, which the raw-Raft figure (one batch per entry) does not do.\n", meta["dur"])
