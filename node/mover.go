@@ -33,7 +33,14 @@ type moverState struct {
 	moveSeconds *prometheus.HistogramVec
 	// appsSeen is what this leader last found of each group's apps (guarded by seenMu).
 	appsSeen map[uint32]appsCheck
+	// retireSince is when this leader first found each drained node holding nothing in
+	// the map while the node itself still had replicas open (control loop only).
+	retireSince map[string]time.Time
 }
+
+// retireGrace is how long a drained node that answers but still has replicas open keeps
+// its place in the controller group, so that it learns from the map that it hosts nothing.
+const retireGrace = 30 * time.Second
 
 // newMoveSeconds is tally_move_seconds: how long the replica moves this node carried out as
 // the controller's leader took, from when it started or first saw them to finish or abort.
@@ -97,6 +104,7 @@ func (n *Node) controlLoop() {
 			n.moveSince = map[uint32]time.Time{}
 			n.appsSeen = map[uint32]appsCheck{}
 			n.seenMu.Unlock()
+			n.retireSince = map[string]time.Time{}
 			n.leading = true
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
@@ -375,12 +383,27 @@ func (n *Node) groupOp(ctx context.Context, g uint32, method, path string, q url
 }
 
 // retireDrained removes drained nodes that hold nothing any more from the controller group
-// and the map.
+// and the map. A drained node learns that it hosts nothing from its copy of the map, which
+// stops changing once it leaves the controller group (its groups' leaders stop sending to
+// it as soon as they remove it, so it may never learn that from them): a node that answers
+// and still has replicas open stays, up to retireGrace, until it has closed them.
 func (n *Node) retireDrained(ctx context.Context, m clustermap.Map) error {
 	for _, nd := range m.Nodes {
 		if nd.State != placement.Draining || len(m.Hosts(nd.ID)) > 0 || nd.ID == n.cfg.ID {
 			continue
 		}
+		if open := n.replicasOpen(ctx, nd); open > 0 {
+			since, ok := n.retireSince[nd.ID]
+			if !ok {
+				n.retireSince[nd.ID], since = time.Now(), time.Now()
+			}
+			if time.Since(since) < retireGrace {
+				n.logger.Debug("drained node still has replicas open: it stays in the controller group until it closes them", "id", nd.ID, "open", open)
+				continue
+			}
+			n.logger.Warn("drained node still has replicas open after the grace period: removing it anyway", "id", nd.ID, "open", open, "grace", retireGrace)
+		}
+		delete(n.retireSince, nd.ID)
 		if err := n.ctl.RemoveMember(ctx, nd.ID); err != nil && !errors.Is(err, raftnode.ErrNotLeader) {
 			return fmt.Errorf("remove drained node %s from the controller: %w", nd.ID, err)
 		}
@@ -390,6 +413,28 @@ func (n *Node) retireDrained(ctx context.Context, m clustermap.Map) error {
 		n.logger.Info("drained node left the cluster", "id", nd.ID)
 	}
 	return nil
+}
+
+// replicasOpen is how many replicas node nd reports open (its status, over HTTP); 0 when it
+// does not answer: a node that is down closes nothing, and waiting would not help.
+func (n *Node) replicasOpen(ctx context.Context, nd clustermap.Node) int {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	code, body, err := n.api.NodeCall(cctx, http.MethodGet, nd.HTTPAddr, "/v1/cluster/status", nil)
+	if err != nil || code != http.StatusOK {
+		return 0
+	}
+	var cs httpapi.ClusterStatus
+	if err := json.Unmarshal(body, &cs); err != nil || cs.ID != nd.ID {
+		return 0
+	}
+	open := 0
+	for _, g := range cs.Groups {
+		if g.Role != "none" {
+			open++
+		}
+	}
+	return open
 }
 
 // fillControllerVoters keeps up to MaxControllerVoters active nodes voting in the

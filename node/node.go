@@ -132,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n := &Node{cfg: cfg, logger: cfg.Logger, failed: make(chan error, 4)}
 	n.kickCh, n.lastSeen, n.moveSince = make(chan struct{}, 1), map[string]time.Time{}, map[uint32]time.Time{}
 	n.moveSeconds = newMoveSeconds()
-	n.appsSeen = map[uint32]appsCheck{}
+	n.appsSeen, n.retireSince = map[uint32]appsCheck{}, map[string]time.Time{}
 	cleanup := []func(){}
 	defer func() {
 		if err != nil {
