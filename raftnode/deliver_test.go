@@ -277,10 +277,12 @@ func TestDeliver_ReceiverOutage(t *testing.T) {
 	if !errors.Is(refused, fsm.ErrSinkBacklog) || !strings.Contains(refused.Error(), "sink 0 (http "+rcv.srv.URL+"/alerts) of stream Alerts has 20 undelivered outputs") {
 		t.Fatalf("over the bound: %v", refused)
 	}
-	st := leader.SinkStatus()
-	if !st[0].Active || !st[0].Failing || !strings.Contains(st[0].LastError, "500") || st[0].Undelivered != 20 {
-		t.Fatalf("status while failing: %+v", st[0])
-	}
+	// The deliverer tries on its own schedule: the bound can be reached before its first
+	// attempt has failed.
+	eventually(t, testTimeout, func() bool {
+		st := leader.SinkStatus()[0]
+		return st.Active && st.Failing && strings.Contains(st.LastError, "500") && st.Undelivered == 20
+	}, "the sink's status to show the failing receiver and 20 undelivered outputs")
 	if rcv.count() != 0 {
 		t.Fatal("a failing receiver recorded outputs")
 	}
