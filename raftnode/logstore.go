@@ -41,8 +41,8 @@ const (
 	MaxWALSegmentBytes     = 1 << 30
 )
 
-// raftStore is what a replica needs of its Raft log store.
-type raftStore interface {
+// LogStore is a Raft log and stable store, as a replica opens it (OpenLogStore).
+type LogStore interface {
 	raft.LogStore
 	raft.StableStore
 	io.Closer
@@ -76,11 +76,11 @@ func existingLogStore(dir string) (string, error) {
 	return "", fmt.Errorf("data dir %s holds both a bolt Raft log (%s) and a WAL (%s/): remove the one this replica does not use", dir, boltFile, walDir)
 }
 
-// openLogStore opens the Raft log store in dir. A replica keeps the store it was created
-// with: want ("" for any) must match what dir holds, and names the store of a new replica
-// ("" meaning LogStoreWAL). segmentBytes sizes the WAL's new segments (0: the default). It
-// returns the store's kind.
-func openLogStore(dir, want string, segmentBytes int) (raftStore, string, error) {
+// OpenLogStore opens the Raft log store in dir, as a replica does (tally-bench raft measures
+// raw Raft on it). A replica keeps the store it was created with: want ("" for any) must
+// match what dir holds, and names the store of a new replica ("" meaning LogStoreWAL).
+// segmentBytes sizes the WAL's new segments (0: the default). It returns the store's kind.
+func OpenLogStore(dir, want string, segmentBytes int) (LogStore, string, error) {
 	have, err := existingLogStore(dir)
 	if err != nil {
 		return nil, "", err

@@ -40,8 +40,8 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm.FSM
 	trans     raft.Transport
-	logStore  raftStore // the Raft log and stable store
-	storeKind string    // which: LogStoreWAL or LogStoreBolt
+	logStore  LogStore // the Raft log and stable store
+	storeKind string   // which: LogStoreWAL or LogStoreBolt
 	logs      raft.LogStore
 
 	reqs     chan *request
@@ -107,7 +107,7 @@ func Open(cfg Config, trans raft.Transport) (*Node, error) {
 	if err := SecureDir(cfg.DataDir, logger); err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	logStore, storeKind, err := openLogStore(cfg.DataDir, cfg.LogStore, cfg.WALSegmentBytes)
+	logStore, storeKind, err := OpenLogStore(cfg.DataDir, cfg.LogStore, cfg.WALSegmentBytes)
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}

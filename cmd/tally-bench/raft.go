@@ -15,8 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	raftwal "github.com/hashicorp/raft-wal"
 
 	"github.com/tally-db/tally/engine/expr"
 	"github.com/tally-db/tally/fsm"
@@ -51,13 +49,6 @@ func tallyEntry(n int) ([]byte, error) {
 	return c.MarshalBinary()
 }
 
-// benchLogStore is what the replicas need of a log store.
-type benchLogStore interface {
-	raft.LogStore
-	raft.StableStore
-	io.Closer
-}
-
 type raftResult struct {
 	Mode            string  `json:"mode"`
 	EventsPerEntry  int     `json:"events_per_entry"`
@@ -78,12 +69,12 @@ func raftMain(ctx context.Context, args []string) error {
 	proposers := fs.Int("proposers", 8, "concurrent proposers, each with one Apply in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to propose")
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed at the end)")
-	logStore := fs.String("log-store", "bolt", "the Raft log store: bolt (raft-boltdb) or wal (raft-wal)")
+	logStore := fs.String("log-store", raftnode.LogStoreWAL, "the Raft log store, opened as a replica opens it: wal (raft-wal) or bolt (raft-boltdb)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *logStore != "bolt" && *logStore != "wal" {
-		return fmt.Errorf("--log-store must be bolt or wal, got %q", *logStore)
+	if *logStore != raftnode.LogStoreWAL && *logStore != raftnode.LogStoreBolt {
+		return fmt.Errorf("--log-store must be %s or %s, got %q", raftnode.LogStoreWAL, raftnode.LogStoreBolt, *logStore)
 	}
 	data, err := tallyEntry(*events)
 	if err != nil {
@@ -103,7 +94,7 @@ func raftMain(ctx context.Context, args []string) error {
 	type replica struct {
 		r     *raft.Raft
 		fsm   *noopFSM
-		bolt  benchLogStore
+		store raftnode.LogStore
 		trans *raft.NetworkTransport
 	}
 	var reps []*replica
@@ -113,7 +104,7 @@ func raftMain(ctx context.Context, args []string) error {
 				_ = p.r.Shutdown().Error()
 			}
 			_ = p.trans.Close()
-			_ = p.bolt.Close()
+			_ = p.store.Close()
 		}
 	}()
 	var servers []raft.Server
@@ -126,17 +117,12 @@ func raftMain(ctx context.Context, args []string) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		var bolt benchLogStore
-		if *logStore == "wal" {
-			bolt, err = raftwal.Open(d) // fsync on every append
-		} else {
-			bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(d, "raft.db")}) // fsync on (bbolt NoSync false)
-		}
+		store, _, err := raftnode.OpenLogStore(d, *logStore, 0) // fsync on every append
 		if err != nil {
 			trans.Close()
 			return err
 		}
-		reps = append(reps, &replica{fsm: &noopFSM{}, bolt: bolt, trans: trans})
+		reps = append(reps, &replica{fsm: &noopFSM{}, store: store, trans: trans})
 		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprintf("r%d", i+1)), Address: trans.LocalAddr()})
 	}
 	for i, p := range reps {
@@ -147,7 +133,7 @@ func raftMain(ctx context.Context, args []string) error {
 		rc.SnapshotInterval, rc.SnapshotThreshold, rc.TrailingLogs = dc.SnapshotInterval, dc.SnapshotThreshold, dc.TrailingLogs
 		rc.BatchApplyCh = true
 		rc.Logger = logger
-		logs, err := raft.NewLogCache(512, p.bolt)
+		logs, err := raft.NewLogCache(512, p.store)
 		if err != nil {
 			return err
 		}
@@ -155,10 +141,10 @@ func raftMain(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := raft.BootstrapCluster(rc, logs, p.bolt, snaps, p.trans, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, p.store, snaps, p.trans, raft.Configuration{Servers: servers}); err != nil {
 			return err
 		}
-		if p.r, err = raft.NewRaft(rc, p.fsm, logs, p.bolt, snaps, p.trans); err != nil {
+		if p.r, err = raft.NewRaft(rc, p.fsm, logs, p.store, snaps, p.trans); err != nil {
 			return err
 		}
 	}
