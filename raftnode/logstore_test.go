@@ -14,7 +14,7 @@ import (
 func TestLogStore_Choice(t *testing.T) {
 	open := func(t *testing.T, dir, want string) (string, error) {
 		t.Helper()
-		st, kind, err := openLogStore(dir, want, 0)
+		st, kind, err := OpenLogStore(dir, want, 0)
 		if err != nil {
 			return "", err
 		}
@@ -22,13 +22,7 @@ func TestLogStore_Choice(t *testing.T) {
 		if err := st.SetUint64([]byte("k"), 7); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
-		st, _, err = openLogStore(dir, "", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st = reopen(t, st, dir)
 		defer st.Close()
 		if v, err := st.GetUint64([]byte("k")); v != 7 || err != nil {
 			t.Fatalf("reopened %s store: k = %d, %v; want 7", kind, v, err)
@@ -74,12 +68,12 @@ func TestLogStore_Choice(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, walDir), DirMode); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := openLogStore(dir, "", 0); err == nil || !strings.Contains(err.Error(), "both a bolt Raft log") {
+		if _, _, err := OpenLogStore(dir, "", 0); err == nil || !strings.Contains(err.Error(), "both a bolt Raft log") {
 			t.Fatalf("err = %v, want one naming both stores", err)
 		}
 	})
 	t.Run("unknown", func(t *testing.T) {
-		if _, _, err := openLogStore(t.TempDir(), "rocks", 0); err == nil || !strings.Contains(err.Error(), `"rocks"`) {
+		if _, _, err := OpenLogStore(t.TempDir(), "rocks", 0); err == nil || !strings.Contains(err.Error(), `"rocks"`) {
 			t.Fatalf("err = %v, want one naming the store", err)
 		}
 		cfg := DefaultConfig()
@@ -98,7 +92,7 @@ func TestLogStore_TailTruncationSurvivesRestart(t *testing.T) {
 	for _, store := range []string{LogStoreWAL, LogStoreBolt} {
 		t.Run(store, func(t *testing.T) {
 			dir := t.TempDir()
-			st, _, err := openLogStore(dir, store, 0)
+			st, _, err := OpenLogStore(dir, store, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,13 +109,7 @@ func TestLogStore_TailTruncationSurvivesRestart(t *testing.T) {
 			if err := st.StoreLogs([]*raft.Log{{Index: 9, Term: 2, Data: []byte{90}}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.Close(); err != nil {
-				t.Fatal(err)
-			}
-			st, _, err = openLogStore(dir, "", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st = reopen(t, st, dir)
 			defer st.Close()
 			last, err := st.LastIndex()
 			if err != nil || last != 9 {
@@ -145,4 +133,18 @@ func TestLogStore_TailTruncationSurvivesRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reopen closes st and opens dir's store again as a restarted replica does (whatever store
+// it holds); the caller closes it.
+func reopen(t *testing.T, st LogStore, dir string) LogStore {
+	t.Helper()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := OpenLogStore(dir, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
