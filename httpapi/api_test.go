@@ -258,7 +258,8 @@ func TestClusterEndpoints(t *testing.T) {
 	r := do(t, "GET", srv.URL+"/v1/cluster/status", "")
 	var st ClusterStatus
 	if err := json.Unmarshal([]byte(r.body), &st); err != nil || st.ID != "n1" || len(st.Groups) != 1 || st.Groups[0].Role != "leader" ||
-		st.Groups[0].ShardID != "shard-1" || st.Groups[0].Leader == nil || st.Groups[0].Leader.ID != "n1" || len(st.Groups[0].Members) != 1 {
+		st.Groups[0].ShardID != "shard-1" || st.Groups[0].Leader == nil || st.Groups[0].Leader.ID != "n1" || len(st.Groups[0].Members) != 1 ||
+		st.Groups[0].LogStore != raftnode.LogStoreWAL {
 		t.Errorf("status: %s (%v)", r.body, err)
 	}
 	for path, code := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/debug/state": 200, "/nope": 404} {

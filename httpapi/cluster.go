@@ -119,6 +119,9 @@ type GroupStatus struct {
 	LastIndex    uint64            `json:"last_index"`
 	Lag          uint64            `json:"lag"`
 	Members      []raftnode.Member `json:"members"`
+	// LogStore is the replica's Raft log store (raftnode.LogStoreWAL or LogStoreBolt);
+	// empty where this node hosts no replica of the group.
+	LogStore string `json:"log_store,omitempty"`
 }
 
 // ClusterStatus is the body of GET /v1/cluster/status.
@@ -134,7 +137,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for _, grp := range s.groups {
 		st := grp.Status()
 		g := GroupStatus{ID: st.Group, ShardID: st.ShardID, Role: st.Role, Term: st.Term, CommitIndex: st.CommitIndex,
-			AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Members: st.Members}
+			AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex, Members: st.Members, LogStore: st.LogStore}
 		if st.CommitIndex > st.AppliedIndex {
 			g.Lag = st.CommitIndex - st.AppliedIndex
 		}
