@@ -33,15 +33,17 @@ lint:
 fmt:
 	gofmt -w .
 
+# scripts/fuzz.sh runs each target with go test -fuzz, once more only when Go's fuzzing
+# coordinator reports its end-of-fuzztime race (a bare "context deadline exceeded").
 fuzz:
-	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./siddhiql -run '^$$' -fuzz '^FuzzParseStoreQuery$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/expr -run '^$$' -fuzz '^FuzzCompileExpr$$' -fuzztime $(FUZZTIME_SHORT)
-	$(GO) test ./engine/agg -run '^$$' -fuzz '^FuzzDecodeShardRows$$' -fuzztime $(FUZZTIME_SHORT)
-	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME_SHORT)
-	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzIngest$$' -fuzztime $(FUZZTIME_SHORT)
-	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzStoreQuery$$' -fuzztime $(FUZZTIME_SHORT)
-	$(GO) test ./httpapi -run '^$$' -fuzz '^FuzzInternalIngest$$' -fuzztime $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./siddhiql FuzzParse $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./siddhiql FuzzParseStoreQuery $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh ./engine/expr FuzzCompileExpr $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./engine/agg FuzzDecodeShardRows $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./fsm FuzzRestore $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./httpapi FuzzIngest $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./httpapi FuzzStoreQuery $(FUZZTIME_SHORT)
+	GO=$(GO) scripts/fuzz.sh ./httpapi FuzzInternalIngest $(FUZZTIME_SHORT)
 
 # jepsen-quick runs the fault-injection suite on a fixed set of seeds (mixed faults over 1
 # and 3 groups, a node killed mid-move, plus the planted-bug runs that must be caught),
